@@ -1,0 +1,48 @@
+# weft: the two commands are `make demo` and `make test`.
+# CMake does the work underneath; each flavour builds in its own directory.
+
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc)
+CMAKE ?= cmake
+CTEST_ARGS ?= --output-on-failure -j2
+
+.PHONY: all build test demo bench race asan valgrind install format clean
+
+all: build
+
+build/Makefile:
+	$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: build/Makefile
+	$(CMAKE) --build build -j$(JOBS)
+
+test: build
+	cd build && ctest $(CTEST_ARGS)
+
+demo: build
+	./build/examples/tour
+
+bench: build
+	./tools/bench.sh
+
+race:
+	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_SANITIZE=thread
+	$(CMAKE) --build build-tsan -j$(JOBS)
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" WEFT_SANITIZER=thread ctest $(CTEST_ARGS) -LE nosan
+
+asan:
+	$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_SANITIZE=address,undefined
+	$(CMAKE) --build build-asan -j$(JOBS)
+	cd build-asan && ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" WEFT_SANITIZER=address ctest $(CTEST_ARGS) -LE nosan
+
+valgrind: build
+	cd build && WEFT_VALGRIND=1 ctest $(CTEST_ARGS) -L valgrind
+
+install: build
+	$(CMAKE) --install build --prefix $(PREFIX)
+
+format:
+	clang-format -i include/*.h src/*.c src/*.h src/arch/*.c tests/*.c tests/*.h examples/*.c bench/*.c
+
+clean:
+	rm -rf build build-tsan build-asan

@@ -1,0 +1,1138 @@
+/*
+ * The scheduler: goroutines multiplexed M:N onto worker threads.
+ *
+ * Each worker is one OS thread with:
+ *   - g0: the scheduler's own context on the thread's native stack.  A
+ *     goroutine never switches to another goroutine directly; it switches
+ *     to g0, which runs the "after" hook the goroutine left (unlock a wait
+ *     queue, requeue for a yield, free a dead goroutine) and then picks the
+ *     next goroutine.  g0 never migrates, so only g0 may keep thread state.
+ *   - runnext: one slot for the goroutine most recently woken by the running
+ *     one, so a ping-pong or a pipeline stays on one core and in cache.
+ *   - runq: a bounded ring (RUNQ) of runnable goroutines.  The owner pushes
+ *     at tail and pops at head; other workers steal half of it at head with
+ *     a CAS on head.  Slots are atomics so a stealer that loses the CAS race
+ *     never reads a torn pointer.
+ * Shared:
+ *   - the global queue (a locked list): overflow of full runqs, goroutines
+ *     readied by plain threads; checked every 61st schedule for fairness.
+ *   - the idle list: workers asleep on their own futex word.
+ *   - the poller role: at most one idle worker sleeps in epoll_wait until
+ *     the next timer deadline instead of on its futex.
+ *
+ * Waking (the lost-wakeup argument): whoever makes work available publishes
+ * it, issues a seq_cst fence, then reads nidle/nspinning (wakep).  A worker
+ * going idle adds itself to the idle list, issues a fence, then rechecks
+ * every queue before sleeping.  One of the two always sees the other.
+ *
+ * Spinning: a woken worker "spins" (searches queues and steals) for a short
+ * bounded time before it sleeps again.  While any worker spins, wakep wakes
+ * nobody; the spinner that finds work wakes a replacement, as in Go.
+ */
+#include "weft_internal.h"
+
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef WEFT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+#ifdef WEFT_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+#define RUNQ 256
+#define GFREE_MAX 256
+#define STEAL_ROUNDS 4
+
+struct weft__worker {
+    _Alignas(WEFT__CACHELINE) atomic_uint head; /* stealers CAS this */
+    _Alignas(WEFT__CACHELINE) atomic_uint tail; /* owner stores this */
+    _Atomic(weft__g *) runnext;
+    _Atomic(weft__g *) runq[RUNQ];
+    atomic_uint tick; /* schedules so far; stealers read it */
+    int id;
+    weft__ctx g0;
+    weft__g *cur;
+    void (*after)(void *);
+    void *after_arg;
+    uint64_t rng;
+    bool spinning;
+    weft__stack_cache stacks;
+    weft__g *gfree;
+    int ngfree;
+    atomic_uint park_word; /* 1 = woken */
+    weft__worker *idle_next;
+    pthread_t thread;
+    void *tsan_fiber;
+    void *stack_lo;
+    size_t stack_size;
+    weft__lock all_lock; /* goroutines created here, for weft_dump */
+    weft__g *all;
+};
+
+enum { RT_STOPPED, RT_RUNNING };
+
+static struct {
+    atomic_int state;
+    pthread_mutex_t init_lock;
+    int nprocs;
+    size_t stack_size;
+    weft__worker **workers;
+    atomic_bool stopping;
+
+    weft__lock gq_lock;
+    weft__g *gq_head, *gq_tail;
+    atomic_size_t gq_len;
+
+    weft__lock idle_lock;
+    weft__worker *idle;
+    atomic_int nidle;
+    atomic_int nspinning;
+    atomic_int poller;          /* 1 while a worker holds the poller role */
+    atomic_llong poll_deadline; /* what the poller sleeps towards */
+
+    weft__lock gfree_lock; /* g structs freed by plain threads' spawns */
+    weft__g *gfree;
+
+    weft__lock all_lock; /* goroutines created by plain threads */
+    weft__g *all;
+
+    atomic_size_t ngoroutines;
+    bool seeded;
+    uint64_t seed;
+} rt = {.init_lock = PTHREAD_MUTEX_INITIALIZER};
+
+static atomic_ullong next_gid = 1; /* never reset: ids are never reused */
+
+static __thread weft__worker *tls_worker;
+static __thread uint64_t tls_rng;
+
+/* ---- thread-local access --------------------------------------------------- */
+
+/* The empty asm makes the function opaque to the optimiser: it is never
+ * treated as pure, so every call really reads the current thread's slot. */
+WEFT__NOINLINE weft__worker *weft__self(void) {
+    __asm__ volatile("" ::: "memory");
+    return tls_worker;
+}
+
+WEFT__NOINLINE weft__g *weft__curg(void) {
+    weft__worker *w = weft__self();
+    return w ? w->cur : NULL;
+}
+
+/* ---- futex and spin lock ----------------------------------------------------- */
+
+int weft__futex_wait(atomic_uint *addr, unsigned val, int64_t timeout_ns) {
+    struct timespec ts, *tp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000;
+        ts.tv_nsec = timeout_ns % 1000000000;
+        tp = &ts;
+    }
+    long r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
+    if (r < 0 && errno == ETIMEDOUT)
+        return -ETIMEDOUT;
+    return 0;
+}
+
+void weft__futex_wake(atomic_uint *addr, int n) {
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+void weft__lock_slow(weft__lock *l) {
+    for (unsigned spins = 0;; spins++) {
+        unsigned zero = 0;
+        if (atomic_load_explicit(&l->v, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_weak_explicit(&l->v, &zero, 1,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed))
+            return;
+        if (spins < 100)
+            weft__cpu_relax();
+        else
+            sched_yield(); /* the holder may have been preempted */
+    }
+}
+
+void weft__unlock_cb(void *lock) { weft__lock_release(lock); }
+
+/* ---- random numbers ----------------------------------------------------------- */
+
+static uint32_t xorshift(uint64_t *s) {
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *s = x;
+    return (uint32_t)(x >> 32);
+}
+
+uint32_t weft__rand(void) {
+    weft__worker *w = weft__self();
+    if (w)
+        return xorshift(&w->rng);
+    if (!tls_rng)
+        tls_rng = (uint64_t)(uintptr_t)&tls_rng * 0x9E3779B97F4A7C15ull | 1;
+    return xorshift(&tls_rng);
+}
+
+/* ---- sanitizer hooks around every switch ------------------------------------- */
+
+static inline void san_before(weft__worker *w, weft__g *to, void **fake,
+                              bool dying) {
+#ifdef WEFT_TSAN
+    __tsan_switch_to_fiber(to ? to->tsan_fiber : w->tsan_fiber, 0);
+#endif
+#ifdef WEFT_ASAN
+    if (to)
+        __sanitizer_start_switch_fiber(dying ? NULL : fake, to->stack->lo,
+                                       to->stack->size);
+    else
+        __sanitizer_start_switch_fiber(dying ? NULL : fake, w->stack_lo,
+                                       w->stack_size);
+#endif
+    (void)w, (void)to, (void)fake, (void)dying;
+}
+
+static inline void san_after(void *fake) {
+#ifdef WEFT_ASAN
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+    (void)fake;
+}
+
+/* ---- local run queue ---------------------------------------------------------- */
+
+static weft__g *gq_take_batch(weft__worker *w, int max);
+static void gq_put_list(weft__g *head, weft__g *tail, size_t n);
+
+static void runq_put_slow(weft__worker *w, weft__g *g, unsigned h,
+                          unsigned t) {
+    /* Move half the ring plus g to the global queue in one locked step. */
+    unsigned n = (t - h) / 2;
+    weft__g *batch[RUNQ / 2 + 1];
+    for (unsigned i = 0; i < n; i++)
+        batch[i] = atomic_load_explicit(&w->runq[(h + i) % RUNQ],
+                                        memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(
+            &w->head, &h, h + n, memory_order_release, memory_order_relaxed)) {
+        /* stealers made room meanwhile */
+        unsigned t2 = atomic_load_explicit(&w->tail, memory_order_relaxed);
+        atomic_store_explicit(&w->runq[t2 % RUNQ], g, memory_order_relaxed);
+        atomic_store_explicit(&w->tail, t2 + 1, memory_order_release);
+        return;
+    }
+    batch[n] = g;
+    for (unsigned i = 0; i < n; i++)
+        batch[i]->link = batch[i + 1];
+    g->link = NULL;
+    gq_put_list(batch[0], g, n + 1);
+}
+
+static void runq_put(weft__worker *w, weft__g *g) {
+    unsigned t = atomic_load_explicit(&w->tail, memory_order_relaxed);
+    unsigned h = atomic_load_explicit(&w->head, memory_order_acquire);
+    if (t - h < RUNQ) {
+        atomic_store_explicit(&w->runq[t % RUNQ], g, memory_order_relaxed);
+        atomic_store_explicit(&w->tail, t + 1, memory_order_release);
+        return;
+    }
+    runq_put_slow(w, g, h, t);
+}
+
+static weft__g *runq_get(weft__worker *w) {
+    weft__g *g = atomic_exchange_explicit(&w->runnext, NULL,
+                                          memory_order_acquire);
+    if (g)
+        return g;
+    for (;;) {
+        unsigned h = atomic_load_explicit(&w->head, memory_order_acquire);
+        unsigned t = atomic_load_explicit(&w->tail, memory_order_relaxed);
+        if (t == h)
+            return NULL;
+        g = atomic_load_explicit(&w->runq[h % RUNQ], memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&w->head, &h, h + 1,
+                                                  memory_order_release,
+                                                  memory_order_relaxed))
+            return g;
+    }
+}
+
+static bool runq_empty(weft__worker *w) {
+    unsigned h = atomic_load_explicit(&w->head, memory_order_acquire);
+    unsigned t = atomic_load_explicit(&w->tail, memory_order_acquire);
+    return h == t && !atomic_load_explicit(&w->runnext, memory_order_acquire);
+}
+
+/* Steal half of v's ring into w's ring; returns one goroutine to run.  v's
+ * runnext is taken only when v has not scheduled for a while (its tick did
+ * not move while we waited): it is probably running a long goroutine. */
+static weft__g *runq_steal(weft__worker *w, weft__worker *v, bool take_next) {
+    for (;;) {
+        unsigned h = atomic_load_explicit(&v->head, memory_order_acquire);
+        unsigned t = atomic_load_explicit(&v->tail, memory_order_acquire);
+        unsigned n = t - h;
+        n -= n / 2;
+        if (n == 0) {
+            if (!take_next || !atomic_load_explicit(&v->runnext,
+                                                    memory_order_relaxed))
+                return NULL;
+            unsigned tick = atomic_load_explicit(&v->tick,
+                                                 memory_order_relaxed);
+            for (int i = 0; i < 200; i++)
+                weft__cpu_relax();
+            if (atomic_load_explicit(&v->tick, memory_order_relaxed) != tick)
+                return NULL;
+            return atomic_exchange_explicit(&v->runnext, NULL,
+                                            memory_order_acquire);
+        }
+        if (n > RUNQ / 2)
+            continue; /* inconsistent snapshot */
+        unsigned wt = atomic_load_explicit(&w->tail, memory_order_relaxed);
+        for (unsigned i = 0; i < n; i++) {
+            weft__g *g = atomic_load_explicit(&v->runq[(h + i) % RUNQ],
+                                              memory_order_relaxed);
+            atomic_store_explicit(&w->runq[(wt + i) % RUNQ], g,
+                                  memory_order_relaxed);
+        }
+        if (!atomic_compare_exchange_weak_explicit(&v->head, &h, h + n,
+                                                   memory_order_acq_rel,
+                                                   memory_order_relaxed))
+            continue;
+        n--;
+        weft__g *g = atomic_load_explicit(&w->runq[(wt + n) % RUNQ],
+                                          memory_order_relaxed);
+        if (n)
+            atomic_store_explicit(&w->tail, wt + n, memory_order_release);
+        return g;
+    }
+}
+
+/* ---- global queue ----------------------------------------------------------------- */
+
+static void gq_put_list(weft__g *head, weft__g *tail, size_t n) {
+    weft__lock_acquire(&rt.gq_lock);
+    if (rt.gq_tail)
+        rt.gq_tail->link = head;
+    else
+        rt.gq_head = head;
+    rt.gq_tail = tail;
+    atomic_fetch_add_explicit(&rt.gq_len, n, memory_order_release);
+    weft__lock_release(&rt.gq_lock);
+}
+
+/* Take up to max goroutines: one is returned, the rest go to w's ring. */
+static weft__g *gq_take_batch(weft__worker *w, int max) {
+    if (atomic_load_explicit(&rt.gq_len, memory_order_acquire) == 0)
+        return NULL;
+    weft__lock_acquire(&rt.gq_lock);
+    size_t len = atomic_load_explicit(&rt.gq_len, memory_order_relaxed);
+    size_t n = len / (size_t)rt.nprocs + 1;
+    if (n > len)
+        n = len;
+    if (n > (size_t)max)
+        n = (size_t)max;
+    weft__g *g = rt.gq_head;
+    if (!g) {
+        weft__lock_release(&rt.gq_lock);
+        return NULL;
+    }
+    rt.gq_head = g->link;
+    for (size_t i = 1; i < n; i++) {
+        weft__g *x = rt.gq_head;
+        rt.gq_head = x->link;
+        runq_put(w, x);
+    }
+    if (!rt.gq_head)
+        rt.gq_tail = NULL;
+    atomic_fetch_sub_explicit(&rt.gq_len, n, memory_order_relaxed);
+    weft__lock_release(&rt.gq_lock);
+    return g;
+}
+
+/* ---- idle workers ------------------------------------------------------------------ */
+
+static void worker_wake(weft__worker *w) {
+    atomic_store_explicit(&w->park_word, 1, memory_order_release);
+    weft__futex_wake(&w->park_word, 1);
+}
+
+static weft__worker *idle_pop(void) {
+    weft__lock_acquire(&rt.idle_lock);
+    weft__worker *w = rt.idle;
+    if (w) {
+        rt.idle = w->idle_next;
+        atomic_fetch_sub(&rt.nidle, 1);
+    }
+    weft__lock_release(&rt.idle_lock);
+    return w;
+}
+
+/* Wake an idle worker to look for work, unless one is already looking. */
+static void wakep(void) {
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&rt.nspinning, memory_order_relaxed) != 0)
+        return;
+    if (atomic_load_explicit(&rt.nidle, memory_order_relaxed) == 0) {
+        if (atomic_load_explicit(&rt.poller, memory_order_relaxed))
+            weft__netpoll_break();
+        return;
+    }
+    int zero = 0;
+    if (!atomic_compare_exchange_strong(&rt.nspinning, &zero, 1))
+        return;
+    weft__worker *w = idle_pop();
+    if (!w) {
+        atomic_fetch_sub(&rt.nspinning, 1);
+        return;
+    }
+    w->spinning = true; /* nspinning was raised on its behalf */
+    worker_wake(w);
+}
+
+void weft__timer_wakeup(int64_t when) {
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&rt.poller, memory_order_relaxed)) {
+        long long until = atomic_load_explicit(&rt.poll_deadline,
+                                               memory_order_relaxed);
+        if (until < 0 || when < until)
+            weft__netpoll_break();
+        return;
+    }
+    /* no poller: an idle worker will take the role and sleep until when */
+    if (atomic_load_explicit(&rt.nidle, memory_order_relaxed) > 0) {
+        weft__worker *w = idle_pop();
+        if (w)
+            worker_wake(w);
+    }
+}
+
+static bool work_anywhere(void) {
+    if (atomic_load_explicit(&rt.gq_len, memory_order_acquire))
+        return true;
+    for (int i = 0; i < rt.nprocs; i++)
+        if (!runq_empty(rt.workers[i]))
+            return true;
+    return false;
+}
+
+static bool timers_due(void) {
+    int64_t next = weft__timers_next();
+    return next >= 0 && next <= weft_now();
+}
+
+/* ---- finding work ------------------------------------------------------------------- */
+
+static weft__g *steal_work(weft__worker *w) {
+    int n = rt.nprocs;
+    for (int round = 0; round < STEAL_ROUNDS; round++) {
+        bool last = round == STEAL_ROUNDS - 1;
+        unsigned start = xorshift(&w->rng) % (unsigned)n;
+        for (int i = 0; i < n; i++) {
+            weft__worker *v = rt.workers[(start + (unsigned)i) % (unsigned)n];
+            if (v == w)
+                continue;
+            weft__g *g = runq_steal(w, v, last);
+            if (g)
+                return g;
+        }
+        weft__g *g = gq_take_batch(w, RUNQ / 2);
+        if (g)
+            return g;
+    }
+    return NULL;
+}
+
+static void stop_spinning(weft__worker *w) {
+    if (w->spinning) {
+        w->spinning = false;
+        atomic_fetch_sub(&rt.nspinning, 1);
+    }
+}
+
+/* Sleep until woken: as the poller (epoll until the next timer) if nobody
+ * holds that role, else on the worker's futex. */
+static void idle_sleep(weft__worker *w) {
+    int zero = 0;
+    if (atomic_compare_exchange_strong(&rt.poller, &zero, 1)) {
+        int64_t deadline = weft__timers_next();
+        atomic_store(&rt.poll_deadline, deadline);
+        if (!work_anywhere() && !atomic_load(&rt.stopping)) {
+            deadline = weft__timers_next(); /* a timer added meanwhile */
+            atomic_store(&rt.poll_deadline, deadline);
+            weft__netpoll(deadline);
+        }
+        atomic_store(&rt.poll_deadline, -1);
+        atomic_store(&rt.poller, 0);
+        weft__timers_run(weft_now());
+        /* hand the poller role on if something still needs watching */
+        if (weft__timers_pending() || weft__netpoll_waiting())
+            weft__timer_wakeup(INT64_MAX);
+        return;
+    }
+    atomic_store_explicit(&w->park_word, 0, memory_order_relaxed);
+    weft__lock_acquire(&rt.idle_lock);
+    w->idle_next = rt.idle;
+    rt.idle = w;
+    atomic_fetch_add(&rt.nidle, 1);
+    weft__lock_release(&rt.idle_lock);
+    atomic_thread_fence(memory_order_seq_cst);
+    bool recheck = work_anywhere() || atomic_load(&rt.stopping) ||
+                   (!atomic_load(&rt.poller) &&
+                    (weft__timers_pending() || weft__netpoll_waiting()));
+    if (recheck) {
+        /* take ourselves off the idle list unless a waker already did */
+        weft__lock_acquire(&rt.idle_lock);
+        for (weft__worker **p = &rt.idle; *p; p = &(*p)->idle_next)
+            if (*p == w) {
+                *p = w->idle_next;
+                atomic_fetch_sub(&rt.nidle, 1);
+                atomic_store(&w->park_word, 1);
+                break;
+            }
+        weft__lock_release(&rt.idle_lock);
+    }
+    while (!atomic_load_explicit(&w->park_word, memory_order_acquire))
+        weft__futex_wait(&w->park_word, 0, -1);
+}
+
+static weft__g *find_runnable(weft__worker *w) {
+    for (;;) {
+        if (atomic_load_explicit(&rt.stopping, memory_order_relaxed))
+            return NULL;
+        unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
+        atomic_store_explicit(&w->tick, tick + 1, memory_order_relaxed);
+        weft__g *g = NULL;
+        if (tick % 61 == 0)
+            g = gq_take_batch(w, 1);
+        if (!g && (tick % 16 == 0 || runq_empty(w)) && timers_due())
+            weft__timers_run(weft_now());
+        if (!g)
+            g = runq_get(w);
+        if (!g)
+            g = gq_take_batch(w, RUNQ / 2);
+        if (!g && weft__netpoll_waiting() && !atomic_load(&rt.poller))
+            weft__netpoll(0);
+        if (!g)
+            g = runq_get(w);
+        if (!g && !w->spinning &&
+            2 * atomic_load(&rt.nspinning) <
+                rt.nprocs - atomic_load(&rt.nidle)) {
+            w->spinning = true;
+            atomic_fetch_add(&rt.nspinning, 1);
+        }
+        if (!g && w->spinning)
+            g = steal_work(w);
+        if (g) {
+            if (w->spinning) {
+                stop_spinning(w);
+                wakep(); /* we found work: maybe there is more */
+            }
+            return g;
+        }
+        stop_spinning(w);
+        idle_sleep(w);
+    }
+}
+
+/* ---- running goroutines ---------------------------------------------------------------- */
+
+static void g_main(void *arg);
+
+static void g_attach_stack(weft__worker *w, weft__g *g) {
+    g->stack = weft__stack_get(&w->stacks, g->stack_size);
+    if (!g->stack)
+        weft__fatal("out of memory for a goroutine stack");
+    weft__ctx_init(&g->ctx, g->stack->lo + g->stack->size, g_main, g);
+#ifdef WEFT_TSAN
+    g->tsan_fiber = __tsan_create_fiber(0);
+#endif
+}
+
+static void run(weft__worker *w, weft__g *g) {
+    if (!g->stack)
+        g_attach_stack(w, g);
+    w->cur = g;
+    atomic_store_explicit((atomic_int *)&g->status, WEFT__G_RUNNING,
+                          memory_order_relaxed);
+    void *fake = NULL;
+    san_before(w, g, &fake, false);
+    weft__switch(&w->g0, &g->ctx);
+    san_after(fake);
+    w->cur = NULL;
+    if (WEFT__UNLIKELY(!weft__stack_ok(g->stack)))
+        weft__fatal("goroutine %llu stack overflow", (unsigned long long)g->id);
+    void (*after)(void *) = w->after;
+    w->after = NULL;
+    if (g->status != WEFT__G_DEAD)
+        atomic_store_explicit((atomic_int *)&g->status, WEFT__G_WAITING,
+                              memory_order_release);
+    if (after)
+        after(w->after_arg);
+}
+
+/* Switch from the running goroutine to g0.  Returns on resumption, maybe on
+ * another worker. */
+static void to_g0(weft__g *g, void (*after)(void *), void *arg, bool dying) {
+    weft__worker *w = weft__self();
+    w->after = after;
+    w->after_arg = arg;
+    void *fake = NULL;
+    san_before(w, NULL, &fake, dying);
+    weft__switch(&g->ctx, &w->g0);
+    san_after(fake);
+}
+
+void weft__gpark(void (*after)(void *), void *arg) {
+    weft__g *g = weft__curg();
+    to_g0(g, after, arg, false);
+}
+
+void weft__ready(weft__g *g) {
+    /* g may still be switching out on another worker */
+    while (atomic_load_explicit((atomic_int *)&g->status,
+                                memory_order_acquire) == WEFT__G_RUNNING)
+        weft__cpu_relax();
+    atomic_store_explicit((atomic_int *)&g->status, WEFT__G_RUNNABLE,
+                          memory_order_relaxed);
+    weft__worker *w = weft__self();
+    if (!w) {
+        g->link = NULL;
+        gq_put_list(g, g, 1);
+        wakep();
+        return;
+    }
+    if (w->cur) {
+        weft__g *old = atomic_exchange_explicit(&w->runnext, g,
+                                                memory_order_acq_rel);
+        if (old)
+            runq_put(w, old);
+    } else {
+        runq_put(w, g);
+    }
+    wakep();
+}
+
+/* ---- goroutine life cycle -------------------------------------------------------------- */
+
+/* The list a goroutine is registered on for weft_dump: its creating
+ * worker's, or the shared one for goroutines created by plain threads. */
+static void all_list(int home, weft__lock **lock, weft__g ***head) {
+    if (home < 0) {
+        *lock = &rt.all_lock;
+        *head = &rt.all;
+    } else {
+        *lock = &rt.workers[home]->all_lock;
+        *head = &rt.workers[home]->all;
+    }
+}
+
+static void all_add(weft__g *g) {
+    weft__lock *l;
+    weft__g **head;
+    all_list(g->home, &l, &head);
+    weft__lock_acquire(l);
+    g->all_prev = NULL;
+    g->all_next = *head;
+    if (*head)
+        (*head)->all_prev = g;
+    *head = g;
+    weft__lock_release(l);
+}
+
+static void all_remove(weft__g *g) {
+    weft__lock *l;
+    weft__g **head;
+    all_list(g->home, &l, &head);
+    weft__lock_acquire(l);
+    if (g->all_prev)
+        g->all_prev->all_next = g->all_next;
+    else
+        *head = g->all_next;
+    if (g->all_next)
+        g->all_next->all_prev = g->all_prev;
+    weft__lock_release(l);
+}
+
+static weft__g *g_alloc(weft__worker *w) {
+    weft__g *g = NULL;
+    if (w && w->gfree) {
+        g = w->gfree;
+        w->gfree = g->link;
+        w->ngfree--;
+    } else {
+        weft__lock_acquire(&rt.gfree_lock);
+        g = rt.gfree;
+        if (g)
+            rt.gfree = g->link;
+        weft__lock_release(&rt.gfree_lock);
+        if (!g && !(g = malloc(sizeof *g)))
+            return NULL;
+    }
+    memset(g, 0, sizeof *g);
+    return g;
+}
+
+static void g_release(weft__worker *w, weft__g *g) {
+    if (w->ngfree < GFREE_MAX) {
+        g->link = w->gfree;
+        w->gfree = g;
+        w->ngfree++;
+        return;
+    }
+    weft__lock_acquire(&rt.gfree_lock);
+    g->link = rt.gfree;
+    rt.gfree = g;
+    weft__lock_release(&rt.gfree_lock);
+}
+
+/* Runs on g0 once a finished goroutine has switched away for good. */
+static void g_free_after(void *arg) {
+    weft__g *g = arg;
+    weft__worker *w = weft__self();
+    all_remove(g);
+#ifdef WEFT_TSAN
+    __tsan_destroy_fiber(g->tsan_fiber);
+#endif
+    weft__stack_put(&w->stacks, g->stack);
+    g_release(w, g);
+}
+
+static void g_main(void *arg) {
+    weft__g *g = arg;
+    san_after(NULL);
+    g->fn(g->arg);
+    atomic_fetch_sub_explicit(&rt.ngoroutines, 1, memory_order_release);
+    g->status = WEFT__G_DEAD;
+    to_g0(g, g_free_after, g, true);
+    __builtin_unreachable();
+}
+
+int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
+    if (!fn)
+        return -EINVAL;
+    weft__ensure();
+    weft__worker *w = weft__self();
+    weft__g *g = g_alloc(w);
+    if (!g)
+        return -ENOMEM;
+    g->fn = fn;
+    g->arg = arg;
+    g->stack_size = opts && opts->stack_size ? opts->stack_size
+                                             : rt.stack_size;
+    if (opts && opts->name)
+        snprintf(g->name, sizeof g->name, "%s", opts->name);
+    g->id = atomic_fetch_add_explicit(&next_gid, 1, memory_order_relaxed);
+    g->home = w ? w->id : -1;
+    g->status = WEFT__G_WAITING;
+    all_add(g);
+    atomic_fetch_add_explicit(&rt.ngoroutines, 1, memory_order_relaxed);
+    weft__ready(g);
+    return 0;
+}
+
+int weft_go(weft_fn fn, void *arg) { return weft_go_with(fn, arg, NULL); }
+
+/* ---- yielding and sleeping --------------------------------------------------------------- */
+
+static void yield_after(void *arg) {
+    weft__g *g = arg;
+    atomic_store_explicit((atomic_int *)&g->status, WEFT__G_RUNNABLE,
+                          memory_order_relaxed);
+    runq_put(weft__self(), g);
+}
+
+void weft_yield(void) {
+    weft__g *g = weft__curg();
+    if (!g) {
+        sched_yield();
+        return;
+    }
+    to_g0(g, yield_after, g, false);
+}
+
+int weft_sleep(int64_t ns) {
+    if (ns <= 0)
+        return 0;
+    weft__ensure();
+    weft__park p;
+    weft__park_init(&p, "sleep", NULL);
+    weft__block(&p, weft_now() + ns, NULL, NULL);
+    return 0;
+}
+
+int64_t weft_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+uint64_t weft_id(void) {
+    weft__g *g = weft__curg();
+    return g ? g->id : 0;
+}
+
+size_t weft_goroutines(void) {
+    return atomic_load_explicit(&rt.ngoroutines, memory_order_acquire);
+}
+
+int weft_procs(void) {
+    weft__ensure();
+    return rt.nprocs;
+}
+
+const char *weft_version(void) { return WEFT_VERSION; }
+
+/* ---- the waiter ---------------------------------------------------------------------------- */
+
+void weft__park_init(weft__park *p, const char *why, const void *obj) {
+    p->g = weft__curg();
+    atomic_store_explicit(&p->claimed, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->futex, 0, memory_order_relaxed);
+    p->err = 0;
+    p->fired = -1;
+    p->timedout = false;
+    p->why = why;
+    p->obj = obj;
+    p->timer.idx = -1;
+    atomic_store_explicit(&p->timer.running, 0, memory_order_relaxed);
+}
+
+void weft__unpark(weft__park *p) {
+    weft__g *g = p->g;
+    if (g) {
+        weft__ready(g);
+        return;
+    }
+    atomic_store_explicit(&p->futex, 1, memory_order_release);
+    weft__futex_wake(&p->futex, 1);
+}
+
+static void deadline_fire(weft__timer *t, int64_t now) {
+    weft__park *p = t->arg;
+    (void)now;
+    if (weft__claim(p)) {
+        p->timedout = true;
+        weft__unpark(p);
+    }
+}
+
+static void park_unlock_after(void *arg) {
+    weft__park *p = arg;
+    /* read everything from p before unlocking: a waker may then resume the
+     * goroutine, which can return and pop p off its stack */
+    void (*unlock)(void *) = p->unlock;
+    void *ua = p->unlock_arg;
+    if (unlock)
+        unlock(ua);
+}
+
+static int block_thread(weft__park *p, int64_t deadline) {
+    weft__thread_blocked(p, true);
+    for (;;) {
+        if (atomic_load_explicit(&p->futex, memory_order_acquire))
+            break;
+        int64_t wait = -1;
+        if (deadline >= 0) {
+            wait = deadline - weft_now();
+            if (wait <= 0) {
+                if (weft__claim(p)) {
+                    p->timedout = true;
+                    break;
+                }
+                deadline = -1; /* a waker won: its unpark is on the way */
+                continue;
+            }
+        }
+        weft__futex_wait(&p->futex, 0, wait);
+    }
+    weft__thread_blocked(p, false);
+    return p->timedout ? -ETIMEDOUT : 0;
+}
+
+int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
+                void *arg) {
+    p->unlock = unlock;
+    p->unlock_arg = arg;
+    if (!p->g) {
+        if (unlock)
+            unlock(arg);
+        return block_thread(p, deadline);
+    }
+    if (deadline >= 0) {
+        p->timer.fn = deadline_fire;
+        p->timer.arg = p;
+        p->timer.period = 0;
+        weft__timer_add(&p->timer, deadline);
+    }
+    p->g->park = p;
+    weft__gpark(park_unlock_after, p);
+    p->g->park = NULL;
+    if (deadline >= 0)
+        weft__timer_del(&p->timer);
+    return p->timedout ? -ETIMEDOUT : 0;
+}
+
+int64_t weft__deadline(int64_t timeout_ns) {
+    if (timeout_ns == WEFT_FOREVER)
+        return -1;
+    if (timeout_ns < 0)
+        timeout_ns = 0;
+    return weft_now() + timeout_ns;
+}
+
+/* ---- wait queues ------------------------------------------------------------------------------ */
+
+void weft__wq_push(weft__wq *q, weft__wnode *n) {
+    n->next = NULL;
+    n->prev = q->tail;
+    if (q->tail)
+        q->tail->next = n;
+    else
+        q->head = n;
+    q->tail = n;
+}
+
+void weft__wq_push_front(weft__wq *q, weft__wnode *n) {
+    n->prev = NULL;
+    n->next = q->head;
+    if (q->head)
+        q->head->prev = n;
+    else
+        q->tail = n;
+    q->head = n;
+}
+
+void weft__wq_remove(weft__wq *q, weft__wnode *n) {
+    if (!n->prev && q->head != n)
+        return; /* not queued: a waker popped it already */
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        q->head = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        q->tail = n->prev;
+    n->next = n->prev = NULL;
+}
+
+weft__wnode *weft__wq_pop(weft__wq *q) {
+    weft__wnode *n = q->head;
+    if (n)
+        weft__wq_remove(q, n);
+    return n;
+}
+
+void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
+    weft__wnode *list = q->head;
+    q->head = q->tail = NULL;
+    weft__wnode **keep = &list;
+    for (weft__wnode *n = list; n; n = n->next) {
+        if (weft__claim(n->park)) {
+            *keep = n;
+            keep = &n->next;
+        }
+    }
+    *keep = NULL;
+    weft__lock_release(l);
+    while (list) {
+        weft__wnode *n = list;
+        list = n->next; /* read first: n lives on the woken party's stack */
+        weft__unpark(n->park);
+    }
+}
+
+/* ---- workers and the runtime's life ------------------------------------------------------------ */
+
+static void *worker_main(void *arg) {
+    weft__worker *w = arg;
+    tls_worker = w;
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &w->stack_lo, &w->stack_size);
+        pthread_attr_destroy(&attr);
+    }
+#ifdef WEFT_TSAN
+    w->tsan_fiber = __tsan_get_current_fiber();
+#endif
+    weft__signals_thread_init();
+    for (;;) {
+        weft__g *g = find_runnable(w);
+        if (!g)
+            break;
+        run(w, g);
+    }
+    return NULL;
+}
+
+static int procs_default(void) {
+    const char *env = getenv("WEFT_PROCS");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end == 0 && v > 0 && v <= 1024)
+            return (int)v;
+    }
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static void seed_init(void) {
+    const char *env = getenv("WEFT_SEED");
+    rt.seeded = env && *env;
+    rt.seed = rt.seeded ? strtoull(env, NULL, 10) : (uint64_t)weft_now();
+}
+
+static void workers_free(int n) {
+    for (int i = 0; i < n; i++) {
+        weft__worker *w = rt.workers[i];
+        weft__stack_flush(&w->stacks);
+        while (w->gfree) {
+            weft__g *g = w->gfree;
+            w->gfree = g->link;
+            free(g);
+        }
+        free(w);
+    }
+    free(rt.workers);
+    rt.workers = NULL;
+}
+
+/* Called with rt.init_lock held. */
+static int start(const weft_config *cfg) {
+    seed_init();
+    rt.nprocs = cfg && cfg->procs > 0 ? cfg->procs : procs_default();
+    if (rt.seeded)
+        rt.nprocs = 1;
+    rt.stack_size = cfg && cfg->stack_size ? cfg->stack_size
+                                           : WEFT_DEFAULT_STACK;
+    atomic_store(&rt.stopping, false);
+    atomic_store(&rt.poll_deadline, -1);
+    if (weft__netpoll_init() < 0)
+        return -ENOMEM;
+    weft__signals_init();
+    rt.workers = calloc((size_t)rt.nprocs, sizeof *rt.workers);
+    if (!rt.workers)
+        return -ENOMEM;
+    for (int i = 0; i < rt.nprocs; i++) {
+        weft__worker *w = aligned_alloc(WEFT__CACHELINE,
+                                        (sizeof *w + WEFT__CACHELINE - 1) &
+                                            ~(size_t)(WEFT__CACHELINE - 1));
+        if (!w) {
+            workers_free(i);
+            return -ENOMEM;
+        }
+        memset(w, 0, sizeof *w);
+        w->id = i;
+        w->rng = (rt.seed + (uint64_t)i + 1) * 0x9E3779B97F4A7C15ull | 1;
+        rt.workers[i] = w;
+    }
+    for (int i = 0; i < rt.nprocs; i++) {
+        if (pthread_create(&rt.workers[i]->thread, NULL, worker_main,
+                           rt.workers[i]) != 0) {
+            atomic_store(&rt.stopping, true);
+            for (int j = 0; j < i; j++) {
+                worker_wake(rt.workers[j]);
+                weft__netpoll_break();
+                pthread_join(rt.workers[j]->thread, NULL);
+            }
+            workers_free(rt.nprocs);
+            return -EAGAIN;
+        }
+    }
+    atomic_store_explicit(&rt.state, RT_RUNNING, memory_order_release);
+    return 0;
+}
+
+int weft_init(const weft_config *cfg) {
+    if (cfg && cfg->procs < 0)
+        return -EINVAL;
+    pthread_mutex_lock(&rt.init_lock);
+    int r = -EALREADY;
+    if (atomic_load(&rt.state) != RT_RUNNING)
+        r = start(cfg);
+    pthread_mutex_unlock(&rt.init_lock);
+    return r;
+}
+
+WEFT__NOINLINE static void ensure_slow(void) {
+    pthread_mutex_lock(&rt.init_lock);
+    int r = 0;
+    if (atomic_load(&rt.state) != RT_RUNNING)
+        r = start(NULL);
+    pthread_mutex_unlock(&rt.init_lock);
+    if (r < 0)
+        weft__fatal("cannot start the runtime: %s", weft_strerror(r));
+}
+
+void weft__ensure(void) {
+    if (WEFT__UNLIKELY(atomic_load_explicit(&rt.state, memory_order_acquire) !=
+                       RT_RUNNING))
+        ensure_slow();
+}
+
+void weft_shutdown(void) {
+    pthread_mutex_lock(&rt.init_lock);
+    if (atomic_load(&rt.state) != RT_RUNNING || weft__curg() ||
+        weft_goroutines() > 0) {
+        pthread_mutex_unlock(&rt.init_lock);
+        return;
+    }
+    atomic_store(&rt.stopping, true);
+    for (int i = 0; i < rt.nprocs; i++)
+        worker_wake(rt.workers[i]);
+    for (int i = 0; i < rt.nprocs; i++) {
+        weft__netpoll_break();
+        pthread_join(rt.workers[i]->thread, NULL);
+    }
+    workers_free(rt.nprocs);
+    rt.idle = NULL;
+    atomic_store(&rt.nidle, 0);
+    atomic_store(&rt.nspinning, 0);
+    atomic_store(&rt.poller, 0);
+    weft__lock_acquire(&rt.gfree_lock);
+    while (rt.gfree) {
+        weft__g *g = rt.gfree;
+        rt.gfree = g->link;
+        free(g);
+    }
+    weft__lock_release(&rt.gfree_lock);
+    weft__timers_release();
+    weft__netpoll_release();
+    weft__stack_release_all();
+    atomic_store(&rt.state, RT_STOPPED);
+    pthread_mutex_unlock(&rt.init_lock);
+}
+
+/* ---- introspection for debug.c --------------------------------------------------------------- */
+
+void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg) {
+    if (atomic_load(&rt.state) != RT_RUNNING)
+        return;
+    weft__lock_acquire(&rt.all_lock);
+    for (weft__g *g = rt.all; g; g = g->all_next)
+        fn(g, arg);
+    weft__lock_release(&rt.all_lock);
+    for (int i = 0; i < rt.nprocs; i++) {
+        weft__worker *w = rt.workers[i];
+        weft__lock_acquire(&w->all_lock);
+        for (weft__g *g = w->all; g; g = g->all_next)
+            fn(g, arg);
+        weft__lock_release(&w->all_lock);
+    }
+}
+
+bool weft__seeded(void) { return rt.seeded; }

@@ -1,0 +1,275 @@
+/*
+ * Goroutine stacks.
+ *
+ * Stacks are carved from slabs: one mmap(MAP_NORESERVE) holds up to 64
+ * stack slots, and the kernel commits a page only when a goroutine touches
+ * it.  One slot, from low to high addresses:
+ *
+ *     [ guard page ][ usable stack ... ][ weft__stack descriptor ]
+ *
+ * The budget problem: 1,000,000 live goroutines must work under the default
+ * vm.max_map_count (65,530), and an mprotect'd guard page splits a mapping
+ * in two.  So each new slot gets, in order of preference:
+ *   1. MADV_GUARD_INSTALL (Linux 6.13+): a guard that costs no mapping;
+ *   2. mprotect(PROT_NONE), while the budget (a quarter of max_map_count)
+ *      lasts;
+ *   3. otherwise a canary word at the bottom of the usable stack, checked
+ *      each time the goroutine switches out (weft__stack_ok).
+ * The SIGSEGV handler in debug.c turns a guard hit into a clear message;
+ * a smashed canary is reported the same way.
+ *
+ * Reuse: a worker keeps up to CACHE_MAX freed stacks in its own cache (no
+ * lock).  Beyond that, half the cache moves to the shared pool, and those
+ * stacks give their pages back (MADV_DONTNEED) except the top one.
+ */
+#include "weft_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifdef WEFT_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define CANARY 0x5745465453544b21ull /* "WEFTSTK!" */
+#define CACHE_MAX 64
+#define SLAB_BYTES ((size_t)32 << 20)
+#define SLAB_MAX_SLOTS 64
+
+typedef struct slab {
+    void *base;
+    size_t len;
+    struct slab *next;
+} slab;
+
+/* Free stacks of one size.  Sizes other than the default are rare, so a
+ * short list of buckets is enough. */
+typedef struct bucket {
+    size_t size;
+    weft__stack *head;
+    struct bucket *next;
+} bucket;
+
+static struct {
+    weft__lock lock;
+    bucket *buckets;
+    slab *slabs;
+    size_t page;
+    long guard_budget; /* mprotect guards still allowed */
+    bool budget_ready;
+    int guard_madvise; /* 1 works, 0 unknown, -1 unsupported */
+} pool;
+
+static size_t page_size(void) {
+    if (!pool.page)
+        pool.page = (size_t)sysconf(_SC_PAGESIZE);
+    return pool.page;
+}
+
+size_t weft__stack_round(size_t size) {
+    size_t pg = page_size();
+    if (size < 16 * 1024)
+        size = 16 * 1024;
+    return (size + sizeof(weft__stack) + pg - 1) & ~(pg - 1);
+}
+
+static long guard_budget_init(void) {
+    long max = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &max) != 1)
+            max = 65530;
+        fclose(f);
+    }
+    return max / 4;
+}
+
+/* Protect the page at guard; false if only the canary can protect it. */
+static bool guard_install(char *guard, size_t pg) {
+    if (pool.guard_madvise >= 0) {
+        if (madvise(guard, pg, MADV_GUARD_INSTALL) == 0) {
+            pool.guard_madvise = 1;
+            return true;
+        }
+        pool.guard_madvise = -1;
+    }
+    if (pool.guard_budget > 0 && mprotect(guard, pg, PROT_NONE) == 0) {
+        pool.guard_budget--;
+        return true;
+    }
+    return false;
+}
+
+/* Turn the slot [slot, slot + pg + span) into a stack descriptor. */
+static weft__stack *slot_init(char *slot, size_t span, size_t pg) {
+    weft__stack *s = (weft__stack *)(slot + pg + span - sizeof(weft__stack));
+    s->lo = slot + pg;
+    s->size = span - sizeof(weft__stack);
+    s->next = NULL;
+    s->canary = NULL;
+    if (!guard_install(slot, pg)) {
+        s->canary = (uint64_t *)s->lo;
+        *s->canary = CANARY;
+    }
+    return s;
+}
+
+static bucket *bucket_for(size_t span) {
+    for (bucket *b = pool.buckets; b; b = b->next)
+        if (b->size == span)
+            return b;
+    bucket *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->size = span;
+    b->next = pool.buckets;
+    pool.buckets = b;
+    return b;
+}
+
+/* Map a new slab of span-sized stacks; called with pool.lock held.  One
+ * stack is returned, the rest go to bucket b. */
+static weft__stack *slab_new(bucket *b, size_t span) {
+    size_t pg = page_size();
+    size_t slot = span + pg;
+    size_t n = SLAB_BYTES / slot;
+    if (n < 1)
+        n = 1;
+    if (n > SLAB_MAX_SLOTS)
+        n = SLAB_MAX_SLOTS;
+    slab *sl = malloc(sizeof *sl);
+    if (!sl)
+        return NULL;
+    char *base = mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                      -1, 0);
+    if (base == MAP_FAILED) {
+        free(sl);
+        return NULL;
+    }
+    if (!pool.budget_ready) {
+        pool.guard_budget = guard_budget_init();
+        pool.budget_ready = true;
+    }
+    sl->base = base;
+    sl->len = n * slot;
+    sl->next = pool.slabs;
+    pool.slabs = sl;
+    for (size_t i = 1; i < n; i++) {
+        weft__stack *s = slot_init(base + i * slot, span, pg);
+        s->next = b->head;
+        b->head = s;
+    }
+    return slot_init(base, span, pg);
+}
+
+static void stack_prepare(weft__stack *s) {
+#ifdef WEFT_ASAN
+    /* frames of the previous goroutine may have left poison behind */
+    __asan_unpoison_memory_region(s->lo, s->size);
+#endif
+    (void)s;
+}
+
+weft__stack *weft__stack_get(weft__stack_cache *c, size_t size) {
+    size_t span = weft__stack_round(size);
+    weft__stack *s = NULL;
+    if (c && c->head && c->head->size + sizeof(weft__stack) == span) {
+        s = c->head;
+        c->head = s->next;
+        c->n--;
+        stack_prepare(s);
+        return s;
+    }
+    weft__lock_acquire(&pool.lock);
+    bucket *b = bucket_for(span);
+    if (b) {
+        s = b->head;
+        if (s)
+            b->head = s->next;
+        else
+            s = slab_new(b, span);
+    }
+    weft__lock_release(&pool.lock);
+    if (s)
+        stack_prepare(s);
+    return s;
+}
+
+/* Give back the pages of s below its top page; keep the canary valid. */
+static void stack_trim(weft__stack *s) {
+    size_t pg = page_size();
+    char *lo = s->lo + (s->canary ? pg : 0);
+    char *hi = (char *)((uintptr_t)s & ~(pg - 1));
+    if (hi > lo)
+        madvise(lo, (size_t)(hi - lo), MADV_DONTNEED);
+}
+
+static void pool_put(weft__stack *s) {
+    stack_trim(s);
+    weft__lock_acquire(&pool.lock);
+    bucket *b = bucket_for(s->size + sizeof(weft__stack));
+    if (b) {
+        s->next = b->head;
+        b->head = s;
+    }
+    weft__lock_release(&pool.lock);
+}
+
+void weft__stack_put(weft__stack_cache *c, weft__stack *s) {
+    if (!c || s->size + sizeof(weft__stack) !=
+                  weft__stack_round(WEFT_DEFAULT_STACK)) {
+        pool_put(s);
+        return;
+    }
+    s->next = c->head;
+    c->head = s;
+    if (++c->n < CACHE_MAX)
+        return;
+    while (c->n > CACHE_MAX / 2) {
+        weft__stack *t = c->head;
+        c->head = t->next;
+        c->n--;
+        pool_put(t);
+    }
+}
+
+void weft__stack_flush(weft__stack_cache *c) {
+    while (c->head) {
+        weft__stack *t = c->head;
+        c->head = t->next;
+        pool_put(t);
+    }
+    c->n = 0;
+}
+
+bool weft__stack_ok(const weft__stack *s) {
+    return !s->canary || *s->canary == CANARY;
+}
+
+bool weft__stack_guard_hit(const weft__stack *s, const void *addr) {
+    const char *a = addr;
+    return a < s->lo && a >= s->lo - page_size();
+}
+
+void weft__stack_release_all(void) {
+    weft__lock_acquire(&pool.lock);
+    while (pool.slabs) {
+        slab *sl = pool.slabs;
+        pool.slabs = sl->next;
+        munmap(sl->base, sl->len);
+        free(sl);
+    }
+    while (pool.buckets) {
+        bucket *b = pool.buckets;
+        pool.buckets = b->next;
+        free(b);
+    }
+    weft__lock_release(&pool.lock);
+}

@@ -1,0 +1,225 @@
+/*
+ * Timers: one binary min-heap of weft__timer, ordered by deadline.
+ *
+ * Any worker runs due timers (find_runnable checks now and then; the idle
+ * poller sleeps in epoll exactly until the earliest deadline).  A callback
+ * runs outside the heap lock with t->running set, so weft__timer_del can
+ * wait for it and the caller may free t afterwards.
+ *
+ * Invariants (under th.lock): heap[i]->idx == i; a timer not in the heap
+ * has idx -1; th.next mirrors heap[0]->when (or -1) so readers need no
+ * lock.
+ *
+ * The public weft_timer (a channel fed by a timer) is at the bottom.
+ */
+#include "weft_internal.h"
+
+#include <string.h>
+
+static struct {
+    weft__lock lock;
+    weft__timer **heap;
+    size_t n, cap;
+    atomic_llong next;
+    atomic_size_t count;
+} th = {.next = -1};
+
+static bool before(const weft__timer *a, const weft__timer *b) {
+    return a->when < b->when;
+}
+
+static void place(size_t i, weft__timer *t) {
+    th.heap[i] = t;
+    t->idx = (int32_t)i;
+}
+
+static void sift_up(size_t i) {
+    weft__timer *t = th.heap[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!before(t, th.heap[parent]))
+            break;
+        place(i, th.heap[parent]);
+        i = parent;
+    }
+    place(i, t);
+}
+
+static void sift_down(size_t i) {
+    weft__timer *t = th.heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= th.n)
+            break;
+        if (c + 1 < th.n && before(th.heap[c + 1], th.heap[c]))
+            c++;
+        if (!before(th.heap[c], t))
+            break;
+        place(i, th.heap[c]);
+        i = c;
+    }
+    place(i, t);
+}
+
+static void publish_next(void) {
+    atomic_store_explicit(&th.next, th.n ? th.heap[0]->when : -1,
+                          memory_order_release);
+    atomic_store_explicit(&th.count, th.n, memory_order_release);
+}
+
+static void heap_remove(weft__timer *t) {
+    size_t i = (size_t)t->idx;
+    weft__timer *last = th.heap[--th.n];
+    t->idx = -1;
+    if (i == th.n)
+        return;
+    place(i, last);
+    sift_down(i);
+    sift_up((size_t)last->idx);
+}
+
+static int heap_push(weft__timer *t) {
+    if (th.n == th.cap) {
+        size_t cap = th.cap ? th.cap * 2 : 64;
+        weft__timer **h = realloc(th.heap, cap * sizeof *h);
+        if (!h)
+            return -ENOMEM;
+        th.heap = h;
+        th.cap = cap;
+    }
+    place(th.n++, t);
+    sift_up(th.n - 1);
+    return 0;
+}
+
+int weft__timer_add(weft__timer *t, int64_t when) {
+    t->when = when;
+    weft__lock_acquire(&th.lock);
+    int r = heap_push(t);
+    bool earliest = r == 0 && th.heap[0] == t;
+    publish_next();
+    weft__lock_release(&th.lock);
+    if (earliest)
+        weft__timer_wakeup(when);
+    return r;
+}
+
+bool weft__timer_del(weft__timer *t) {
+    weft__lock_acquire(&th.lock);
+    bool queued = t->idx >= 0;
+    if (queued) {
+        heap_remove(t);
+        publish_next();
+    }
+    t->period = 0; /* a running periodic timer must not re-arm itself */
+    weft__lock_release(&th.lock);
+    while (atomic_load_explicit(&t->running, memory_order_acquire))
+        weft__cpu_relax();
+    return queued;
+}
+
+int64_t weft__timers_run(int64_t now) {
+    for (;;) {
+        weft__lock_acquire(&th.lock);
+        if (th.n == 0 || th.heap[0]->when > now) {
+            int64_t next = th.n ? th.heap[0]->when : -1;
+            weft__lock_release(&th.lock);
+            return next;
+        }
+        weft__timer *t = th.heap[0];
+        heap_remove(t);
+        publish_next();
+        atomic_store_explicit(&t->running, 1, memory_order_relaxed);
+        weft__lock_release(&th.lock);
+
+        t->fn(t, now);
+
+        weft__lock_acquire(&th.lock);
+        if (t->period > 0) {
+            int64_t when = t->when + t->period;
+            t->when = when > now ? when : now + t->period;
+            if (heap_push(t) == 0)
+                publish_next();
+        }
+        atomic_store_explicit(&t->running, 0, memory_order_release);
+        weft__lock_release(&th.lock);
+    }
+}
+
+int64_t weft__timers_next(void) {
+    return atomic_load_explicit(&th.next, memory_order_acquire);
+}
+
+size_t weft__timers_pending(void) {
+    return atomic_load_explicit(&th.count, memory_order_acquire);
+}
+
+void weft__timers_release(void) {
+    weft__lock_acquire(&th.lock);
+    free(th.heap);
+    th.heap = NULL;
+    th.n = th.cap = 0;
+    publish_next();
+    weft__lock_release(&th.lock);
+}
+
+/* ---- weft_timer: a timer that sends on a channel --------------------------- */
+
+struct weft_timer {
+    weft__timer t;
+    weft_chan *c;
+    bool fired; /* a one-shot ran (under the timer's running flag) */
+};
+
+static void timer_tick(weft__timer *t, int64_t now) {
+    struct weft_timer *wt = t->arg;
+    int64_t at = weft_now();
+    (void)now;
+    weft_try_send(wt->c, &at); /* full: the tick is dropped, as in Go */
+    wt->fired = true;
+}
+
+weft_timer *weft_timer_start(int64_t delay_ns, int64_t period_ns) {
+    if (period_ns < 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    weft__ensure();
+    struct weft_timer *wt = calloc(1, sizeof *wt);
+    if (!wt) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    wt->c = weft_chan_make(sizeof(int64_t), 1);
+    if (!wt->c) {
+        free(wt);
+        errno = ENOMEM;
+        return NULL;
+    }
+    wt->t.fn = timer_tick;
+    wt->t.arg = wt;
+    wt->t.period = period_ns;
+    wt->t.idx = -1;
+    if (delay_ns < 0)
+        delay_ns = 0;
+    if (weft__timer_add(&wt->t, weft_now() + delay_ns) < 0) {
+        weft_chan_free(wt->c);
+        free(wt);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return wt;
+}
+
+weft_chan *weft_timer_chan(weft_timer *t) { return t ? t->c : NULL; }
+
+int weft_timer_stop(weft_timer *t) {
+    if (!t)
+        return -EINVAL;
+    bool periodic = t->t.period > 0;
+    bool queued = weft__timer_del(&t->t);
+    int r = !periodic && queued && !t->fired;
+    weft_chan_free(t->c);
+    free(t);
+    return r;
+}

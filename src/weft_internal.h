@@ -1,0 +1,331 @@
+/*
+ * weft internal interfaces.  One header for every src/ file.
+ *
+ * The pieces and how they fit:
+ *
+ *   arch/    weft__switch: save callee-saved registers on the current stack,
+ *             store sp, load the other context's sp, restore, return.
+ *   stack.c   goroutine stacks: mmap'd slabs, guard pages, per-worker cache.
+ *   sched.c   workers (one OS thread each, with a g0 context on the thread's
+ *             own stack), local run queues, global queue, stealing, idling,
+ *             and the park/unpark primitives below.
+ *   timer.c   one timer heap; due timers run on whichever worker finds them.
+ *   netpoll.c epoll; the idle worker that holds the poller role waits in it.
+ *   chan.c, select.c, sync.c, ctx.c, group.c: built on park/unpark.
+ *
+ * Blocking, the one mechanism everything shares (the "waiter"):
+ *
+ *   A blocked call owns a weft__park on its stack.  Wait queues of channels
+ *   and sync objects hold weft__wnode entries pointing at it (select puts
+ *   one node per case on several queues, all sharing one park).  A waker
+ *   must win weft__claim(p) before it touches the waiter's data: exactly
+ *   one party (a waker, or the deadline timer) claims a park.  The winner
+ *   writes its results (p->err, p->fired, copied elements), releases the
+ *   object's lock, then calls weft__unpark(p) as its very last access to
+ *   the object - so the woken party may free the object at once.
+ *
+ *   weft__block() publishes nothing itself.  The caller enqueues its nodes
+ *   while holding the object's lock and passes an unlock callback; for a
+ *   goroutine that callback runs on the worker's g0 *after* the goroutine
+ *   has switched out, so no waker (who needs the lock) can unpark a
+ *   goroutine that is still running.  A plain thread runs the callback and
+ *   then sleeps on a futex.  After a timeout the caller must take the lock
+ *   again and remove its nodes (a waker that lost the claim race leaves
+ *   them alone).
+ */
+#ifndef WEFT_INTERNAL_H
+#define WEFT_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "weft.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#if defined(__SANITIZE_THREAD__)
+#define WEFT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define WEFT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_ASAN 1
+#endif
+#endif
+
+#define WEFT__NOINLINE __attribute__((noinline))
+#define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
+#define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define WEFT__CACHELINE 64
+
+/* ---- fatal errors -------------------------------------------------------- */
+
+/* Print "weft: fatal: <what> (goroutine <id>)" and abort. */
+_Noreturn void weft__fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* ---- spin lock (short critical sections only) ---------------------------- */
+
+typedef struct weft__lock {
+    atomic_uint v;
+} weft__lock;
+
+void weft__lock_slow(weft__lock *l);
+
+static inline void weft__lock_acquire(weft__lock *l) {
+    unsigned zero = 0;
+    if (WEFT__LIKELY(atomic_compare_exchange_weak_explicit(
+            &l->v, &zero, 1, memory_order_acquire, memory_order_relaxed)))
+        return;
+    weft__lock_slow(l);
+}
+
+static inline void weft__lock_release(weft__lock *l) {
+    atomic_store_explicit(&l->v, 0, memory_order_release);
+}
+
+static inline void weft__cpu_relax(void) {
+#if defined(__x86_64__)
+    __asm__ volatile("pause" ::: "memory");
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+/* Sleep while *addr == val (spurious returns possible); timeout in ns or -1.
+ * Returns -ETIMEDOUT when the timeout passed. */
+int weft__futex_wait(atomic_uint *addr, unsigned val, int64_t timeout_ns);
+void weft__futex_wake(atomic_uint *addr, int n);
+
+/* ---- context switch (src/arch) ------------------------------------------- */
+
+typedef struct weft__ctx {
+    void *sp;
+} weft__ctx;
+
+/* Save the caller's registers into from, resume to. */
+void weft__switch(weft__ctx *from, weft__ctx *to);
+
+/* Prepare ctx so that switching to it calls fn(arg) on the stack ending at
+ * top.  fn must never return. */
+void weft__ctx_init(weft__ctx *ctx, void *top, void (*fn)(void *), void *arg);
+
+/* ---- stacks -------------------------------------------------------------- */
+
+/* A stack's descriptor lives in the top bytes of the stack memory itself. */
+typedef struct weft__stack {
+    char *lo;    /* lowest usable byte (above the guard page) */
+    size_t size; /* usable bytes, descriptor excluded */
+    uint64_t *canary; /* checked word at the bottom; NULL under a guard page */
+    struct weft__stack *next;
+} weft__stack;
+
+/* Stacks a worker keeps for reuse without taking any lock. */
+typedef struct weft__stack_cache {
+    weft__stack *head;
+    int n;
+} weft__stack_cache;
+
+/* A stack of at least size usable bytes, from cache c when it has one (c may
+ * be NULL); NULL when memory is exhausted. */
+weft__stack *weft__stack_get(weft__stack_cache *c, size_t size);
+void weft__stack_put(weft__stack_cache *c, weft__stack *s);
+/* Hand every stack of c back to the shared pool. */
+void weft__stack_flush(weft__stack_cache *c);
+/* Round a requested size the way weft__stack_get will. */
+size_t weft__stack_round(size_t size);
+/* True while the canary at the bottom of s is intact. */
+bool weft__stack_ok(const weft__stack *s);
+/* True if addr lies in the guard region just below s. */
+bool weft__stack_guard_hit(const weft__stack *s, const void *addr);
+void weft__stack_release_all(void);
+
+/* ---- timers --------------------------------------------------------------- */
+
+typedef struct weft__timer weft__timer;
+typedef void (*weft__timer_fn)(weft__timer *t, int64_t now);
+
+struct weft__timer {
+    int64_t when;   /* deadline on weft_now()'s clock */
+    int64_t period; /* > 0: re-armed at when + period after each run */
+    weft__timer_fn fn;
+    void *arg;
+    int32_t idx;        /* heap slot, -1 when not queued */
+    atomic_int running; /* fn executing now */
+};
+
+/* Queue t to run fn at when.  t must not be queued already. */
+int weft__timer_add(weft__timer *t, int64_t when);
+/* Dequeue t; true if it was still queued.  Waits while t->fn runs, so after
+ * it returns t may be freed (do not call it from t->fn). */
+bool weft__timer_del(weft__timer *t);
+/* Run the due timers; returns the next deadline, or -1 if none. */
+int64_t weft__timers_run(int64_t now);
+/* Deadline of the earliest timer, or -1. */
+int64_t weft__timers_next(void);
+size_t weft__timers_pending(void);
+void weft__timers_release(void);
+
+/* ---- goroutines and workers ------------------------------------------------ */
+
+enum {
+    WEFT__G_RUNNABLE = 1,
+    WEFT__G_RUNNING,
+    WEFT__G_WAITING,
+    WEFT__G_DEAD,
+};
+
+typedef struct weft__park weft__park;
+typedef struct weft__worker weft__worker;
+
+typedef struct weft__g {
+    weft__ctx ctx;
+    weft__stack *stack; /* NULL until the goroutine first runs */
+    size_t stack_size;
+    weft_fn fn;
+    void *arg;
+    uint64_t id;
+    struct weft__g *link; /* run queue / free list */
+    int status;           /* WEFT__G_*; atomic once the goroutine exists */
+    int home;             /* worker whose list holds it, -1: shared list */
+    weft__park *park; /* what it is blocked on, for weft_dump */
+    struct weft__g *all_next, *all_prev;
+    void *tsan_fiber;
+    char name[32];
+} weft__g;
+
+/* The worker running the caller, NULL on a plain thread.  Not inlined and
+ * never cached: a goroutine can resume on another worker after any switch. */
+weft__worker *weft__self(void);
+/* The running goroutine, NULL on a plain thread. */
+weft__g *weft__curg(void);
+
+/* Start the runtime if it is not running.  Cheap when it is. */
+void weft__ensure(void);
+
+/* Make g runnable (from anywhere).  A goroutine woken by a goroutine goes to
+ * the waker's "run next" slot. */
+void weft__ready(weft__g *g);
+
+/* Switch the running goroutine out; after the switch, on g0, call
+ * after(arg).  Returns when someone readies the goroutine. */
+void weft__gpark(void (*after)(void *), void *arg);
+
+/* A random 32-bit number from the calling worker's (or thread's) PRNG;
+ * seeded from WEFT_SEED when that is set. */
+uint32_t weft__rand(void);
+
+/* ---- the waiter ------------------------------------------------------------ */
+
+struct weft__park {
+    weft__g *g;          /* NULL: a plain thread sleeping on futex */
+    atomic_uint claimed; /* 0 until one party claims it */
+    atomic_uint futex;   /* plain threads: becomes 1 on unpark */
+    int err;             /* result for the woken party */
+    int fired;           /* select: index of the case that completed */
+    bool timedout;
+    const char *why;     /* for weft_dump: "chan receive", "mutex", ... */
+    const void *obj;
+    weft__timer timer;   /* deadline, goroutines only */
+    void (*unlock)(void *); /* weft__block's callback, run on g0 */
+    void *unlock_arg;
+    weft__park *tnext, *tprev; /* blocked plain threads, for weft_dump */
+    int tid;
+};
+
+typedef struct weft__wnode weft__wnode;
+struct weft__wnode {
+    weft__wnode *next, *prev;
+    weft__park *park;
+    void *elem; /* channel element source/destination */
+    int idx;    /* select case index */
+    int64_t since;
+};
+
+typedef struct weft__wq {
+    weft__wnode *head, *tail;
+} weft__wq;
+
+void weft__wq_push(weft__wq *q, weft__wnode *n);
+void weft__wq_push_front(weft__wq *q, weft__wnode *n);
+weft__wnode *weft__wq_pop(weft__wq *q);
+/* Empty q, claim every park on it that is still unclaimed, release l (held
+ * by the caller), then unpark those. */
+void weft__wq_wake_all(weft__wq *q, weft__lock *l);
+void weft__wq_remove(weft__wq *q, weft__wnode *n);
+
+/* Bind p to the caller (goroutine or thread) before enqueueing it. */
+void weft__park_init(weft__park *p, const char *why, const void *obj);
+
+/* Atomically take the right to wake p; true for exactly one caller. */
+static inline bool weft__claim(weft__park *p) {
+    unsigned zero = 0;
+    return atomic_compare_exchange_strong_explicit(
+        &p->claimed, &zero, 1, memory_order_acq_rel, memory_order_relaxed);
+}
+
+/* Wake the owner of a claimed p.  The last access the waker makes to p. */
+void weft__unpark(weft__park *p);
+
+/* Block until p is claimed and unparked, or until deadline (absolute, -1 =
+ * never) passes and this call claims p itself.  unlock(arg) runs once the
+ * caller cannot miss an unpark.  Returns 0, or -ETIMEDOUT (p->timedout). */
+int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
+                void *arg);
+
+/* Convert a relative timeout (WEFT_FOREVER, 0, > 0; other negatives = 0) to
+ * an absolute deadline (-1 = never). */
+int64_t weft__deadline(int64_t timeout_ns);
+
+/* A counting semaphore on the waiter: zero-initialised is count 0. */
+typedef struct weft__sema {
+    weft__lock lock;
+    uint32_t count;
+    weft__wq q;
+} weft__sema;
+
+void weft__sema_acquire(weft__sema *s, const char *why, const void *obj);
+void weft__sema_release(weft__sema *s, uint32_t n);
+
+/* Unlock callback for weft__block: releases the weft__lock arg. */
+void weft__unlock_cb(void *lock);
+
+/* ---- scheduler internals shared with netpoll.c ----------------------------- */
+
+/* Wait for descriptor events or until deadline (-1 = until woken) and ready
+ * the goroutines whose descriptors are ready.  Returns how many. */
+int weft__netpoll(int64_t deadline);
+/* Wake a worker waiting in weft__netpoll. */
+void weft__netpoll_break(void);
+int weft__netpoll_init(void);
+void weft__netpoll_release(void);
+/* Descriptor waits in progress (keeps the deadlock detector quiet). */
+size_t weft__netpoll_waiting(void);
+
+/* Called after a timer was added: wakes an idle worker if the new deadline
+ * is earlier than what the poller sleeps towards. */
+void weft__timer_wakeup(int64_t when);
+
+/* ---- diagnostics (debug.c) ------------------------------------------------------ */
+
+/* A plain thread starts (on) or stops (off) blocking on p. */
+void weft__thread_blocked(weft__park *p, bool on);
+/* Process-wide signal handlers (SIGQUIT dump, stack overflow report). */
+void weft__signals_init(void);
+/* Per worker thread: the alternate stack the overflow handler runs on. */
+void weft__signals_thread_init(void);
+/* Call fn for every live goroutine (under the registry's locks). */
+void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
+/* True when WEFT_SEED fixed the schedule. */
+bool weft__seeded(void);
+
+#endif

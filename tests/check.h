@@ -1,0 +1,52 @@
+/*
+ * Minimal test support: every test program includes this, calls
+ * TEST_BEGIN(seconds) first (arms alarm() so a hang fails instead of
+ * blocking CI), and uses CHECK/CHECK_EQ, which print the failing expression
+ * with file:line and exit(1).
+ */
+#ifndef WEFT_TEST_CHECK_H
+#define WEFT_TEST_CHECK_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "weft.h"
+
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
+                    #cond);                                                    \
+            exit(1);                                                           \
+        }                                                                      \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                         \
+    do {                                                                       \
+        long long check_a_ = (long long)(a), check_b_ = (long long)(b);        \
+        if (check_a_ != check_b_) {                                            \
+            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n", \
+                    __FILE__, __LINE__, #a, check_a_, #b, check_b_);           \
+            exit(1);                                                           \
+        }                                                                      \
+    } while (0)
+
+/* Sanitizers slow everything down; scale loop counts with this. */
+static inline int test_scale(void) {
+    return getenv("WEFT_SANITIZER") || getenv("WEFT_VALGRIND") ? 10 : 1;
+}
+
+#define TEST_BEGIN(seconds)                                                    \
+    do {                                                                       \
+        alarm((unsigned)(seconds)*(unsigned)test_scale());                     \
+        setvbuf(stdout, NULL, _IONBF, 0);                                      \
+    } while (0)
+
+#define TEST_OK() printf("ok %s\n", __FILE__)
+
+#endif
