@@ -113,6 +113,9 @@ static struct {
 static atomic_ullong next_gid = 1; /* never reset: ids are never reused */
 
 static __thread weft__worker *tls_worker;
+#ifdef WEFT_TSAN
+atomic_uint weft__fence_word;
+#endif
 static __thread uint64_t tls_rng;
 
 /* ---- thread-local access --------------------------------------------------- */
@@ -379,7 +382,7 @@ static weft__worker *idle_pop(void) {
 
 /* Wake an idle worker to look for work, unless one is already looking. */
 static void wakep(void) {
-    atomic_thread_fence(memory_order_seq_cst);
+    weft__fence();
     if (atomic_load_explicit(&rt.nspinning, memory_order_relaxed) != 0)
         return;
     if (atomic_load_explicit(&rt.nidle, memory_order_relaxed) == 0) {
@@ -400,7 +403,7 @@ static void wakep(void) {
 }
 
 void weft__timer_wakeup(int64_t when) {
-    atomic_thread_fence(memory_order_seq_cst);
+    weft__fence();
     if (atomic_load_explicit(&rt.poller, memory_order_relaxed)) {
         long long until = atomic_load_explicit(&rt.poll_deadline,
                                                memory_order_relaxed);
@@ -485,7 +488,7 @@ static void idle_sleep(weft__worker *w) {
     rt.idle = w;
     atomic_fetch_add(&rt.nidle, 1);
     weft__lock_release(&rt.idle_lock);
-    atomic_thread_fence(memory_order_seq_cst);
+    weft__fence();
     bool recheck = work_anywhere() || atomic_load(&rt.stopping) ||
                    (!atomic_load(&rt.poller) &&
                     (weft__timers_pending() || weft__netpoll_waiting()));
@@ -562,7 +565,7 @@ static void run(weft__worker *w, weft__g *g) {
     if (!g->stack)
         g_attach_stack(w, g);
     w->cur = g;
-    atomic_store_explicit((atomic_int *)&g->status, WEFT__G_RUNNING,
+    atomic_store_explicit(&g->status, WEFT__G_RUNNING,
                           memory_order_relaxed);
     void *fake = NULL;
     san_before(w, g, &fake, false);
@@ -571,13 +574,10 @@ static void run(weft__worker *w, weft__g *g) {
     w->cur = NULL;
     if (WEFT__UNLIKELY(!weft__stack_ok(g->stack)))
         weft__fatal("goroutine %llu stack overflow", (unsigned long long)g->id);
+    /* the hook publishes g's new state: until then nobody may resume g */
     void (*after)(void *) = w->after;
     w->after = NULL;
-    if (g->status != WEFT__G_DEAD)
-        atomic_store_explicit((atomic_int *)&g->status, WEFT__G_WAITING,
-                              memory_order_release);
-    if (after)
-        after(w->after_arg);
+    after(w->after_arg);
 }
 
 /* Switch from the running goroutine to g0.  Returns on resumption, maybe on
@@ -592,17 +592,12 @@ static void to_g0(weft__g *g, void (*after)(void *), void *arg, bool dying) {
     san_after(fake);
 }
 
-void weft__gpark(void (*after)(void *), void *arg) {
-    weft__g *g = weft__curg();
-    to_g0(g, after, arg, false);
-}
-
 void weft__ready(weft__g *g) {
     /* g may still be switching out on another worker */
-    while (atomic_load_explicit((atomic_int *)&g->status,
+    while (atomic_load_explicit(&g->status,
                                 memory_order_acquire) == WEFT__G_RUNNING)
         weft__cpu_relax();
-    atomic_store_explicit((atomic_int *)&g->status, WEFT__G_RUNNABLE,
+    atomic_store_explicit(&g->status, WEFT__G_RUNNABLE,
                           memory_order_relaxed);
     weft__worker *w = weft__self();
     if (!w) {
@@ -712,7 +707,7 @@ static void g_main(void *arg) {
     san_after(NULL);
     g->fn(g->arg);
     atomic_fetch_sub_explicit(&rt.ngoroutines, 1, memory_order_release);
-    g->status = WEFT__G_DEAD;
+    atomic_store_explicit(&g->status, WEFT__G_DEAD, memory_order_relaxed);
     to_g0(g, g_free_after, g, true);
     __builtin_unreachable();
 }
@@ -733,7 +728,7 @@ int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
         snprintf(g->name, sizeof g->name, "%s", opts->name);
     g->id = atomic_fetch_add_explicit(&next_gid, 1, memory_order_relaxed);
     g->home = w ? w->id : -1;
-    g->status = WEFT__G_WAITING;
+    atomic_store_explicit(&g->status, WEFT__G_WAITING, memory_order_relaxed);
     all_add(g);
     atomic_fetch_add_explicit(&rt.ngoroutines, 1, memory_order_relaxed);
     weft__ready(g);
@@ -746,7 +741,7 @@ int weft_go(weft_fn fn, void *arg) { return weft_go_with(fn, arg, NULL); }
 
 static void yield_after(void *arg) {
     weft__g *g = arg;
-    atomic_store_explicit((atomic_int *)&g->status, WEFT__G_RUNNABLE,
+    atomic_store_explicit(&g->status, WEFT__G_RUNNABLE,
                           memory_order_relaxed);
     runq_put(weft__self(), g);
 }
@@ -826,12 +821,15 @@ static void deadline_fire(weft__timer *t, int64_t now) {
     }
 }
 
-static void park_unlock_after(void *arg) {
+/* Runs on g0 once the parking goroutine has switched out.  Everything is
+ * read from p first: as soon as the status says WAITING, a timer may resume
+ * the goroutine elsewhere, and it can return and pop p off its stack. */
+static void park_after(void *arg) {
     weft__park *p = arg;
-    /* read everything from p before unlocking: a waker may then resume the
-     * goroutine, which can return and pop p off its stack */
     void (*unlock)(void *) = p->unlock;
     void *ua = p->unlock_arg;
+    atomic_store_explicit(&p->g->status, WEFT__G_WAITING,
+                          memory_order_release);
     if (unlock)
         unlock(ua);
 }
@@ -874,9 +872,10 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
         p->timer.period = 0;
         weft__timer_add(&p->timer, deadline);
     }
-    p->g->park = p;
-    weft__gpark(park_unlock_after, p);
-    p->g->park = NULL;
+    weft__g *g = p->g;
+    g->park = p;
+    to_g0(g, park_after, p, false);
+    g->park = NULL;
     if (deadline >= 0)
         weft__timer_del(&p->timer);
     return p->timedout ? -ETIMEDOUT : 0;

@@ -65,7 +65,7 @@ static struct {
     weft__lock lock;
     bucket *buckets;
     slab *slabs;
-    size_t page;
+    atomic_size_t page;
     atomic_long guard_budget; /* mprotect guards still allowed */
     atomic_bool budget_ready;
     atomic_int guard_madvise; /* 1 works, 0 unknown, -1 unsupported */
@@ -73,9 +73,12 @@ static struct {
 } pool;
 
 static size_t page_size(void) {
-    if (!pool.page)
-        pool.page = (size_t)sysconf(_SC_PAGESIZE);
-    return pool.page;
+    size_t pg = atomic_load_explicit(&pool.page, memory_order_relaxed);
+    if (!pg) {
+        pg = (size_t)sysconf(_SC_PAGESIZE);
+        atomic_store_explicit(&pool.page, pg, memory_order_relaxed);
+    }
+    return pg;
 }
 
 size_t weft__stack_round(size_t size) {

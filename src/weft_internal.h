@@ -28,7 +28,9 @@
  *   while holding the object's lock and passes an unlock callback; for a
  *   goroutine that callback runs on the worker's g0 *after* the goroutine
  *   has switched out, so no waker (who needs the lock) can unpark a
- *   goroutine that is still running.  A plain thread runs the callback and
+ *   goroutine that is still running.  (weft__ready also waits for a
+ *   goroutine whose status still says RUNNING, which covers wakers that need
+ *   no lock, such as the deadline timer.)  A plain thread runs the callback and
  *   then sleeps on a futex.  After a timeout the caller must take the lock
  *   again and remove its nodes (a waker that lost the claim race leaves
  *   them alone).
@@ -100,6 +102,17 @@ static inline void weft__cpu_relax(void) {
     __asm__ volatile("yield" ::: "memory");
 #endif
 }
+
+/* A full (StoreLoad) fence.  GCC's ThreadSanitizer rejects
+ * atomic_thread_fence; there a seq_cst read-modify-write stands in, which
+ * is also a full fence on the hardware. */
+#ifdef WEFT_TSAN
+extern atomic_uint weft__fence_word;
+#define weft__fence()                                                          \
+    atomic_fetch_add_explicit(&weft__fence_word, 0, memory_order_seq_cst)
+#else
+#define weft__fence() atomic_thread_fence(memory_order_seq_cst)
+#endif
 
 /* Sleep while *addr == val (spurious returns possible); timeout in ns or -1.
  * Returns -ETIMEDOUT when the timeout passed. */
@@ -195,7 +208,7 @@ typedef struct weft__g {
     void *arg;
     uint64_t id;
     struct weft__g *link; /* run queue / free list */
-    int status;           /* WEFT__G_*; atomic once the goroutine exists */
+    atomic_int status;    /* WEFT__G_* */
     int home;             /* worker whose list holds it, -1: shared list */
     weft__park *park; /* what it is blocked on, for weft_dump */
     struct weft__g *all_next, *all_prev;
@@ -215,10 +228,6 @@ void weft__ensure(void);
 /* Make g runnable (from anywhere).  A goroutine woken by a goroutine goes to
  * the waker's "run next" slot. */
 void weft__ready(weft__g *g);
-
-/* Switch the running goroutine out; after the switch, on g0, call
- * after(arg).  Returns when someone readies the goroutine. */
-void weft__gpark(void (*after)(void *), void *arg);
 
 /* A random 32-bit number from the calling worker's (or thread's) PRNG;
  * seeded from WEFT_SEED when that is set. */
