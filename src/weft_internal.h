@@ -208,10 +208,8 @@ typedef struct weft__g {
     void *arg;
     uint64_t id;
     struct weft__g *link; /* run queue / free list */
-    atomic_int status;    /* WEFT__G_* */
-    int home;             /* worker whose list holds it, -1: shared list */
+    atomic_int status;    /* WEFT__G_*, 0 while the struct is free */
     weft__park *park; /* what it is blocked on, for weft_dump */
-    struct weft__g *all_next, *all_prev;
     void *tsan_fiber;
     char name[32];
 } weft__g;
@@ -332,7 +330,7 @@ void weft__thread_blocked(weft__park *p, bool on);
 void weft__signals_init(void);
 /* Per worker thread: the alternate stack the overflow handler runs on. */
 void weft__signals_thread_init(void);
-/* Call fn for every live goroutine (under the registry's locks). */
+/* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
 /* True when WEFT_SEED fixed the schedule. */
 bool weft__seeded(void);
