@@ -299,7 +299,7 @@ void weft__sema_release(weft__sema *s, uint32_t n);
 /* Unlock callback for weft__block: releases the weft__lock arg. */
 void weft__unlock_cb(void *lock);
 
-/* ---- channels (chan.c; select.c shares the internals) ---------------------- */
+/* ---- channels (chan.c; select.c shares the internals) ----------------- */
 
 /* Invariants, all under lock: live (still claimable) receivers wait only
  * while the buffer is empty, live senders only while it is full (always,
