@@ -155,8 +155,12 @@ run_bench() {
     local rc=$?
     line=$(echo "$out" | awk -v n="$name" '$1 == n' | tail -n 1)
     if [ $rc -ne 0 ] || [ -z "$line" ]; then
-        echo "  $side $name: FAILED (exit $rc)"
-        echo "$out" | tail -n 5 | sed 's/^/    /'
+        if [ $rc -eq 124 ]; then
+            echo "  $side $name: FAILED (timed out after ${TIMEOUT}s)"
+        else
+            echo "  $side $name: FAILED (exit $rc)"
+        fi
+        [ -n "$out" ] && echo "$out" | tail -n 5 | sed 's/^/    /'
         add_value "$name" "$side" FAIL
         [ "$name" = skynet ] && add_value skynet_rss "$side" FAIL
         return
@@ -303,8 +307,8 @@ machine() {
     else
         echo "- Go: not installed"
     fi
-    echo "- weft: $(git -C "$ROOT" describe --always --dirty 2>/dev/null)" \
-        "(build type $(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' \
+    echo "- weft: $(git -C "$ROOT" describe --always --dirty 2>/dev/null ||
+        echo unknown) (build type $(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' \
             "$BUILD/CMakeCache.txt" 2>/dev/null))"
 }
 
