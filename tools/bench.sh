@@ -175,8 +175,8 @@ run_bench() {
 
 # Wait until something listens on $HTTP_PORT (5 s at most).
 wait_port() {
-    local i
-    for i in $(seq 50); do
+
+    for _ in $(seq 50); do
         (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && return 0
         sleep 0.1
     done
@@ -213,7 +213,7 @@ http_possible() {
 
 # Run workload $1 for ROUNDS rounds, weft and Go taking turns.
 run_workload() {
-    local name=$1 go_ok=0 r
+    local name=$1 go_ok=0
     if [ "$name" = http ]; then
         http_possible || return
         if [ $HAVE_WRK = 0 ]; then
@@ -224,7 +224,7 @@ run_workload() {
     [ $HAVE_GO = 1 ] && build_go "$name" && go_ok=1
     [ $HAVE_GO = 1 ] && [ $go_ok = 0 ] && add_value "$name" go FAIL
     echo "$name:"
-    for r in $(seq "$ROUNDS"); do
+    for _ in $(seq "$ROUNDS"); do
         if [ "$name" = http ]; then
             run_http weft "$BUILD/examples/http_server"
             [ $go_ok = 1 ] && run_http go "$BUILD/bench/go/http"
@@ -252,7 +252,7 @@ is_number() {
 # "yes"/"no" for weft figure $1, Go figure $2, ratio $3 against target $4.
 target_met() {
     local weft=$1 ratio=$3 kind=${4%%[<>]=*} op limit
-    op=$(echo "$4" | sed 's/^[a-z]*\([<>]=\).*/\1/')
+    op=${4:${#kind}:2}
     limit=${4#*=}
     local x=$ratio
     [ "$kind" = abs ] && x=$weft
