@@ -56,12 +56,15 @@
 #define STEAL_ROUNDS 4
 
 struct weft__worker {
+    /* head, tail and the ring change only when the ring is used; runnext
+     * and tick change at every wake and schedule.  Separate lines keep a
+     * stealer's reads of one from stalling the owner's writes of another. */
     _Alignas(WEFT__CACHELINE) atomic_uint head; /* stealers CAS this */
     _Alignas(WEFT__CACHELINE) atomic_uint tail; /* owner stores this */
-    _Atomic(weft__g *) runnext;
     _Atomic(weft__g *) runq[RUNQ];
+    _Alignas(WEFT__CACHELINE) _Atomic(weft__g *) runnext;
     atomic_uint tick; /* schedules so far; stealers read it */
-    int id;
+    _Alignas(WEFT__CACHELINE) int id;
     weft__ctx g0;
     weft__g *cur;
     void (*after)(void *);
