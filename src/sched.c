@@ -160,7 +160,10 @@ void weft__futex_wake(atomic_uint *addr, int n) {
     syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
+/* Test-and-test-and-set with exponential backoff: waiters that all poll
+ * the line at once only bounce it between cores and delay the holder. */
 void weft__lock_slow(weft__lock *l) {
+    unsigned backoff = 1;
     for (unsigned spins = 0;; spins++) {
         unsigned zero = 0;
         if (atomic_load_explicit(&l->v, memory_order_relaxed) == 0 &&
@@ -168,10 +171,14 @@ void weft__lock_slow(weft__lock *l) {
                                                   memory_order_acquire,
                                                   memory_order_relaxed))
             return;
-        if (spins < 100)
-            weft__cpu_relax();
-        else
+        if (spins < 64) {
+            for (unsigned i = 0; i < backoff; i++)
+                weft__cpu_relax();
+            if (backoff < 64)
+                backoff <<= 1;
+        } else {
             sched_yield(); /* the holder may have been preempted */
+        }
     }
 }
 
