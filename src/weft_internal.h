@@ -208,10 +208,8 @@ typedef struct weft__g {
     void *arg;
     uint64_t id;
     struct weft__g *link; /* run queue / free list */
-    atomic_int status;    /* WEFT__G_* */
-    int home;             /* worker whose list holds it, -1: shared list */
+    atomic_int status;    /* WEFT__G_*, 0 while the struct is free */
     weft__park *park; /* what it is blocked on, for weft_dump */
-    struct weft__g *all_next, *all_prev;
     void *tsan_fiber;
     char name[32];
 } weft__g;
@@ -308,6 +306,30 @@ void weft__sema_release(weft__sema *s, uint32_t n);
 /* Unlock callback for weft__block: releases the weft__lock arg. */
 void weft__unlock_cb(void *lock);
 
+/* ---- channels (chan.c; select.c shares the internals) ----------------- */
+
+/* Invariants, all under lock: live (still claimable) receivers wait only
+ * while the buffer is empty, live senders only while it is full (always,
+ * when cap is 0); nobody waits on a closed channel.  Queues may also hold
+ * stale nodes of selects that already fired elsewhere or timed out: every
+ * waker skips a node whose park it cannot claim. */
+struct weft_chan {
+    weft__lock lock;
+    bool closed;
+    size_t elem_size;
+    size_t cap;
+    size_t head;  /* ring slot of the oldest buffered value */
+    size_t count; /* values buffered */
+    weft__wq sendq, recvq;
+    _Alignas(16) unsigned char buf[]; /* cap * elem_size bytes */
+};
+
+/* With c->lock held, complete a send (recv) now if that needs no waiting:
+ * 0, -EPIPE (closed), or -EAGAIN (it would block; nothing changed).  *wake
+ * is set to a park to weft__unpark after releasing the lock, or NULL. */
+int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake);
+int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake);
+
 /* ---- scheduler internals shared with netpoll.c ----------------------------- */
 
 /* Wait for descriptor events or until deadline (-1 = until woken) and ready
@@ -332,7 +354,7 @@ void weft__thread_blocked(weft__park *p, bool on);
 void weft__signals_init(void);
 /* Per worker thread: the alternate stack the overflow handler runs on. */
 void weft__signals_thread_init(void);
-/* Call fn for every live goroutine (under the registry's locks). */
+/* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
 /* True when WEFT_SEED fixed the schedule. */
 bool weft__seeded(void);
