@@ -839,12 +839,23 @@ static void yield_after(void *arg) {
     runq_put(weft__self(), g);
 }
 
+/* True when nothing but the caller could run on w now: its queues and the
+ * global queue are empty and no timer is due.  Yielding then is a no-op. */
+static bool nothing_else(weft__worker *w) {
+    return !rt.seeded && runq_empty(w) &&
+           !atomic_load_explicit(&rt.gq_len, memory_order_relaxed) &&
+           !timers_due();
+}
+
 void weft_yield(void) {
-    weft__g *g = weft__curg();
+    weft__worker *w = weft__self();
+    weft__g *g = w ? w->cur : NULL;
     if (!g) {
         sched_yield();
         return;
     }
+    if (nothing_else(w))
+        return;
     leave(g, yield_after, g, false);
 }
 
