@@ -492,15 +492,29 @@ static void stop_spinning(weft__worker *w) {
     }
 }
 
+/* How long the poller may sleep: until the next timer, but while another
+ * worker is busy, at most LOOK_NS: a goroutine readied into a busy
+ * worker's runnext without a wake-up (see ready) must not wait for long.
+ * When every other worker is idle, only timers and descriptors wake us:
+ * an idle process uses no CPU. */
+#define LOOK_NS 1000000
+static int64_t poll_deadline(void) {
+    int64_t next = weft__timers_next();
+    if (atomic_load(&rt.nidle) + 1 >= rt.nprocs)
+        return next;
+    int64_t look = weft_now() + LOOK_NS;
+    return next >= 0 && next < look ? next : look;
+}
+
 /* Sleep until woken: as the poller (epoll until the next timer) if nobody
  * holds that role, else on the worker's futex. */
 static void idle_sleep(weft__worker *w) {
     int zero = 0;
     if (atomic_compare_exchange_strong(&rt.poller, &zero, 1)) {
-        int64_t deadline = weft__timers_next();
+        int64_t deadline = poll_deadline();
         atomic_store(&rt.poll_deadline, deadline);
         if (!work_anywhere() && !atomic_load(&rt.stopping)) {
-            deadline = weft__timers_next(); /* a timer added meanwhile */
+            deadline = poll_deadline(); /* a timer added meanwhile */
             atomic_store(&rt.poll_deadline, deadline);
             weft__netpoll(deadline);
         }
@@ -659,7 +673,13 @@ static void leave(weft__g *g, void (*after)(void *), void *arg, bool dying) {
     run_hook(weft__self());
 }
 
-void weft__ready(weft__g *g) {
+/* Make g runnable.  A goroutine readying another (a channel hand-off, an
+ * unlock) puts it in runnext and wakes another worker only if work is now
+ * queued behind it: the waker usually blocks soon, and g then runs on
+ * this core with its data still in cache.  If the waker instead keeps
+ * running, the poller's periodic look (see idle_sleep) steals g.  A spawn
+ * always offers the new goroutine to an idle worker, as Go does. */
+static void ready(weft__g *g, bool spawn) {
     /* g may still be switching out on another worker */
     while (atomic_load_explicit(&g->status,
                                 memory_order_acquire) == WEFT__G_RUNNING)
@@ -681,12 +701,15 @@ void weft__ready(weft__g *g) {
                                                 memory_order_seq_cst);
         if (old)
             runq_put(w, old);
-        wakep_fenced();
+        if (old || spawn)
+            wakep_fenced();
         return;
     }
     runq_put(w, g);
     wakep();
 }
+
+void weft__ready(weft__g *g) { ready(g, false); }
 
 /* ---- goroutine life cycle ----------------------------------------------------
  *
@@ -824,7 +847,7 @@ int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
     g->id = g_new_id(w);
     atomic_store_explicit(&g->status, WEFT__G_WAITING, memory_order_relaxed);
     live_add(w, 1);
-    weft__ready(g);
+    ready(g, true);
     return 0;
 }
 
