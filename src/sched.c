@@ -1018,7 +1018,8 @@ int64_t weft__deadline(int64_t timeout_ns) {
         return -1;
     if (timeout_ns < 0)
         timeout_ns = 0;
-    return weft_now() + timeout_ns;
+    int64_t now = weft_now();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
 }
 
 /* ---- wait queues ------------------------------------------------------------------------------ */
