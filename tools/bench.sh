@@ -175,7 +175,6 @@ run_bench() {
 
 # Wait until something listens on $HTTP_PORT (5 s at most).
 wait_port() {
-
     for _ in $(seq 50); do
         (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && return 0
         sleep 0.1
