@@ -67,7 +67,7 @@ struct weft__worker {
     _Alignas(WEFT__CACHELINE) int id;
     weft__ctx g0;
     weft__g *cur;
-    void (*after)(void *);
+    void (*after)(weft__worker *w, void *arg); /* see run_hook */
     void *after_arg;
     uint64_t rng;
     bool spinning;
@@ -612,10 +612,10 @@ static void g_attach_stack(weft__worker *w, weft__g *g) {
  * the previous goroutine's new state (parked, requeued, dead); until then
  * nobody may resume it. */
 static inline void run_hook(weft__worker *w) {
-    void (*after)(void *) = w->after;
+    void (*after)(weft__worker *, void *) = w->after;
     if (after) {
         w->after = NULL;
-        after(w->after_arg);
+        after(w, w->after_arg);
     }
 }
 
@@ -652,8 +652,9 @@ static weft__g *next_local(weft__worker *w) {
 /* Leave the running goroutine g: after(arg) will run once g's stack is no
  * longer in use.  Switches straight to the next local goroutine if there
  * is one, else to g0.  Returns when g is resumed, maybe on another worker. */
-static void leave(weft__g *g, void (*after)(void *), void *arg, bool dying) {
-    weft__worker *w = weft__self();
+static void leave(weft__worker *w, weft__g *g,
+                  void (*after)(weft__worker *, void *), void *arg,
+                  bool dying) {
     if (WEFT__UNLIKELY(!weft__stack_ok(g->stack)))
         weft__fatal("goroutine %llu stack overflow", (unsigned long long)g->id);
     w->after = after;
@@ -809,9 +810,8 @@ static void live_add(weft__worker *w, long d) {
 }
 
 /* Runs on g0 once a finished goroutine has switched away for good. */
-static void g_free_after(void *arg) {
+static void g_free_after(weft__worker *w, void *arg) {
     weft__g *g = arg;
-    weft__worker *w = weft__self();
 #ifdef WEFT_TSAN
     __tsan_destroy_fiber(g->tsan_fiber);
 #endif
@@ -826,7 +826,7 @@ static void g_main(void *arg) {
     run_hook(weft__self());
     g->fn(g->arg);
     atomic_store_explicit(&g->status, WEFT__G_DEAD, memory_order_relaxed);
-    leave(g, g_free_after, g, true);
+    leave(weft__self(), g, g_free_after, g, true);
     __builtin_unreachable();
 }
 
@@ -855,11 +855,11 @@ int weft_go(weft_fn fn, void *arg) { return weft_go_with(fn, arg, NULL); }
 
 /* ---- yielding and sleeping --------------------------------------------------------------- */
 
-static void yield_after(void *arg) {
+static void yield_after(weft__worker *w, void *arg) {
     weft__g *g = arg;
     atomic_store_explicit(&g->status, WEFT__G_RUNNABLE,
                           memory_order_relaxed);
-    runq_put(weft__self(), g);
+    runq_put(w, g);
 }
 
 /* True when nothing but the caller could run on w now: its queues and the
@@ -879,7 +879,7 @@ void weft_yield(void) {
     }
     if (nothing_else(w))
         return;
-    leave(g, yield_after, g, false);
+    leave(w, g, yield_after, g, false);
 }
 
 int weft_sleep(int64_t ns) {
@@ -956,8 +956,9 @@ static void deadline_fire(weft__timer *t, int64_t now) {
 /* Runs on g0 once the parking goroutine has switched out.  Everything is
  * read from p first: as soon as the status says WAITING, a timer may resume
  * the goroutine elsewhere, and it can return and pop p off its stack. */
-static void park_after(void *arg) {
+static void park_after(weft__worker *w, void *arg) {
     weft__park *p = arg;
+    (void)w;
     void (*unlock)(void *) = p->unlock;
     void *ua = p->unlock_arg;
     atomic_store_explicit(&p->g->status, WEFT__G_WAITING,
@@ -1006,7 +1007,7 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
     }
     weft__g *g = p->g;
     g->park = p;
-    leave(g, park_after, p, false);
+    leave(weft__self(), g, park_after, p, false);
     g->park = NULL;
     if (deadline >= 0)
         weft__timer_del(&p->timer);
