@@ -928,6 +928,8 @@ void weft__park_init(weft__park *p, const char *why, const void *obj) {
     p->err = 0;
     p->fired = -1;
     p->timedout = false;
+    p->multi = false;
+    p->solo = false;
     p->why = why;
     p->obj = obj;
     p->timer.idx = -1;
@@ -994,6 +996,8 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
                 void *arg) {
     p->unlock = unlock;
     p->unlock_arg = arg;
+    /* published to wakers by the unlock below, like the nodes */
+    p->solo = !p->multi && deadline < 0;
     if (!p->g) {
         if (unlock)
             unlock(arg);

@@ -141,6 +141,7 @@ static int wait_cases(weft_case *cases, size_t n, weft__wnode *nodes,
                       lockset *ls, int64_t timeout_ns) {
     weft__park p;
     weft__park_init(&p, "select", NULL);
+    p.multi = true;
     for (size_t i = 0; i < n; i++) {
         if (!cases[i].chan)
             continue;
