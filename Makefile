@@ -20,7 +20,7 @@ test: build
 	cd build && ctest $(CTEST_ARGS)
 
 demo: build
-	./build/examples/hello
+	./build/examples/tour
 
 bench: build
 	./tools/bench.sh

@@ -1,0 +1,171 @@
+/*
+ * stopping: how a goroutine ends, and what a stuck one looks like.
+ *
+ * weft has no way to kill a goroutine from outside, just as Go has none: a
+ * goroutine stops by returning.  So every goroutine needs a planned end,
+ * one of three:
+ *   1. its loop ends by itself (it runs out of work);
+ *   2. somebody tells it to stop: it watches a done channel (closed by the
+ *      one who wants it gone) in a select next to its work;
+ *   3. it runs until the program ends (a background heartbeat): main
+ *      returning ends the process and every goroutine with it.
+ * What must never happen is a goroutine blocked by mistake: waiting on a
+ * channel nobody will ever use again.  It never ends, holds its stack and
+ * whatever it points to, and nothing reports it.  Part 4 makes one - a
+ * worker answering a caller who stopped waiting - finds it in weft_dump(),
+ * and shows the fix.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <weft.h>
+
+/* ---- 1. the loop ends by itself --------------------------------------------
+ */
+
+static void stop_sum(void *arg) {
+    weft_chan *out = arg;
+    long sum = 0;
+    for (int i = 1; i <= 1000; i++) /* a loop with an end */
+        sum += i;
+    weft_send(out, &sum);
+} /* returning is the goroutine's end */
+
+static int stop_show_finite(void) {
+    weft_chan *out = weft_chan_make(sizeof(long), 0);
+    long sum;
+    if (!out || weft_go(stop_sum, out) != 0)
+        return 1;
+    weft_recv(out, &sum);
+    weft_chan_free(out);
+    printf("1. loop ends by itself: summed 1..1000 = %ld and returned\n", sum);
+    return sum != 500500;
+}
+
+/* ---- 2. a done channel tells it to stop ------------------------------------
+ */
+
+typedef struct stop_worker {
+    weft_chan *done;   /* closed by whoever wants the worker to stop */
+    weft_chan *report; /* the worker's last words: rounds of work done */
+} stop_worker;
+
+static void stop_until_done(void *arg) {
+    stop_worker *w = arg;
+    long rounds = 0;
+    weft_case watch[] = {{.chan = w->done, .op = WEFT_RECV}};
+    for (;;) {
+        /* select { case <-done: return; case <-time.After(1ms): work } */
+        if (weft_select(watch, 1, WEFT_MS(1)) == 0)
+            break; /* done was closed */
+        rounds++;
+    }
+    weft_send(w->report, &rounds);
+}
+
+static int stop_show_done(void) {
+    stop_worker w = {weft_chan_make(0, 0), weft_chan_make(sizeof(long), 0)};
+    long rounds;
+    if (!w.done || !w.report || weft_go(stop_until_done, &w) != 0)
+        return 1;
+    weft_sleep(WEFT_MS(20));
+    weft_close(w.done); /* a close reaches every goroutine watching done */
+    weft_recv(w.report, &rounds);
+    printf("2. done channel: the worker did %ld rounds, saw done closed and "
+           "returned\n",
+           rounds);
+    weft_chan_free(w.done);
+    weft_chan_free(w.report);
+    return 0;
+}
+
+/* ---- 3. it runs until the program ends --------------------------------------
+ */
+
+static atomic_long stop_beats;
+
+static void stop_heartbeat(void *arg) {
+    (void)arg;
+    for (;;) { /* no end: main returning stops it */
+        weft_sleep(WEFT_MS(5));
+        atomic_fetch_add(&stop_beats, 1);
+    }
+}
+
+static int stop_show_forever(void) {
+    weft_goopts named = {.name = "heartbeat"};
+    if (weft_go_with(stop_heartbeat, NULL, &named) != 0)
+        return 1;
+    weft_sleep(WEFT_MS(30));
+    printf("3. runs until the program ends: heartbeat has beaten %ld times "
+           "and goes on\n",
+           atomic_load(&stop_beats));
+    return 0;
+}
+
+/* ---- 4. blocked by mistake: a goroutine leak
+ * ------------------------------------ */
+
+typedef struct stop_lookup {
+    weft_chan *answer; /* the caller waits here, for a while */
+    weft_wg *finished; /* NULL for the leaky version */
+} stop_lookup;
+
+/* A slow lookup: answers after 20 ms. */
+static void stop_slow_lookup(void *arg) {
+    stop_lookup *l = arg;
+    weft_sleep(WEFT_MS(20));
+    int answer = 42;
+    weft_send(l->answer, &answer); /* unbuffered: waits for a receiver */
+    if (l->finished)
+        weft_wg_done(l->finished);
+}
+
+/* Ask, but give up after 5 ms.  The answer channel has cap slots. */
+static int stop_ask(stop_lookup *l, size_t cap) {
+    weft_goopts named = {.name = "slow-lookup"};
+    int answer;
+    l->answer = weft_chan_make(sizeof(int), cap);
+    if (!l->answer || weft_go_with(stop_slow_lookup, l, &named) != 0)
+        return -1;
+    return weft_recv_timeout(l->answer, &answer, WEFT_MS(5));
+}
+
+/* Static so that a leak checker sees it reachable: the goroutine itself is
+ * the leak this part shows. */
+static stop_lookup stop_leaky;
+
+static int stop_show_leak(void) {
+    size_t before = weft_goroutines();
+    if (stop_ask(&stop_leaky, 0) != -ETIMEDOUT)
+        return 1;
+    weft_sleep(WEFT_MS(40)); /* the lookup has answered by now... */
+    printf("4. blocked by mistake: the caller gave up, so nobody receives "
+           "the answer;\n   goroutines %zu -> %zu, and weft_dump() shows "
+           "who is stuck where:\n",
+           before, weft_goroutines());
+    weft_dump(stdout); /* ...but it is stuck in "chan send" forever */
+
+    /* The fix: room for one answer, so the send never waits. */
+    weft_wg finished = {0};
+    stop_lookup fixed = {.finished = &finished};
+    weft_wg_add(&finished, 1);
+    if (stop_ask(&fixed, 1) != -ETIMEDOUT)
+        return 1;
+    weft_wg_wait(&finished);
+    weft_chan_free(fixed.answer);
+    printf("   fixed with a buffer of one: the late answer is dropped off, "
+           "the lookup returns\n");
+    return 0;
+}
+
+static int stopping_run(void) {
+    return stop_show_finite() || stop_show_done() || stop_show_forever() ||
+           stop_show_leak();
+}
+
+#ifndef WEFT_TOUR
+int main(void) {
+    return stopping_run();
+}
+#endif
