@@ -1,18 +1,26 @@
 /*
- * crawler: bounded parallel fan-out over a fake web.
+ * crawler: bounded parallel fan-out over a fake web, with a group.
  *
  * Starting from "/", the crawler fetches every page it can reach, each once.
  * It goes level by level: all the pages of one level are fetched
- * concurrently, one goroutine per page, and the links they return make the
- * next level.  A fetch here is a fake (a table lookup that takes
- * CRAWL_FETCH_MS), but the shape is that of a real crawler.
+ * concurrently, one task per page, and the links they return make the next
+ * level.  A fetch here is a fake (a table lookup that takes CRAWL_FETCH_MS),
+ * but the shape is that of a real crawler.
  *
- * Bounded: at most CRAWL_LIMIT fetches run at once, however many pages a
- * level has - the polite thing towards a server, and a cap on resources.
- * The bound is a counting semaphore made of a buffered channel: a fetch
- * first puts a token into the channel (waiting while CRAWL_LIMIT tokens are
- * already in), and takes it out when it is done.
+ * The tasks of a level run in a weft_group (Go's errgroup):
+ *   - weft_group_limit bounds them: at most CRAWL_LIMIT fetches at once,
+ *     however many pages a level has (polite to the server, and a cap on
+ *     what the crawler holds); weft_group_go waits for a free slot;
+ *   - weft_group_wait waits for the whole level and returns the first
+ *     error a task returned;
+ *   - each task gets the group's context, cancelled at the first failure,
+ *     and a fetch gives up when it is cancelled.
+ * The whole crawl runs under a context with a deadline, the groups' parent:
+ * run once with time to spare, and once with a deadline that cuts the
+ * crawl short - the fetches in flight see their context expire and return
+ * -ETIMEDOUT, which is what weft_group_wait then reports.
  */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -46,37 +54,45 @@ static const crawl_page crawl_web[] = {
 
 static atomic_int crawl_in_flight, crawl_max_in_flight;
 
-/* Fetch url: its page, or NULL for a missing one.  Takes a while. */
-static const crawl_page *crawl_fetch(const char *url) {
-    int now = atomic_fetch_add(&crawl_in_flight, 1) + 1;
+/* Count a fetch in (+1) or out (-1), keeping the highest count seen. */
+static void crawl_count(int d) {
+    int now = atomic_fetch_add(&crawl_in_flight, d) + d;
     int max = atomic_load(&crawl_max_in_flight);
     while (now > max &&
            !atomic_compare_exchange_weak(&crawl_max_in_flight, &max, now))
         ;
-    weft_sleep(WEFT_MS(CRAWL_FETCH_MS));
-    atomic_fetch_sub(&crawl_in_flight, 1);
+}
+
+/* Fetch url into *page (NULL for a missing page): 0, or ctx's error if ctx
+ * is cancelled before the fetch completes. */
+static int crawl_fetch(weft_ctx *ctx, const char *url,
+                       const crawl_page **page) {
+    weft_case cancelled = {.chan = weft_ctx_done(ctx), .op = WEFT_RECV};
+    crawl_count(+1);
+    int r = weft_select(&cancelled, 1, WEFT_MS(CRAWL_FETCH_MS));
+    crawl_count(-1);
+    if (r == 0)
+        return weft_ctx_err(ctx);
+    *page = NULL;
     for (int i = 0; i < CRAWL_NPAGES; i++)
         if (strcmp(crawl_web[i].url, url) == 0)
-            return &crawl_web[i];
-    return NULL;
+            *page = &crawl_web[i];
+    return 0;
 }
 
 typedef struct crawl_job {
     const char *url;
     const crawl_page *page; /* the result: written by this job only */
-    weft_chan *slots;       /* the semaphore: CRAWL_LIMIT tokens */
-    weft_wg *level;
 } crawl_job;
 
-static void crawl_one(void *arg) {
+static int crawl_task(weft_ctx *ctx, void *arg) {
     crawl_job *j = arg;
-    j->page = crawl_fetch(j->url);
-    weft_recv(j->slots, NULL); /* give the slot back */
-    weft_wg_done(j->level);
+    return crawl_fetch(ctx, j->url, &j->page);
 }
 
 /* The crawl's state, owned by main: only main reads or writes it. */
 typedef struct crawl_state {
+    weft_ctx *ctx; /* the whole crawl's deadline */
     const char *seen[CRAWL_MAX_PAGES];
     int nseen, fetched, missing;
 } crawl_state;
@@ -89,24 +105,25 @@ static bool crawl_seen(crawl_state *s, const char *url) {
     return false;
 }
 
-/* Fetch the n urls of one level, CRAWL_LIMIT at a time.  Returns how many
- * links of the next level it put in next[]. */
+/* Fetch the n urls of one level, CRAWL_LIMIT at a time, and put the new
+ * links in next[].  Returns how many, or the first fetch error. */
 static int crawl_level(crawl_state *s, const char **urls, int n,
-                       const char **next, weft_chan *slots) {
+                       const char **next) {
     crawl_job jobs[CRAWL_MAX_PAGES];
-    weft_wg level = {0};
-    weft_wg_add(&level, n);
+    weft_group *g = weft_group_make(s->ctx);
+    if (!g)
+        return -ENOMEM;
+    weft_group_limit(g, CRAWL_LIMIT);
     for (int i = 0; i < n; i++) {
-        jobs[i] = (crawl_job){urls[i], NULL, slots, &level};
-        weft_send(slots, NULL); /* waits while CRAWL_LIMIT are running */
-        if (weft_go(crawl_one, &jobs[i]) != 0)
-            return -1;
+        jobs[i] = (crawl_job){urls[i], NULL};
+        weft_group_go(g, crawl_task, &jobs[i]); /* waits for a free slot */
     }
-    weft_wg_wait(&level);
+    int err = weft_group_wait(g); /* every task has returned; g is freed */
+    if (err)
+        return err;
     int k = 0;
     for (int i = 0; i < n; i++) {
         if (!jobs[i].page) {
-            printf("  %-13s missing\n", urls[i]);
             s->missing++;
             continue;
         }
@@ -118,30 +135,40 @@ static int crawl_level(crawl_state *s, const char **urls, int n,
     return k;
 }
 
-static int crawler_run(void) {
-    crawl_state s = {0};
+/* Crawl from "/" with a deadline; returns 0 or the error that stopped it. */
+static int crawl(int deadline_ms) {
+    crawl_state s = {.ctx = weft_ctx_with_timeout(weft_ctx_background(),
+                                                  WEFT_MS(deadline_ms))};
     const char *a[CRAWL_MAX_PAGES] = {"/"}, *b[CRAWL_MAX_PAGES];
     const char **urls = a, **next = b;
-    weft_chan *slots = weft_chan_make(0, CRAWL_LIMIT);
-    if (!slots)
-        return 1;
+    int n = 1;
+    if (!s.ctx)
+        return -ENOMEM;
     crawl_seen(&s, "/");
     int64_t t0 = weft_now();
-    for (int n = 1, depth = 0; n > 0; depth++) {
-        printf("  level %d: %d page%s\n", depth, n, n == 1 ? "" : "s");
-        n = crawl_level(&s, urls, n, next, slots);
-        if (n < 0)
-            return 1;
+    while (n > 0) {
+        n = crawl_level(&s, urls, n, next);
         const char **t = urls;
         urls = next;
         next = t;
     }
-    weft_chan_free(slots);
-    printf("crawled %d pages (%d missing) in %.0f ms, at most %d fetches at "
-           "once\n",
-           s.fetched, s.missing, (double)(weft_now() - t0) / 1e6,
+    weft_ctx_free(s.ctx);
+    printf("  deadline %4d ms: %2d pages, %d missing, in %3.0f ms%s%s\n",
+           deadline_ms, s.fetched, s.missing, (double)(weft_now() - t0) / 1e6,
+           n < 0 ? ", stopped: " : "", n < 0 ? weft_strerror(n) : "");
+    if (n == 0 && (s.fetched != CRAWL_NPAGES || s.missing != 1))
+        return -EIO;
+    return n;
+}
+
+static int crawler_run(void) {
+    printf("crawling a fake web of %d pages, at most %d fetches at once:\n",
+           CRAWL_NPAGES, CRAWL_LIMIT);
+    int full = crawl(5000);
+    int cut = crawl(3 * CRAWL_FETCH_MS);
+    printf("  most fetches in flight at any time: %d\n",
            atomic_load(&crawl_max_in_flight));
-    return s.fetched != CRAWL_NPAGES || s.missing != 1 ||
+    return full != 0 || cut != -ETIMEDOUT ||
            atomic_load(&crawl_max_in_flight) > CRAWL_LIMIT;
 }
 

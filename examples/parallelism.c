@@ -47,8 +47,7 @@ static int par_restart(int procs) {
     return -EBUSY;
 }
 
-/* ---- part 1: waiting overlaps, even on one core -----------------------------
- */
+/* ---- part 1: waiting overlaps, even on one core -------------------------- */
 
 typedef struct par_waiter {
     weft_wg wg;
@@ -79,8 +78,7 @@ static int par_show_waiting(void) {
     return 0;
 }
 
-/* ---- part 2: the same work on one core and on all of them ------------------
- */
+/* ---- part 2: the same work on one core and on all of them ---------------- */
 
 typedef struct par_range {
     int lo, hi;     /* count primes in [lo, hi) */

@@ -23,8 +23,7 @@
 #define PIPES_R 3
 #define PIPES_N 10000
 
-/* ---- part 1: order, and close ends the loop --------------------------------
- */
+/* ---- part 1: order, and close ends the loop ------------------------------ */
 
 static const char *const pipes_words[] = {"one",  "two", "three", "four",
                                           "five", "six", "seven"};

@@ -58,7 +58,7 @@ static int race_report(const char *how, long total) {
     return total != want;
 }
 
-/* ---- the race ----------------------------------------------------------- */
+/* ---- the race ------------------------------------------------------------ */
 
 static int race_counter; /* shared and unprotected */
 
@@ -83,8 +83,7 @@ static int race_show_bug(void) {
     return 0; /* wrong, as expected: not a failure of this program */
 }
 
-/* ---- cure 1: share nothing ------------------------------------------------
- */
+/* ---- cure 1: share nothing ----------------------------------------------- */
 
 static void race_own_count(void *arg) {
     race_arg *a = arg;
@@ -111,8 +110,7 @@ static int race_cure_nothing_shared(void) {
     return race_report("1. share nothing (send results):", total);
 }
 
-/* ---- cure 2: share only read-only data ------------------------------------
- */
+/* ---- cure 2: share only read-only data ----------------------------------- */
 
 static int race_plan[RACE_G]; /* filled before the goroutines start */
 
@@ -139,8 +137,7 @@ static int race_cure_read_only(void) {
     return race_report("2. shared data is read-only:", total);
 }
 
-/* ---- cure 3: a single writer ------------------------------------------------
- */
+/* ---- cure 3: a single writer --------------------------------------------- */
 
 typedef struct race_owner {
     weft_chan *updates; /* increments in */
@@ -182,8 +179,7 @@ static int race_cure_one_writer(void) {
     return race_report("3. one writer owns the counter:", total);
 }
 
-/* ---- cure 4: atomic read-modify-write
- * ----------------------------------------- */
+/* ---- cure 4: atomic read-modify-write ------------------------------------ */
 
 static atomic_long race_atomic_counter;
 

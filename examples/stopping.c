@@ -6,7 +6,9 @@
  * one of three:
  *   1. its loop ends by itself (it runs out of work);
  *   2. somebody tells it to stop: it watches a done channel (closed by the
- *      one who wants it gone) in a select next to its work;
+ *      one who wants it gone) in a select next to its work.  A context
+ *      (weft_ctx) packages the same thing: its done channel is closed when
+ *      it is cancelled or its deadline passes, and weft_ctx_err says which;
  *   3. it runs until the program ends (a background heartbeat): main
  *      returning ends the process and every goroutine with it.
  * What must never happen is a goroutine blocked by mistake: waiting on a
@@ -20,8 +22,7 @@
 #include <stdio.h>
 #include <weft.h>
 
-/* ---- 1. the loop ends by itself --------------------------------------------
- */
+/* ---- 1. the loop ends by itself ------------------------------------------ */
 
 static void stop_sum(void *arg) {
     weft_chan *out = arg;
@@ -42,12 +43,11 @@ static int stop_show_finite(void) {
     return sum != 500500;
 }
 
-/* ---- 2. a done channel tells it to stop ------------------------------------
- */
+/* ---- 2. it is told to stop: a done channel, or a context ----------------- */
 
 typedef struct stop_worker {
-    weft_chan *done;   /* closed by whoever wants the worker to stop */
-    weft_chan *report; /* the worker's last words: rounds of work done */
+    weft_chan *done;   /* closed when the worker must stop */
+    weft_chan *report; /* its last words: the rounds of work it did */
 } stop_worker;
 
 static void stop_until_done(void *arg) {
@@ -63,24 +63,58 @@ static void stop_until_done(void *arg) {
     weft_send(w->report, &rounds);
 }
 
+/* Start a worker that runs until done is closed. */
+static int stop_start(stop_worker *w, weft_chan *done) {
+    w->done = done;
+    w->report = weft_chan_make(sizeof(long), 0);
+    return !w->report || weft_go(stop_until_done, w) != 0 ? -1 : 0;
+}
+
+/* Wait for the worker to return; the rounds of work it did. */
+static long stop_wait(stop_worker *w) {
+    long rounds = -1;
+    weft_recv(w->report, &rounds);
+    weft_chan_free(w->report);
+    return rounds;
+}
+
 static int stop_show_done(void) {
-    stop_worker w = {weft_chan_make(0, 0), weft_chan_make(sizeof(long), 0)};
-    long rounds;
-    if (!w.done || !w.report || weft_go(stop_until_done, &w) != 0)
+    weft_chan *done = weft_chan_make(0, 0);
+    stop_worker w;
+    if (!done || stop_start(&w, done) < 0)
         return 1;
     weft_sleep(WEFT_MS(20));
-    weft_close(w.done); /* a close reaches every goroutine watching done */
-    weft_recv(w.report, &rounds);
-    printf("2. done channel: the worker did %ld rounds, saw done closed and "
+    weft_close(done); /* a close reaches every goroutine watching done */
+    printf("2. told to stop: a done channel closed after 20 ms: %ld rounds, "
            "returned\n",
-           rounds);
-    weft_chan_free(w.done);
-    weft_chan_free(w.report);
+           stop_wait(&w));
+    weft_chan_free(done);
     return 0;
 }
 
-/* ---- 3. it runs until the program ends --------------------------------------
- */
+/* The same worker, stopped by a context: a context's done is a channel,
+ * closed by weft_ctx_cancel, or by the deadline of a timeout context. */
+static int stop_show_ctx(void) {
+    weft_ctx *cancel = weft_ctx_with_cancel(weft_ctx_background());
+    weft_ctx *timeout =
+        weft_ctx_with_timeout(weft_ctx_background(), WEFT_MS(20));
+    stop_worker a, b;
+    if (!cancel || !timeout || stop_start(&a, weft_ctx_done(cancel)) < 0 ||
+        stop_start(&b, weft_ctx_done(timeout)) < 0)
+        return 1;
+    weft_sleep(WEFT_MS(20));
+    weft_ctx_cancel(cancel);
+    long ra = stop_wait(&a), rb = stop_wait(&b);
+    int ea = weft_ctx_err(cancel), eb = weft_ctx_err(timeout);
+    printf("   a context cancelled after 20 ms: %ld rounds (ctx: %s)\n"
+           "   a context with a 20 ms timeout:  %ld rounds (ctx: %s)\n",
+           ra, weft_strerror(ea), rb, weft_strerror(eb));
+    weft_ctx_free(cancel);
+    weft_ctx_free(timeout);
+    return ea != -ECANCELED || eb != -ETIMEDOUT;
+}
+
+/* ---- 3. it runs until the program ends ----------------------------------- */
 
 static atomic_long stop_beats;
 
@@ -103,8 +137,7 @@ static int stop_show_forever(void) {
     return 0;
 }
 
-/* ---- 4. blocked by mistake: a goroutine leak
- * ------------------------------------ */
+/* ---- 4. blocked by mistake: a goroutine leak ----------------------------- */
 
 typedef struct stop_lookup {
     weft_chan *answer; /* the caller waits here, for a while */
@@ -160,8 +193,8 @@ static int stop_show_leak(void) {
 }
 
 static int stopping_run(void) {
-    return stop_show_finite() || stop_show_done() || stop_show_forever() ||
-           stop_show_leak();
+    return stop_show_finite() || stop_show_done() || stop_show_ctx() ||
+           stop_show_forever() || stop_show_leak();
 }
 
 #ifndef WEFT_TOUR
