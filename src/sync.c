@@ -83,6 +83,21 @@ static bool mutex_try_fast(imutex *m) {
     return false;
 }
 
+/* With qlock held: set WAITERS while m is still locked, so its holder's
+ * unlock takes the slow path and wakes us; or take m if it became free.
+ * Returns false when it took m.  (Setting the bit blindly would lose the
+ * wakeup of an unlock that slipped in between.) */
+static bool mutex_mark_waiters(imutex *m) {
+    unsigned s = atomic_load_explicit(&m->state, memory_order_relaxed);
+    for (;;) {
+        unsigned want = s & M_LOCKED ? s | M_WAITERS : s | M_LOCKED;
+        if (atomic_compare_exchange_weak_explicit(&m->state, &s, want,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed))
+            return s & M_LOCKED;
+    }
+}
+
 static void mutex_lock_slow(imutex *m) {
     for (int i = 0; i < SPIN_TRIES; i++) {
         if (mutex_try_fast(m))
@@ -93,11 +108,10 @@ static void mutex_lock_slow(imutex *m) {
     bool front = false;
     for (;;) {
         weft__lock_acquire(&m->qlock);
-        if (mutex_try_fast(m)) {
+        if (!mutex_mark_waiters(m)) {
             weft__lock_release(&m->qlock);
             return;
         }
-        atomic_fetch_or_explicit(&m->state, M_WAITERS, memory_order_relaxed);
         weft__park p;
         weft__wnode n = {.park = &p, .since = since};
         weft__park_init(&p, "mutex", m);
