@@ -1071,19 +1071,19 @@ weft__wnode *weft__wq_pop(weft__wq *q) {
 }
 
 void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
-    weft__wnode *list = q->head;
-    q->head = q->tail = NULL;
-    weft__wnode **keep = &list;
-    for (weft__wnode *n = list; n; n = n->next) {
+    /* pop one by one: a node left out (its claim failed: a select that
+     * fired elsewhere, a deadline) must be unlinked for its owner's own
+     * weft__wq_remove to find it gone */
+    weft__wnode *list = NULL, **tail = &list, *n;
+    while ((n = weft__wq_pop(q))) {
         if (weft__claim(n->park)) {
-            *keep = n;
-            keep = &n->next;
+            *tail = n;
+            tail = &n->next;
         }
     }
-    *keep = NULL;
     weft__lock_release(l);
     while (list) {
-        weft__wnode *n = list;
+        n = list;
         list = n->next; /* read first: n lives on the woken party's stack */
         weft__unpark(n->park);
     }
