@@ -20,7 +20,7 @@ test: build
 	cd build && ctest $(CTEST_ARGS)
 
 demo: build
-	./build/examples/tour
+	./build/examples/hello
 
 bench: build
 	./tools/bench.sh

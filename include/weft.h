@@ -18,11 +18,15 @@
  *   - The runtime starts itself on first use.
  *
  * errno and thread-locals: a goroutine may resume on a different worker
- * thread after any call that can block or yield.  glibc's errno is
- * thread-local, so read errno right after the call that set it, before the
- * next weft call; never keep a pointer to errno or to any thread-local
- * variable across a weft call.  weft's own functions return errors as values
- * for this reason.
+ * thread after any weft call that can block or yield.  Thread-local
+ * variables are per thread, not per goroutine, and the compiler may keep a
+ * thread-local's address in a register across such a call.  glibc's errno
+ * is the common case: __errno_location() is declared const, so inside one
+ * function the compiler may reuse the errno address computed before a weft
+ * call after it - on the wrong thread.  Rules: weft's own functions return
+ * errors as values and never need errno; in a function that calls weft, read
+ * errno through weft_errno() (never inlined, always the current thread's);
+ * never keep a pointer to a thread-local across a weft call.
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -46,6 +50,9 @@ extern "C" {
 
 /* Name of a (negative or positive) errno value; never NULL. */
 const char *weft_strerror(int err);
+
+/* errno of the thread running the caller right now (see above). */
+int weft_errno(void);
 
 /* ------------------------------------------------------------------------ */
 /* Runtime and goroutines                                                   */

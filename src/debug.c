@@ -59,6 +59,11 @@ const char *weft_strerror(int err) {
     }
 }
 
+__attribute__((noinline)) int weft_errno(void) {
+    __asm__ volatile("" ::: "memory");
+    return errno;
+}
+
 void weft__thread_blocked(weft__park *p, bool on) {
     weft__lock_acquire(&dbg.lock);
     if (on) {
@@ -82,7 +87,7 @@ void weft__thread_blocked(weft__park *p, bool on) {
 }
 
 static const char *state_name(const weft__g *g) {
-    switch (atomic_load((atomic_int *)&g->status)) {
+    switch (atomic_load(&g->status)) {
     case WEFT__G_RUNNABLE:
         return "runnable";
     case WEFT__G_RUNNING:
@@ -163,6 +168,10 @@ void weft__signals_init(void) {
 
 void weft__signals_thread_init(void) {
     static __thread char altstack[32 * 1024];
+    stack_t old;
+    /* keep an alternate stack somebody else (a sanitizer) installed */
+    if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE))
+        return;
     stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
     sigaltstack(&ss, NULL);
 }

@@ -49,16 +49,22 @@
 #endif
 
 #define RUNQ 256
-#define GFREE_MAX 256
+#define GFREE_MAX 128
+#define GBATCH 32   /* g structs moved between a worker and the shared list */
+#define GCHUNK 64   /* g structs allocated at once */
+#define ID_BATCH 256
 #define STEAL_ROUNDS 4
 
 struct weft__worker {
+    /* head, tail and the ring change only when the ring is used; runnext
+     * and tick change at every wake and schedule.  Separate lines keep a
+     * stealer's reads of one from stalling the owner's writes of another. */
     _Alignas(WEFT__CACHELINE) atomic_uint head; /* stealers CAS this */
     _Alignas(WEFT__CACHELINE) atomic_uint tail; /* owner stores this */
-    _Atomic(weft__g *) runnext;
     _Atomic(weft__g *) runq[RUNQ];
+    _Alignas(WEFT__CACHELINE) _Atomic(weft__g *) runnext;
     atomic_uint tick; /* schedules so far; stealers read it */
-    int id;
+    _Alignas(WEFT__CACHELINE) int id;
     weft__ctx g0;
     weft__g *cur;
     void (*after)(void *);
@@ -68,51 +74,57 @@ struct weft__worker {
     weft__stack_cache stacks;
     weft__g *gfree;
     int ngfree;
-    atomic_uint park_word; /* 1 = woken */
+    uint64_t id_next, id_end; /* goroutine ids reserved by this worker */
+    atomic_long nlive;        /* spawned here minus exited here */
+    atomic_uint park_word;    /* 1 = woken */
     weft__worker *idle_next;
     pthread_t thread;
     void *tsan_fiber;
     void *stack_lo;
     size_t stack_size;
-    weft__lock all_lock; /* goroutines created here, for weft_dump */
-    weft__g *all;
 };
 
 enum { RT_STOPPED, RT_RUNNING };
 
+/* Fields are grouped by who writes them, one cache line per group, so
+ * that spinning workers and the global queue do not slow each other down. */
 static struct {
+    /* read-mostly */
     atomic_int state;
-    pthread_mutex_t init_lock;
     int nprocs;
     size_t stack_size;
     weft__worker **workers;
     atomic_bool stopping;
+    bool seeded;
+    uint64_t seed;
+    pthread_mutex_t init_lock;
 
-    weft__lock gq_lock;
+    _Alignas(WEFT__CACHELINE) weft__lock gq_lock;
     weft__g *gq_head, *gq_tail;
     atomic_size_t gq_len;
 
-    weft__lock idle_lock;
+    _Alignas(WEFT__CACHELINE) weft__lock idle_lock;
     weft__worker *idle;
     atomic_int nidle;
-    atomic_int nspinning;
-    atomic_int poller;          /* 1 while a worker holds the poller role */
+
+    _Alignas(WEFT__CACHELINE) atomic_int nspinning;
+
+    _Alignas(WEFT__CACHELINE) atomic_int poller; /* a worker holds the role */
+    atomic_int poll_woken;      /* the poller was already told to wake */
     atomic_llong poll_deadline; /* what the poller sleeps towards */
 
-    weft__lock gfree_lock; /* g structs freed by plain threads' spawns */
+    _Alignas(WEFT__CACHELINE) weft__lock gfree_lock; /* and the chunk list */
     weft__g *gfree;
-
-    weft__lock all_lock; /* goroutines created by plain threads */
-    weft__g *all;
-
-    atomic_size_t ngoroutines;
-    bool seeded;
-    uint64_t seed;
+    struct gchunk *gchunks;
+    atomic_long nlive_threads; /* goroutines spawned by plain threads */
 } rt = {.init_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static atomic_ullong next_gid = 1; /* never reset: ids are never reused */
 
 static __thread weft__worker *tls_worker;
+#ifdef WEFT_TSAN
+atomic_uint weft__fence_word;
+#endif
 static __thread uint64_t tls_rng;
 
 /* ---- thread-local access --------------------------------------------------- */
@@ -250,9 +262,9 @@ static void runq_put(weft__worker *w, weft__g *g) {
 }
 
 static weft__g *runq_get(weft__worker *w) {
-    weft__g *g = atomic_exchange_explicit(&w->runnext, NULL,
-                                          memory_order_acquire);
-    if (g)
+    weft__g *g = atomic_load_explicit(&w->runnext, memory_order_relaxed);
+    if (g && (g = atomic_exchange_explicit(&w->runnext, NULL,
+                                           memory_order_acquire)))
         return g;
     for (;;) {
         unsigned h = atomic_load_explicit(&w->head, memory_order_acquire);
@@ -377,14 +389,23 @@ static weft__worker *idle_pop(void) {
     return w;
 }
 
-/* Wake an idle worker to look for work, unless one is already looking. */
-static void wakep(void) {
-    atomic_thread_fence(memory_order_seq_cst);
+/* Interrupt the poller's epoll_wait, once per wait: a write to the eventfd
+ * is a system call, too dear to repeat for every goroutine readied. */
+static void poller_wake(void) {
+    if (atomic_load_explicit(&rt.poll_woken, memory_order_relaxed) ||
+        atomic_exchange(&rt.poll_woken, 1))
+        return;
+    weft__netpoll_break();
+}
+
+/* Wake an idle worker to look for work, unless one is already looking.
+ * The caller has published its work and issued a full fence since. */
+static void wakep_fenced(void) {
     if (atomic_load_explicit(&rt.nspinning, memory_order_relaxed) != 0)
         return;
     if (atomic_load_explicit(&rt.nidle, memory_order_relaxed) == 0) {
         if (atomic_load_explicit(&rt.poller, memory_order_relaxed))
-            weft__netpoll_break();
+            poller_wake();
         return;
     }
     int zero = 0;
@@ -399,13 +420,18 @@ static void wakep(void) {
     worker_wake(w);
 }
 
+static void wakep(void) {
+    weft__fence();
+    wakep_fenced();
+}
+
 void weft__timer_wakeup(int64_t when) {
-    atomic_thread_fence(memory_order_seq_cst);
+    weft__fence();
     if (atomic_load_explicit(&rt.poller, memory_order_relaxed)) {
         long long until = atomic_load_explicit(&rt.poll_deadline,
                                                memory_order_relaxed);
         if (until < 0 || when < until)
-            weft__netpoll_break();
+            poller_wake();
         return;
     }
     /* no poller: an idle worker will take the role and sleep until when */
@@ -471,6 +497,7 @@ static void idle_sleep(weft__worker *w) {
             atomic_store(&rt.poll_deadline, deadline);
             weft__netpoll(deadline);
         }
+        atomic_store(&rt.poll_woken, 0);
         atomic_store(&rt.poll_deadline, -1);
         atomic_store(&rt.poller, 0);
         weft__timers_run(weft_now());
@@ -485,7 +512,7 @@ static void idle_sleep(weft__worker *w) {
     rt.idle = w;
     atomic_fetch_add(&rt.nidle, 1);
     weft__lock_release(&rt.idle_lock);
-    atomic_thread_fence(memory_order_seq_cst);
+    weft__fence();
     bool recheck = work_anywhere() || atomic_load(&rt.stopping) ||
                    (!atomic_load(&rt.poller) &&
                     (weft__timers_pending() || weft__netpoll_waiting()));
@@ -558,51 +585,79 @@ static void g_attach_stack(weft__worker *w, weft__g *g) {
 #endif
 }
 
-static void run(weft__worker *w, weft__g *g) {
+/* Run the hook the previous context left when it switched to us.  Every
+ * resumption point calls this: g0 after a switch back, a goroutine after
+ * its switch returns, and a new goroutine's first code.  The hook publishes
+ * the previous goroutine's new state (parked, requeued, dead); until then
+ * nobody may resume it. */
+static inline void run_hook(weft__worker *w) {
+    void (*after)(void *) = w->after;
+    if (after) {
+        w->after = NULL;
+        after(w->after_arg);
+    }
+}
+
+static inline void set_running(weft__worker *w, weft__g *g) {
     if (!g->stack)
         g_attach_stack(w, g);
     w->cur = g;
-    atomic_store_explicit((atomic_int *)&g->status, WEFT__G_RUNNING,
-                          memory_order_relaxed);
+    atomic_store_explicit(&g->status, WEFT__G_RUNNING, memory_order_relaxed);
+}
+
+/* g0 side: run g until it switches back to g0. */
+static void run(weft__worker *w, weft__g *g) {
+    set_running(w, g);
     void *fake = NULL;
     san_before(w, g, &fake, false);
     weft__switch(&w->g0, &g->ctx);
     san_after(fake);
-    w->cur = NULL;
+    run_hook(w);
+}
+
+/* A goroutine to switch to directly, without the detour through g0: the
+ * local runnext or ring.  Every 61st schedule (the global queue's turn),
+ * when timers may be due, or under WEFT_SEED, g0 decides instead. */
+static weft__g *next_local(weft__worker *w) {
+    unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
+    if (tick % 61 == 0 || rt.seeded || (tick % 16 == 0 && timers_due()))
+        return NULL;
+    weft__g *g = runq_get(w);
+    if (g)
+        atomic_store_explicit(&w->tick, tick + 1, memory_order_relaxed);
+    return g;
+}
+
+/* Leave the running goroutine g: after(arg) will run once g's stack is no
+ * longer in use.  Switches straight to the next local goroutine if there
+ * is one, else to g0.  Returns when g is resumed, maybe on another worker. */
+static void leave(weft__g *g, void (*after)(void *), void *arg, bool dying) {
+    weft__worker *w = weft__self();
     if (WEFT__UNLIKELY(!weft__stack_ok(g->stack)))
         weft__fatal("goroutine %llu stack overflow", (unsigned long long)g->id);
-    void (*after)(void *) = w->after;
-    w->after = NULL;
-    if (g->status != WEFT__G_DEAD)
-        atomic_store_explicit((atomic_int *)&g->status, WEFT__G_WAITING,
-                              memory_order_release);
-    if (after)
-        after(w->after_arg);
-}
-
-/* Switch from the running goroutine to g0.  Returns on resumption, maybe on
- * another worker. */
-static void to_g0(weft__g *g, void (*after)(void *), void *arg, bool dying) {
-    weft__worker *w = weft__self();
     w->after = after;
     w->after_arg = arg;
+    weft__g *next = next_local(w);
     void *fake = NULL;
-    san_before(w, NULL, &fake, dying);
-    weft__switch(&g->ctx, &w->g0);
+    if (next) {
+        set_running(w, next);
+        san_before(w, next, &fake, dying);
+        weft__switch(&g->ctx, &next->ctx);
+    } else {
+        w->cur = NULL;
+        san_before(w, NULL, &fake, dying);
+        weft__switch(&g->ctx, &w->g0);
+    }
     san_after(fake);
-}
-
-void weft__gpark(void (*after)(void *), void *arg) {
-    weft__g *g = weft__curg();
-    to_g0(g, after, arg, false);
+    run_hook(weft__self());
 }
 
 void weft__ready(weft__g *g) {
     /* g may still be switching out on another worker */
-    while (atomic_load_explicit((atomic_int *)&g->status,
+    while (atomic_load_explicit(&g->status,
                                 memory_order_acquire) == WEFT__G_RUNNING)
         weft__cpu_relax();
-    atomic_store_explicit((atomic_int *)&g->status, WEFT__G_RUNNABLE,
+    atomic_store_explicit(&g->status, WEFT__G_RUNNABLE,
                           memory_order_relaxed);
     weft__worker *w = weft__self();
     if (!w) {
@@ -612,108 +667,136 @@ void weft__ready(weft__g *g) {
         return;
     }
     if (w->cur) {
+        /* The exchange is seq_cst, a full fence: it orders publishing g
+         * before wakep's reads, as the lost-wakeup argument needs.  (old
+         * was published, and checked for, when it entered runnext.) */
         weft__g *old = atomic_exchange_explicit(&w->runnext, g,
-                                                memory_order_acq_rel);
+                                                memory_order_seq_cst);
         if (old)
             runq_put(w, old);
-    } else {
-        runq_put(w, g);
+        wakep_fenced();
+        return;
     }
+    runq_put(w, g);
     wakep();
 }
 
-/* ---- goroutine life cycle -------------------------------------------------------------- */
+/* ---- goroutine life cycle ----------------------------------------------------
+ *
+ * g structs come in chunks that live until shutdown, so weft_dump can walk
+ * every goroutine without any registry to maintain on spawn and exit (a
+ * free g has status 0).  Each worker keeps a free list; batches of GBATCH
+ * move to and from a shared list, so a worker that only spawns and one that
+ * only runs goroutines to completion balance out.  Ids are reserved
+ * ID_BATCH at a time and the live count is kept per worker (single writer),
+ * so spawning touches no shared cache line.
+ */
 
-/* The list a goroutine is registered on for weft_dump: its creating
- * worker's, or the shared one for goroutines created by plain threads. */
-static void all_list(int home, weft__lock **lock, weft__g ***head) {
-    if (home < 0) {
-        *lock = &rt.all_lock;
-        *head = &rt.all;
-    } else {
-        *lock = &rt.workers[home]->all_lock;
-        *head = &rt.workers[home]->all;
+struct gchunk {
+    struct gchunk *next;
+    weft__g g[GCHUNK];
+};
+
+/* Fill w's free list (or return one g for a plain thread); NULL if out of
+ * memory.  Takes the shared lock. */
+static weft__g *g_refill(weft__worker *w) {
+    weft__lock_acquire(&rt.gfree_lock);
+    if (!rt.gfree) {
+        struct gchunk *c = calloc(1, sizeof *c);
+        if (!c) {
+            weft__lock_release(&rt.gfree_lock);
+            return NULL;
+        }
+        c->next = rt.gchunks;
+        rt.gchunks = c;
+        for (int i = 0; i < GCHUNK; i++) {
+            c->g[i].link = rt.gfree;
+            rt.gfree = &c->g[i];
+        }
     }
-}
-
-static void all_add(weft__g *g) {
-    weft__lock *l;
-    weft__g **head;
-    all_list(g->home, &l, &head);
-    weft__lock_acquire(l);
-    g->all_prev = NULL;
-    g->all_next = *head;
-    if (*head)
-        (*head)->all_prev = g;
-    *head = g;
-    weft__lock_release(l);
-}
-
-static void all_remove(weft__g *g) {
-    weft__lock *l;
-    weft__g **head;
-    all_list(g->home, &l, &head);
-    weft__lock_acquire(l);
-    if (g->all_prev)
-        g->all_prev->all_next = g->all_next;
-    else
-        *head = g->all_next;
-    if (g->all_next)
-        g->all_next->all_prev = g->all_prev;
-    weft__lock_release(l);
+    weft__g *g = rt.gfree;
+    rt.gfree = g->link;
+    for (int i = 0; w && i < GBATCH && rt.gfree; i++) {
+        weft__g *x = rt.gfree;
+        rt.gfree = x->link;
+        x->link = w->gfree;
+        w->gfree = x;
+        w->ngfree++;
+    }
+    weft__lock_release(&rt.gfree_lock);
+    return g;
 }
 
 static weft__g *g_alloc(weft__worker *w) {
-    weft__g *g = NULL;
+    weft__g *g;
     if (w && w->gfree) {
         g = w->gfree;
         w->gfree = g->link;
         w->ngfree--;
-    } else {
-        weft__lock_acquire(&rt.gfree_lock);
-        g = rt.gfree;
-        if (g)
-            rt.gfree = g->link;
-        weft__lock_release(&rt.gfree_lock);
-        if (!g && !(g = malloc(sizeof *g)))
-            return NULL;
+    } else if (!(g = g_refill(w))) {
+        return NULL;
     }
     memset(g, 0, sizeof *g);
     return g;
 }
 
 static void g_release(weft__worker *w, weft__g *g) {
-    if (w->ngfree < GFREE_MAX) {
-        g->link = w->gfree;
-        w->gfree = g;
-        w->ngfree++;
+    atomic_store_explicit(&g->status, 0, memory_order_relaxed);
+    g->link = w->gfree;
+    w->gfree = g;
+    if (++w->ngfree < GFREE_MAX)
+        return;
+    weft__lock_acquire(&rt.gfree_lock);
+    for (int i = 0; i < GBATCH; i++) {
+        weft__g *x = w->gfree;
+        w->gfree = x->link;
+        x->link = rt.gfree;
+        rt.gfree = x;
+    }
+    w->ngfree -= GBATCH;
+    weft__lock_release(&rt.gfree_lock);
+}
+
+static uint64_t g_new_id(weft__worker *w) {
+    if (!w)
+        return atomic_fetch_add_explicit(&next_gid, 1, memory_order_relaxed);
+    if (w->id_next == w->id_end) {
+        w->id_next = atomic_fetch_add_explicit(&next_gid, ID_BATCH,
+                                               memory_order_relaxed);
+        w->id_end = w->id_next + ID_BATCH;
+    }
+    return w->id_next++;
+}
+
+/* Count a goroutine in (+1) or out (-1) on the caller's counter. */
+static void live_add(weft__worker *w, long d) {
+    if (!w) {
+        atomic_fetch_add_explicit(&rt.nlive_threads, d, memory_order_release);
         return;
     }
-    weft__lock_acquire(&rt.gfree_lock);
-    g->link = rt.gfree;
-    rt.gfree = g;
-    weft__lock_release(&rt.gfree_lock);
+    long v = atomic_load_explicit(&w->nlive, memory_order_relaxed);
+    atomic_store_explicit(&w->nlive, v + d, memory_order_release);
 }
 
 /* Runs on g0 once a finished goroutine has switched away for good. */
 static void g_free_after(void *arg) {
     weft__g *g = arg;
     weft__worker *w = weft__self();
-    all_remove(g);
 #ifdef WEFT_TSAN
     __tsan_destroy_fiber(g->tsan_fiber);
 #endif
     weft__stack_put(&w->stacks, g->stack);
+    live_add(w, -1);
     g_release(w, g);
 }
 
 static void g_main(void *arg) {
     weft__g *g = arg;
     san_after(NULL);
+    run_hook(weft__self());
     g->fn(g->arg);
-    atomic_fetch_sub_explicit(&rt.ngoroutines, 1, memory_order_release);
-    g->status = WEFT__G_DEAD;
-    to_g0(g, g_free_after, g, true);
+    atomic_store_explicit(&g->status, WEFT__G_DEAD, memory_order_relaxed);
+    leave(g, g_free_after, g, true);
     __builtin_unreachable();
 }
 
@@ -731,11 +814,9 @@ int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
                                              : rt.stack_size;
     if (opts && opts->name)
         snprintf(g->name, sizeof g->name, "%s", opts->name);
-    g->id = atomic_fetch_add_explicit(&next_gid, 1, memory_order_relaxed);
-    g->home = w ? w->id : -1;
-    g->status = WEFT__G_WAITING;
-    all_add(g);
-    atomic_fetch_add_explicit(&rt.ngoroutines, 1, memory_order_relaxed);
+    g->id = g_new_id(w);
+    atomic_store_explicit(&g->status, WEFT__G_WAITING, memory_order_relaxed);
+    live_add(w, 1);
     weft__ready(g);
     return 0;
 }
@@ -746,7 +827,7 @@ int weft_go(weft_fn fn, void *arg) { return weft_go_with(fn, arg, NULL); }
 
 static void yield_after(void *arg) {
     weft__g *g = arg;
-    atomic_store_explicit((atomic_int *)&g->status, WEFT__G_RUNNABLE,
+    atomic_store_explicit(&g->status, WEFT__G_RUNNABLE,
                           memory_order_relaxed);
     runq_put(weft__self(), g);
 }
@@ -757,7 +838,7 @@ void weft_yield(void) {
         sched_yield();
         return;
     }
-    to_g0(g, yield_after, g, false);
+    leave(g, yield_after, g, false);
 }
 
 int weft_sleep(int64_t ns) {
@@ -782,7 +863,12 @@ uint64_t weft_id(void) {
 }
 
 size_t weft_goroutines(void) {
-    return atomic_load_explicit(&rt.ngoroutines, memory_order_acquire);
+    if (atomic_load_explicit(&rt.state, memory_order_acquire) != RT_RUNNING)
+        return 0;
+    long n = atomic_load_explicit(&rt.nlive_threads, memory_order_acquire);
+    for (int i = 0; i < rt.nprocs; i++)
+        n += atomic_load_explicit(&rt.workers[i]->nlive, memory_order_acquire);
+    return n > 0 ? (size_t)n : 0;
 }
 
 int weft_procs(void) {
@@ -826,12 +912,15 @@ static void deadline_fire(weft__timer *t, int64_t now) {
     }
 }
 
-static void park_unlock_after(void *arg) {
+/* Runs on g0 once the parking goroutine has switched out.  Everything is
+ * read from p first: as soon as the status says WAITING, a timer may resume
+ * the goroutine elsewhere, and it can return and pop p off its stack. */
+static void park_after(void *arg) {
     weft__park *p = arg;
-    /* read everything from p before unlocking: a waker may then resume the
-     * goroutine, which can return and pop p off its stack */
     void (*unlock)(void *) = p->unlock;
     void *ua = p->unlock_arg;
+    atomic_store_explicit(&p->g->status, WEFT__G_WAITING,
+                          memory_order_release);
     if (unlock)
         unlock(ua);
 }
@@ -874,9 +963,10 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
         p->timer.period = 0;
         weft__timer_add(&p->timer, deadline);
     }
-    p->g->park = p;
-    weft__gpark(park_unlock_after, p);
-    p->g->park = NULL;
+    weft__g *g = p->g;
+    g->park = p;
+    leave(g, park_after, p, false);
+    g->park = NULL;
     if (deadline >= 0)
         weft__timer_del(&p->timer);
     return p->timedout ? -ETIMEDOUT : 0;
@@ -1000,11 +1090,6 @@ static void workers_free(int n) {
     for (int i = 0; i < n; i++) {
         weft__worker *w = rt.workers[i];
         weft__stack_flush(&w->stacks);
-        while (w->gfree) {
-            weft__g *g = w->gfree;
-            w->gfree = g->link;
-            free(g);
-        }
         free(w);
     }
     free(rt.workers);
@@ -1103,13 +1188,13 @@ void weft_shutdown(void) {
     atomic_store(&rt.nidle, 0);
     atomic_store(&rt.nspinning, 0);
     atomic_store(&rt.poller, 0);
-    weft__lock_acquire(&rt.gfree_lock);
-    while (rt.gfree) {
-        weft__g *g = rt.gfree;
-        rt.gfree = g->link;
-        free(g);
+    while (rt.gchunks) {
+        struct gchunk *c = rt.gchunks;
+        rt.gchunks = c->next;
+        free(c);
     }
-    weft__lock_release(&rt.gfree_lock);
+    rt.gfree = NULL;
+    atomic_store(&rt.nlive_threads, 0);
     weft__timers_release();
     weft__netpoll_release();
     weft__stack_release_all();
@@ -1122,17 +1207,14 @@ void weft_shutdown(void) {
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg) {
     if (atomic_load(&rt.state) != RT_RUNNING)
         return;
-    weft__lock_acquire(&rt.all_lock);
-    for (weft__g *g = rt.all; g; g = g->all_next)
-        fn(g, arg);
-    weft__lock_release(&rt.all_lock);
-    for (int i = 0; i < rt.nprocs; i++) {
-        weft__worker *w = rt.workers[i];
-        weft__lock_acquire(&w->all_lock);
-        for (weft__g *g = w->all; g; g = g->all_next)
-            fn(g, arg);
-        weft__lock_release(&w->all_lock);
-    }
+    weft__lock_acquire(&rt.gfree_lock);
+    struct gchunk *chunks = rt.gchunks;
+    weft__lock_release(&rt.gfree_lock);
+    /* chunks are only ever prepended and live until shutdown */
+    for (struct gchunk *c = chunks; c; c = c->next)
+        for (int i = 0; i < GCHUNK; i++)
+            if (atomic_load_explicit(&c->g[i].status, memory_order_acquire))
+                fn(&c->g[i], arg);
 }
 
 bool weft__seeded(void) { return rt.seeded; }

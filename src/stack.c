@@ -19,8 +19,12 @@
  * a smashed canary is reported the same way.
  *
  * Reuse: a worker keeps up to CACHE_MAX freed stacks in its own cache (no
- * lock).  Beyond that, half the cache moves to the shared pool, and those
- * stacks give their pages back (MADV_DONTNEED) except the top one.
+ * lock).  Beyond that, half the cache moves to the shared pool.  Stacks in
+ * the pool keep their pages (a warm stack is what makes spawning cheap)
+ * until the pool holds more than TRIM_ABOVE of a size: further ones give
+ * their pages back (MADV_DONTNEED) except the top one, so a burst of
+ * goroutines does not pin its memory forever.  madvise costs a TLB
+ * shootdown on every core, which is why it is not done for every stack.
  */
 #include "weft_internal.h"
 
@@ -41,6 +45,7 @@
 #define CACHE_MAX 64
 #define SLAB_BYTES ((size_t)32 << 20)
 #define SLAB_MAX_SLOTS 64
+#define TRIM_ABOVE 4096
 
 typedef struct slab {
     void *base;
@@ -60,16 +65,20 @@ static struct {
     weft__lock lock;
     bucket *buckets;
     slab *slabs;
-    size_t page;
-    long guard_budget; /* mprotect guards still allowed */
-    bool budget_ready;
-    int guard_madvise; /* 1 works, 0 unknown, -1 unsupported */
+    atomic_size_t page;
+    atomic_long guard_budget; /* mprotect guards still allowed */
+    atomic_bool budget_ready;
+    atomic_int guard_madvise; /* 1 works, 0 unknown, -1 unsupported */
+    atomic_size_t pooled;     /* freed stacks in all buckets */
 } pool;
 
 static size_t page_size(void) {
-    if (!pool.page)
-        pool.page = (size_t)sysconf(_SC_PAGESIZE);
-    return pool.page;
+    size_t pg = atomic_load_explicit(&pool.page, memory_order_relaxed);
+    if (!pg) {
+        pg = (size_t)sysconf(_SC_PAGESIZE);
+        atomic_store_explicit(&pool.page, pg, memory_order_relaxed);
+    }
+    return pg;
 }
 
 size_t weft__stack_round(size_t size) {
@@ -92,17 +101,16 @@ static long guard_budget_init(void) {
 
 /* Protect the page at guard; false if only the canary can protect it. */
 static bool guard_install(char *guard, size_t pg) {
-    if (pool.guard_madvise >= 0) {
+    if (atomic_load(&pool.guard_madvise) >= 0) {
         if (madvise(guard, pg, MADV_GUARD_INSTALL) == 0) {
-            pool.guard_madvise = 1;
+            atomic_store(&pool.guard_madvise, 1);
             return true;
         }
-        pool.guard_madvise = -1;
+        atomic_store(&pool.guard_madvise, -1);
     }
-    if (pool.guard_budget > 0 && mprotect(guard, pg, PROT_NONE) == 0) {
-        pool.guard_budget--;
+    if (atomic_fetch_sub(&pool.guard_budget, 1) > 0 &&
+        mprotect(guard, pg, PROT_NONE) == 0)
         return true;
-    }
     return false;
 }
 
@@ -133,9 +141,10 @@ static bucket *bucket_for(size_t span) {
     return b;
 }
 
-/* Map a new slab of span-sized stacks; called with pool.lock held.  One
- * stack is returned, the rest go to bucket b. */
-static weft__stack *slab_new(bucket *b, size_t span) {
+/* Map and initialise a new slab of span-sized stacks without holding the
+ * pool lock (it page-faults every slot's top page); then one stack is
+ * returned and the rest join bucket b. */
+static weft__stack *slab_new(size_t span) {
     size_t pg = page_size();
     size_t slot = span + pg;
     size_t n = SLAB_BYTES / slot;
@@ -153,20 +162,30 @@ static weft__stack *slab_new(bucket *b, size_t span) {
         free(sl);
         return NULL;
     }
-    if (!pool.budget_ready) {
-        pool.guard_budget = guard_budget_init();
-        pool.budget_ready = true;
-    }
+    if (!atomic_exchange(&pool.budget_ready, true))
+        atomic_store(&pool.guard_budget, guard_budget_init());
     sl->base = base;
     sl->len = n * slot;
-    sl->next = pool.slabs;
-    pool.slabs = sl;
+    weft__stack *rest = NULL, *last = NULL;
     for (size_t i = 1; i < n; i++) {
         weft__stack *s = slot_init(base + i * slot, span, pg);
-        s->next = b->head;
-        b->head = s;
+        s->next = rest;
+        rest = s;
+        if (!last)
+            last = s;
     }
-    return slot_init(base, span, pg);
+    weft__stack *first = slot_init(base, span, pg);
+    weft__lock_acquire(&pool.lock);
+    sl->next = pool.slabs;
+    pool.slabs = sl;
+    bucket *b = bucket_for(span);
+    if (b && rest) {
+        last->next = b->head;
+        b->head = rest;
+        atomic_fetch_add_explicit(&pool.pooled, n - 1, memory_order_relaxed);
+    }
+    weft__lock_release(&pool.lock);
+    return first;
 }
 
 static void stack_prepare(weft__stack *s) {
@@ -189,35 +208,44 @@ weft__stack *weft__stack_get(weft__stack_cache *c, size_t size) {
     }
     weft__lock_acquire(&pool.lock);
     bucket *b = bucket_for(span);
-    if (b) {
+    if (b && b->head) {
         s = b->head;
-        if (s)
-            b->head = s->next;
-        else
-            s = slab_new(b, span);
+        b->head = s->next;
+        atomic_fetch_sub_explicit(&pool.pooled, 1, memory_order_relaxed);
     }
     weft__lock_release(&pool.lock);
+    if (!s && b)
+        s = slab_new(span);
     if (s)
         stack_prepare(s);
     return s;
 }
 
-/* Give back the pages of s below its top page; keep the canary valid. */
+/* Give back the pages of s below its top page; keep the canary valid.
+ * Most goroutines never leave the top page: mincore (no TLB shootdown)
+ * tells whether the page below it was touched, and only then is madvise
+ * worth its cost. */
 static void stack_trim(weft__stack *s) {
     size_t pg = page_size();
     char *lo = s->lo + (s->canary ? pg : 0);
     char *hi = (char *)((uintptr_t)s & ~(pg - 1));
-    if (hi > lo)
-        madvise(lo, (size_t)(hi - lo), MADV_DONTNEED);
+    unsigned char resident = 1;
+    if (hi <= lo || (mincore(hi - pg, pg, &resident) == 0 && !(resident & 1)))
+        return;
+    madvise(lo, (size_t)(hi - lo), MADV_DONTNEED);
 }
 
 static void pool_put(weft__stack *s) {
-    stack_trim(s);
+    size_t span = s->size + sizeof(weft__stack);
+    if (span != weft__stack_round(WEFT_DEFAULT_STACK) ||
+        atomic_load_explicit(&pool.pooled, memory_order_relaxed) >= TRIM_ABOVE)
+        stack_trim(s);
     weft__lock_acquire(&pool.lock);
-    bucket *b = bucket_for(s->size + sizeof(weft__stack));
+    bucket *b = bucket_for(span);
     if (b) {
         s->next = b->head;
         b->head = s;
+        atomic_fetch_add_explicit(&pool.pooled, 1, memory_order_relaxed);
     }
     weft__lock_release(&pool.lock);
 }
@@ -271,5 +299,7 @@ void weft__stack_release_all(void) {
         pool.buckets = b->next;
         free(b);
     }
+    atomic_store(&pool.budget_ready, false);
+    atomic_store(&pool.pooled, 0);
     weft__lock_release(&pool.lock);
 }

@@ -28,7 +28,9 @@
  *   while holding the object's lock and passes an unlock callback; for a
  *   goroutine that callback runs on the worker's g0 *after* the goroutine
  *   has switched out, so no waker (who needs the lock) can unpark a
- *   goroutine that is still running.  A plain thread runs the callback and
+ *   goroutine that is still running.  (weft__ready also waits for a
+ *   goroutine whose status still says RUNNING, which covers wakers that need
+ *   no lock, such as the deadline timer.)  A plain thread runs the callback and
  *   then sleeps on a futex.  After a timeout the caller must take the lock
  *   again and remove its nodes (a waker that lost the claim race leaves
  *   them alone).
@@ -100,6 +102,17 @@ static inline void weft__cpu_relax(void) {
     __asm__ volatile("yield" ::: "memory");
 #endif
 }
+
+/* A full (StoreLoad) fence.  GCC's ThreadSanitizer rejects
+ * atomic_thread_fence; there a seq_cst read-modify-write stands in, which
+ * is also a full fence on the hardware. */
+#ifdef WEFT_TSAN
+extern atomic_uint weft__fence_word;
+#define weft__fence()                                                          \
+    atomic_fetch_add_explicit(&weft__fence_word, 0, memory_order_seq_cst)
+#else
+#define weft__fence() atomic_thread_fence(memory_order_seq_cst)
+#endif
 
 /* Sleep while *addr == val (spurious returns possible); timeout in ns or -1.
  * Returns -ETIMEDOUT when the timeout passed. */
@@ -195,10 +208,8 @@ typedef struct weft__g {
     void *arg;
     uint64_t id;
     struct weft__g *link; /* run queue / free list */
-    int status;           /* WEFT__G_*; atomic once the goroutine exists */
-    int home;             /* worker whose list holds it, -1: shared list */
+    atomic_int status;    /* WEFT__G_*, 0 while the struct is free */
     weft__park *park; /* what it is blocked on, for weft_dump */
-    struct weft__g *all_next, *all_prev;
     void *tsan_fiber;
     char name[32];
 } weft__g;
@@ -215,10 +226,6 @@ void weft__ensure(void);
 /* Make g runnable (from anywhere).  A goroutine woken by a goroutine goes to
  * the waker's "run next" slot. */
 void weft__ready(weft__g *g);
-
-/* Switch the running goroutine out; after the switch, on g0, call
- * after(arg).  Returns when someone readies the goroutine. */
-void weft__gpark(void (*after)(void *), void *arg);
 
 /* A random 32-bit number from the calling worker's (or thread's) PRNG;
  * seeded from WEFT_SEED when that is set. */
@@ -299,6 +306,30 @@ void weft__sema_release(weft__sema *s, uint32_t n);
 /* Unlock callback for weft__block: releases the weft__lock arg. */
 void weft__unlock_cb(void *lock);
 
+/* ---- channels (chan.c; select.c shares the internals) ----------------- */
+
+/* Invariants, all under lock: live (still claimable) receivers wait only
+ * while the buffer is empty, live senders only while it is full (always,
+ * when cap is 0); nobody waits on a closed channel.  Queues may also hold
+ * stale nodes of selects that already fired elsewhere or timed out: every
+ * waker skips a node whose park it cannot claim. */
+struct weft_chan {
+    weft__lock lock;
+    bool closed;
+    size_t elem_size;
+    size_t cap;
+    size_t head;  /* ring slot of the oldest buffered value */
+    size_t count; /* values buffered */
+    weft__wq sendq, recvq;
+    _Alignas(16) unsigned char buf[]; /* cap * elem_size bytes */
+};
+
+/* With c->lock held, complete a send (recv) now if that needs no waiting:
+ * 0, -EPIPE (closed), or -EAGAIN (it would block; nothing changed).  *wake
+ * is set to a park to weft__unpark after releasing the lock, or NULL. */
+int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake);
+int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake);
+
 /* ---- scheduler internals shared with netpoll.c ----------------------------- */
 
 /* Wait for descriptor events or until deadline (-1 = until woken) and ready
@@ -331,7 +362,7 @@ void weft__thread_blocked(weft__park *p, bool on);
 void weft__signals_init(void);
 /* Per worker thread: the alternate stack the overflow handler runs on. */
 void weft__signals_thread_init(void);
-/* Call fn for every live goroutine (under the registry's locks). */
+/* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
 /* True when WEFT_SEED fixed the schedule. */
 bool weft__seeded(void);

@@ -41,6 +41,13 @@ static inline int test_scale(void) {
     return getenv("WEFT_SANITIZER") || getenv("WEFT_VALGRIND") ? 10 : 1;
 }
 
+/* ThreadSanitizer counts every goroutine as a thread and dies past 8,128
+ * of them alive at once: cap how many a test keeps alive together. */
+static inline int test_max_live(int n) {
+    const char *san = getenv("WEFT_SANITIZER");
+    return san && strcmp(san, "thread") == 0 && n > 2000 ? 2000 : n;
+}
+
 #define TEST_BEGIN(seconds)                                                    \
     do {                                                                       \
         alarm((unsigned)(seconds)*(unsigned)test_scale());                     \

@@ -1,0 +1,266 @@
+/*
+ * Channels, after Go's hchan.
+ *
+ * One allocation holds struct weft_chan (weft_internal.h) followed by the
+ * ring buffer.  One spin lock per channel guards everything in it; each
+ * operation takes it once.  Values move by one memcpy: a sender that finds
+ * a waiting receiver copies straight into the receiver's destination, a
+ * receiver that finds a waiting sender copies straight out of the sender's
+ * memory (through the buffer when it is full: the head value goes out, the
+ * sender's value goes into the slot that freed, keeping FIFO order).
+ *
+ * Blocking: the caller puts a weft__wnode naming its memory (elem) on
+ * sendq/recvq and blocks on its weft__park.  A waker claims the park,
+ * copies, writes park->err/fired, releases the lock and only then unparks:
+ * the woken side may free the channel at once, so after a successful wake
+ * it never touches the channel again.  Only a timed-out waiter (it claimed
+ * its own park, so no waker holds its node) relocks to unlink its node.
+ */
+#include "weft_internal.h"
+
+#include <string.h>
+
+/* The constant sizes let the compiler emit plain loads and stores. */
+static inline void elem_copy(void *dst, const void *src, size_t size) {
+    switch (size) {
+    case 0:
+        return; /* signal channel: src and dst may be NULL */
+    case 4:
+        memcpy(dst, src, 4);
+        return;
+    case 8:
+        memcpy(dst, src, 8);
+        return;
+    case 16:
+        memcpy(dst, src, 16);
+        return;
+    default:
+        memcpy(dst, src, size);
+    }
+}
+
+static inline unsigned char *slot(weft_chan *c, size_t i) {
+    return c->buf + i * c->elem_size;
+}
+
+/* Pop the first waiter whose park we can claim; a failed claim is a select
+ * that fired elsewhere or a waiter that timed out, left for its owner. */
+static inline weft__wnode *claim_first(weft__wq *q) {
+    while (q->head) {
+        weft__wnode *n = weft__wq_pop(q);
+        if (weft__claim(n->park))
+            return n;
+    }
+    return NULL;
+}
+
+/* Tell the claimed waiter of n its result; returns the park to unpark. */
+static inline weft__park *hand_over(weft__wnode *n, int err) {
+    n->park->err = err;
+    n->park->fired = n->idx;
+    return n->park;
+}
+
+int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake) {
+    *wake = NULL;
+    if (WEFT__UNLIKELY(c->closed))
+        return -EPIPE;
+    weft__wnode *r = claim_first(&c->recvq);
+    if (r) {
+        if (r->elem)
+            elem_copy(r->elem, elem, c->elem_size);
+        *wake = hand_over(r, 0);
+        return 0;
+    }
+    if (c->count < c->cap) {
+        size_t tail = c->head + c->count;
+        if (tail >= c->cap)
+            tail -= c->cap;
+        elem_copy(slot(c, tail), elem, c->elem_size);
+        c->count++;
+        return 0;
+    }
+    return -EAGAIN;
+}
+
+int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
+    *wake = NULL;
+    weft__wnode *s;
+    if (c->count > 0) {
+        unsigned char *h = slot(c, c->head);
+        if (out)
+            elem_copy(out, h, c->elem_size);
+        /* a live sender waits only on a full buffer: h becomes the tail */
+        s = claim_first(&c->sendq);
+        if (s) {
+            elem_copy(h, s->elem, c->elem_size);
+            *wake = hand_over(s, 0);
+        } else {
+            c->count--;
+        }
+        if (++c->head == c->cap)
+            c->head = 0;
+        return 0;
+    }
+    s = claim_first(&c->sendq);
+    if (s) {
+        if (out)
+            elem_copy(out, s->elem, c->elem_size);
+        *wake = hand_over(s, 0);
+        return 0;
+    }
+    return c->closed ? -EPIPE : -EAGAIN;
+}
+
+/* Called with c->lock held; returns with it released. */
+static int block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
+                    int64_t timeout_ns) {
+    weft__park p;
+    weft__wnode n = {.park = &p, .elem = elem};
+    weft__park_init(&p, why, c);
+    weft__wq_push(q, &n);
+    int r =
+        weft__block(&p, weft__deadline(timeout_ns), weft__unlock_cb, &c->lock);
+    if (r == -ETIMEDOUT) {
+        weft__lock_acquire(&c->lock);
+        weft__wq_remove(q, &n);
+        weft__lock_release(&c->lock);
+        return r;
+    }
+    return p.err;
+}
+
+/* timeout_ns: WEFT_FOREVER, > 0, or 0 = return nowait_err instead of
+ * blocking.  Inlined into each public wrapper with constant arguments. */
+static inline int chan_send(weft_chan *c, const void *elem, int64_t timeout_ns,
+                            int nowait_err) {
+    if (WEFT__UNLIKELY(!c || (!elem && c->elem_size)))
+        return -EINVAL;
+    weft__park *wake;
+    weft__lock_acquire(&c->lock);
+    int r = weft__chan_send_locked(c, elem, &wake);
+    if (r == -EAGAIN) {
+        if (timeout_ns == 0) {
+            weft__lock_release(&c->lock);
+            return nowait_err;
+        }
+        return block_on(c, &c->sendq, (void *)elem, "chan send", timeout_ns);
+    }
+    weft__lock_release(&c->lock);
+    if (wake)
+        weft__unpark(wake);
+    return r;
+}
+
+static inline int chan_recv(weft_chan *c, void *out, int64_t timeout_ns,
+                            int nowait_err) {
+    if (WEFT__UNLIKELY(!c))
+        return -EINVAL;
+    weft__park *wake;
+    weft__lock_acquire(&c->lock);
+    int r = weft__chan_recv_locked(c, out, &wake);
+    if (r == -EAGAIN) {
+        if (timeout_ns == 0) {
+            weft__lock_release(&c->lock);
+            return nowait_err;
+        }
+        return block_on(c, &c->recvq, out, "chan receive", timeout_ns);
+    }
+    weft__lock_release(&c->lock);
+    if (wake)
+        weft__unpark(wake);
+    return r;
+}
+
+static int64_t timeout_norm(int64_t timeout_ns) {
+    return timeout_ns < 0 && timeout_ns != WEFT_FOREVER ? 0 : timeout_ns;
+}
+
+int weft_send(weft_chan *c, const void *elem) {
+    return chan_send(c, elem, WEFT_FOREVER, 0);
+}
+
+int weft_recv(weft_chan *c, void *out) {
+    return chan_recv(c, out, WEFT_FOREVER, 0);
+}
+
+int weft_try_send(weft_chan *c, const void *elem) {
+    return chan_send(c, elem, 0, -EAGAIN);
+}
+
+int weft_try_recv(weft_chan *c, void *out) {
+    return chan_recv(c, out, 0, -EAGAIN);
+}
+
+int weft_send_timeout(weft_chan *c, const void *elem, int64_t timeout_ns) {
+    return chan_send(c, elem, timeout_norm(timeout_ns), -ETIMEDOUT);
+}
+
+int weft_recv_timeout(weft_chan *c, void *out, int64_t timeout_ns) {
+    return chan_recv(c, out, timeout_norm(timeout_ns), -ETIMEDOUT);
+}
+
+/* Move every waiter of q we can claim onto list, marked -EPIPE.  Popping
+ * (not splicing) leaves each node unlinked, so a select that owns another
+ * of them can still weft__wq_remove it safely. */
+static weft__wnode *claim_all(weft__wq *q, weft__wnode *list) {
+    weft__wnode *n;
+    while ((n = claim_first(q))) {
+        hand_over(n, -EPIPE);
+        n->next = list;
+        list = n;
+    }
+    return list;
+}
+
+int weft_close(weft_chan *c) {
+    if (!c)
+        return -EINVAL;
+    weft__lock_acquire(&c->lock);
+    if (c->closed) {
+        weft__lock_release(&c->lock);
+        return -EPIPE;
+    }
+    c->closed = true;
+    weft__wnode *list = claim_all(&c->recvq, claim_all(&c->sendq, NULL));
+    weft__lock_release(&c->lock);
+    while (list) {
+        weft__wnode *n = list;
+        list = n->next; /* read first: n lives on the woken party's stack */
+        weft__unpark(n->park);
+    }
+    return 0;
+}
+
+weft_chan *weft_chan_make(size_t elem_size, size_t cap) {
+    if (elem_size && cap > (SIZE_MAX - sizeof(weft_chan)) / elem_size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    weft__ensure();
+    weft_chan *c = malloc(sizeof *c + elem_size * cap);
+    if (!c) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    *c = (weft_chan){.elem_size = elem_size, .cap = cap};
+    return c;
+}
+
+void weft_chan_free(weft_chan *c) {
+    free(c);
+}
+
+size_t weft_chan_len(const weft_chan *c) {
+    if (!c)
+        return 0;
+    weft_chan *m = (weft_chan *)c; /* the lock is the only thing written */
+    weft__lock_acquire(&m->lock);
+    size_t n = m->count;
+    weft__lock_release(&m->lock);
+    return n;
+}
+
+size_t weft_chan_cap(const weft_chan *c) {
+    return c ? c->cap : 0;
+}

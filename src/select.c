@@ -1,0 +1,206 @@
+/*
+ * Select, after Go's selectgo.
+ *
+ * Working arrays, on the stack up to SMALL cases, else one malloc:
+ *   order  indices of the cases with a channel, randomly permuted (poll
+ *          order), so a case that is always ready cannot starve another;
+ *   locks  the distinct channels in address order (lock order): every
+ *          select takes its locks in that global order, so two selects
+ *          never deadlock, and a channel named by several cases (even as
+ *          send and receive at once) is locked once;
+ *   nodes  one weft__wnode per case, all pointing at one shared park.
+ *
+ * Pass 1, all locks held: the first case in poll order that can complete
+ *   now does (the same code as weft_send/weft_recv, weft__chan_*_locked).
+ * Pass 2: enqueue one node per case on its channel's sendq/recvq and block;
+ *   the unlock callback releases every lock once the caller cannot miss a
+ *   wake-up.  The first waker to claim the park completes its case from
+ *   the other side and records park->fired (the node's idx) and err.
+ * Pass 3, after waking: relock everything and unlink every node (the fired
+ *   one and those popped by losing wakers are already unlinked, which
+ *   weft__wq_remove tolerates), then report.
+ */
+#include "weft_internal.h"
+
+#include <limits.h>
+#include <stdint.h>
+
+#define SMALL 8
+
+typedef struct lockset {
+    weft_chan **v; /* distinct channels, address order */
+    size_t n;
+} lockset;
+
+static int validate(const weft_case *cases, size_t n) {
+    if ((!cases && n > 0) || n > INT_MAX)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        const weft_case *k = &cases[i];
+        if (k->op != WEFT_RECV && k->op != WEFT_SEND)
+            return -EINVAL;
+        if (k->op == WEFT_SEND && k->chan && !k->elem && k->chan->elem_size)
+            return -EINVAL; /* no value to send */
+    }
+    return 0;
+}
+
+/* Inside-out Fisher-Yates over the cases that have a channel. */
+static size_t poll_order(const weft_case *cases, size_t n, int *order) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!cases[i].chan)
+            continue;
+        size_t j = weft__rand() % (k + 1);
+        order[k] = order[j];
+        order[j] = (int)i;
+        k++;
+    }
+    return k;
+}
+
+static int chan_cmp(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t) * (weft_chan *const *)a;
+    uintptr_t y = (uintptr_t) * (weft_chan *const *)b;
+    return (x > y) - (x < y);
+}
+
+static void sort_chans(weft_chan **v, size_t n) {
+    if (n > SMALL) {
+        qsort(v, n, sizeof *v, chan_cmp);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        weft_chan *c = v[i];
+        size_t j = i;
+        for (; j > 0 && (uintptr_t)v[j - 1] > (uintptr_t)c; j--)
+            v[j] = v[j - 1];
+        v[j] = c;
+    }
+}
+
+static lockset lock_order(const weft_case *cases, const int *order, size_t k,
+                          weft_chan **v) {
+    for (size_t i = 0; i < k; i++)
+        v[i] = cases[order[i]].chan;
+    sort_chans(v, k);
+    size_t d = 0;
+    for (size_t i = 0; i < k; i++)
+        if (d == 0 || v[d - 1] != v[i])
+            v[d++] = v[i];
+    return (lockset){v, d};
+}
+
+static void lock_all(const lockset *ls) {
+    for (size_t i = 0; i < ls->n; i++)
+        weft__lock_acquire(&ls->v[i]->lock);
+}
+
+/*
+ * The unlock callback of pass 2.  For a goroutine it runs on the worker's
+ * g0 after the goroutine switched out, and it reads ls, which lives on the
+ * goroutine's stack (and ls->v, on that stack or in its malloc block).  By
+ * then the goroutine may already be resuming elsewhere (a deadline or a
+ * waker on another channel of this select), so the stack frame must stay
+ * alive for as long as this reads it.  Invariant that guarantees it: each
+ * entry is read before its lock is released, and the woken goroutine
+ * re-acquires ALL these locks in the same order (pass 3) before it can
+ * return and free anything; it cannot pass lock i before this callback
+ * released lock i, by which time entry i has been read.
+ */
+static void unlock_all(void *arg) {
+    const lockset *ls = arg;
+    weft_chan **v = ls->v;
+    size_t n = ls->n;
+    for (size_t i = 0; i < n; i++)
+        weft__lock_release(&v[i]->lock);
+}
+
+/* Pass 1: the first case in poll order that completes now, or -1. */
+static int try_cases(weft_case *cases, const int *order, size_t k,
+                     weft__park **wake, int *err) {
+    for (size_t i = 0; i < k; i++) {
+        weft_case *cs = &cases[order[i]];
+        int r = cs->op == WEFT_SEND
+                    ? weft__chan_send_locked(cs->chan, cs->elem, wake)
+                    : weft__chan_recv_locked(cs->chan, cs->elem, wake);
+        if (r != -EAGAIN) {
+            *err = r;
+            return order[i];
+        }
+    }
+    return -1;
+}
+
+static weft__wq *queue_of(const weft_case *cs) {
+    return cs->op == WEFT_SEND ? &cs->chan->sendq : &cs->chan->recvq;
+}
+
+/* Passes 2 and 3; called with every lock held, returns with none. */
+static int wait_cases(weft_case *cases, size_t n, weft__wnode *nodes,
+                      lockset *ls, int64_t timeout_ns) {
+    weft__park p;
+    weft__park_init(&p, "select", NULL);
+    for (size_t i = 0; i < n; i++) {
+        if (!cases[i].chan)
+            continue;
+        nodes[i] =
+            (weft__wnode){.park = &p, .elem = cases[i].elem, .idx = (int)i};
+        weft__wq_push(queue_of(&cases[i]), &nodes[i]);
+    }
+    int r = weft__block(&p, weft__deadline(timeout_ns), unlock_all, ls);
+    lock_all(ls);
+    for (size_t i = 0; i < n; i++)
+        if (cases[i].chan)
+            weft__wq_remove(queue_of(&cases[i]), &nodes[i]);
+    unlock_all(ls);
+    if (r == -ETIMEDOUT)
+        return r;
+    cases[p.fired].err = p.err;
+    return p.fired;
+}
+
+static int select_locked(weft_case *cases, size_t n, int64_t timeout_ns,
+                         int *order, weft_chan **chans, weft__wnode *nodes) {
+    size_t k = poll_order(cases, n, order);
+    lockset ls = lock_order(cases, order, k, chans);
+    lock_all(&ls);
+    weft__park *wake = NULL;
+    int err = 0;
+    int fired = try_cases(cases, order, k, &wake, &err);
+    if (fired >= 0) {
+        unlock_all(&ls);
+        if (wake)
+            weft__unpark(wake);
+        cases[fired].err = err;
+        return fired;
+    }
+    if (timeout_ns == 0) {
+        unlock_all(&ls);
+        return -ETIMEDOUT;
+    }
+    return wait_cases(cases, n, nodes, &ls, timeout_ns);
+}
+
+int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
+    int r = validate(cases, n);
+    if (r)
+        return r;
+    weft__ensure();
+    if (timeout_ns < 0 && timeout_ns != WEFT_FOREVER)
+        timeout_ns = 0;
+    if (n <= SMALL) {
+        int order[SMALL];
+        weft_chan *chans[SMALL];
+        weft__wnode nodes[SMALL];
+        return select_locked(cases, n, timeout_ns, order, chans, nodes);
+    }
+    size_t per = sizeof(weft__wnode) + sizeof(weft_chan *) + sizeof(int);
+    weft__wnode *nodes = malloc(n * per);
+    if (!nodes)
+        return -ENOMEM;
+    weft_chan **chans = (weft_chan **)(nodes + n);
+    r = select_locked(cases, n, timeout_ns, (int *)(chans + n), chans, nodes);
+    free(nodes);
+    return r;
+}

@@ -1,0 +1,219 @@
+/* Goroutines and the scheduler: spawning, ids, workers, migration, stacks,
+ * 1,000,000 parked goroutines, shutdown and restart. */
+#include "check.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+static weft_wg wg;
+static atomic_long counter;
+
+static void add_one(void *arg) {
+    atomic_fetch_add(&counter, (long)(intptr_t)arg);
+    weft_wg_done(&wg);
+}
+
+static void test_spawn_many(void) {
+    int n = test_max_live(100000 / test_scale());
+    atomic_store(&counter, 0);
+    weft_wg_add(&wg, n);
+    for (int i = 0; i < n; i++)
+        CHECK_EQ(weft_go(add_one, (void *)(intptr_t)1), 0);
+    weft_wg_wait(&wg);
+    CHECK_EQ(atomic_load(&counter), n);
+}
+
+static uint64_t ids[64];
+
+static void record_id(void *arg) {
+    ids[(intptr_t)arg] = weft_id();
+    weft_wg_done(&wg);
+}
+
+static void test_ids(void) {
+    CHECK_EQ(weft_id(), 0); /* main is a plain thread */
+    weft_wg_add(&wg, 64);
+    for (intptr_t i = 0; i < 64; i++)
+        CHECK_EQ(weft_go(record_id, (void *)i), 0);
+    weft_wg_wait(&wg);
+    for (int i = 0; i < 64; i++) {
+        CHECK(ids[i] > 0);
+        for (int j = 0; j < i; j++)
+            CHECK(ids[i] != ids[j]);
+    }
+}
+
+static void test_bad_args(void) {
+    CHECK_EQ(weft_go(NULL, NULL), -EINVAL);
+    weft_config bad = {.procs = -1};
+    CHECK_EQ(weft_init(&bad), -EINVAL);
+    CHECK(weft_procs() >= 1);             /* first use starts the runtime */
+    CHECK_EQ(weft_init(NULL), -EALREADY);
+    CHECK(strcmp(weft_version(), WEFT_VERSION) == 0);
+    CHECK(weft_strerror(-ETIMEDOUT) != NULL);
+    CHECK(weft_strerror(12345) != NULL);
+    CHECK(strcmp(weft_strerror(EPIPE), weft_strerror(-EPIPE)) == 0);
+}
+
+/* Each goroutine spins until it has seen every worker thread busy at once:
+ * proves goroutines really run in parallel on every worker. */
+static atomic_int running_now, max_running;
+
+static void busy(void *arg) {
+    (void)arg;
+    int now = atomic_fetch_add(&running_now, 1) + 1;
+    int m = atomic_load(&max_running);
+    while (now > m && !atomic_compare_exchange_weak(&max_running, &m, now))
+        ;
+    int64_t end = weft_now() + WEFT_MS(200);
+    while (atomic_load(&max_running) < weft_procs() && weft_now() < end)
+        ;
+    atomic_fetch_sub(&running_now, 1);
+    weft_wg_done(&wg);
+}
+
+static void test_parallel(void) {
+    int n = weft_procs() * 4;
+    weft_wg_add(&wg, n);
+    for (int i = 0; i < n; i++)
+        CHECK_EQ(weft_go(busy, NULL), 0);
+    weft_wg_wait(&wg);
+    CHECK_EQ(atomic_load(&max_running), weft_procs());
+}
+
+/* A goroutine that yields many times ends up on several threads; errno and
+ * the goroutine's identity must stay right across every switch. */
+static atomic_int migrated;
+
+/* errno is thread-local: set and read it only in a function that makes no
+ * weft call, as weft.h says. */
+__attribute__((noinline)) static int errno_roundtrip(int v) {
+    errno = v;
+    return weft_errno();
+}
+
+static void wanderer(void *arg) {
+    (void)arg;
+    /* gettid, not pthread_self: glibc declares pthread_self const, so the
+     * compiler may reuse its value across a switch (the TLS trap) */
+    long first = syscall(SYS_gettid);
+    uint64_t me = weft_id();
+    bool moved = false;
+    for (int i = 0; i < 20000 / test_scale(); i++) {
+        if (i % 64 == 0)
+            weft_sleep(WEFT_US(20)); /* woken by whichever worker runs timers */
+        else
+            weft_yield();
+        CHECK_EQ(weft_id(), me);
+        CHECK_EQ(errno_roundtrip(EDOM + i % 2), EDOM + i % 2);
+        if (syscall(SYS_gettid) != first)
+            moved = true;
+    }
+    if (moved)
+        atomic_fetch_add(&migrated, 1);
+    weft_wg_done(&wg);
+}
+
+static void test_migration(void) {
+    int n = 16;
+    weft_wg_add(&wg, n);
+    for (int i = 0; i < n; i++)
+        CHECK_EQ(weft_go(wanderer, NULL), 0);
+    weft_wg_wait(&wg);
+    if (weft_procs() > 1)
+        CHECK(atomic_load(&migrated) > 0);
+}
+
+/* Deep recursion on a big requested stack. */
+static long deep(long n) {
+    volatile char pad[256];
+    pad[0] = (char)n;
+    return n == 0 ? pad[0] : deep(n - 1) + 1 + pad[0] * 0;
+}
+
+static long deep_result;
+
+static void recurse(void *arg) {
+    deep_result = deep((long)(intptr_t)arg);
+    weft_wg_done(&wg);
+}
+
+static void test_big_stack(void) {
+    weft_goopts o = {.stack_size = 16u << 20, .name = "deep"};
+    weft_wg_add(&wg, 1);
+    CHECK_EQ(weft_go_with(recurse, (void *)(intptr_t)30000, &o), 0);
+    weft_wg_wait(&wg);
+    CHECK_EQ(deep_result, 30000);
+}
+
+/* 1,000,000 goroutines parked at once on one WaitGroup, then released. */
+static weft_wg gate, parked;
+
+static void park_on_gate(void *arg) {
+    (void)arg;
+    weft_wg_done(&parked);
+    weft_wg_wait(&gate);
+    weft_wg_done(&wg);
+}
+
+static void test_million(void) {
+    int n = test_max_live(1000000 / test_scale());
+    weft_wg_add(&gate, 1);
+    weft_wg_add(&parked, n);
+    weft_wg_add(&wg, n);
+    for (int i = 0; i < n; i++)
+        CHECK_EQ(weft_go(park_on_gate, NULL), 0);
+    weft_wg_wait(&parked);
+    CHECK(weft_goroutines() >= (size_t)n);
+    weft_wg_done(&gate);
+    weft_wg_wait(&wg);
+}
+
+static void test_sleep(void) {
+    int64_t t0 = weft_now();
+    CHECK_EQ(weft_sleep(WEFT_MS(20)), 0);
+    int64_t dt = weft_now() - t0;
+    CHECK(dt >= WEFT_MS(20));
+    CHECK(dt < WEFT_SEC(5));
+    CHECK_EQ(weft_sleep(0), 0);
+    CHECK_EQ(weft_sleep(-5), 0);
+}
+
+static void nothing(void *arg) {
+    (void)arg;
+    weft_wg_done(&wg);
+}
+
+static void test_shutdown_restart(void) {
+    while (weft_goroutines() > 0)
+        weft_sleep(WEFT_MS(1));
+    weft_shutdown();
+    weft_config cfg = {.procs = 3};
+    CHECK_EQ(weft_init(&cfg), 0);
+    CHECK_EQ(weft_procs(), 3);
+    weft_wg_add(&wg, 10);
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ(weft_go(nothing, NULL), 0);
+    weft_wg_wait(&wg);
+    while (weft_goroutines() > 0)
+        weft_sleep(WEFT_MS(1));
+    weft_shutdown();
+}
+
+int main(void) {
+    TEST_BEGIN(120);
+    test_bad_args();
+    test_spawn_many();
+    test_ids();
+    test_parallel();
+    test_migration();
+    test_big_stack();
+    test_sleep();
+    test_million();
+    test_shutdown_restart();
+    TEST_OK();
+    return 0;
+}

@@ -1,0 +1,370 @@
+#!/usr/bin/env bash
+# tools/bench.sh - weft's benchmarks side by side with their Go twins.
+#
+#   ./tools/bench.sh [--rounds K] [--only NAME[,NAME...]] [--record]
+#
+#   --rounds K   runs of each program (default 3).  The weft program and its
+#                Go twin take turns (weft, Go, weft, Go, ...); the table shows
+#                the median of each side.
+#   --only NAME  run only these workloads (comma separated, repeatable).
+#   --record     also write docs/BENCHMARKS.md: the machine, the command, the
+#                date and the table.  That file is generated: rerun
+#                `./tools/bench.sh --record` instead of editing figures.
+#                Notes explaining results (perf stat, callgrind) belong in
+#                docs/BENCHMARKS.notes.md, which is appended verbatim.
+#
+# `make bench` builds weft and its bench programs, then runs this script with
+# no options.  The script builds only the Go twins (bench/go/<name>), once per
+# invocation, offline, into build/bench/go with Go's cache under build/.
+#
+# Environment:
+#   WEFT_PROCS     worker threads for weft and GOMAXPROCS for Go (default: nproc)
+#   BENCH_TIMEOUT  seconds one run may take before it counts as failed (600)
+#   BENCH_HTTP_PORT  port for the http row (18080)
+#   GO             the go command (go)
+#
+# Each program prints `<name> <N> <value> [key=value ...]` and checks its own
+# result.  A run that fails its check, crashes or times out shows as FAIL and
+# makes the script exit 1.  Without `go` (or `wrk`) the weft side still runs.
+#
+# The http row runs only when build/examples/http_server, bench/go/http and
+# wrk all exist.  Both servers take the port as their only argument and
+# answer GET /; `wrk -t2 -c1000 -d5s` measures requests/s.
+
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$ROOT/build
+COMMAND="./tools/bench.sh${*:+ $*}"
+PROCS=${WEFT_PROCS:-$(nproc)}
+TIMEOUT=${BENCH_TIMEOUT:-600}
+HTTP_PORT=${BENCH_HTTP_PORT:-18080}
+GO=${GO:-go}
+ROUNDS=3
+ONLY=""
+RECORD=0
+INSTALL_HINT="apt-get install golang-go wrk"
+
+# name | unit | target (ratio weft/Go unless "abs"; "min" means higher wins)
+WORKLOADS="
+spawn       ns/goroutine  ratio<=0.30
+yield       ns/yield      ratio<=0.25
+pingpong    ns/roundtrip  ratio<=0.40
+ring        ns/hop        ratio<=0.40
+select      ns/select     ratio<=0.40
+chan_spsc   ns/item       ratio<=0.80
+chan_mpmc   ns/item       ratio<=0.80
+skynet      ns/leaf       ratio<=0.50
+skynet_rss  peak_MiB      ratio<=1.00
+sieve       ns/prime      ratio<=0.60
+idle_mem    bytes/g       abs<=4400
+http        requests/s    ratio>=1.0
+"
+
+die() {
+    echo "bench.sh: $*" >&2
+    exit 2
+}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --rounds)
+        [ $# -ge 2 ] || die "--rounds needs a number"
+        ROUNDS=$2
+        shift 2
+        ;;
+    --only)
+        [ $# -ge 2 ] || die "--only needs a name"
+        ONLY="$ONLY ${2//,/ }"
+        shift 2
+        ;;
+    --record)
+        RECORD=1
+        shift
+        ;;
+    -h | --help)
+        sed -n '2,/^$/s/^# \{0,1\}//p' "$0"
+        exit 0
+        ;;
+    *) die "unknown option $1 (see --help)" ;;
+    esac
+done
+case $ROUNDS in
+'' | *[!0-9]* | 0) die "--rounds wants a positive integer" ;;
+esac
+
+# The programs to run: skynet_rss comes from skynet's output, not a program.
+programs() {
+    echo "$WORKLOADS" | awk 'NF && $1 != "skynet_rss" {print $1}'
+}
+for name in $ONLY; do
+    programs | grep -qx "$name" || die "unknown workload $name"
+done
+selected() {
+    [ -z "$ONLY" ] && return 0
+    case " $ONLY " in *" $1 "*) return 0 ;; esac
+    return 1
+}
+
+export WEFT_PROCS=$PROCS GOMAXPROCS=$PROCS
+
+HAVE_GO=0
+if command -v "$GO" >/dev/null 2>&1; then
+    HAVE_GO=1
+else
+    echo "go not found: install it with '$INSTALL_HINT'; running the weft side only"
+fi
+HAVE_WRK=0
+if command -v wrk >/dev/null 2>&1; then
+    HAVE_WRK=1
+fi
+
+# Build the Go twin of $1 once; false when it cannot be built.
+declare -A GO_BUILT
+build_go() {
+    local name=$1
+    if [ -z "${GO_BUILT[$name]:-}" ]; then
+        GO_BUILT[$name]=no
+        mkdir -p "$BUILD/bench/go"
+        if (cd "$ROOT/bench/go" &&
+            GOCACHE=$BUILD/go-cache GOPATH=$BUILD/go-path GOFLAGS=-mod=mod \
+                GOPROXY=off GO111MODULE=on \
+                "$GO" build -o "$BUILD/bench/go/$name" "./$name"); then
+            GO_BUILT[$name]=yes
+        fi
+    fi
+    [ "${GO_BUILT[$name]}" = yes ]
+}
+
+# Results: VALUES[row:side] is a list of numbers, one per round, or FAIL.
+declare -A VALUES
+add_value() {
+    VALUES[$1:$2]="${VALUES[$1:$2]:-} $3"
+}
+
+# Run program $2 of side $1 (weft or go) once and record its figures.
+run_bench() {
+    local side=$1 name=$2 bin out line
+    if [ "$side" = weft ]; then bin=$BUILD/bench/$name; else bin=$BUILD/bench/go/$name; fi
+    if [ ! -x "$bin" ]; then
+        echo "  $side $name: $bin missing (run make bench)"
+        add_value "$name" "$side" FAIL
+        return
+    fi
+    out=$(timeout "$TIMEOUT" "$bin" 2>&1)
+    local rc=$?
+    line=$(echo "$out" | awk -v n="$name" '$1 == n' | tail -n 1)
+    if [ $rc -ne 0 ] || [ -z "$line" ]; then
+        if [ $rc -eq 124 ]; then
+            echo "  $side $name: FAILED (timed out after ${TIMEOUT}s)"
+        else
+            echo "  $side $name: FAILED (exit $rc)"
+        fi
+        [ -n "$out" ] && echo "$out" | tail -n 5 | sed 's/^/    /'
+        add_value "$name" "$side" FAIL
+        [ "$name" = skynet ] && add_value skynet_rss "$side" FAIL
+        return
+    fi
+    printf '  %-4s %s\n' "$side" "$line"
+    add_value "$name" "$side" "$(echo "$line" | awk '{print $3}')"
+    if [ "$name" = skynet ]; then
+        add_value skynet_rss "$side" \
+            "$(echo "$line" | sed -n 's/.*peak_rss_mb=\([0-9.]*\).*/\1/p')"
+    fi
+}
+
+# Wait until something listens on $HTTP_PORT (5 s at most).
+wait_port() {
+
+    for _ in $(seq 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# One wrk run against server binary $2 of side $1.
+run_http() {
+    local side=$1 bin=$2 pid out rps
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null
+    "$bin" "$HTTP_PORT" >/dev/null 2>&1 &
+    pid=$!
+    if wait_port; then
+        out=$(wrk -t2 -c1000 -d5s "http://127.0.0.1:$HTTP_PORT/" 2>&1)
+    else
+        out="server did not listen on port $HTTP_PORT"
+    fi
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
+    if [ -z "$rps" ] || echo "$out" | grep -q "Non-2xx"; then
+        echo "  $side http: FAILED"
+        echo "$out" | tail -n 5 | sed 's/^/    /'
+        add_value http "$side" FAIL
+        return
+    fi
+    printf '  %-4s http 1000conns %s requests/s\n' "$side" "$rps"
+    add_value http "$side" "$rps"
+}
+
+http_possible() {
+    [ -x "$BUILD/examples/http_server" ] && [ -d "$ROOT/bench/go/http" ]
+}
+
+# Run workload $1 for ROUNDS rounds, weft and Go taking turns.
+run_workload() {
+    local name=$1 go_ok=0
+    if [ "$name" = http ]; then
+        http_possible || return
+        if [ $HAVE_WRK = 0 ]; then
+            echo "wrk not found: install it with '$INSTALL_HINT'; skipping http"
+            return
+        fi
+    fi
+    [ $HAVE_GO = 1 ] && build_go "$name" && go_ok=1
+    [ $HAVE_GO = 1 ] && [ $go_ok = 0 ] && add_value "$name" go FAIL
+    echo "$name:"
+    for _ in $(seq "$ROUNDS"); do
+        if [ "$name" = http ]; then
+            run_http weft "$BUILD/examples/http_server"
+            [ $go_ok = 1 ] && run_http go "$BUILD/bench/go/http"
+        else
+            run_bench weft "$name"
+            [ $go_ok = 1 ] && run_bench go "$name"
+        fi
+    done
+}
+
+# Median of the numbers in $*, or FAIL if any run failed, or - if none.
+median() {
+    [ $# -eq 0 ] && { echo -; return; }
+    case " $* " in *" FAIL "*) echo FAIL; return ;; esac
+    printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1}
+        END {m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+             printf "%.1f\n", m}'
+}
+
+is_number() {
+    case $1 in '' | - | FAIL) return 1 ;; esac
+    return 0
+}
+
+# "yes"/"no" for weft figure $1, Go figure $2, ratio $3 against target $4.
+target_met() {
+    local weft=$1 ratio=$3 kind=${4%%[<>]=*} op limit
+    op=${4:${#kind}:2}
+    limit=${4#*=}
+    local x=$ratio
+    [ "$kind" = abs ] && x=$weft
+    if ! is_number "$x"; then
+        echo "?"
+        return
+    fi
+    awk -v x="$x" -v l="$limit" -v op="$op" \
+        'BEGIN {print ((op == "<=" ? x <= l : x >= l) ? "yes" : "no")}'
+}
+
+# ratio<=0.30 -> "<= 0.30", abs<=4400 -> "<= 4400 abs"
+show_target() {
+    echo "$1" | sed 's/^ratio//; s/^abs\(.*\)/\1 abs/; s/\([<>]=\)/\1 /'
+}
+
+FAILED=0
+table() {
+    local name unit target weft go ratio met
+    printf '| %-10s | %-12s | %10s | %10s | %7s | %-11s | %-3s |\n' \
+        workload unit weft Go weft/Go target met
+    printf '|%s|%s|%s|%s|%s|%s|%s|\n' "------------" "--------------" \
+        "-----------:" "-----------:" "--------:" "-------------" "-----"
+    echo "$WORKLOADS" | while read -r name unit target; do
+        [ -n "$name" ] || continue
+        [ -n "${VALUES[$name:weft]:-}" ] || continue
+        # shellcheck disable=SC2086 # the lists are meant to split
+        weft=$(median ${VALUES[$name:weft]})
+        # shellcheck disable=SC2086
+        go=$(median ${VALUES[$name:go]:-})
+        ratio=-
+        if is_number "$weft" && is_number "$go"; then
+            ratio=$(awk -v a="$weft" -v b="$go" 'BEGIN {
+                if (b > 0) printf "%.2f", a / b; else print "-" }')
+        fi
+        met=$(target_met "$weft" "$go" "$ratio" "$target")
+        printf '| %-10s | %-12s | %10s | %10s | %7s | %-11s | %-3s |\n' \
+            "$name" "$unit" "$weft" "$go" "$ratio" "$(show_target "$target")" "$met"
+    done
+}
+
+machine() {
+    local cc
+    cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
+    echo "- CPU: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+    echo "- Cores: $(nproc) usable, $(getconf _NPROCESSORS_ONLN) online;" \
+        "WEFT_PROCS = GOMAXPROCS = $PROCS"
+    echo "- Kernel: $(uname -srm)"
+    echo "- Compiler: $("${cc:-gcc}" --version 2>/dev/null | head -n 1)"
+    if [ $HAVE_GO = 1 ]; then
+        echo "- Go: $("$GO" version)"
+    else
+        echo "- Go: not installed"
+    fi
+    echo "- weft: $(git -C "$ROOT" describe --always --dirty 2>/dev/null ||
+        echo unknown) (build type $(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' \
+            "$BUILD/CMakeCache.txt" 2>/dev/null))"
+}
+
+all_rounds() {
+    local key
+    for key in "${!VALUES[@]}"; do
+        echo "- $key:${VALUES[$key]}"
+    done | sort
+}
+
+record() {
+    local doc=$ROOT/docs/BENCHMARKS.md notes=$ROOT/docs/BENCHMARKS.notes.md
+    mkdir -p "$ROOT/docs"
+    {
+        echo "# weft benchmarks"
+        echo
+        echo "Generated by \`tools/bench.sh\`; do not edit by hand, rerun:"
+        echo
+        echo "    $COMMAND"
+        echo
+        echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo
+        echo "## Machine"
+        echo
+        machine
+        echo
+        echo "## Results"
+        echo
+        echo "Median of $ROUNDS rounds; weft and Go took turns. Times are"
+        echo "nanoseconds per operation (lower is better), idle_mem is resident"
+        echo "bytes per blocked goroutine, skynet_rss the peak RSS of skynet,"
+        echo "http requests per second (higher is better). The workloads are"
+        echo "described at the top of each bench/<name>.c; bench/go/<name> is"
+        echo "its Go twin doing the same work."
+        echo
+        table
+        echo
+        echo "## Every round"
+        echo
+        all_rounds
+        if [ -f "$notes" ]; then
+            echo
+            cat "$notes"
+        fi
+    } >"$doc.tmp" && mv "$doc.tmp" "$doc"
+    echo "wrote $doc"
+}
+
+for name in $(programs); do
+    selected "$name" && run_workload "$name"
+done
+
+echo
+table
+for key in "${!VALUES[@]}"; do
+    case ${VALUES[$key]} in *FAIL*) FAILED=1 ;; esac
+done
+[ $RECORD = 1 ] && record
+exit $FAILED
