@@ -239,6 +239,13 @@ int weft__netpoll(int64_t deadline) {
     return readied;
 }
 
+/* A system call's result, or -errno read the safe way: these functions
+ * park, and a goroutine may resume on another thread, so errno is always
+ * read through weft_errno() (see weft.h). */
+static ssize_t sys(ssize_t r) {
+    return r < 0 ? -weft_errno() : r;
+}
+
 /* ---- waiting for a descriptor ------------------------------------------- */
 
 static const char *wait_why(int events) {
@@ -252,9 +259,10 @@ static int fd_register(int fd, fdrec *r) {
         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
         .data.ptr = r,
     };
-    if (epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST)
+    int e = (int)sys(epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev));
+    if (e == 0 || e == -EEXIST)
         return 0;
-    return errno == EPERM ? 1 : -errno;
+    return e == -EPERM ? 1 : e;
 }
 
 static void seq_load(fdrec *r, unsigned seq[NDIR]) {
@@ -321,9 +329,9 @@ static int poll_once(int fd, int events, int ms) {
         .events = (short)((events & WEFT_READABLE ? POLLIN | POLLRDHUP : 0) |
                           (events & WEFT_WRITABLE ? POLLOUT : 0)),
     };
-    int n = poll(&pfd, 1, ms);
+    int n = (int)sys(poll(&pfd, 1, ms));
     if (n < 0)
-        return errno == EINTR ? 0 : -errno;
+        return n == -EINTR ? 0 : n;
     return n ? ready_mask(pfd.revents, events) : 0;
 }
 
@@ -402,12 +410,10 @@ typedef struct io {
 } io;
 
 static int set_nonblock(int fd) {
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0)
-        return -errno;
-    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return -errno;
-    return 0;
+    int fl = (int)sys(fcntl(fd, F_GETFL));
+    if (fl < 0 || (fl & O_NONBLOCK))
+        return fl < 0 ? fl : 0;
+    return (int)sys(fcntl(fd, F_SETFL, fl | O_NONBLOCK));
 }
 
 /* A socket call failed with ENOTSOCK: switch o to the non-socket path. */
@@ -427,27 +433,23 @@ static ssize_t write_nosigpipe(int fd, const void *buf, size_t n) {
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
     sigpending(&pending);
     bool was_pending = sigismember(&pending, SIGPIPE);
-    ssize_t r = write(fd, buf, n);
-    int e = errno;
-    if (r < 0 && e == EPIPE && !was_pending) {
+    ssize_t r = sys(write(fd, buf, n));
+    if (r == -EPIPE && !was_pending) {
         struct timespec zero = {0, 0};
         sigtimedwait(&pipe_set, NULL, &zero);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    errno = e;
     return r;
 }
 
 static ssize_t read_op(io *o) {
     for (;;) {
-        ssize_t r = o->nonsock ? read(o->fd, o->buf, o->n)
-                               : recv(o->fd, o->buf, o->n, MSG_DONTWAIT);
-        if (r >= 0)
-            return r;
-        if (errno == EINTR)
+        ssize_t r = sys(o->nonsock ? read(o->fd, o->buf, o->n)
+                                   : recv(o->fd, o->buf, o->n, MSG_DONTWAIT));
+        if (r == -EINTR)
             continue;
-        if (errno != ENOTSOCK || o->nonsock)
-            return -errno;
+        if (r != -ENOTSOCK || o->nonsock)
+            return r;
         int e = to_nonsock(o);
         if (e < 0)
             return e;
@@ -457,14 +459,13 @@ static ssize_t read_op(io *o) {
 static ssize_t write_op(io *o) {
     for (;;) {
         ssize_t r =
-            o->nonsock ? write_nosigpipe(o->fd, o->buf, o->n)
-                       : send(o->fd, o->buf, o->n, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (r >= 0)
-            return r;
-        if (errno == EINTR)
+            o->nonsock
+                ? write_nosigpipe(o->fd, o->buf, o->n)
+                : sys(send(o->fd, o->buf, o->n, MSG_DONTWAIT | MSG_NOSIGNAL));
+        if (r == -EINTR)
             continue;
-        if (errno != ENOTSOCK || o->nonsock)
-            return -errno;
+        if (r != -ENOTSOCK || o->nonsock)
+            return r;
         int e = to_nonsock(o);
         if (e < 0)
             return e;
@@ -473,12 +474,11 @@ static ssize_t write_op(io *o) {
 
 static ssize_t accept_op(io *o) {
     for (;;) {
-        int c = accept4(o->fd, o->addr, o->alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (c >= 0)
+        ssize_t c =
+            sys(accept4(o->fd, o->addr, o->alen, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        /* ECONNABORTED: reset while queued; wait for the next one */
+        if (c != -EINTR && c != -ECONNABORTED)
             return c;
-        /* a connection reset while queued: wait for the next one */
-        if (errno != EINTR && errno != ECONNABORTED)
-            return -errno;
     }
 }
 
@@ -540,19 +540,17 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len,
 
 static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len,
                       int64_t deadline) {
-    if (connect(fd, addr, len) == 0)
-        return 0;
+    int e = (int)sys(connect(fd, addr, len));
     /* EINTR: the connection goes on in the background, like EINPROGRESS */
-    if (errno != EINPROGRESS && errno != EINTR)
-        return -errno;
+    if (e != -EINPROGRESS && e != -EINTR)
+        return e;
     int m = fd_wait(fd, WEFT_WRITABLE, deadline);
     if (m < 0)
         return m;
     int soerr = 0;
     socklen_t sl = sizeof soerr;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
-        return -errno;
-    return -soerr;
+    e = (int)sys(getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl));
+    return e < 0 ? e : -soerr;
 }
 
 /* The socket is non-blocking during the call only: afterwards it is used
@@ -562,12 +560,13 @@ static int do_connect(int fd, const struct sockaddr *addr, socklen_t len,
     if (fd < 0)
         return -EBADF;
     weft__ensure();
-    int fl = fcntl(fd, F_GETFL);
+    int fl = (int)sys(fcntl(fd, F_GETFL));
     if (fl < 0)
-        return -errno;
+        return fl;
     bool restore = !(fl & O_NONBLOCK);
-    if (restore && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return -errno;
+    int e = restore ? (int)sys(fcntl(fd, F_SETFL, fl | O_NONBLOCK)) : 0;
+    if (e < 0)
+        return e;
     int r = connect_nb(fd, addr, len, deadline);
     if (restore)
         fcntl(fd, F_SETFL, fl);
