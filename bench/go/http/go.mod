@@ -1,0 +1,3 @@
+module weftbench/http
+
+go 1.19
