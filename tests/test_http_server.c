@@ -25,6 +25,7 @@
 
 static pid_t server_pid;
 static int server_port;
+static int server_err; /* read end of the server's stderr */
 
 /* ---- the server process ----------------------------------------------------
  */
@@ -40,18 +41,24 @@ static void server_path(char *out, size_t n) {
 static void start_server(void) {
     char path[PATH_MAX + 32];
     server_path(path, sizeof path);
-    int p[2];
+    int p[2], e[2];
     CHECK_EQ(pipe(p), 0);
+    CHECK_EQ(pipe(e), 0);
     server_pid = fork();
     CHECK(server_pid >= 0);
     if (server_pid == 0) {
         dup2(p[1], 1);
+        dup2(e[1], 2);
         close(p[0]);
         close(p[1]);
+        close(e[0]);
+        close(e[1]);
         execl(path, path, "0", "1", (char *)NULL);
         _exit(127);
     }
     close(p[1]);
+    close(e[1]);
+    server_err = e[0];
     char line[128] = {0};
     size_t got = 0;
     while (got < sizeof line - 1 && !strchr(line, '\n')) {
@@ -77,6 +84,48 @@ static int server_fds(void) {
     while ((e = readdir(d)))
         n += e->d_name[0] != '.';
     closedir(d);
+    return n;
+}
+
+/* The lowest descriptor count seen over 200 ms: connections the clients
+ * just closed may take the server a moment to notice. */
+static int settled_fds(void) {
+    int low = server_fds();
+    for (int i = 0; i < 10; i++) {
+        weft_sleep(WEFT_MS(20));
+        int n = server_fds();
+        low = n < low ? n : low;
+    }
+    return low;
+}
+
+/* Wait up to 5 s for the count to come down to base. */
+static void check_fds_back_to(int base) {
+    int now = server_fds();
+    for (int i = 0; i < 100 && now > base; i++) {
+        weft_sleep(WEFT_MS(50));
+        now = server_fds();
+    }
+    printf("server fds: baseline %d, now %d\n", base, now);
+    CHECK(now <= base);
+}
+
+/* Goroutines alive in the server: SIGQUIT makes it print weft_dump on
+ * stderr, one "goroutine ..." line each. */
+static int server_goroutines(void) {
+    CHECK_EQ(kill(server_pid, SIGQUIT), 0);
+    static char out[1 << 16];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof out - 1 &&
+           (r = weft_read_timeout(server_err, out + len, sizeof out - 1 - len,
+                                  WEFT_MS(500))) > 0)
+        len += (size_t)r;
+    out[len] = 0;
+    int n = 0;
+    for (char *l = out; l && *l;
+         l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        n += strncmp(l, "goroutine ", 10) == 0;
     return n;
 }
 
@@ -271,7 +320,7 @@ static void garbage_client(void *arg) {
 }
 
 static void test_bad_clients(void) {
-    int base = server_fds();
+    int base = settled_fds();
     client *idle = malloc(sizeof *idle), *half = malloc(sizeof *half),
            *normal = malloc(sizeof *normal);
     client_open(idle); /* connects, never writes */
@@ -286,6 +335,7 @@ static void test_bad_clients(void) {
         client_send(normal, GET("/"));
         expect(normal, 200, "hello, world");
     }
+    CHECK(server_goroutines() >= 1); /* the dump does count them */
     close(normal->fd);
     weft_wg_wait(&wg);
     /* the idle connection is closed by the server after its 1 s timeout */
@@ -296,30 +346,19 @@ static void test_bad_clients(void) {
     free(idle);
     free(half);
     free(normal);
-    /* every connection's descriptor is gone again */
-    int now = server_fds();
-    for (int i = 0; i < 100 && now > base; i++) {
-        weft_sleep(WEFT_MS(50));
-        now = server_fds();
-    }
-    printf("server fds: baseline %d, now %d\n", base, now);
-    CHECK(now <= base);
+    check_fds_back_to(base); /* every connection's descriptor is gone */
 }
 
 int main(void) {
     TEST_BEGIN(120);
     start_server();
-    int base = server_fds();
-    test_basic();
+    test_basic(); /* also starts the server's runtime (epoll, eventfd) */
+    int base = settled_fds();
     test_errors();
     test_load();
     test_bad_clients();
-    int now = server_fds();
-    for (int i = 0; i < 100 && now > base; i++) {
-        weft_sleep(WEFT_MS(50));
-        now = server_fds();
-    }
-    CHECK(now <= base);
+    check_fds_back_to(base);
+    CHECK_EQ(server_goroutines(), 0); /* no connection goroutine leaked */
     kill(server_pid, SIGKILL);
     int status;
     CHECK_EQ(waitpid(server_pid, &status, 0), server_pid);
