@@ -53,6 +53,18 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#ifdef WEFT_TSAN
+#include <sanitizer/tsan_interface.h>
+/* A record's pointer reaches the poller through the kernel (epoll's
+ * data.ptr), which ThreadSanitizer cannot see: tell it that registering
+ * publishes the record and receiving an event acquires it. */
+#define TSAN_PUBLISH(r) __tsan_release(r)
+#define TSAN_RECEIVE(r) __tsan_acquire(r)
+#else
+#define TSAN_PUBLISH(r) ((void)(r))
+#define TSAN_RECEIVE(r) ((void)(r))
+#endif
+
 #define CHUNK 256
 #define MAX_EVENTS 128
 #define BOTH (WEFT_READABLE | WEFT_WRITABLE)
@@ -193,6 +205,7 @@ static int deliver(fdrec *r, uint32_t ev) {
         EPOLLOUT | EPOLLHUP | EPOLLERR,
     };
     weft__wnode *list = NULL;
+    TSAN_RECEIVE(r);
     weft__lock_acquire(&r->lock);
     for (int d = 0; d < NDIR; d++)
         if (ev & dir_ev[d]) {
@@ -259,6 +272,7 @@ static int fd_register(int fd, fdrec *r) {
         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
         .data.ptr = r,
     };
+    TSAN_PUBLISH(r);
     int e = (int)sys(epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev));
     if (e == 0 || e == -EEXIST)
         return 0;

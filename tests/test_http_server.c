@@ -111,8 +111,13 @@ static void check_fds_back_to(int base) {
 }
 
 /* Goroutines alive in the server: SIGQUIT makes it print weft_dump on
- * stderr, one "goroutine ..." line each. */
+ * stderr, one "goroutine ..." line each.  -1 under ThreadSanitizer, which
+ * defers a signal that hits a worker asleep in a raw futex call until
+ * that worker runs again - possibly never in an idle server. */
 static int server_goroutines(void) {
+    const char *san = getenv("WEFT_SANITIZER");
+    if (san && strcmp(san, "thread") == 0)
+        return -1;
     CHECK_EQ(kill(server_pid, SIGQUIT), 0);
     static char out[1 << 16];
     size_t len = 0;
@@ -335,7 +340,8 @@ static void test_bad_clients(void) {
         client_send(normal, GET("/"));
         expect(normal, 200, "hello, world");
     }
-    CHECK(server_goroutines() >= 1); /* the dump does count them */
+    int live = server_goroutines();
+    CHECK(live < 0 || live >= 1); /* the dump does count them */
     close(normal->fd);
     weft_wg_wait(&wg);
     /* the idle connection is closed by the server after its 1 s timeout */
@@ -358,7 +364,13 @@ int main(void) {
     test_load();
     test_bad_clients();
     check_fds_back_to(base);
-    CHECK_EQ(server_goroutines(), 0); /* no connection goroutine leaked */
+    /* no connection goroutine leaked (the last may still be returning) */
+    int live = server_goroutines();
+    for (int i = 0; i < 20 && live > 0; i++) {
+        weft_sleep(WEFT_MS(100));
+        live = server_goroutines();
+    }
+    CHECK(live <= 0);
     kill(server_pid, SIGKILL);
     int status;
     CHECK_EQ(waitpid(server_pid, &status, 0), server_pid);
