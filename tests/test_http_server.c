@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -47,6 +48,7 @@ static void start_server(void) {
     server_pid = fork();
     CHECK(server_pid >= 0);
     if (server_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failing test kills it too */
         dup2(p[1], 1);
         dup2(e[1], 2);
         close(p[0]);
