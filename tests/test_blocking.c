@@ -1,8 +1,8 @@
 /*
  * weft_blocking: calls run on helper threads concurrently while workers
  * keep running goroutines; fn runs as a plain thread and may call weft
- * functions (start goroutines, wait on a WaitGroup, sleep); plain threads
- * may call weft_blocking too.
+ * functions (send on a channel, start goroutines, wait on a WaitGroup,
+ * sleep); plain threads may call weft_blocking too.
  */
 #include "check.h"
 
@@ -80,7 +80,35 @@ static void uses_weft(void *arg) {
     *(int *)arg = 42;
 }
 
+/* fn sends on an unbuffered channel: it waits, as a plain thread, for the
+ * receiving goroutine. */
+static void send_42(void *arg) {
+    int v = 42;
+    CHECK_EQ(weft_send(arg, &v), 0);
+}
+
+struct recv_arg {
+    weft_chan *c;
+    weft_wg wg;
+};
+
+static void receiver(void *arg) {
+    struct recv_arg *r = arg;
+    int v = 0;
+    CHECK_EQ(weft_recv(r->c, &v), 0);
+    CHECK_EQ(v, 42);
+    weft_wg_done(&r->wg);
+}
+
 static void blocking_from_goroutine(void *arg) {
+    struct recv_arg r = {.c = weft_chan_make(sizeof(int), 0)};
+    CHECK(r.c != NULL);
+    weft_wg_add(&r.wg, 1);
+    CHECK_EQ(weft_go(receiver, &r), 0);
+    CHECK_EQ(weft_blocking(send_42, r.c), 0);
+    weft_wg_wait(&r.wg);
+    weft_chan_free(r.c);
+
     int v = 0;
     CHECK_EQ(weft_blocking(uses_weft, &v), 0);
     CHECK_EQ(v, 42);
