@@ -1,3 +1,0 @@
-module weftbench/http
-
-go 1.19
