@@ -10,10 +10,10 @@
  * weft__blocking_release (weft_shutdown), which lets them drain the queue
  * and joins them.
  *
- * The caller parks with no unlock callback: the helper claims the park
- * only after fn returned, and weft__unpark is safe even if the caller has
- * not finished switching out yet (weft__ready waits for that).  A helper
- * touches the job for the last time in that unpark.
+ * The caller holds the job's own lock from before it queues the job until
+ * it has parked (weft__block's unlock callback), and the helper takes that
+ * lock to claim the park: so the helper sees the park as weft__block left
+ * it.  A helper touches the job for the last time in weft__unpark.
  */
 #include "weft_internal.h"
 
@@ -25,6 +25,7 @@
 typedef struct job {
     weft_fn fn;
     void *arg;
+    weft__lock lock; /* held by the caller until it is parked */
     weft__park park;
     struct job *next;
 } job;
@@ -68,7 +69,10 @@ static void *helper_main(void *unused) {
         pthread_mutex_unlock(&pool.mu);
         j->fn(j->arg);
         atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
-        if (weft__claim(&j->park))
+        weft__lock_acquire(&j->lock);
+        bool won = weft__claim(&j->park); /* always: nobody else claims */
+        weft__lock_release(&j->lock);
+        if (won)
             weft__unpark(&j->park);
         pthread_mutex_lock(&pool.mu);
     }
@@ -108,6 +112,7 @@ int weft_blocking(weft_fn fn, void *arg) {
     weft__ensure();
     job j = {.fn = fn, .arg = arg};
     weft__park_init(&j.park, "blocking call", arg);
+    weft__lock_acquire(&j.lock);
     atomic_fetch_add_explicit(&pool.pending, 1, memory_order_relaxed);
     pthread_mutex_lock(&pool.mu);
     int e = enqueue_locked(&j);
@@ -116,7 +121,7 @@ int weft_blocking(weft_fn fn, void *arg) {
         atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_relaxed);
         return e;
     }
-    weft__block(&j.park, -1, NULL, NULL);
+    weft__block(&j.park, -1, weft__unlock_cb, &j.lock);
     return 0;
 }
 

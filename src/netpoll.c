@@ -296,6 +296,7 @@ static int park_fd(int fd, fdrec *r, int events, const unsigned seq[NDIR],
     weft__park p;
     weft__wnode n[NDIR] = {{.park = &p}, {.park = &p}};
     weft__park_init(&p, wait_why(events), (const void *)(intptr_t)fd);
+    p.multi = events == BOTH; /* one node per queue: wakers must race */
     weft__lock_acquire(&r->lock);
     for (int d = 0; d < NDIR; d++)
         if ((events & (1 << d)) &&

@@ -191,6 +191,18 @@ static void wait_fd_checks(void *unused) {
     weft_wg_wait(&wg);
     char c;
     CHECK_EQ(weft_read(sv[0], &c, 1), 1);
+    /* both directions, no deadline: a pipe's read end only becomes
+     * readable (its nodes sit on both queues of the record) */
+    int p[2];
+    CHECK_EQ(pipe(p), 0);
+    weft_wg_add(&wg, 1);
+    struct gocall g2 = {late_writer, &p[1], &wg};
+    CHECK_EQ(weft_go(gocall_main, &g2), 0);
+    CHECK_EQ(weft_wait_fd(p[0], WEFT_READABLE | WEFT_WRITABLE, WEFT_FOREVER),
+             WEFT_READABLE);
+    weft_wg_wait(&wg);
+    close(p[0]);
+    close(p[1]);
     /* a hang-up counts as every requested event */
     close(sv[1]);
     CHECK_EQ(weft_wait_fd(sv[0], WEFT_READABLE, WEFT_SEC(5)), WEFT_READABLE);
