@@ -354,6 +354,14 @@ size_t weft__netpoll_waiting(void);
  * is earlier than what the poller sleeps towards. */
 void weft__timer_wakeup(int64_t when);
 
+/* ---- weft_blocking helper pool (blocking.c; added with netpoll) ----------- */
+
+/* Stop and join the helper threads; weft_shutdown calls it.  A no-op when
+ * called from a helper itself. */
+void weft__blocking_release(void);
+/* weft_blocking calls in progress (keeps the deadlock detector quiet). */
+size_t weft__blocking_pending(void);
+
 /* ---- diagnostics (debug.c) ------------------------------------------------------ */
 
 /* A plain thread starts (on) or stops (off) blocking on p. */
