@@ -13,8 +13,10 @@
  *   4. how goroutines stop; a leak   stopping.c
  *   5. pipeline with a deadline;     pipeline.c, sieve.c
  *      the concurrent prime sieve
+ *   6. a real server under load      echo_load.c
  */
 #define WEFT_TOUR
+#include "echo_load.c"
 #include "ownership.c"
 #include "parallelism.c"
 #include "pipeline.c"
@@ -83,13 +85,24 @@ static int section_pipeline(void) {
     return pipeline_run() || sieve_run();
 }
 
+/* Section 6: goroutines make blocking network code scale. */
+static int section_server(void) {
+    narrate(6, "A real server",
+            "A TCP echo server - one goroutine per connection, written as "
+            "plain blocking\nreads and writes - and a thousand client "
+            "goroutines hammering it over\nloopback.  A goroutine waiting "
+            "for its socket is parked, not a thread:\nthe whole load runs on "
+            "one worker thread per core.");
+    return echo_load_run();
+}
+
 int main(void) {
     int64_t t0 = weft_now();
     printf("weft %s: Go's concurrency model in C - a tour that runs live.\n",
            weft_version());
     int (*const sections[])(void) = {section_parallelism, section_race,
-                                     section_pipes, section_stopping,
-                                     section_pipeline};
+                                     section_pipes,       section_stopping,
+                                     section_pipeline,    section_server};
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
         if (sections[i]() != 0) {
             printf("\nsection %zu did not give the expected result\n", i + 1);
@@ -97,7 +110,8 @@ int main(void) {
         }
     }
     printf("\nMore in examples/: worker_pool.c, rate_limiter.c, crawler.c, "
-           "select_timeout.c.\nTour done in %.1f s.\n",
+           "select_timeout.c,\necho_server.c, http_server.c.  Tour done in "
+           "%.1f s.\n",
            (double)(weft_now() - t0) / 1e9);
     return 0;
 }
