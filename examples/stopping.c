@@ -2,20 +2,20 @@
  * stopping: how a goroutine ends, and what a stuck one looks like.
  *
  * weft has no way to kill a goroutine from outside, just as Go has none: a
- * goroutine stops by returning.  So every goroutine needs a planned end,
- * one of three:
- *   1. its loop ends by itself (it runs out of work);
- *   2. somebody tells it to stop: it watches a done channel (closed by the
+ * goroutine stops by returning.  So every goroutine needs a planned end.
+ * The program shows, in order:
+ *   1. a loop that ends by itself (it runs out of work);
+ *   2. a goroutine told to stop: it watches a done channel (closed by the
  *      one who wants it gone) in a select next to its work.  A context
  *      (weft_ctx) packages the same thing: its done channel is closed when
  *      it is cancelled or its deadline passes, and weft_ctx_err says which;
- *   3. it runs until the program ends (a background heartbeat): main
- *      returning ends the process and every goroutine with it.
- * What must never happen is a goroutine blocked by mistake: waiting on a
- * channel nobody will ever use again.  It never ends, holds its stack and
- * whatever it points to, and nothing reports it.  Part 4 makes one - a
- * worker answering a caller who stopped waiting - finds it in weft_dump(),
- * and shows the fix.
+ *   3. the mistake to avoid: a goroutine blocked forever on a channel that
+ *      nobody will use again - a worker answering a caller who stopped
+ *      waiting.  It never ends, holds its stack and whatever it points to,
+ *      and nothing complains; weft_dump(), which lists every goroutine and
+ *      what it waits on, finds it.  Then the fix;
+ *   4. a goroutine that never ends on purpose (a background heartbeat): it
+ *      runs until the program ends, which ends every goroutine with it.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -114,30 +114,7 @@ static int stop_show_ctx(void) {
     return ea != -ECANCELED || eb != -ETIMEDOUT;
 }
 
-/* ---- 3. it runs until the program ends ----------------------------------- */
-
-static atomic_long stop_beats;
-
-static void stop_heartbeat(void *arg) {
-    (void)arg;
-    for (;;) { /* no end: main returning stops it */
-        weft_sleep(WEFT_MS(5));
-        atomic_fetch_add(&stop_beats, 1);
-    }
-}
-
-static int stop_show_forever(void) {
-    weft_goopts named = {.name = "heartbeat"};
-    if (weft_go_with(stop_heartbeat, NULL, &named) != 0)
-        return 1;
-    weft_sleep(WEFT_MS(30));
-    printf("3. runs until the program ends: heartbeat has beaten %ld times "
-           "and goes on\n",
-           atomic_load(&stop_beats));
-    return 0;
-}
-
-/* ---- 4. blocked by mistake: a goroutine leak ----------------------------- */
+/* ---- 3. blocked by mistake: a goroutine leak ----------------------------- */
 
 typedef struct stop_lookup {
     weft_chan *answer; /* the caller waits here, for a while */
@@ -169,14 +146,13 @@ static int stop_ask(stop_lookup *l, size_t cap) {
 static stop_lookup stop_leaky;
 
 static int stop_show_leak(void) {
-    size_t before = weft_goroutines();
     if (stop_ask(&stop_leaky, 0) != -ETIMEDOUT)
         return 1;
     weft_sleep(WEFT_MS(40)); /* the lookup has answered by now... */
-    printf("4. blocked by mistake: the caller gave up, so nobody receives "
-           "the answer;\n   goroutines %zu -> %zu, and weft_dump() shows "
-           "who is stuck where:\n",
-           before, weft_goroutines());
+    printf("3. blocked by mistake: the caller gave up, so nobody receives "
+           "the answer;\n   %zu goroutine(s) alive, and weft_dump() shows who "
+           "is stuck where:\n",
+           weft_goroutines());
     weft_dump(stdout); /* ...but it is stuck in "chan send" forever */
 
     /* The fix: room for one answer, so the send never waits. */
@@ -192,9 +168,32 @@ static int stop_show_leak(void) {
     return 0;
 }
 
+/* ---- 4. it runs until the program ends ----------------------------------- */
+
+static atomic_long stop_beats;
+
+static void stop_heartbeat(void *arg) {
+    (void)arg;
+    for (;;) { /* no end: main returning stops it */
+        weft_sleep(WEFT_MS(5));
+        atomic_fetch_add(&stop_beats, 1);
+    }
+}
+
+static int stop_show_forever(void) {
+    weft_goopts named = {.name = "heartbeat"};
+    if (weft_go_with(stop_heartbeat, NULL, &named) != 0)
+        return 1;
+    weft_sleep(WEFT_MS(30));
+    printf("4. runs until the program ends: heartbeat has beaten %ld times "
+           "and goes on\n",
+           atomic_load(&stop_beats));
+    return 0;
+}
+
 static int stopping_run(void) {
     return stop_show_finite() || stop_show_done() || stop_show_ctx() ||
-           stop_show_forever() || stop_show_leak();
+           stop_show_leak() || stop_show_forever();
 }
 
 #ifndef WEFT_TOUR
