@@ -7,9 +7,10 @@
  * on different cores.  A program needs the first to get the second, but the
  * first alone buys no speed.
  *
- * Part 1 runs two goroutines on a runtime with ONE worker thread: they take
- * turns (each weft_yield hands the core to the other), so their steps
- * interleave although nothing ever runs at the same time.
+ * Part 1 runs PAR_WAITERS goroutines on a runtime with ONE worker thread,
+ * each waiting PAR_WAIT_MS (a stand-in for waiting on a disk or a network).
+ * While one waits, the worker runs the others, so they all finish in about
+ * PAR_WAIT_MS: concurrency, on one core, without any parallelism.
  *
  * Part 2 runs one CPU-bound job - counting the primes below PAR_LIMIT, cut
  * into PAR_CHUNKS ranges, one goroutine per range, the counts sent back on
@@ -165,7 +166,8 @@ static int par_show_speedup(void) {
            t1.cpu);
     printf("  %d workers: %.3f s wall, %.3f s CPU  (concurrent and parallel)\n",
            procs, tn.wall, tn.cpu);
-    printf("  speedup %.2fx with %d workers\n", t1.wall / tn.wall, procs);
+    printf("  speedup %.2fx with %d workers%s\n", t1.wall / tn.wall, procs,
+           procs == 1 ? " (only one: nothing ran in parallel)" : "");
     return 0;
 }
 
