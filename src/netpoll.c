@@ -223,6 +223,25 @@ static int deliver(fdrec *r, uint32_t ev) {
     return woken;
 }
 
+/* epoll_pwait2 takes a nanosecond timeout (Linux 5.11+).  Where it is
+ * missing (older kernels; valgrind does not know it either) fall back to
+ * epoll_wait, rounding the timeout up to whole milliseconds. */
+static int epoll_wait_ns(struct epoll_event *evs, const struct timespec *tp) {
+    static atomic_bool no_pwait2;
+    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+        int n = epoll_pwait2(np.epfd, evs, MAX_EVENTS, tp, NULL);
+        if (n >= 0 || weft_errno() != ENOSYS)
+            return n;
+        atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
+    }
+    int ms = -1;
+    if (tp) {
+        int64_t v = (tp->tv_sec * 1000000000 + tp->tv_nsec + 999999) / 1000000;
+        ms = v > INT32_MAX ? INT32_MAX : (int)v;
+    }
+    return epoll_wait(np.epfd, evs, MAX_EVENTS, ms);
+}
+
 /* A deadline of exactly 0 is a non-waiting peek by a worker that does not
  * hold the poller role: it leaves the eventfd alone, so a break meant for
  * the poller (an earlier timer, say) still reaches it. */
@@ -237,7 +256,7 @@ int weft__netpoll(int64_t deadline) {
         ts.tv_nsec = d % 1000000000;
         tp = &ts;
     }
-    int n = epoll_pwait2(np.epfd, evs, MAX_EVENTS, tp, NULL);
+    int n = epoll_wait_ns(evs, tp);
     int readied = 0;
     for (int i = 0; i < n; i++) {
         fdrec *r = evs[i].data.ptr;

@@ -560,8 +560,13 @@ static weft__g *find_runnable(weft__worker *w) {
         unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
         atomic_store_explicit(&w->tick, tick + 1, memory_order_relaxed);
         weft__g *g = NULL;
-        if (tick % 61 == 0)
+        if (tick % 61 == 0) {
+            /* fairness: the global queue and ready descriptors get a turn
+             * even while local work never runs out */
             g = gq_take_batch(w, 1);
+            if (weft__netpoll_waiting() && !atomic_load(&rt.poller))
+                weft__netpoll(0);
+        }
         if (!g && (tick % 16 == 0 || runq_empty(w)) && timers_due())
             weft__timers_run(weft_now());
         if (!g)
@@ -1243,6 +1248,7 @@ void weft_shutdown(void) {
     rt.gfree = NULL;
     atomic_store(&rt.nlive_threads, 0);
     weft__timers_release();
+    weft__blocking_release();
     weft__netpoll_release();
     weft__stack_release_all();
     atomic_store(&rt.state, RT_STOPPED);
