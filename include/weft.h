@@ -65,7 +65,13 @@ typedef struct weft_config {
 } weft_config;
 
 /* Default goroutine stack: 256 KiB of address space, committed page by page
- * as it is touched.  Stacks are rounded up to whole pages, minimum 16 KiB. */
+ * as it is touched (a goroutine that stays shallow costs one 4 KiB page; one
+ * that has not run yet costs none).  Sizes are rounded up to whole pages,
+ * minimum 16 KiB.  Overflow is caught by a guard page below each stack
+ * (MADV_GUARD_INSTALL on Linux 6.13+, which costs no memory mapping; on
+ * older kernels mprotect guards while a quarter of vm.max_map_count lasts,
+ * then a canary word checked at every switch) and reported as
+ * "weft: fatal: goroutine N stack overflow". */
 #define WEFT_DEFAULT_STACK ((size_t)256 * 1024)
 
 /* Start the runtime with cfg (NULL = defaults) before first use.
@@ -320,7 +326,23 @@ int weft_group_wait(weft_group *g);
 /* ------------------------------------------------------------------------ */
 /* Network and blocking calls.  They park only the calling goroutine; they
  * work on blocking and non-blocking descriptors alike and never raise
- * SIGPIPE.  One reader and one writer may use a descriptor at once. */
+ * SIGPIPE.  One reader and one writer may use a descriptor at once (more
+ * waiters are allowed, e.g. several goroutines accepting on one listener:
+ * each readiness event wakes them all to retry).  On a plain thread they
+ * block that thread (in poll(2)).  Errors are negative errno values:
+ * -EBADF, -ECONNREFUSED, -ECONNRESET, -EPIPE, -ETIMEDOUT...
+ *
+ * Descriptor flags: sockets keep their flags (weft passes MSG_DONTWAIT per
+ * call; weft_connect sets O_NONBLOCK only for the duration of the call).
+ * Two cases have no per-call flag, so weft sets O_NONBLOCK on the
+ * descriptor for good: a listening socket passed to weft_accept, and a
+ * non-socket descriptor (pipe, FIFO, tty) passed to weft_read/weft_write.
+ * That flag belongs to the open file, so it is shared with dup()s and with
+ * other processes holding it (an inherited stdin, say).
+ *
+ * Closing: close(2) does not wake a goroutine parked on that descriptor
+ * (as with threads blocked in read(2)); call shutdown(2) first, or use the
+ * _timeout variants.  Descriptor numbers may be closed and reused freely. */
 
 enum { WEFT_READABLE = 1, WEFT_WRITABLE = 2 };
 
@@ -351,7 +373,8 @@ int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
 
 /* Run fn(arg) on a helper thread (a pool of 4 growing up to 64) and park
  * until it returns.  fn may call any weft function, as a plain thread.
- * 0 or -ENOMEM. */
+ * With 64 calls running, further calls wait their turn.  Helpers start on
+ * first use and stop at weft_shutdown.  0, -EINVAL (fn NULL), -ENOMEM. */
 int weft_blocking(weft_fn fn, void *arg);
 
 /* ------------------------------------------------------------------------ */

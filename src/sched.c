@@ -67,7 +67,7 @@ struct weft__worker {
     _Alignas(WEFT__CACHELINE) int id;
     weft__ctx g0;
     weft__g *cur;
-    void (*after)(void *);
+    void (*after)(weft__worker *w, void *arg); /* see run_hook */
     void *after_arg;
     uint64_t rng;
     bool spinning;
@@ -492,15 +492,29 @@ static void stop_spinning(weft__worker *w) {
     }
 }
 
+/* How long the poller may sleep: until the next timer, but while another
+ * worker is busy, at most LOOK_NS: a goroutine readied into a busy
+ * worker's runnext without a wake-up (see ready) must not wait for long.
+ * When every other worker is idle, only timers and descriptors wake us:
+ * an idle process uses no CPU. */
+#define LOOK_NS 1000000
+static int64_t poll_deadline(void) {
+    int64_t next = weft__timers_next();
+    if (atomic_load(&rt.nidle) + 1 >= rt.nprocs)
+        return next;
+    int64_t look = weft_now() + LOOK_NS;
+    return next >= 0 && next < look ? next : look;
+}
+
 /* Sleep until woken: as the poller (epoll until the next timer) if nobody
  * holds that role, else on the worker's futex. */
 static void idle_sleep(weft__worker *w) {
     int zero = 0;
     if (atomic_compare_exchange_strong(&rt.poller, &zero, 1)) {
-        int64_t deadline = weft__timers_next();
+        int64_t deadline = poll_deadline();
         atomic_store(&rt.poll_deadline, deadline);
         if (!work_anywhere() && !atomic_load(&rt.stopping)) {
-            deadline = weft__timers_next(); /* a timer added meanwhile */
+            deadline = poll_deadline(); /* a timer added meanwhile */
             atomic_store(&rt.poll_deadline, deadline);
             weft__netpoll(deadline);
         }
@@ -546,8 +560,13 @@ static weft__g *find_runnable(weft__worker *w) {
         unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
         atomic_store_explicit(&w->tick, tick + 1, memory_order_relaxed);
         weft__g *g = NULL;
-        if (tick % 61 == 0)
+        if (tick % 61 == 0) {
+            /* fairness: the global queue and ready descriptors get a turn
+             * even while local work never runs out */
             g = gq_take_batch(w, 1);
+            if (weft__netpoll_waiting() && !atomic_load(&rt.poller))
+                weft__netpoll(0);
+        }
         if (!g && (tick % 16 == 0 || runq_empty(w)) && timers_due())
             weft__timers_run(weft_now());
         if (!g)
@@ -598,10 +617,10 @@ static void g_attach_stack(weft__worker *w, weft__g *g) {
  * the previous goroutine's new state (parked, requeued, dead); until then
  * nobody may resume it. */
 static inline void run_hook(weft__worker *w) {
-    void (*after)(void *) = w->after;
+    void (*after)(weft__worker *, void *) = w->after;
     if (after) {
         w->after = NULL;
-        after(w->after_arg);
+        after(w, w->after_arg);
     }
 }
 
@@ -638,8 +657,9 @@ static weft__g *next_local(weft__worker *w) {
 /* Leave the running goroutine g: after(arg) will run once g's stack is no
  * longer in use.  Switches straight to the next local goroutine if there
  * is one, else to g0.  Returns when g is resumed, maybe on another worker. */
-static void leave(weft__g *g, void (*after)(void *), void *arg, bool dying) {
-    weft__worker *w = weft__self();
+static void leave(weft__worker *w, weft__g *g,
+                  void (*after)(weft__worker *, void *), void *arg,
+                  bool dying) {
     if (WEFT__UNLIKELY(!weft__stack_ok(g->stack)))
         weft__fatal("goroutine %llu stack overflow", (unsigned long long)g->id);
     w->after = after;
@@ -659,7 +679,13 @@ static void leave(weft__g *g, void (*after)(void *), void *arg, bool dying) {
     run_hook(weft__self());
 }
 
-void weft__ready(weft__g *g) {
+/* Make g runnable.  A goroutine readying another (a channel hand-off, an
+ * unlock) puts it in runnext and wakes another worker only if work is now
+ * queued behind it: the waker usually blocks soon, and g then runs on
+ * this core with its data still in cache.  If the waker instead keeps
+ * running, the poller's periodic look (see idle_sleep) steals g.  A spawn
+ * always offers the new goroutine to an idle worker, as Go does. */
+static void ready(weft__g *g, bool spawn) {
     /* g may still be switching out on another worker */
     while (atomic_load_explicit(&g->status,
                                 memory_order_acquire) == WEFT__G_RUNNING)
@@ -681,12 +707,15 @@ void weft__ready(weft__g *g) {
                                                 memory_order_seq_cst);
         if (old)
             runq_put(w, old);
-        wakep_fenced();
+        if (old || spawn)
+            wakep_fenced();
         return;
     }
     runq_put(w, g);
     wakep();
 }
+
+void weft__ready(weft__g *g) { ready(g, false); }
 
 /* ---- goroutine life cycle ----------------------------------------------------
  *
@@ -786,9 +815,8 @@ static void live_add(weft__worker *w, long d) {
 }
 
 /* Runs on g0 once a finished goroutine has switched away for good. */
-static void g_free_after(void *arg) {
+static void g_free_after(weft__worker *w, void *arg) {
     weft__g *g = arg;
-    weft__worker *w = weft__self();
 #ifdef WEFT_TSAN
     __tsan_destroy_fiber(g->tsan_fiber);
 #endif
@@ -803,7 +831,7 @@ static void g_main(void *arg) {
     run_hook(weft__self());
     g->fn(g->arg);
     atomic_store_explicit(&g->status, WEFT__G_DEAD, memory_order_relaxed);
-    leave(g, g_free_after, g, true);
+    leave(weft__self(), g, g_free_after, g, true);
     __builtin_unreachable();
 }
 
@@ -824,7 +852,7 @@ int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
     g->id = g_new_id(w);
     atomic_store_explicit(&g->status, WEFT__G_WAITING, memory_order_relaxed);
     live_add(w, 1);
-    weft__ready(g);
+    ready(g, true);
     return 0;
 }
 
@@ -832,20 +860,31 @@ int weft_go(weft_fn fn, void *arg) { return weft_go_with(fn, arg, NULL); }
 
 /* ---- yielding and sleeping --------------------------------------------------------------- */
 
-static void yield_after(void *arg) {
+static void yield_after(weft__worker *w, void *arg) {
     weft__g *g = arg;
     atomic_store_explicit(&g->status, WEFT__G_RUNNABLE,
                           memory_order_relaxed);
-    runq_put(weft__self(), g);
+    runq_put(w, g);
+}
+
+/* True when nothing but the caller could run on w now: its queues and the
+ * global queue are empty and no timer is due.  Yielding then is a no-op. */
+static bool nothing_else(weft__worker *w) {
+    return !rt.seeded && runq_empty(w) &&
+           !atomic_load_explicit(&rt.gq_len, memory_order_relaxed) &&
+           !timers_due();
 }
 
 void weft_yield(void) {
-    weft__g *g = weft__curg();
+    weft__worker *w = weft__self();
+    weft__g *g = w ? w->cur : NULL;
     if (!g) {
         sched_yield();
         return;
     }
-    leave(g, yield_after, g, false);
+    if (nothing_else(w))
+        return;
+    leave(w, g, yield_after, g, false);
 }
 
 int weft_sleep(int64_t ns) {
@@ -894,6 +933,8 @@ void weft__park_init(weft__park *p, const char *why, const void *obj) {
     p->err = 0;
     p->fired = -1;
     p->timedout = false;
+    p->multi = false;
+    p->solo = false;
     p->why = why;
     p->obj = obj;
     p->timer.idx = -1;
@@ -922,8 +963,9 @@ static void deadline_fire(weft__timer *t, int64_t now) {
 /* Runs on g0 once the parking goroutine has switched out.  Everything is
  * read from p first: as soon as the status says WAITING, a timer may resume
  * the goroutine elsewhere, and it can return and pop p off its stack. */
-static void park_after(void *arg) {
+static void park_after(weft__worker *w, void *arg) {
     weft__park *p = arg;
+    (void)w;
     void (*unlock)(void *) = p->unlock;
     void *ua = p->unlock_arg;
     atomic_store_explicit(&p->g->status, WEFT__G_WAITING,
@@ -959,6 +1001,8 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
                 void *arg) {
     p->unlock = unlock;
     p->unlock_arg = arg;
+    /* published to wakers by the unlock below, like the nodes */
+    p->solo = !p->multi && deadline < 0;
     if (!p->g) {
         if (unlock)
             unlock(arg);
@@ -972,7 +1016,7 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
     }
     weft__g *g = p->g;
     g->park = p;
-    leave(g, park_after, p, false);
+    leave(weft__self(), g, park_after, p, false);
     g->park = NULL;
     if (deadline >= 0)
         weft__timer_del(&p->timer);
@@ -984,7 +1028,8 @@ int64_t weft__deadline(int64_t timeout_ns) {
         return -1;
     if (timeout_ns < 0)
         timeout_ns = 0;
-    return weft_now() + timeout_ns;
+    int64_t now = weft_now();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
 }
 
 /* ---- wait queues ------------------------------------------------------------------------------ */
@@ -1031,19 +1076,19 @@ weft__wnode *weft__wq_pop(weft__wq *q) {
 }
 
 void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
-    weft__wnode *list = q->head;
-    q->head = q->tail = NULL;
-    weft__wnode **keep = &list;
-    for (weft__wnode *n = list; n; n = n->next) {
+    /* pop one by one: a node left out (its claim failed: a select that
+     * fired elsewhere, a deadline) must be unlinked for its owner's own
+     * weft__wq_remove to find it gone */
+    weft__wnode *list = NULL, **tail = &list, *n;
+    while ((n = weft__wq_pop(q))) {
         if (weft__claim(n->park)) {
-            *keep = n;
-            keep = &n->next;
+            *tail = n;
+            tail = &n->next;
         }
     }
-    *keep = NULL;
     weft__lock_release(l);
     while (list) {
-        weft__wnode *n = list;
+        n = list;
         list = n->next; /* read first: n lives on the woken party's stack */
         weft__unpark(n->park);
     }
@@ -1203,6 +1248,7 @@ void weft_shutdown(void) {
     rt.gfree = NULL;
     atomic_store(&rt.nlive_threads, 0);
     weft__timers_release();
+    weft__blocking_release();
     weft__netpoll_release();
     weft__stack_release_all();
     atomic_store(&rt.state, RT_STOPPED);

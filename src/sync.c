@@ -199,6 +199,20 @@ static void rw_wait(irw *m, weft__wq *q, const char *why) {
     weft__block(&p, -1, weft__unlock_cb, &m->lock);
 }
 
+/* With m->lock held and m free: give it to the first waiting writer, if
+ * any; releases the lock. */
+static void rw_hand_to_writer(irw *m) {
+    weft__wnode *n = weft__wq_pop(&m->wq);
+    if (n) {
+        m->wwaiting--;
+        m->writer = true;
+        weft__claim(n->park);
+    }
+    weft__lock_release(&m->lock);
+    if (n)
+        weft__unpark(n->park);
+}
+
 void weft_rwmutex_rlock(weft_rwmutex *mm) {
     irw *m = (irw *)mm;
     weft__lock_acquire(&m->lock);
@@ -215,16 +229,10 @@ void weft_rwmutex_runlock(weft_rwmutex *mm) {
     weft__lock_acquire(&m->lock);
     if (m->readers <= 0)
         weft__fatal("runlock of unlocked rwmutex");
-    if (--m->readers > 0 || !m->wq.head) {
+    if (--m->readers > 0)
         weft__lock_release(&m->lock);
-        return;
-    }
-    weft__wnode *n = weft__wq_pop(&m->wq);
-    m->wwaiting--;
-    m->writer = true;
-    weft__claim(n->park);
-    weft__lock_release(&m->lock);
-    weft__unpark(n->park);
+    else
+        rw_hand_to_writer(m);
 }
 
 void weft_rwmutex_lock(weft_rwmutex *mm) {
@@ -251,16 +259,7 @@ void weft_rwmutex_unlock(weft_rwmutex *mm) {
         weft__wq_wake_all(&m->rq, &m->lock);
         return;
     }
-    if (m->wq.head) {
-        weft__wnode *n = weft__wq_pop(&m->wq);
-        m->wwaiting--;
-        m->writer = true;
-        weft__claim(n->park);
-        weft__lock_release(&m->lock);
-        weft__unpark(n->park);
-        return;
-    }
-    weft__lock_release(&m->lock);
+    rw_hand_to_writer(m);
 }
 
 /* ---- WaitGroup -----------------------------------------------------------------

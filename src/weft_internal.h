@@ -240,6 +240,8 @@ struct weft__park {
     int err;             /* result for the woken party */
     int fired;           /* select: index of the case that completed */
     bool timedout;
+    bool multi;          /* on several queues (select): set before blocking */
+    bool solo;           /* one node and no deadline: set by weft__block */
     const char *why;     /* for weft_dump: "chan receive", "mutex", ... */
     const void *obj;
     weft__timer timer;   /* deadline, goroutines only */
@@ -275,6 +277,12 @@ void weft__park_init(weft__park *p, const char *why, const void *obj);
 
 /* Atomically take the right to wake p; true for exactly one caller. */
 static inline bool weft__claim(weft__park *p) {
+    if (p->solo) {
+        /* one node, no deadline: whoever popped the node (under the
+         * object's lock) is the only possible claimer, no race to settle */
+        atomic_store_explicit(&p->claimed, 1, memory_order_relaxed);
+        return true;
+    }
     unsigned zero = 0;
     return atomic_compare_exchange_strong_explicit(
         &p->claimed, &zero, 1, memory_order_acq_rel, memory_order_relaxed);
@@ -345,6 +353,14 @@ size_t weft__netpoll_waiting(void);
 /* Called after a timer was added: wakes an idle worker if the new deadline
  * is earlier than what the poller sleeps towards. */
 void weft__timer_wakeup(int64_t when);
+
+/* ---- weft_blocking helper pool (blocking.c; added with netpoll) ----------- */
+
+/* Stop and join the helper threads; weft_shutdown calls it.  A no-op when
+ * called from a helper itself. */
+void weft__blocking_release(void);
+/* weft_blocking calls in progress (keeps the deadlock detector quiet). */
+size_t weft__blocking_pending(void);
 
 /* ---- diagnostics (debug.c) ------------------------------------------------------ */
 

@@ -1,0 +1,146 @@
+/*
+ * weft_blocking: a pool of helper threads for calls that block in the
+ * kernel (file I/O, getaddrinfo), so they never hold a worker.
+ *
+ * A job lives on the caller's stack: fn, arg and the park the caller
+ * blocks on.  Jobs wait in a FIFO under pool.mu; idle helpers sleep on
+ * pool.cv.  Helpers are started lazily: MIN_HELPERS with the first job,
+ * then one more whenever queued jobs outnumber idle helpers, up to
+ * MAX_HELPERS; beyond that jobs wait their turn.  Helpers live until
+ * weft__blocking_release (weft_shutdown), which lets them drain the queue
+ * and joins them.
+ *
+ * The caller holds the job's own lock from before it queues the job until
+ * it has parked (weft__block's unlock callback), and the helper takes that
+ * lock to claim the park: so the helper sees the park as weft__block left
+ * it.  A helper touches the job for the last time in weft__unpark.
+ */
+#include "weft_internal.h"
+
+#include <pthread.h>
+
+#define MIN_HELPERS 4
+#define MAX_HELPERS 64
+
+typedef struct job {
+    weft_fn fn;
+    void *arg;
+    weft__lock lock; /* held by the caller until it is parked */
+    weft__park park;
+    struct job *next;
+} job;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job *head, *tail;
+    size_t queued; /* jobs in the queue */
+    size_t idle;   /* helpers waiting on cv */
+    int nthreads;
+    bool stopping;
+    pthread_t threads[MAX_HELPERS];
+    atomic_size_t pending; /* calls in progress, queued or running */
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static __thread bool tls_helper;
+
+static job *pop_locked(void) {
+    job *j = pool.head;
+    pool.head = j->next;
+    if (!pool.head)
+        pool.tail = NULL;
+    pool.queued--;
+    return j;
+}
+
+static void *helper_main(void *unused) {
+    (void)unused;
+    tls_helper = true;
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (!pool.head && !pool.stopping) {
+            pool.idle++;
+            pthread_cond_wait(&pool.cv, &pool.mu);
+            pool.idle--;
+        }
+        if (!pool.head)
+            break; /* stopping, and the queue is drained */
+        job *j = pop_locked();
+        pthread_mutex_unlock(&pool.mu);
+        j->fn(j->arg);
+        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
+        weft__lock_acquire(&j->lock);
+        bool won = weft__claim(&j->park); /* always: nobody else claims */
+        weft__lock_release(&j->lock);
+        if (won)
+            weft__unpark(&j->park);
+        pthread_mutex_lock(&pool.mu);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return NULL;
+}
+
+/* Queue j and start a helper if no idle one will take it.  Fails only when
+ * no helper exists and none can be started. */
+static int enqueue_locked(job *j) {
+    j->next = NULL;
+    if (pool.tail)
+        pool.tail->next = j;
+    else
+        pool.head = j;
+    pool.tail = j;
+    pool.queued++;
+    int want = pool.nthreads < MIN_HELPERS ? MIN_HELPERS
+               : pool.queued > pool.idle   ? pool.nthreads + 1
+                                           : pool.nthreads;
+    while (pool.nthreads < want && pool.nthreads < MAX_HELPERS &&
+           pthread_create(&pool.threads[pool.nthreads], NULL, helper_main,
+                          NULL) == 0)
+        pool.nthreads++;
+    if (pool.nthreads == 0) {
+        pool.head = pool.tail = NULL;
+        pool.queued = 0;
+        return -ENOMEM;
+    }
+    pthread_cond_signal(&pool.cv);
+    return 0;
+}
+
+int weft_blocking(weft_fn fn, void *arg) {
+    if (!fn)
+        return -EINVAL;
+    weft__ensure();
+    job j = {.fn = fn, .arg = arg};
+    weft__park_init(&j.park, "blocking call", arg);
+    weft__lock_acquire(&j.lock);
+    atomic_fetch_add_explicit(&pool.pending, 1, memory_order_relaxed);
+    pthread_mutex_lock(&pool.mu);
+    int e = enqueue_locked(&j);
+    pthread_mutex_unlock(&pool.mu);
+    if (e < 0) {
+        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_relaxed);
+        return e;
+    }
+    weft__block(&j.park, -1, weft__unlock_cb, &j.lock);
+    return 0;
+}
+
+size_t weft__blocking_pending(void) {
+    return atomic_load_explicit(&pool.pending, memory_order_acquire);
+}
+
+void weft__blocking_release(void) {
+    if (tls_helper)
+        return; /* a helper cannot join itself; the pool stays */
+    pthread_mutex_lock(&pool.mu);
+    pool.stopping = true;
+    pthread_cond_broadcast(&pool.cv);
+    while (pool.nthreads > 0) {
+        pthread_t t = pool.threads[--pool.nthreads];
+        pthread_mutex_unlock(&pool.mu);
+        pthread_join(t, NULL);
+        pthread_mutex_lock(&pool.mu);
+    }
+    pool.stopping = false;
+    pthread_mutex_unlock(&pool.mu);
+}
