@@ -127,7 +127,9 @@ typedef struct weft_nats_pubopts {
  * goroutine (weft_go, weft_group_go) to publish in the background.  While
  * reconnecting it waits and retries; -ENOTCONN when the connection closed
  * for good, -EMSGSIZE for a value over max_payload (checked at once when
- * there is no encoder, before receiving anything). */
+ * there is no encoder, before receiving anything).  JetStream: values the
+ * server did not ack are resent until stored; -EHOSTUNREACH if the first
+ * value finds no stream for subject.  opts->elem_size must be c's. */
 int weft_nats_publish(weft_nats *nc, const char *subject, weft_chan *c,
                       const weft_nats_pubopts *opts);
 

@@ -59,6 +59,11 @@ int weft__nats_err(natsStatus s) {
     }
 }
 
+void weft__nats_offload(weft_fn fn, void *arg) {
+    if (weft_blocking(fn, arg) != 0)
+        fn(arg); /* no helper thread to be had: block this thread instead */
+}
+
 int weft__nats_pause(weft_ctx *ctx, int64_t ns) {
     weft_case c = {.chan = ctx ? weft_ctx_done(ctx) : NULL, .op = WEFT_RECV};
     if (weft_select(&c, 1, ns) == 0)

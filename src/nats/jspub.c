@@ -5,8 +5,10 @@
  * ("<random prefix>-<sequence>"), published with js_PublishMsgAsync.  The
  * server stores it and acks; libnats calls on_ack on its own thread, which
  * hands the outcome to the publishing goroutine over the acks channel
- * (NULL: stored; else the message back, to resend).  Every resend keeps
- * the message id, so the stream drops a copy it already stored.
+ * (msg NULL: stored; else the message back, to resend).  Every resend
+ * keeps the message id, so the stream drops a copy it already stored.
+ * One failure is not retried: "no responders" before any value was
+ * stored means no stream captures the subject (or JetStream is off).
  *
  * Invariants, all owned by the publishing goroutine:
  *   inflight  messages libnats owns, each of which will yield exactly one
@@ -30,10 +32,16 @@
 
 #define RETRY_PAUSE WEFT_MS(100)
 
+typedef struct ack {
+    natsMsg *msg; /* NULL: stored; else ours again, to resend */
+    natsStatus err;
+} ack;
+
 typedef struct jspub {
     jsCtx *js;
     const char *subject;
-    weft_chan *acks; /* natsMsg *: NULL = stored, else to resend */
+    weft_chan *acks; /* ack */
+    uint64_t stored;
     natsMsg **retry;
     int nretry;
     int64_t retry_at;
@@ -47,12 +55,12 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
                    void *closure) {
     jspub *p = closure;
     (void)js;
-    natsMsg *back = NULL;
+    ack a = {NULL, NATS_OK};
     if (pa || !pae)
         natsMsg_Destroy(msg);
     else
-        back = msg;
-    weft_send(p->acks, &back);
+        a = (ack){msg, pae->Err};
+    weft_send(p->acks, &a);
 }
 
 static void add_retry(jspub *p, natsMsg *m) {
@@ -119,19 +127,23 @@ static void take_back(jspub *p) {
     natsMsgList_Destroy(&l);
 }
 
-static void on_acked(jspub *p, natsMsg *m) {
+static int on_acked(jspub *p, ack a) {
     p->inflight--;
-    if (m)
-        add_retry(p, m);
+    if (!a.msg) {
+        p->stored++;
+        return 0;
+    }
+    add_retry(p, a.msg);
+    return a.err == NATS_NO_RESPONDERS && p->stored == 0 ? -EHOSTUNREACH : 0;
 }
 
 /* Leaving early: nothing may stay in libnats's hands (see above). */
 static void abandon(jspub *p) {
     take_back(p);
     while (p->inflight > 0) {
-        natsMsg *m;
-        weft_recv(p->acks, &m);
-        on_acked(p, m);
+        ack a;
+        weft_recv(p->acks, &a);
+        on_acked(p, a);
     }
     for (int i = 0; i < p->nretry; i++)
         natsMsg_Destroy(p->retry[i]);
@@ -148,7 +160,7 @@ static int64_t wait_for(const jspub *p) {
 
 static int run(jspub *p, weft__nats_src *src) {
     bool open = true;
-    natsMsg *acked;
+    ack acked;
     for (;;) {
         if (!open && p->inflight == 0 && p->nretry == 0)
             return 0;
@@ -181,7 +193,9 @@ static int run(jspub *p, weft__nats_src *src) {
             if (r)
                 return r;
         } else if (i == 1) {
-            on_acked(p, acked);
+            int r = on_acked(p, acked);
+            if (r)
+                return r;
         }
     }
 }
@@ -204,7 +218,7 @@ int weft__nats_publish_js(weft_nats *nc, const char *subject,
     jo.PublishAsync.AckHandler = on_ack;
     jo.PublishAsync.AckHandlerClosure = &p;
     jo.PublishAsync.MaxPending = 2 * p.max; /* we stay below: never stalls */
-    p.acks = weft_chan_make(sizeof(natsMsg *), (size_t)p.max);
+    p.acks = weft_chan_make(sizeof(ack), (size_t)p.max);
     p.retry = calloc((size_t)p.max, sizeof *p.retry);
     int r = p.acks && p.retry ? 0 : -ENOMEM;
     if (r == 0)

@@ -2,7 +2,6 @@
  * Internals shared by the files of the NATS bridge (libweft_nats).
  *
  *   conn.c     connection: connect with retries, close, flush, errors.
- *   offload.c  runs libnats's blocking calls off the worker threads.
  *   source.c   the publishing side's reading of a weft channel.
  *   pub.c      core NATS publishing (at-most-once).
  *   jspub.c    JetStream publishing: async acks, resends, dedup ids.
@@ -35,9 +34,9 @@ struct weft_nats {
 /* natsStatus -> 0 or a negative errno (see weft_nats.h). */
 int weft__nats_err(natsStatus s);
 
-/* Run fn(arg) where it may block: on a helper thread while the calling
- * goroutine parks, or directly on a plain thread. */
-void weft__nats_offload(void (*fn)(void *), void *arg);
+/* Run fn(arg), which blocks on the network, through weft_blocking: on a
+ * helper thread while the calling goroutine parks. */
+void weft__nats_offload(weft_fn fn, void *arg);
 
 /* Wait ns, or until ctx (NULL: none) is cancelled: 0, or ctx's error. */
 int weft__nats_pause(weft_ctx *ctx, int64_t ns);

@@ -279,6 +279,13 @@ static void test_jetstream(weft_nats *nc) {
     recv_seq(s, 1000, 100);
     weft_nats_sub_free(s);
 
+    weft_chan *c = weft_chan_make(sizeof(uint64_t), 1);
+    uint64_t v = 1;
+    CHECK_EQ(weft_send(c, &v), 0);
+    weft_nats_pubopts po = {.elem_size = sizeof v, .jetstream = 1};
+    CHECK_EQ(weft_nats_publish(nc, "no.stream", c, &po), -EHOSTUNREACH);
+    weft_chan_free(c);
+
     so.stream = "NOPE";
     CHECK_EQ(weft_nats_subscribe(nc, "t.js", &so, &s), -ENOENT);
     so.stream = NULL;
