@@ -203,21 +203,36 @@ static weft_nats_sub *sub_chan(weft_nats *nc, const char *subject) {
     return s;
 }
 
+typedef struct sink {
+    weft_chan *c;
+    uint64_t n;
+    weft_wg done;
+} sink;
+
+static void sink_run(void *arg) {
+    sink *k = arg;
+    for (uint64_t i = 0; i < k->n; i++) {
+        val v;
+        if (weft_recv(k->c, &v) || v.seq != i)
+            fail("bridge throughput: lost or misordered");
+    }
+    weft_wg_done(&k->done);
+}
+
 static tput bridge_throughput(const char *url, uint64_t n) {
     weft_nats *pc = bridge_connect(url, false),
               *sc = bridge_connect(url, false);
     weft_nats_sub *s = sub_chan(sc, "b.tp");
+    sink k = {.c = weft_nats_sub_chan(s), .n = n};
+    weft_wg_add(&k.done, 1);
+    weft_go(sink_run, &k);
     pump p;
     int64_t t0 = weft_now(), c0 = cpu_ns();
     pump_start(&p, pc, "b.tp");
     src g = {p.c, n};
     /* the generator closes p.c; pump_stop's close then just fails */
     weft_go(gen, &g);
-    for (uint64_t i = 0; i < n; i++) {
-        val v;
-        if (weft_recv(weft_nats_sub_chan(s), &v) || v.seq != i)
-            fail("bridge throughput: lost or misordered");
-    }
+    weft_wg_wait(&k.done);
     int64_t ns = weft_now() - t0, cpu = cpu_ns() - c0;
     pump_stop(&p);
     weft_nats_sub_free(s);

@@ -140,7 +140,11 @@ static int run_local(int w, uint64_t n) {
     jobgen g = {p.jobs, n};
     weft_go(generate, &g);
     pool_run(&p, w);
-    return collect(p.results, n);
+    int r = collect(p.results, n);
+    weft_wg_wait(&p.running); /* jobs closed: every worker returns */
+    weft_chan_free(p.jobs);
+    weft_chan_free(p.results);
+    return r;
 }
 
 /* ---- across processes: the channels come from NATS --------------------------
