@@ -37,6 +37,7 @@ struct weft_nats_sub {
     void *codec_arg;
     atomic_bool closing;
     atomic_uint_fast64_t delivered, full, bad;
+    atomic_int_fast64_t lib_at_close;     /* libnats forgets it once closed */
     _Alignas(16) unsigned char scratch[]; /* decode's output (delivery
                                              thread only) */
 };
@@ -194,6 +195,9 @@ weft_chan *weft_nats_sub_chan(weft_nats_sub *s) {
 void weft_nats_sub_close(weft_nats_sub *s) {
     if (!s || atomic_exchange(&s->closing, true))
         return;
+    int64_t lib = 0;
+    if (natsSubscription_GetDropped(s->sub, &lib) == NATS_OK)
+        atomic_store(&s->lib_at_close, lib);
     natsSubscription_Unsubscribe(s->sub); /* fails once nc closed: fine */
     weft_close(s->chan);
 }
@@ -220,7 +224,7 @@ void weft_nats_sub_stats_get(weft_nats_sub *s, weft_nats_sub_stats *out) {
     if (!s)
         return;
     if (natsSubscription_GetDropped(s->sub, &lib) != NATS_OK || lib < 0)
-        lib = 0;
+        lib = atomic_load(&s->lib_at_close);
     out->delivered = atomic_load(&s->delivered);
     out->full = atomic_load(&s->full);
     out->bad = atomic_load(&s->bad);

@@ -235,6 +235,29 @@ static void test_full(weft_nats *nc) {
         CHECK_EQ(v, i);
     }
     weft_nats_sub_free(s);
+
+    /* never drop here: the delivery thread waits, libnats's queue (10
+     * messages) fills and libnats drops; freeing unblocks the thread */
+    so = (weft_nats_subopts){.elem_size = sizeof(uint64_t),
+                             .cap = 1,
+                             .full_wait = WEFT_FOREVER,
+                             .pending_msgs = 10};
+    CHECK_EQ(weft_nats_subscribe(nc, "t.full", &so, &s), 0);
+    CHECK_EQ(weft_nats_flush(nc, WEFT_SEC(5)), 0);
+    publish_seq(nc, "t.full", 0, 100, 0);
+    for (int t = 0; t < 1000; t++) {
+        weft_nats_sub_stats_get(s, &st);
+        if (st.lib >= 100 - 1 - 1 - 10)
+            break;
+        weft_sleep(WEFT_MS(10));
+    }
+    CHECK_EQ(st.full, 0);
+    CHECK(st.lib >= 100 - 1 - 1 - 10 && st.lib < 100);
+    CHECK_EQ(st.dropped, st.lib);
+    weft_nats_sub_close(s);
+    weft_nats_sub_stats_get(s, &st);
+    CHECK(st.lib >= 100 - 1 - 1 - 10); /* still known once closed */
+    weft_nats_sub_free(s);
 }
 
 /* ---- cancelling a publish
