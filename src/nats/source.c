@@ -50,14 +50,14 @@ int weft__nats_src_wire(weft__nats_src *s) {
     return 0;
 }
 
-/* A value waiting in the channel is taken without a select; the context
- * is still checked on every value, so a busy channel cannot hide a
- * cancel. */
+/* Without a context this is a plain receive.  With one, a value waiting
+ * in the channel is taken without a select, and the context is checked on
+ * every value, so a busy channel cannot hide a cancel. */
 int weft__nats_src_next(weft__nats_src *s) {
     int r = s->ctx ? weft_ctx_err(s->ctx) : 0;
     if (r)
         return r;
-    r = weft_try_recv(s->chan, s->elem);
+    r = s->ctx ? weft_try_recv(s->chan, s->elem) : weft_recv(s->chan, s->elem);
     if (r == -EAGAIN) {
         weft_case cs[2] = {
             {.chan = s->chan, .op = WEFT_RECV, .elem = s->elem},
