@@ -42,20 +42,27 @@ struct weft_nats_sub {
                                              thread only) */
 };
 
+/* libnats never runs one subscription's callbacks concurrently, so each
+ * counter has a single writer: no locked add needed. */
+static void count(atomic_uint_fast64_t *c) {
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
 static int deliver(weft_nats_sub *s, const void *v) {
     int r = s->jetstream || s->full_wait == WEFT_FOREVER
                 ? weft_send(s->chan, v)
                 : weft_send_timeout(s->chan, v, s->full_wait);
     if (r == 0)
-        atomic_fetch_add_explicit(&s->delivered, 1, memory_order_relaxed);
+        count(&s->delivered);
     else if (r == -ETIMEDOUT)
-        atomic_fetch_add_explicit(&s->full, 1, memory_order_relaxed);
+        count(&s->full);
     return r;
 }
 
 /* A message we will not deliver: JetStream must not send it again. */
 static void reject(weft_nats_sub *s, natsMsg *msg) {
-    atomic_fetch_add_explicit(&s->bad, 1, memory_order_relaxed);
+    count(&s->bad);
     if (s->jetstream)
         natsMsg_Term(msg, NULL);
     natsMsg_Destroy(msg);
