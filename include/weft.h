@@ -195,24 +195,30 @@ weft_chan *weft_timer_chan(weft_timer *t);
  * fired, else 0; -EINVAL for NULL.  Do not race a receive on its channel. */
 int weft_timer_stop(weft_timer *t);
 
+#ifdef __cplusplus
+#define WEFT_ALIGN8_ alignas(8)
+#else
+#define WEFT_ALIGN8_ _Alignas(8)
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* Sync primitives: a zero-initialised object is ready to use.  A goroutine
  * waiting on one parks; a plain thread blocks.  The fields are private. */
 
 typedef struct weft_mutex {
-    _Alignas(8) unsigned char opaque_[32];
+    WEFT_ALIGN8_ unsigned char opaque_[32];
 } weft_mutex;
 typedef struct weft_rwmutex {
-    _Alignas(8) unsigned char opaque_[96];
+    WEFT_ALIGN8_ unsigned char opaque_[96];
 } weft_rwmutex;
 typedef struct weft_wg {
-    _Alignas(8) unsigned char opaque_[32];
+    WEFT_ALIGN8_ unsigned char opaque_[32];
 } weft_wg;
 typedef struct weft_once {
-    _Alignas(8) unsigned char opaque_[48];
+    WEFT_ALIGN8_ unsigned char opaque_[48];
 } weft_once;
 typedef struct weft_cond {
-    _Alignas(8) unsigned char opaque_[32];
+    WEFT_ALIGN8_ unsigned char opaque_[32];
 } weft_cond;
 
 /* Lock m; spins briefly, then waits in FIFO order.  A waiter that has waited
