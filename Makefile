@@ -42,7 +42,9 @@ valgrind: build
 arm64:
 	$(CMAKE) -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
 	$(CMAKE) --build build-arm64 -j$(JOBS)
-	cd build-arm64 && WEFT_SANITIZER=qemu ctest $(CTEST_ARGS) -LE "bench|nosan"
+	# test_http_server execs the example server itself, which qemu would
+	# have to be asked to run: it is left to the native suite
+	cd build-arm64 && WEFT_SANITIZER=qemu ctest $(CTEST_ARGS) -LE "bench|nosan" -E test_http_server
 
 install: build
 	$(CMAKE) --install build --prefix $(PREFIX)
