@@ -316,13 +316,17 @@ static void put_event(writer *w, const event *e, int tid) {
     } else {
         put_head(w, names[e->kind], "i", e->ts, tid);
     }
-    fprintf(w->f, ",\"args\":{\"g\":%llu", (unsigned long long)e->g);
+    if (e->kind == EV_STEAL) {
+        fprintf(w->f, ",\"args\":{\"from\":%d", e->u.x.victim);
+    } else if (e->kind == EV_PARK) {
+        fputs(",\"args\":{", w->f);
+    } else {
+        fprintf(w->f, ",\"args\":{\"g\":%llu", (unsigned long long)e->g);
+    }
     if (e->kind == EV_BLOCK) {
         fputs(",\"reason\":", w->f);
         put_json_str(w->f, e->u.x.why ? e->u.x.why : "?");
         fprintf(w->f, ",\"obj\":\"%p\"", e->u.x.obj);
-    } else if (e->kind == EV_STEAL) {
-        fprintf(w->f, ",\"from\":%d", e->u.x.victim);
     }
     fputs("}}", w->f);
 }
