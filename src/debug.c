@@ -24,6 +24,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -399,10 +400,14 @@ static void handle(int sig, void (*h)(int),
     sigaction(sig, &sa, NULL);
 }
 
+#define ALTSTACK_SIZE (32 * 1024)
+
+/* The altstack is mapped, not malloc'd: a worker that never exits would
+ * otherwise show up as a leak under valgrind. */
 static void altstack_free(void *mem) {
     stack_t ss = {.ss_flags = SS_DISABLE};
     sigaltstack(&ss, NULL);
-    free(mem);
+    munmap(mem, ALTSTACK_SIZE);
 }
 
 static bool env_is(const char *name, const char *val) {
@@ -427,13 +432,13 @@ void weft__diag_worker_init(int wid) {
     stack_t old;
     /* keep an alternate stack somebody else (a sanitizer) installed */
     if (sigaltstack(NULL, &old) != 0 || (old.ss_flags & SS_DISABLE)) {
-        size_t size = 32 * 1024;
-        void *mem = malloc(size);
-        stack_t ss = {.ss_sp = mem, .ss_size = size};
-        if (mem && sigaltstack(&ss, NULL) == 0)
+        void *mem = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        stack_t ss = {.ss_sp = mem, .ss_size = ALTSTACK_SIZE};
+        if (mem != MAP_FAILED && sigaltstack(&ss, NULL) == 0)
             pthread_setspecific(reg.altstack_key, mem);
-        else
-            free(mem);
+        else if (mem != MAP_FAILED)
+            munmap(mem, ALTSTACK_SIZE);
     }
     weft__trace_thread(wid);
 }

@@ -10,6 +10,7 @@
  */
 #include "weft_internal.h"
 
+#include <limits.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -54,6 +55,26 @@ size_t weft__netpoll_waiting(void) {
     return atomic_load_explicit(&np.waiting, memory_order_relaxed);
 }
 
+/* epoll_pwait2 (Linux 5.11) takes a nanosecond timeout; where it is
+ * missing (older kernels, valgrind 3.19) epoll_wait's milliseconds, rounded
+ * up, do. */
+static int wait_events(struct epoll_event *evs, int max,
+                       const struct timespec *tp) {
+    static atomic_bool no_pwait2;
+    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+        int n = epoll_pwait2(np.epfd, evs, max, tp, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
+    }
+    int ms = -1;
+    if (tp) {
+        int64_t ns = (int64_t)tp->tv_sec * 1000000000 + tp->tv_nsec;
+        ms = ns / 1000000 >= INT_MAX ? INT_MAX : (int)((ns + 999999) / 1000000);
+    }
+    return epoll_wait(np.epfd, evs, max, ms);
+}
+
 int weft__netpoll(int64_t deadline) {
     struct epoll_event evs[128];
     struct timespec ts, *tp = NULL;
@@ -65,7 +86,7 @@ int weft__netpoll(int64_t deadline) {
         ts.tv_nsec = d % 1000000000;
         tp = &ts;
     }
-    int n = epoll_pwait2(np.epfd, evs, 128, tp, NULL);
+    int n = wait_events(evs, 128, tp);
     int readied = 0;
     for (int i = 0; i < n; i++) {
         if (!evs[i].data.ptr) {

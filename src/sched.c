@@ -459,8 +459,11 @@ static bool timers_due(void) {
  * interleaving.  Draws come from rt.seed_rng, used only on the worker and
  * never by its idle loop (steal_work draws from w->rng): how long the
  * worker idles, which depends on plain threads and time, does not shift the
- * sequence.  The global queue is moved into the ring only when the ring is
- * empty, so the tick % 61 fairness check never decides anything. */
+ * sequence.  Every pick goes through seed_pick, never through the other
+ * paths of find_runnable (a goroutine that a plain thread readies just
+ * after seed_pick looked waits for the next round), and the global queue
+ * is moved into the ring only when the ring is empty, so the tick % 61
+ * fairness check never decides anything. */
 static weft__g *seed_pick(weft__worker *w) {
     weft__g *next = atomic_exchange_explicit(&w->runnext, NULL,
                                              memory_order_acquire);
@@ -579,8 +582,11 @@ static weft__g *find_runnable(weft__worker *w) {
             g = gq_take_batch(w, 1);
         if (!g && (tick % 16 == 0 || runq_empty(w)) && timers_due())
             weft__timers_run(weft_now());
-        if (WEFT__UNLIKELY(rt.seeded) && !g)
-            g = seed_pick(w);
+        if (WEFT__UNLIKELY(rt.seeded) && !(g = seed_pick(w))) {
+            stop_spinning(w); /* every pick goes through seed_pick */
+            idle_sleep(w);
+            continue;
+        }
         if (!g)
             g = runq_get(w);
         if (!g)
