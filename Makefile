@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 CMAKE ?= cmake
 CTEST_ARGS ?= --output-on-failure -j2
 
-.PHONY: all build test demo bench race asan valgrind install format clean
+.PHONY: all build test demo bench race asan valgrind arm64 install format clean
 
 all: build
 
@@ -38,6 +38,12 @@ asan:
 valgrind: build
 	cd build && WEFT_VALGRIND=1 ctest $(CTEST_ARGS) -L valgrind
 
+# The AArch64 context switch, cross-built and tested under qemu-user.
+arm64:
+	$(CMAKE) -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
+	$(CMAKE) --build build-arm64 -j$(JOBS)
+	cd build-arm64 && WEFT_SANITIZER=qemu ctest $(CTEST_ARGS) -LE "bench|nosan"
+
 install: build
 	$(CMAKE) --install build --prefix $(PREFIX)
 
@@ -45,4 +51,4 @@ format:
 	clang-format -i include/*.h src/*.c src/*.h src/arch/*.c tests/*.c tests/*.h examples/*.c bench/*.c
 
 clean:
-	rm -rf build build-tsan build-asan
+	rm -rf build build-tsan build-asan build-arm64

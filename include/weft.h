@@ -65,7 +65,13 @@ typedef struct weft_config {
 } weft_config;
 
 /* Default goroutine stack: 256 KiB of address space, committed page by page
- * as it is touched.  Stacks are rounded up to whole pages, minimum 16 KiB. */
+ * as it is touched (a goroutine that stays shallow costs one 4 KiB page; one
+ * that has not run yet costs none).  Sizes are rounded up to whole pages,
+ * minimum 16 KiB.  Overflow is caught by a guard page below each stack
+ * (MADV_GUARD_INSTALL on Linux 6.13+, which costs no memory mapping; on
+ * older kernels mprotect guards while a quarter of vm.max_map_count lasts,
+ * then a canary word checked at every switch) and reported as
+ * "weft: fatal: goroutine N stack overflow". */
 #define WEFT_DEFAULT_STACK ((size_t)256 * 1024)
 
 /* Start the runtime with cfg (NULL = defaults) before first use.

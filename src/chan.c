@@ -130,21 +130,23 @@ static int block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
     return p.err;
 }
 
-/* timeout_ns: WEFT_FOREVER, > 0, or 0 = return nowait_err instead of
- * blocking.  Inlined into each public wrapper with constant arguments. */
-static inline int chan_send(weft_chan *c, const void *elem, int64_t timeout_ns,
-                            int nowait_err) {
-    if (WEFT__UNLIKELY(!c || (!elem && c->elem_size)))
-        return -EINVAL;
+/* One send (send true) or receive.  timeout_ns: WEFT_FOREVER, > 0, or 0 =
+ * return nowait_err instead of blocking.  Inlined into each public wrapper
+ * with constant arguments, so each gets a straight-line fast path. */
+static inline int chan_op(weft_chan *c, bool send, void *elem,
+                          int64_t timeout_ns, int nowait_err) {
     weft__park *wake;
     weft__lock_acquire(&c->lock);
-    int r = weft__chan_send_locked(c, elem, &wake);
+    int r = send ? weft__chan_send_locked(c, elem, &wake)
+                 : weft__chan_recv_locked(c, elem, &wake);
     if (r == -EAGAIN) {
         if (timeout_ns == 0) {
             weft__lock_release(&c->lock);
             return nowait_err;
         }
-        return block_on(c, &c->sendq, (void *)elem, "chan send", timeout_ns);
+        if (send)
+            return block_on(c, &c->sendq, elem, "chan send", timeout_ns);
+        return block_on(c, &c->recvq, elem, "chan receive", timeout_ns);
     }
     weft__lock_release(&c->lock);
     if (wake)
@@ -152,24 +154,18 @@ static inline int chan_send(weft_chan *c, const void *elem, int64_t timeout_ns,
     return r;
 }
 
+static inline int chan_send(weft_chan *c, const void *elem, int64_t timeout_ns,
+                            int nowait_err) {
+    if (WEFT__UNLIKELY(!c || (!elem && c->elem_size)))
+        return -EINVAL;
+    return chan_op(c, true, (void *)elem, timeout_ns, nowait_err);
+}
+
 static inline int chan_recv(weft_chan *c, void *out, int64_t timeout_ns,
                             int nowait_err) {
     if (WEFT__UNLIKELY(!c))
         return -EINVAL;
-    weft__park *wake;
-    weft__lock_acquire(&c->lock);
-    int r = weft__chan_recv_locked(c, out, &wake);
-    if (r == -EAGAIN) {
-        if (timeout_ns == 0) {
-            weft__lock_release(&c->lock);
-            return nowait_err;
-        }
-        return block_on(c, &c->recvq, out, "chan receive", timeout_ns);
-    }
-    weft__lock_release(&c->lock);
-    if (wake)
-        weft__unpark(wake);
-    return r;
+    return chan_op(c, false, out, timeout_ns, nowait_err);
 }
 
 static int64_t timeout_norm(int64_t timeout_ns) {

@@ -56,15 +56,18 @@
 #define STEAL_ROUNDS 4
 
 struct weft__worker {
+    /* head, tail and the ring change only when the ring is used; runnext
+     * and tick change at every wake and schedule.  Separate lines keep a
+     * stealer's reads of one from stalling the owner's writes of another. */
     _Alignas(WEFT__CACHELINE) atomic_uint head; /* stealers CAS this */
     _Alignas(WEFT__CACHELINE) atomic_uint tail; /* owner stores this */
-    _Atomic(weft__g *) runnext;
     _Atomic(weft__g *) runq[RUNQ];
+    _Alignas(WEFT__CACHELINE) _Atomic(weft__g *) runnext;
     atomic_uint tick; /* schedules so far; stealers read it */
-    int id;
+    _Alignas(WEFT__CACHELINE) int id;
     weft__ctx g0;
     weft__g *cur;
-    void (*after)(void *);
+    void (*after)(weft__worker *w, void *arg); /* see run_hook */
     void *after_arg;
     uint64_t rng;
     bool spinning;
@@ -158,7 +161,10 @@ void weft__futex_wake(atomic_uint *addr, int n) {
     syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
+/* Test-and-test-and-set with exponential backoff: waiters that all poll
+ * the line at once only bounce it between cores and delay the holder. */
 void weft__lock_slow(weft__lock *l) {
+    unsigned backoff = 1;
     for (unsigned spins = 0;; spins++) {
         unsigned zero = 0;
         if (atomic_load_explicit(&l->v, memory_order_relaxed) == 0 &&
@@ -166,10 +172,14 @@ void weft__lock_slow(weft__lock *l) {
                                                   memory_order_acquire,
                                                   memory_order_relaxed))
             return;
-        if (spins < 100)
-            weft__cpu_relax();
-        else
+        if (spins < 64) {
+            for (unsigned i = 0; i < backoff; i++)
+                weft__cpu_relax();
+            if (backoff < 64)
+                backoff <<= 1;
+        } else {
             sched_yield(); /* the holder may have been preempted */
+        }
     }
 }
 
@@ -262,9 +272,9 @@ static void runq_put(weft__worker *w, weft__g *g) {
 }
 
 static weft__g *runq_get(weft__worker *w) {
-    weft__g *g = atomic_exchange_explicit(&w->runnext, NULL,
-                                          memory_order_acquire);
-    if (g)
+    weft__g *g = atomic_load_explicit(&w->runnext, memory_order_relaxed);
+    if (g && (g = atomic_exchange_explicit(&w->runnext, NULL,
+                                           memory_order_acquire)))
         return g;
     for (;;) {
         unsigned h = atomic_load_explicit(&w->head, memory_order_acquire);
@@ -398,9 +408,9 @@ static void poller_wake(void) {
     weft__netpoll_break();
 }
 
-/* Wake an idle worker to look for work, unless one is already looking. */
-static void wakep(void) {
-    weft__fence();
+/* Wake an idle worker to look for work, unless one is already looking.
+ * The caller has published its work and issued a full fence since. */
+static void wakep_fenced(void) {
     if (atomic_load_explicit(&rt.nspinning, memory_order_relaxed) != 0)
         return;
     if (atomic_load_explicit(&rt.nidle, memory_order_relaxed) == 0) {
@@ -418,6 +428,11 @@ static void wakep(void) {
     }
     w->spinning = true; /* nspinning was raised on its behalf */
     worker_wake(w);
+}
+
+static void wakep(void) {
+    weft__fence();
+    wakep_fenced();
 }
 
 void weft__timer_wakeup(int64_t when) {
@@ -461,9 +476,9 @@ static bool timers_due(void) {
  * worker idles, which depends on plain threads and time, does not shift the
  * sequence.  Every pick goes through seed_pick, never through the other
  * paths of find_runnable (a goroutine that a plain thread readies just
- * after seed_pick looked waits for the next round), and the global queue
- * is moved into the ring only when the ring is empty, so the tick % 61
- * fairness check never decides anything. */
+ * after seed_pick looked waits for the next round) nor through next_local,
+ * and the global queue is moved into the ring only when the ring is empty,
+ * so the tick % 61 fairness check never decides anything. */
 static weft__g *seed_pick(weft__worker *w) {
     weft__g *next = atomic_exchange_explicit(&w->runnext, NULL,
                                              memory_order_acquire);
@@ -519,6 +534,20 @@ static void stop_spinning(weft__worker *w) {
     }
 }
 
+/* How long the poller may sleep: until the next timer, but while another
+ * worker is busy, at most LOOK_NS: a goroutine readied into a busy
+ * worker's runnext without a wake-up (see ready) must not wait for long.
+ * When every other worker is idle, only timers and descriptors wake us:
+ * an idle process uses no CPU. */
+#define LOOK_NS 1000000
+static int64_t poll_deadline(void) {
+    int64_t next = weft__timers_next();
+    if (atomic_load(&rt.nidle) + 1 >= rt.nprocs)
+        return next;
+    int64_t look = weft_now() + LOOK_NS;
+    return next >= 0 && next < look ? next : look;
+}
+
 /* Sleep until woken: as the poller (epoll until the next timer) if nobody
  * holds that role, else on the worker's futex. */
 static void idle_sleep(weft__worker *w) {
@@ -526,10 +555,10 @@ static void idle_sleep(weft__worker *w) {
         weft__trace_park();
     int zero = 0;
     if (atomic_compare_exchange_strong(&rt.poller, &zero, 1)) {
-        int64_t deadline = weft__timers_next();
+        int64_t deadline = poll_deadline();
         atomic_store(&rt.poll_deadline, deadline);
         if (!work_anywhere() && !atomic_load(&rt.stopping)) {
-            deadline = weft__timers_next(); /* a timer added meanwhile */
+            deadline = poll_deadline(); /* a timer added meanwhile */
             atomic_store(&rt.poll_deadline, deadline);
             if (WEFT__UNLIKELY(deadline < 0 && weft__deadlock_on))
                 weft__deadlock_idle(); /* bounded sleep, then a check */
@@ -629,42 +658,85 @@ static void g_attach_stack(weft__worker *w, weft__g *g) {
 #endif
 }
 
-static void run(weft__worker *w, weft__g *g) {
+/* Run the hook the previous context left when it switched to us.  Every
+ * resumption point calls this: g0 after a switch back, a goroutine after
+ * its switch returns, and a new goroutine's first code.  The hook publishes
+ * the previous goroutine's new state (parked, requeued, dead); until then
+ * nobody may resume it. */
+static inline void run_hook(weft__worker *w) {
+    void (*after)(weft__worker *, void *) = w->after;
+    if (after) {
+        w->after = NULL;
+        after(w, w->after_arg);
+    }
+}
+
+static inline void set_running(weft__worker *w, weft__g *g) {
     if (!g->stack)
         g_attach_stack(w, g);
     w->cur = g;
-    atomic_store_explicit(&g->status, WEFT__G_RUNNING,
-                          memory_order_relaxed);
+    atomic_store_explicit(&g->status, WEFT__G_RUNNING, memory_order_relaxed);
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_run(g);
+}
+
+/* g0 side: run g until it switches back to g0. */
+static void run(weft__worker *w, weft__g *g) {
+    set_running(w, g);
     void *fake = NULL;
     san_before(w, g, &fake, false);
     weft__switch(&w->g0, &g->ctx);
     san_after(fake);
-    w->cur = NULL;
-    if (WEFT__UNLIKELY(weft__tracing()))
-        weft__trace_stop(g);
+    run_hook(w);
+}
+
+/* A goroutine to switch to directly, without the detour through g0: the
+ * local runnext or ring.  Every 61st schedule (the global queue's turn),
+ * when timers may be due, or under WEFT_SEED, g0 decides instead. */
+static weft__g *next_local(weft__worker *w) {
+    unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
+    if (tick % 61 == 0 || rt.seeded || (tick % 16 == 0 && timers_due()))
+        return NULL;
+    weft__g *g = runq_get(w);
+    if (g)
+        atomic_store_explicit(&w->tick, tick + 1, memory_order_relaxed);
+    return g;
+}
+
+/* Leave the running goroutine g: after(arg) will run once g's stack is no
+ * longer in use.  Switches straight to the next local goroutine if there
+ * is one, else to g0.  Returns when g is resumed, maybe on another worker. */
+static void leave(weft__worker *w, weft__g *g,
+                  void (*after)(weft__worker *, void *), void *arg,
+                  bool dying) {
     if (WEFT__UNLIKELY(!weft__stack_ok(g->stack)))
         weft__fatal("goroutine %llu stack overflow", (unsigned long long)g->id);
-    /* the hook publishes g's new state: until then nobody may resume g */
-    void (*after)(void *) = w->after;
-    w->after = NULL;
-    after(w->after_arg);
-}
-
-/* Switch from the running goroutine to g0.  Returns on resumption, maybe on
- * another worker. */
-static void to_g0(weft__g *g, void (*after)(void *), void *arg, bool dying) {
-    weft__worker *w = weft__self();
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_stop(g);
     w->after = after;
     w->after_arg = arg;
+    weft__g *next = next_local(w);
     void *fake = NULL;
-    san_before(w, NULL, &fake, dying);
-    weft__switch(&g->ctx, &w->g0);
+    if (next) {
+        set_running(w, next);
+        san_before(w, next, &fake, dying);
+        weft__switch(&g->ctx, &next->ctx);
+    } else {
+        w->cur = NULL;
+        san_before(w, NULL, &fake, dying);
+        weft__switch(&g->ctx, &w->g0);
+    }
     san_after(fake);
+    run_hook(weft__self());
 }
 
-void weft__ready(weft__g *g) {
+/* Make g runnable.  A goroutine readying another (a channel hand-off, an
+ * unlock) puts it in runnext and wakes another worker only if work is now
+ * queued behind it: the waker usually blocks soon, and g then runs on
+ * this core with its data still in cache.  If the waker instead keeps
+ * running, the poller's periodic look (see idle_sleep) steals g.  A spawn
+ * always offers the new goroutine to an idle worker, as Go does. */
+static void ready(weft__g *g, bool spawn) {
     /* g may still be switching out on another worker */
     while (atomic_load_explicit(&g->status,
                                 memory_order_acquire) == WEFT__G_RUNNING)
@@ -679,15 +751,22 @@ void weft__ready(weft__g *g) {
         return;
     }
     if (w->cur) {
+        /* The exchange is seq_cst, a full fence: it orders publishing g
+         * before wakep's reads, as the lost-wakeup argument needs.  (old
+         * was published, and checked for, when it entered runnext.) */
         weft__g *old = atomic_exchange_explicit(&w->runnext, g,
-                                                memory_order_acq_rel);
+                                                memory_order_seq_cst);
         if (old)
             runq_put(w, old);
-    } else {
-        runq_put(w, g);
+        if (old || spawn)
+            wakep_fenced();
+        return;
     }
+    runq_put(w, g);
     wakep();
 }
+
+void weft__ready(weft__g *g) { ready(g, false); }
 
 /* ---- goroutine life cycle ----------------------------------------------------
  *
@@ -787,9 +866,8 @@ static void live_add(weft__worker *w, long d) {
 }
 
 /* Runs on g0 once a finished goroutine has switched away for good. */
-static void g_free_after(void *arg) {
+static void g_free_after(weft__worker *w, void *arg) {
     weft__g *g = arg;
-    weft__worker *w = weft__self();
 #ifdef WEFT_TSAN
     __tsan_destroy_fiber(g->tsan_fiber);
 #endif
@@ -801,9 +879,10 @@ static void g_free_after(void *arg) {
 static void g_main(void *arg) {
     weft__g *g = arg;
     san_after(NULL);
+    run_hook(weft__self());
     g->fn(g->arg);
     atomic_store_explicit(&g->status, WEFT__G_DEAD, memory_order_relaxed);
-    to_g0(g, g_free_after, g, true);
+    leave(weft__self(), g, g_free_after, g, true);
     __builtin_unreachable();
 }
 
@@ -826,7 +905,7 @@ int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
     live_add(w, 1);
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_spawn(g);
-    weft__ready(g);
+    ready(g, true);
     return 0;
 }
 
@@ -834,22 +913,33 @@ int weft_go(weft_fn fn, void *arg) { return weft_go_with(fn, arg, NULL); }
 
 /* ---- yielding and sleeping --------------------------------------------------------------- */
 
-static void yield_after(void *arg) {
+static void yield_after(weft__worker *w, void *arg) {
     weft__g *g = arg;
     atomic_store_explicit(&g->status, WEFT__G_RUNNABLE,
                           memory_order_relaxed);
-    runq_put(weft__self(), g);
+    runq_put(w, g);
+}
+
+/* True when nothing but the caller could run on w now: its queues and the
+ * global queue are empty and no timer is due.  Yielding then is a no-op. */
+static bool nothing_else(weft__worker *w) {
+    return !rt.seeded && runq_empty(w) &&
+           !atomic_load_explicit(&rt.gq_len, memory_order_relaxed) &&
+           !timers_due();
 }
 
 void weft_yield(void) {
-    weft__g *g = weft__curg();
+    weft__worker *w = weft__self();
+    weft__g *g = w ? w->cur : NULL;
     if (!g) {
         sched_yield();
         return;
     }
     if (WEFT__UNLIKELY(rt.seeded) && (weft__rand() & 1))
         return; /* WEFT_SEED: whether a yield switches is a draw */
-    to_g0(g, yield_after, g, false);
+    if (nothing_else(w))
+        return;
+    leave(w, g, yield_after, g, false);
 }
 
 int weft_sleep(int64_t ns) {
@@ -898,6 +988,8 @@ void weft__park_init(weft__park *p, const char *why, const void *obj) {
     p->err = 0;
     p->fired = -1;
     p->timedout = false;
+    p->multi = false;
+    p->solo = false;
     p->why = why;
     p->obj = obj;
     p->timer.idx = -1;
@@ -929,8 +1021,9 @@ static void deadline_fire(weft__timer *t, int64_t now) {
 /* Runs on g0 once the parking goroutine has switched out.  Everything is
  * read from p first: as soon as the status says WAITING, a timer may resume
  * the goroutine elsewhere, and it can return and pop p off its stack. */
-static void park_after(void *arg) {
+static void park_after(weft__worker *w, void *arg) {
     weft__park *p = arg;
+    (void)w;
     void (*unlock)(void *) = p->unlock;
     void *ua = p->unlock_arg;
     atomic_store_explicit(&p->g->status, WEFT__G_WAITING,
@@ -967,6 +1060,8 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
     p->unlock = unlock;
     p->unlock_arg = arg;
     p->tdeadline = deadline;
+    /* published to wakers by the unlock below, like the nodes */
+    p->solo = !p->multi && deadline < 0;
     if (!p->g) {
         if (unlock)
             unlock(arg);
@@ -982,7 +1077,7 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
     g->park = p;
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_block(p);
-    to_g0(g, park_after, p, false);
+    leave(weft__self(), g, park_after, p, false);
     g->park = NULL;
     if (deadline >= 0)
         weft__timer_del(&p->timer);
@@ -994,7 +1089,8 @@ int64_t weft__deadline(int64_t timeout_ns) {
         return -1;
     if (timeout_ns < 0)
         timeout_ns = 0;
-    return weft_now() + timeout_ns;
+    int64_t now = weft_now();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
 }
 
 /* ---- wait queues ------------------------------------------------------------------------------ */
@@ -1041,19 +1137,19 @@ weft__wnode *weft__wq_pop(weft__wq *q) {
 }
 
 void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
-    weft__wnode *list = q->head;
-    q->head = q->tail = NULL;
-    weft__wnode **keep = &list;
-    for (weft__wnode *n = list; n; n = n->next) {
+    /* pop one by one: a node left out (its claim failed: a select that
+     * fired elsewhere, a deadline) must be unlinked for its owner's own
+     * weft__wq_remove to find it gone */
+    weft__wnode *list = NULL, **tail = &list, *n;
+    while ((n = weft__wq_pop(q))) {
         if (weft__claim(n->park)) {
-            *keep = n;
-            keep = &n->next;
+            *tail = n;
+            tail = &n->next;
         }
     }
-    *keep = NULL;
     weft__lock_release(l);
     while (list) {
-        weft__wnode *n = list;
+        n = list;
         list = n->next; /* read first: n lives on the woken party's stack */
         weft__unpark(n->park);
     }

@@ -10,8 +10,10 @@
  *          send and receive at once) is locked once;
  *   nodes  one weft__wnode per case, all pointing at one shared park.
  *
- * Pass 1, all locks held: the first case in poll order that can complete
- *   now does (the same code as weft_send/weft_recv, weft__chan_*_locked).
+ * Pass 0, one lock at a time: the first case in poll order that can
+ *   complete now does (see try_each).
+ * Pass 1, all locks held: the same again, now atomically over all cases
+ *   (the same code as weft_send/weft_recv, weft__chan_*_locked).
  * Pass 2: enqueue one node per case on its channel's sendq/recvq and block;
  *   the unlock callback releases every lock once the caller cannot miss a
  *   wake-up.  The first waker to claim the park completes its case from
@@ -116,14 +118,17 @@ static void unlock_all(void *arg) {
         weft__lock_release(&v[i]->lock);
 }
 
+static int try_case(weft_case *cs, weft__park **wake) {
+    return cs->op == WEFT_SEND
+               ? weft__chan_send_locked(cs->chan, cs->elem, wake)
+               : weft__chan_recv_locked(cs->chan, cs->elem, wake);
+}
+
 /* Pass 1: the first case in poll order that completes now, or -1. */
 static int try_cases(weft_case *cases, const int *order, size_t k,
                      weft__park **wake, int *err) {
     for (size_t i = 0; i < k; i++) {
-        weft_case *cs = &cases[order[i]];
-        int r = cs->op == WEFT_SEND
-                    ? weft__chan_send_locked(cs->chan, cs->elem, wake)
-                    : weft__chan_recv_locked(cs->chan, cs->elem, wake);
+        int r = try_case(&cases[order[i]], wake);
         if (r != -EAGAIN) {
             *err = r;
             return order[i];
@@ -141,6 +146,7 @@ static int wait_cases(weft_case *cases, size_t n, weft__wnode *nodes,
                       lockset *ls, int64_t timeout_ns) {
     weft__park p;
     weft__park_init(&p, "select", NULL);
+    p.multi = true;
     for (size_t i = 0; i < n; i++) {
         if (!cases[i].chan)
             continue;
@@ -160,14 +166,42 @@ static int wait_cases(weft_case *cases, size_t n, weft__wnode *nodes,
     return p.fired;
 }
 
+/* Pass 0: try each case in poll order under its own lock alone.  Taking
+ * the first that can proceed is still a uniform pick among the ready cases
+ * (the order is random), and when one is ready - the common case under
+ * load - it costs one lock instead of all of them.  Finding none proves
+ * nothing with several cases: each was seen at another instant (a value
+ * moving from a channel not yet looked at to one already passed is
+ * missed), so only pass 1, all locks held, may answer Go's default. */
+static int try_each(weft_case *cases, const int *order, size_t k) {
+    for (size_t i = 0; i < k; i++) {
+        weft_case *cs = &cases[order[i]];
+        weft_chan *c = cs->chan;
+        weft__park *wake = NULL;
+        weft__lock_acquire(&c->lock);
+        int r = try_case(cs, &wake);
+        weft__lock_release(&c->lock);
+        if (r == -EAGAIN)
+            continue;
+        if (wake)
+            weft__unpark(wake);
+        cs->err = r;
+        return order[i];
+    }
+    return -1;
+}
+
 static int select_locked(weft_case *cases, size_t n, int64_t timeout_ns,
                          int *order, weft_chan **chans, weft__wnode *nodes) {
     size_t k = poll_order(cases, n, order);
+    int fired = try_each(cases, order, k);
+    if (fired >= 0 || (timeout_ns == 0 && k == 1))
+        return fired >= 0 ? fired : -ETIMEDOUT;
     lockset ls = lock_order(cases, order, k, chans);
     lock_all(&ls);
     weft__park *wake = NULL;
     int err = 0;
-    int fired = try_cases(cases, order, k, &wake, &err);
+    fired = try_cases(cases, order, k, &wake, &err);
     if (fired >= 0) {
         unlock_all(&ls);
         if (wake)

@@ -83,6 +83,21 @@ static bool mutex_try_fast(imutex *m) {
     return false;
 }
 
+/* With qlock held: set WAITERS while m is still locked, so its holder's
+ * unlock takes the slow path and wakes us; or take m if it became free.
+ * Returns false when it took m.  (Setting the bit blindly would lose the
+ * wakeup of an unlock that slipped in between.) */
+static bool mutex_mark_waiters(imutex *m) {
+    unsigned s = atomic_load_explicit(&m->state, memory_order_relaxed);
+    for (;;) {
+        unsigned want = s & M_LOCKED ? s | M_WAITERS : s | M_LOCKED;
+        if (atomic_compare_exchange_weak_explicit(&m->state, &s, want,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed))
+            return s & M_LOCKED;
+    }
+}
+
 static void mutex_lock_slow(imutex *m) {
     for (int i = 0; i < SPIN_TRIES; i++) {
         if (mutex_try_fast(m))
@@ -93,11 +108,10 @@ static void mutex_lock_slow(imutex *m) {
     bool front = false;
     for (;;) {
         weft__lock_acquire(&m->qlock);
-        if (mutex_try_fast(m)) {
+        if (!mutex_mark_waiters(m)) {
             weft__lock_release(&m->qlock);
             return;
         }
-        atomic_fetch_or_explicit(&m->state, M_WAITERS, memory_order_relaxed);
         weft__park p;
         weft__wnode n = {.park = &p, .since = since};
         weft__park_init(&p, "mutex", m);
@@ -185,6 +199,20 @@ static void rw_wait(irw *m, weft__wq *q, const char *why) {
     weft__block(&p, -1, weft__unlock_cb, &m->lock);
 }
 
+/* With m->lock held and m free: give it to the first waiting writer, if
+ * any; releases the lock. */
+static void rw_hand_to_writer(irw *m) {
+    weft__wnode *n = weft__wq_pop(&m->wq);
+    if (n) {
+        m->wwaiting--;
+        m->writer = true;
+        weft__claim(n->park);
+    }
+    weft__lock_release(&m->lock);
+    if (n)
+        weft__unpark(n->park);
+}
+
 void weft_rwmutex_rlock(weft_rwmutex *mm) {
     irw *m = (irw *)mm;
     weft__lock_acquire(&m->lock);
@@ -201,16 +229,10 @@ void weft_rwmutex_runlock(weft_rwmutex *mm) {
     weft__lock_acquire(&m->lock);
     if (m->readers <= 0)
         weft__fatal("runlock of unlocked rwmutex");
-    if (--m->readers > 0 || !m->wq.head) {
+    if (--m->readers > 0)
         weft__lock_release(&m->lock);
-        return;
-    }
-    weft__wnode *n = weft__wq_pop(&m->wq);
-    m->wwaiting--;
-    m->writer = true;
-    weft__claim(n->park);
-    weft__lock_release(&m->lock);
-    weft__unpark(n->park);
+    else
+        rw_hand_to_writer(m);
 }
 
 void weft_rwmutex_lock(weft_rwmutex *mm) {
@@ -237,16 +259,7 @@ void weft_rwmutex_unlock(weft_rwmutex *mm) {
         weft__wq_wake_all(&m->rq, &m->lock);
         return;
     }
-    if (m->wq.head) {
-        weft__wnode *n = weft__wq_pop(&m->wq);
-        m->wwaiting--;
-        m->writer = true;
-        weft__claim(n->park);
-        weft__lock_release(&m->lock);
-        weft__unpark(n->park);
-        return;
-    }
-    weft__lock_release(&m->lock);
+    rw_hand_to_writer(m);
 }
 
 /* ---- WaitGroup -----------------------------------------------------------------

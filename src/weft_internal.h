@@ -243,6 +243,8 @@ struct weft__park {
     int err;             /* result for the woken party */
     int fired;           /* select: index of the case that completed */
     bool timedout;
+    bool multi;          /* on several queues (select): set before blocking */
+    bool solo;           /* one node and no deadline: set by weft__block */
     const char *why;     /* for weft_dump: "chan receive", "mutex", ... */
     const void *obj;
     weft__timer timer;   /* deadline, goroutines only */
@@ -281,6 +283,12 @@ void weft__park_init(weft__park *p, const char *why, const void *obj);
 
 /* Atomically take the right to wake p; true for exactly one caller. */
 static inline bool weft__claim(weft__park *p) {
+    if (p->solo) {
+        /* one node, no deadline: whoever popped the node (under the
+         * object's lock) is the only possible claimer, no race to settle */
+        atomic_store_explicit(&p->claimed, 1, memory_order_relaxed);
+        return true;
+    }
     unsigned zero = 0;
     return atomic_compare_exchange_strong_explicit(
         &p->claimed, &zero, 1, memory_order_acq_rel, memory_order_relaxed);

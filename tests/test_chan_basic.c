@@ -350,6 +350,10 @@ static void test_timeouts(void) {
     spawn(delayed_send, &s);
     CHECK_EQ(weft_recv_timeout(c, &v, WEFT_SEC(30)), 0);
     CHECK_EQ(v, 78);
+    s.n = 79; /* a timeout too large to add to the clock */
+    spawn(delayed_send, &s);
+    CHECK_EQ(weft_recv_timeout(c, &v, INT64_MAX), 0);
+    CHECK_EQ(v, 79);
     weft_chan_free(c);
 }
 

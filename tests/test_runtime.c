@@ -127,6 +127,42 @@ static void test_migration(void) {
         CHECK(atomic_load(&migrated) > 0);
 }
 
+/* A goroutine woken into a busy worker's runnext (no wake-up is sent for
+ * it) must still run while its waker keeps the worker busy: an idle worker
+ * steals it.  Loose bound: long before the waker's 2 s of spinning end. */
+static atomic_llong woke_at;
+
+static void sleeper_on_chan(void *arg) {
+    weft_chan *c = arg;
+    int v;
+    CHECK_EQ(weft_recv(c, &v), 0);
+    atomic_store(&woke_at, weft_now());
+    weft_wg_done(&wg);
+}
+
+static void busy_waker(void *arg) {
+    weft_chan *c = arg;
+    weft_sleep(WEFT_MS(20)); /* let the receiver block */
+    int v = 1;
+    CHECK_EQ(weft_send(c, &v), 0);
+    int64_t t0 = weft_now();
+    while (!atomic_load(&woke_at) && weft_now() - t0 < WEFT_SEC(2))
+        ; /* keep this worker busy without a switch point */
+    CHECK(atomic_load(&woke_at) != 0);
+    weft_wg_done(&wg);
+}
+
+static void test_runnext_not_starved(void) {
+    if (weft_procs() < 2)
+        return;
+    weft_chan *c = weft_chan_make(sizeof(int), 0);
+    weft_wg_add(&wg, 2);
+    CHECK_EQ(weft_go(sleeper_on_chan, c), 0);
+    CHECK_EQ(weft_go(busy_waker, c), 0);
+    weft_wg_wait(&wg);
+    weft_chan_free(c);
+}
+
 /* Deep recursion on a big requested stack. */
 static long deep(long n) {
     volatile char pad[256];
@@ -210,6 +246,7 @@ int main(void) {
     test_ids();
     test_parallel();
     test_migration();
+    test_runnext_not_starved();
     test_big_stack();
     test_sleep();
     test_million();

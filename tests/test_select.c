@@ -214,7 +214,7 @@ static void test_blocking_wakeups(void) {
     weft_case cs[2] = {rcase(a, &va), rcase(b, &vb)};
     struct later l = {b, 17, WEFT_MS(5), false};
     spawn(later_op, &l);
-    CHECK_EQ(weft_select(cs, 2, WEFT_SEC(30)), 1);
+    CHECK_EQ(weft_select(cs, 2, INT64_MAX), 1);
     CHECK_EQ(vb, 17);
     CHECK_EQ(cs[1].err, 0);
     CHECK_EQ(va, SENTINEL);
@@ -285,15 +285,15 @@ static void suite_g(void *arg) {
     weft_wg_done(arg);
 }
 
-/* ---- contention: every value delivered exactly once -----------------------
- */
+/* ---- contention: every value delivered exactly once ---------------------- */
 
 enum { NCH = 3, NPROD = 4, NCONS = 4 };
 
 static struct {
     weft_chan *ch[NCH];
     int per_prod;
-    atomic_uchar *seen; /* NPROD * per_prod delivery counts */
+    atomic_uchar *seen;     /* NPROD * per_prod delivery counts */
+    atomic_int sent[NPROD]; /* values 0..sent-1 of each producer went out */
     atomic_long received;
     weft_wg prod_wg, cons_wg;
 } ct;
@@ -304,24 +304,32 @@ static void deliver(unsigned v) {
     atomic_fetch_add(&ct.received, 1);
 }
 
-/* Producers select a send over every channel (one of them sends with
- * weft_send); the same value sits in all cases, so two firing cases would
- * show up as a duplicate. */
+/* Producers select a send over every channel (producer 0 uses weft_send);
+ * the same value sits in all cases, so two firing cases would show up as a
+ * duplicate.  They stop at the first -EPIPE (a close racing them). */
+static int produce_one(int id, int i, unsigned v) {
+    if (id == 0)
+        return weft_send(ct.ch[i % NCH], &v);
+    weft_case cs[NCH];
+    for (int k = 0; k < NCH; k++)
+        cs[k] = scase(ct.ch[k], &v);
+    int r = weft_select(cs, NCH, WEFT_FOREVER);
+    CHECK(r >= 0 && r < NCH);
+    for (int k = 0; k < NCH; k++)
+        CHECK(k == r || cs[k].err == UNTOUCHED);
+    return cs[r].err;
+}
+
 static void producer(void *arg) {
     int id = (int)(intptr_t)arg;
-    for (int i = 0; i < ct.per_prod; i++) {
-        unsigned v = (unsigned)(id * ct.per_prod + i);
-        if (id == 0) {
-            CHECK_EQ(weft_send(ct.ch[i % NCH], &v), 0);
-            continue;
-        }
-        weft_case cs[NCH];
-        for (int k = 0; k < NCH; k++)
-            cs[k] = scase(ct.ch[k], &v);
-        int r = weft_select(cs, NCH, WEFT_FOREVER);
-        CHECK(r >= 0 && r < NCH);
-        CHECK_EQ(cs[r].err, 0);
+    int i = 0;
+    for (; i < ct.per_prod; i++) {
+        int r = produce_one(id, i, (unsigned)(id * ct.per_prod + i));
+        if (r == -EPIPE)
+            break;
+        CHECK_EQ(r, 0);
     }
+    atomic_store(&ct.sent[id], i);
     weft_wg_done(&ct.prod_wg);
 }
 
@@ -373,7 +381,8 @@ static void *producer_thread(void *arg) {
     return NULL;
 }
 
-static void test_contention(void) {
+/* close_early: close the channels while producers are still sending. */
+static void test_contention(bool close_early) {
     ct.per_prod = 20000 / test_scale();
     size_t total = (size_t)NPROD * (size_t)ct.per_prod;
     ct.seen = calloc(total, 1);
@@ -394,15 +403,26 @@ static void test_contention(void) {
     CHECK_EQ(pthread_create(&cth, NULL, consumer_thread,
                             (void *)(intptr_t)(NCONS - 1)),
              0);
-    weft_wg_wait(&ct.prod_wg);
+    if (close_early)
+        while (atomic_load(&ct.received) < (long)total / 3)
+            weft_sleep(WEFT_US(200));
+    else
+        weft_wg_wait(&ct.prod_wg);
     for (int k = 0; k < NCH; k++)
         CHECK_EQ(weft_close(ct.ch[k]), 0);
+    weft_wg_wait(&ct.prod_wg);
     weft_wg_wait(&ct.cons_wg);
     CHECK_EQ(pthread_join(pt, NULL), 0);
     CHECK_EQ(pthread_join(cth, NULL), 0);
-    CHECK_EQ(atomic_load(&ct.received), (long)total);
-    for (size_t i = 0; i < total; i++)
-        CHECK_EQ(atomic_load(&ct.seen[i]), 1);
+    long expect = 0;
+    for (int p = 0; p < NPROD; p++) {
+        int sent = atomic_load(&ct.sent[p]);
+        CHECK(close_early || sent == ct.per_prod);
+        expect += sent;
+        for (int i = 0; i < ct.per_prod; i++) /* sent: once, else never */
+            CHECK_EQ(atomic_load(&ct.seen[p * ct.per_prod + i]), i < sent);
+    }
+    CHECK_EQ(atomic_load(&ct.received), expect);
     for (int k = 0; k < NCH; k++)
         weft_chan_free(ct.ch[k]);
     free(ct.seen);
@@ -487,7 +507,8 @@ int main(void) {
     weft_wg_add(&wg, 1);
     spawn(suite_g, &wg);
     weft_wg_wait(&wg);
-    test_contention();
+    test_contention(false);
+    test_contention(true);
     test_select_pairs();
     test_thread_select();
     spawn(select_forever, NULL);

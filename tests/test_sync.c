@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/wait.h>
 
 static weft_wg wg;
@@ -74,6 +75,38 @@ static void test_mutex_free_after_unlock(void) {
         weft_mutex_unlock(m); /* m may be gone as soon as this returns */
         weft_wg_wait(&wg);
     }
+}
+
+/* Starvation: hogs re-take the mutex in a tight loop; a newcomer must
+ * still get it (hand-off mode), within a very loose bound. */
+static weft_mutex hogged;
+static atomic_bool stop_hogs;
+
+static void hog(void *arg) {
+    (void)arg;
+    while (!atomic_load(&stop_hogs)) {
+        weft_mutex_lock(&hogged);
+        for (volatile int i = 0; i < 200; i++)
+            ;
+        weft_mutex_unlock(&hogged);
+    }
+    weft_wg_done(&wg);
+}
+
+static void test_mutex_no_starvation(void) {
+    int hogs = 4;
+    weft_wg_add(&wg, hogs);
+    for (int i = 0; i < hogs; i++)
+        CHECK_EQ(weft_go(hog, NULL), 0);
+    weft_sleep(WEFT_MS(20));
+    for (int i = 0; i < 20; i++) {
+        int64_t t0 = weft_now();
+        weft_mutex_lock(&hogged);
+        weft_mutex_unlock(&hogged);
+        CHECK(weft_now() - t0 < WEFT_SEC(2));
+    }
+    atomic_store(&stop_hogs, true);
+    weft_wg_wait(&wg);
 }
 
 /* ---- WaitGroup: 10,000 goroutines; freed right after wait ---- */
@@ -291,6 +324,7 @@ int main(void) {
     TEST_BEGIN(120);
     test_mutex();
     test_mutex_free_after_unlock();
+    test_mutex_no_starvation();
     test_wg();
     test_once();
     test_rwmutex();

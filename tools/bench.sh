@@ -37,6 +37,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build
 COMMAND="./tools/bench.sh${*:+ $*}"
 PROCS=${WEFT_PROCS:-$(nproc)}
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 TIMEOUT=${BENCH_TIMEOUT:-600}
 HTTP_PORT=${BENCH_HTTP_PORT:-18080}
 GO=${GO:-go}
@@ -126,10 +127,12 @@ build_go() {
     if [ -z "${GO_BUILT[$name]:-}" ]; then
         GO_BUILT[$name]=no
         mkdir -p "$BUILD/bench/go"
-        if (cd "$ROOT/bench/go" &&
+        # building from the package's own directory also works for a twin
+        # that brings its own go.mod
+        if (cd "$ROOT/bench/go/$name" &&
             GOCACHE=$BUILD/go-cache GOPATH=$BUILD/go-path GOFLAGS=-mod=mod \
                 GOPROXY=off GO111MODULE=on \
-                "$GO" build -o "$BUILD/bench/go/$name" "./$name"); then
+                "$GO" build -o "$BUILD/bench/go/$name" .); then
             GO_BUILT[$name]=yes
         fi
     fi
@@ -175,7 +178,6 @@ run_bench() {
 
 # Wait until something listens on $HTTP_PORT (5 s at most).
 wait_port() {
-
     for _ in $(seq 50); do
         (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && return 0
         sleep 0.1
@@ -301,6 +303,8 @@ machine() {
     echo "- Cores: $(nproc) usable, $(getconf _NPROCESSORS_ONLN) online;" \
         "WEFT_PROCS = GOMAXPROCS = $PROCS"
     echo "- Kernel: $(uname -srm)"
+    echo "- Load average when the run started: $LOAD_AT_START" \
+        "(other work on the machine makes the figures noisy)"
     echo "- Compiler: $("${cc:-gcc}" --version 2>/dev/null | head -n 1)"
     if [ $HAVE_GO = 1 ]; then
         echo "- Go: $("$GO" version)"

@@ -27,8 +27,16 @@ weft__switch:
     fnstcw  4(%rsp)
     movq    %rsp, (%rdi)
     movq    (%rsi), %rsp
-    ldmxcsr (%rsp)
-    fldcw   4(%rsp)
+    /* Loading a control word stalls the pipeline, and the two contexts
+     * almost always agree: compare first, load only when they differ. */
+    movq    (%rdi), %rax
+    movl    (%rax), %ecx
+    cmpl    %ecx, (%rsp)
+    jne     1f
+    movzwl  4(%rax), %ecx
+    cmpw    %cx, 4(%rsp)
+    jne     1f
+2:
     addq    $8, %rsp
     popq    %r15
     popq    %r14
@@ -37,6 +45,10 @@ weft__switch:
     popq    %rbx
     popq    %rbp
     ret
+1:
+    ldmxcsr (%rsp)
+    fldcw   4(%rsp)
+    jmp     2b
     .cfi_endproc
     .size   weft__switch, .-weft__switch
 

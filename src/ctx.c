@@ -1,0 +1,328 @@
+/*
+ * Contexts: a tree of cancellation scopes, as Go's context package.
+ *
+ * Kinds.  Background is one static node (never cancelled, never freed).
+ * A cancel node (weft_ctx_with_cancel/deadline/timeout) owns an error, a
+ * done channel and a list of the cancel nodes below it.  A value node only
+ * carries key -> value; its done and err are those of its nearest cancel
+ * ancestor, which every node caches in `canc` (itself for a cancel node,
+ * NULL when only background and value nodes lie above).
+ *
+ * Tree and references.  Every node holds a reference on its parent, so the
+ * chain above a live node stays valid (values are looked up through it);
+ * the creator holds one more, dropped by weft_ctx_free.  A cancel node sits
+ * in the children list of parent->canc (its "owner") from creation until it
+ * is cancelled: cancelling unlinks it, and since weft_ctx_free cancels
+ * before it drops the creator's reference, a node whose count reaches zero
+ * is in no list.  The last release frees the node and drops the reference
+ * on its parent, and so on up.
+ *
+ * Cancellation.  err goes from 0 to its final value once, under the node's
+ * lock; that winner detaches the children (taking a temporary reference on
+ * each, so a concurrent free cannot release one under us), closes done
+ * outside the lock, unlinks the node from its owner and stops its timer.
+ * The detached children are cancelled with the same err through a work
+ * list threaded through their sibling links (no recursion, any depth).
+ * At most one node lock is held at a time (the timer heap's lock may be
+ * taken inside it, never the reverse), so there is no lock order between
+ * nodes to get wrong.  The sibling links and `linked` belong to the owner's
+ * lock while linked, and to the canceller that detached the node after.
+ *
+ * done is made eagerly with the node: creation can report ENOMEM, and
+ * weft_ctx_done never fails or allocates.  err is also an atomic, read
+ * without the lock; it is stored before done is closed, so whoever sees
+ * done closed sees err set.
+ *
+ * Deadlines.  A node whose deadline is earlier than its parent's arms a
+ * weft__timer that cancels it with -ETIMEDOUT (a later deadline needs no
+ * timer: the ancestor's fires first and propagates -ETIMEDOUT).  The
+ * callback runs on a worker without holding a reference, which is safe
+ * because weft_ctx_free deletes the timer (waiting out a running callback)
+ * before it drops the creator's reference: while a callback runs, the
+ * count cannot reach zero, so no node is ever freed inside its own
+ * callback.  Cancelling the node deletes the timer early, except from
+ * within that timer's callback (timer deletion would wait for itself).
+ * weft_ctx_with_deadline(p, WEFT_FOREVER) has no deadline; any other
+ * deadline not after weft_now() cancels the new node at once.
+ *
+ * NULL: the constructors fail with EINVAL, weft_ctx_err returns -EINVAL,
+ * weft_ctx_done and weft_ctx_value return NULL, cancel and free do nothing.
+ */
+#include "weft_internal.h"
+
+enum { K_BACKGROUND, K_CANCEL, K_VALUE };
+
+struct weft_ctx {
+    atomic_int refs;
+    int kind;
+    weft_ctx *parent;
+    weft_ctx *canc;   /* nearest cancel node, self included; NULL if none */
+    int64_t deadline; /* effective deadline, -1 for none */
+    const void *key;  /* value nodes */
+    void *value;
+    /* cancel nodes only */
+    weft__lock lock;
+    atomic_int err;        /* written under lock, read anywhere */
+    weft_chan *done;       /* closed by the canceller that set err */
+    weft_ctx *children;    /* cancel nodes linked here, under lock */
+    weft_ctx *next, *prev; /* siblings, or the canceller's work list */
+    bool linked;           /* in parent->canc->children */
+    bool timed;            /* timer armed (under lock; final once err is set) */
+    weft__timer timer;
+};
+
+static weft_ctx background = {.kind = K_BACKGROUND, .deadline = -1};
+
+weft_ctx *weft_ctx_background(void) {
+    return &background;
+}
+
+/* ---- references ---------------------------------------------------------- */
+
+static void ctx_ref(weft_ctx *c) {
+    if (c != &background)
+        atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+/* Drop one reference; the last one frees c and releases its parent, up the
+ * chain as far as counts reach zero. */
+static void ctx_unref(weft_ctx *c) {
+    while (c && c != &background) {
+        if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+            return;
+        weft_ctx *parent = c->parent;
+        weft_chan_free(c->done);
+        free(c);
+        c = parent;
+    }
+}
+
+/* ---- the children list (under the owner's lock) -------------------------- */
+
+static void list_push(weft_ctx **head, weft_ctx *c) {
+    c->prev = NULL;
+    c->next = *head;
+    if (*head)
+        (*head)->prev = c;
+    *head = c;
+}
+
+static void list_remove(weft_ctx **head, weft_ctx *c) {
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        *head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+}
+
+/* Link c below its owner unless the owner is cancelled already; returns the
+ * owner's err (0 when linked or when there is no owner). */
+static int attach(weft_ctx *c) {
+    weft_ctx *owner = c->parent->canc;
+    if (!owner)
+        return 0;
+    weft__lock_acquire(&owner->lock);
+    int err = atomic_load_explicit(&owner->err, memory_order_relaxed);
+    if (!err) {
+        list_push(&owner->children, c);
+        c->linked = true;
+    }
+    weft__lock_release(&owner->lock);
+    return err;
+}
+
+static void detach(weft_ctx *c) {
+    weft_ctx *owner = c->parent->canc;
+    if (!owner)
+        return;
+    weft__lock_acquire(&owner->lock);
+    if (c->linked) {
+        list_remove(&owner->children, c);
+        c->linked = false;
+    }
+    weft__lock_release(&owner->lock);
+}
+
+/* ---- cancellation -------------------------------------------------------- */
+
+/* Cancel c alone with err if nobody did yet.  Its children move, each with
+ * a temporary reference, onto the work list, which is returned. */
+static weft_ctx *cancel_one(weft_ctx *c, int err, weft_ctx *firing,
+                            weft_ctx *work) {
+    weft__lock_acquire(&c->lock);
+    if (atomic_load_explicit(&c->err, memory_order_relaxed)) {
+        weft__lock_release(&c->lock);
+        return work;
+    }
+    atomic_store_explicit(&c->err, err, memory_order_release);
+    bool timed = c->timed;
+    weft_ctx *kids = c->children;
+    c->children = NULL;
+    while (kids) {
+        weft_ctx *k = kids;
+        kids = k->next;
+        ctx_ref(k);
+        k->linked = false;
+        k->next = work;
+        work = k;
+    }
+    weft__lock_release(&c->lock);
+    weft_close(c->done);
+    detach(c);
+    if (timed && c != firing)
+        weft__timer_del(&c->timer);
+    return work;
+}
+
+/* Cancel c and every descendant with err.  firing: the node whose timer
+ * callback is running us, or NULL. */
+static void cancel_tree(weft_ctx *c, int err, weft_ctx *firing) {
+    weft_ctx *work = cancel_one(c, err, firing, NULL);
+    while (work) {
+        weft_ctx *k = work;
+        work = cancel_one(k, err, firing, k->next);
+        ctx_unref(k);
+    }
+}
+
+static void deadline_fire(weft__timer *t, int64_t now) {
+    weft_ctx *c = t->arg;
+    (void)now;
+    cancel_tree(c, -ETIMEDOUT, c);
+}
+
+void weft_ctx_cancel(weft_ctx *c) {
+    if (c && c->kind == K_CANCEL)
+        cancel_tree(c, -ECANCELED, NULL);
+}
+
+void weft_ctx_free(weft_ctx *c) {
+    if (!c || c == &background)
+        return;
+    if (c->kind == K_CANCEL) {
+        cancel_tree(c, -ECANCELED, NULL);
+        if (c->timed)
+            weft__timer_del(&c->timer); /* see "Deadlines" above */
+    }
+    ctx_unref(c);
+}
+
+/* ---- creation ------------------------------------------------------------ */
+
+static weft_ctx *ctx_new(weft_ctx *parent, int kind) {
+    if (!parent) {
+        errno = EINVAL;
+        return NULL;
+    }
+    weft_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    atomic_init(&c->refs, 1);
+    c->kind = kind;
+    c->parent = parent;
+    ctx_ref(parent);
+    c->canc = parent->canc;
+    c->deadline = parent->deadline;
+    c->timer.idx = -1;
+    return c;
+}
+
+/* Arm c's timer for when unless c is cancelled already (both under c's
+ * lock, so a canceller either sees the timer or c never gets one).
+ * 0, -ETIMEDOUT (when has passed), -ENOMEM. */
+static int arm(weft_ctx *c, int64_t when) {
+    if (when <= weft_now())
+        return -ETIMEDOUT;
+    int r = 0;
+    weft__lock_acquire(&c->lock);
+    if (!atomic_load_explicit(&c->err, memory_order_relaxed)) {
+        c->timer.fn = deadline_fire;
+        c->timer.arg = c;
+        r = weft__timer_add(&c->timer, when);
+        c->timed = r == 0;
+    }
+    weft__lock_release(&c->lock);
+    return r;
+}
+
+/* A cancel node below parent; deadline -1 for none. */
+static weft_ctx *cancel_node(weft_ctx *parent, int64_t deadline) {
+    weft__ensure();
+    weft_ctx *c = ctx_new(parent, K_CANCEL);
+    if (!c)
+        return NULL;
+    c->canc = c;
+    c->done = weft_chan_make(0, 0);
+    if (!c->done) {
+        ctx_unref(c);
+        errno = ENOMEM;
+        return NULL;
+    }
+    bool own = deadline >= 0 && (c->deadline < 0 || deadline < c->deadline);
+    if (own)
+        c->deadline = deadline;
+    int err = attach(c);
+    if (!err && own)
+        err = arm(c, deadline);
+    if (err == -ENOMEM) {
+        weft_ctx_free(c);
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (err)
+        cancel_tree(c, err, NULL);
+    return c;
+}
+
+weft_ctx *weft_ctx_with_cancel(weft_ctx *parent) {
+    return cancel_node(parent, -1);
+}
+
+weft_ctx *weft_ctx_with_deadline(weft_ctx *parent, int64_t deadline) {
+    if (deadline == WEFT_FOREVER)
+        return cancel_node(parent, -1);
+    return cancel_node(parent, deadline < 0 ? 0 : deadline);
+}
+
+weft_ctx *weft_ctx_with_timeout(weft_ctx *parent, int64_t timeout_ns) {
+    if (timeout_ns == WEFT_FOREVER)
+        return cancel_node(parent, -1);
+    int64_t now = weft_now();
+    if (timeout_ns < 0)
+        timeout_ns = 0;
+    if (timeout_ns > INT64_MAX - now)
+        return cancel_node(parent, -1); /* beyond the clock's range */
+    return cancel_node(parent, now + timeout_ns);
+}
+
+weft_ctx *weft_ctx_with_value(weft_ctx *parent, const void *key, void *value) {
+    weft_ctx *c = ctx_new(parent, K_VALUE);
+    if (c) {
+        c->key = key;
+        c->value = value;
+    }
+    return c;
+}
+
+/* ---- queries ------------------------------------------------------------- */
+
+void *weft_ctx_value(weft_ctx *c, const void *key) {
+    for (; c; c = c->parent)
+        if (c->kind == K_VALUE && c->key == key)
+            return c->value;
+    return NULL;
+}
+
+weft_chan *weft_ctx_done(weft_ctx *c) {
+    return c && c->canc ? c->canc->done : NULL;
+}
+
+int weft_ctx_err(weft_ctx *c) {
+    if (!c)
+        return -EINVAL;
+    return c->canc ? atomic_load_explicit(&c->canc->err, memory_order_acquire)
+                   : 0;
+}
