@@ -30,7 +30,7 @@
 
 /* How far below the weft__site frame the park of the same call may lie. */
 #define SITE_REACH (16 * 1024)
-#define LINE_MAX_ 400
+#define DUMP_LINE 400
 
 static struct {
     weft__lock lock;
@@ -38,7 +38,7 @@ static struct {
     uint64_t gen;
     int pool_idle;
     bool leakcheck;
-    atomic_bool fatal_done; /* a deadlock report ends the process */
+    atomic_bool deadlock_reported; /* then exit reports no leaks */
     pthread_key_t altstack_key;
 } reg;
 
@@ -265,7 +265,7 @@ static void dump_g(weft__g *g, void *arg) {
     d->n++;
     if (!d->out)
         return;
-    char line[LINE_MAX_];
+    char line[DUMP_LINE];
     line_of(line, sizeof line, "goroutine", (unsigned long long)g->id,
             p ? "waiting" : state_of(g), g->name, p);
     sink_put(d->out, line);
@@ -300,7 +300,7 @@ static bool reg_lock_bounded(void) {
 }
 
 static void dump_threads(const sink *out) {
-    char line[LINE_MAX_], name[32];
+    char line[DUMP_LINE], name[32];
     if (out->f)
         weft__lock_acquire(&reg.lock);
     else if (!reg_lock_bounded())
@@ -343,14 +343,15 @@ void weft__leaks_report(void) {
 }
 
 void weft__deadlock_report(void) {
-    if (atomic_exchange(&reg.fatal_done, true))
+    if (atomic_exchange(&reg.deadlock_reported, true))
         return;
     fputs("weft: fatal: all goroutines are asleep - deadlock!\n\n", stderr);
     weft_dump(stderr);
 }
 
 static void at_exit(void) {
-    if (reg.leakcheck && !atomic_load(&reg.fatal_done) && weft_goroutines())
+    if (reg.leakcheck && !atomic_load(&reg.deadlock_reported) &&
+        weft_goroutines())
         weft__leaks_report();
     weft__trace_flush();
 }
