@@ -15,19 +15,22 @@
  * park nobody has claimed.  A thread that never called weft, or runs, makes
  * the counts differ and prevents the report.
  *
- * Why a snapshot taken piece by piece is enough.  The pieces are read
- * between two readings of three generation counters: the sum of the
- * workers' schedule ticks (a worker bumps its tick before it can run any
- * goroutine, so "idle at the first reading, same tick at the last" means
- * no goroutine ran in between), the thread registry's generation (bumped
- * whenever a plain thread starts or stops blocking), and the task count.
- * Anything able to wake a sleeper is a running goroutine (none ran), a
- * running thread (it would be counted as a task at the start, or have left
- * a trace: a readied goroutine is seen runnable, a woken thread changes the
- * generation, a timer or descriptor wait is seen pending at the end), a
- * timer (none pending) or a descriptor (none waited on).  So if every
- * piece says "asleep" and no counter moved, the state was dead throughout
- * and stays dead.
+ * Why a snapshot taken piece by piece is enough, in the order dead() reads:
+ *  1. The other workers are idle (after their ticks were summed).  If the
+ *     sum is the same at the end, no goroutine ran in between: a worker
+ *     bumps its tick before it runs anything, and weft__sched_quiet also
+ *     refuses while weft_shutdown stops the workers (which then still
+ *     count as idle, and no longer as threads).
+ *  2. The task count.  So the only actors left are threads, and every
+ *     thread alive from here on is counted: a running one makes the count
+ *     exceed what the registry explains.  A thread that acted before and
+ *     is gone left its mark where the next steps look: a goroutine it
+ *     readied is runnable, a thread it woke has a claimed park, a timer
+ *     it started is pending.
+ *  3. The registry (with its generation, compared at the end), the
+ *     goroutines, pending timers and descriptor waits, the count again.
+ * Nothing can wake a sleeper but a running goroutine (none ran), a thread
+ * (counted), a timer or a descriptor (none pending): dead stays dead.
  */
 #include "weft_internal.h"
 
@@ -70,19 +73,22 @@ static bool nothing_pending(void) {
 }
 
 static bool dead(void) {
-    uint64_t gen = weft__threads_gen(), e0, e1;
-    if (!weft__sched_quiet(&e0) || !nothing_pending())
+    uint64_t e0, e1;
+    if (!weft__sched_quiet(&e0))
+        return false;
+    int before = tasks();
+    uint64_t gen = weft__threads_gen();
+    if (!nothing_pending())
         return false;
     int asleep = weft__threads_asleep();
     int expect = weft_procs() + asleep + SAN_THREADS;
-    if (asleep < 0 || tasks() != expect)
+    if (asleep < 0 || before != expect)
         return false;
     size_t awake = 0;
     weft__foreach_g(count_awake, &awake);
     if (awake || !nothing_pending() || tasks() != expect)
         return false;
-    weft__sched_quiet(&e1);
-    return e0 == e1 && gen == weft__threads_gen();
+    return weft__sched_quiet(&e1) && e0 == e1 && gen == weft__threads_gen();
 }
 
 void weft__deadlock_idle(void) {

@@ -1339,10 +1339,12 @@ bool weft__seeded(void) { return rt.seeded; }
 
 bool weft__sched_quiet(uint64_t *epoch) {
     /* ticks first: a worker seen idle afterwards must bump its tick before
-     * it can run anything (see deadlock.c) */
+     * it can run anything (see deadlock.c).  While stopping, exiting
+     * workers still count as idle. */
     uint64_t e = 0;
     for (int i = 0; i < rt.nprocs; i++)
         e += atomic_load(&rt.workers[i]->tick);
     *epoch = e;
-    return atomic_load(&rt.nidle) == rt.nprocs - 1;
+    return atomic_load(&rt.nidle) == rt.nprocs - 1 &&
+           !atomic_load(&rt.stopping);
 }
