@@ -3,7 +3,8 @@
  * the runtime exits 2 with the message and the dump, within about a
  * second; nothing is reported while a sleep, a timed wait, a busy thread
  * that never called weft, or a thread sleeping outside weft could still
- * wake somebody; WEFT_DEADLOCK=0 turns the check off.
+ * wake somebody; WEFT_DEADLOCK=0 turns the check off.  Each case runs in
+ * a child process.
  */
 #include "child.h"
 
@@ -61,6 +62,7 @@ static void start_sleepers(void) {
 }
 
 static int deadlock(void) {
+    alarm(20 * test_scale()); /* a missed report fails, not hangs */
     start_sleepers();
     int v;
     weft_recv(never, &v);
@@ -74,6 +76,7 @@ static void *blocked_thread(void *arg) {
 }
 
 static int deadlock_two_threads(void) {
+    alarm(20 * test_scale());
     start_sleepers();
     pthread_t t;
     pthread_create(&t, NULL, blocked_thread, NULL);
@@ -144,13 +147,6 @@ static int disabled(void) {
     return deadlock();
 }
 
-static const child_mode modes[] = {
-    {"deadlock", deadlock},       {"two_threads", deadlock_two_threads},
-    {"sleeping", sleeping},       {"timed_wait", timed_wait},
-    {"busy_thread", busy_thread}, {"napping_thread", napping_thread},
-    {"disabled", disabled},       {NULL, NULL},
-};
-
 /* Leaks of the deliberately stuck children are not the subject here. */
 static const char *const child_env[] = {"ASAN_OPTIONS=detect_leaks=0", NULL};
 static const char *const off_env[] = {"ASAN_OPTIONS=detect_leaks=0",
@@ -158,8 +154,8 @@ static const char *const off_env[] = {"ASAN_OPTIONS=detect_leaks=0",
 
 static child c;
 
-static void expect_deadlock(const char *mode, int threads) {
-    child_run(mode, child_env, &c);
+static void expect_deadlock(const char *what, int (*fn)(void), int threads) {
+    child_run(fn, child_env, &c);
     CHILD_CHECK(&c, child_exit_code(&c) == 2);
     CHILD_CHECK(&c, strstr(c.out, "weft: fatal: all goroutines are asleep - "
                                   "deadlock!\n") == c.out);
@@ -176,26 +172,32 @@ static void expect_deadlock(const char *mode, int threads) {
         nthreads++;
     CHILD_CHECK(&c, nthreads == threads);
     CHILD_CHECK(&c, c.secs < 5.0 * test_scale());
-    printf("%s: reported after %.2fs\n", mode, c.secs);
+    printf("%s: reported after %.2fs\n", what, c.secs);
 }
 
-static void expect_clean(const char *mode) {
-    child_run(mode, child_env, &c);
+static void expect_clean(int (*fn)(void)) {
+    child_run(fn, child_env, &c);
     CHILD_CHECK(&c, child_exit_code(&c) == 0);
     CHILD_CHECK(&c, !strstr(c.out, "deadlock"));
 }
 
-int main(int argc, char **argv) {
-    CHILD_DISPATCH(argc, argv, modes);
+int main(void) {
     TEST_BEGIN(120);
-    expect_deadlock("deadlock", 1);
-    expect_deadlock("two_threads", 2);
-    expect_clean("sleeping");
-    expect_clean("timed_wait");
-    expect_clean("busy_thread");
-    expect_clean("napping_thread");
+    /* qemu-user runs a thread of its own in the process: the rule "every
+     * thread is blocked in weft" never holds there, so no report is due */
+    const char *env = getenv("WEFT_SANITIZER");
+    if (env && strcmp(env, "qemu") == 0) {
+        printf("skipped: deadlock reports under qemu-user\n");
+    } else {
+        expect_deadlock("deadlock", deadlock, 1);
+        expect_deadlock("two_threads", deadlock_two_threads, 2);
+    }
+    expect_clean(sleeping);
+    expect_clean(timed_wait);
+    expect_clean(busy_thread);
+    expect_clean(napping_thread);
 
-    child_run("disabled", off_env, &c);
+    child_run(disabled, off_env, &c);
     CHILD_CHECK(&c, child_signal(&c) == SIGALRM);
     CHILD_CHECK(&c, !strstr(c.out, "deadlock"));
     TEST_OK();

@@ -184,14 +184,6 @@ static int clean_shutdown(void) {
     return 0;
 }
 
-static const child_mode modes[] = {
-    {"sigquit", sigquit},
-    {"shutdown_leak", shutdown_leak},
-    {"exit_leak", exit_leak},
-    {"clean_shutdown", clean_shutdown},
-    {NULL, NULL},
-};
-
 static const char *const quiet[] = {"ASAN_OPTIONS=detect_leaks=0",
                                     "WEFT_DEADLOCK=0", NULL};
 static const char *const leakcheck[] = {"ASAN_OPTIONS=detect_leaks=0",
@@ -208,27 +200,26 @@ static void leak_lines(const char *where) {
     CHILD_CHECK(&c, count_lines(p, "[waiting] -: chan receive 0x") == 2);
 }
 
-int main(int argc, char **argv) {
-    CHILD_DISPATCH(argc, argv, modes);
+int main(void) {
     TEST_BEGIN(60);
 
-    child_run("sigquit", quiet, &c);
+    child_run(sigquit, quiet, &c);
     CHILD_CHECK(&c, child_exit_code(&c) == 0);
     CHILD_CHECK(&c, count_lines(c.out, "[waiting] -: chan receive 0x") == 2);
     CHILD_CHECK(&c, strstr(c.out, "still running\n"));
 
-    child_run("shutdown_leak", quiet, &c);
+    child_run(shutdown_leak, quiet, &c);
     CHILD_CHECK(&c, child_exit_code(&c) == 0);
     leak_lines(__FILE__);
 
-    child_run("exit_leak", leakcheck, &c);
+    child_run(exit_leak, leakcheck, &c);
     CHILD_CHECK(&c, child_exit_code(&c) == 0);
     leak_lines(__FILE__);
 
-    child_run("exit_leak", quiet, &c);
+    child_run(exit_leak, quiet, &c);
     CHILD_CHECK(&c, child_exit_code(&c) == 0 && !strstr(c.out, "leak"));
 
-    child_run("clean_shutdown", leakcheck, &c);
+    child_run(clean_shutdown, leakcheck, &c);
     CHILD_CHECK(&c, child_exit_code(&c) == 0 && !strstr(c.out, "leak"));
 
     dump_format();

@@ -151,47 +151,57 @@ static int uaf(void) {
     return 0;
 }
 
-static const child_mode modes[] = {
-    {"race", race},   {"channel", channel},
-    {"mutex", mutex}, {"wg_and_close", wg_and_close},
-    {"uaf", uaf},     {NULL, NULL},
-};
+#if defined(__SANITIZE_THREAD__)
+#define TSAN_BUILD 1
+#else
+#define TSAN_BUILD 0
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN_BUILD 1
+#else
+#define ASAN_BUILD 0
+#endif
 
 static void tsan_part(void) {
-#if defined(__SANITIZE_THREAD__)
+    if (!TSAN_BUILD) {
+        printf("skipped: ThreadSanitizer part (not a -fsanitize=thread "
+               "build)\n");
+        return;
+    }
     static const char *const two_workers[] = {"WEFT_PROCS=2", NULL};
     static child c;
-    child_run("race", two_workers, &c);
+    child_run(race, two_workers, &c);
     CHILD_CHECK(&c, strstr(c.out, "WARNING: ThreadSanitizer: data race"));
     CHILD_CHECK(&c, strstr(c.out, "racy"));
     printf("race: reported (exit status %d)\n", child_exit_code(&c));
-    const char *clean[] = {"channel", "mutex", "wg_and_close"};
+    static const struct {
+        const char *name;
+        int (*fn)(void);
+    } clean[] = {
+        {"channel", channel}, {"mutex", mutex}, {"wg_and_close", wg_and_close}};
     for (int i = 0; i < 3; i++) {
-        child_run(clean[i], two_workers, &c);
+        child_run(clean[i].fn, two_workers, &c);
         CHILD_CHECK(&c, child_exit_code(&c) == 0);
         CHILD_CHECK(&c, !strstr(c.out, "ThreadSanitizer"));
-        printf("%s: clean\n", clean[i]);
+        printf("%s: clean\n", clean[i].name);
     }
-#else
-    printf("skipped: ThreadSanitizer part (not a -fsanitize=thread build)\n");
-#endif
 }
 
 static void asan_part(void) {
-#if defined(__SANITIZE_ADDRESS__)
+    if (!ASAN_BUILD) {
+        printf("skipped: AddressSanitizer part (not a -fsanitize=address "
+               "build)\n");
+        return;
+    }
     static child c;
-    child_run("uaf", NULL, &c);
+    child_run(uaf, NULL, &c);
     CHILD_CHECK(&c, child_exit_code(&c) != 0);
     CHILD_CHECK(&c, strstr(c.out, "ERROR: AddressSanitizer: "
                                   "heap-use-after-free"));
     printf("use after free: reported\n");
-#else
-    printf("skipped: AddressSanitizer part (not a -fsanitize=address build)\n");
-#endif
 }
 
-int main(int argc, char **argv) {
-    CHILD_DISPATCH(argc, argv, modes);
+int main(void) {
     TEST_BEGIN(120);
     tsan_part();
     asan_part();

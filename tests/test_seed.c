@@ -80,22 +80,19 @@ static int run(void) {
     return 0;
 }
 
-static const child_mode modes[] = {{"run", run}, {NULL, NULL}};
-
 static void log_of(unsigned seed, char *out, size_t n) {
     static child c;
     char env[32];
     snprintf(env, sizeof env, "WEFT_SEED=%u", seed);
     const char *const vars[] = {env, NULL};
-    child_run("run", vars, &c);
+    child_run(run, vars, &c);
     CHILD_CHECK(&c, child_exit_code(&c) == 0);
     const char *l = strstr(c.out, "log=");
     CHILD_CHECK(&c, l);
     snprintf(out, n, "%s", l + 4);
 }
 
-int main(int argc, char **argv) {
-    CHILD_DISPATCH(argc, argv, modes);
+int main(void) {
     TEST_BEGIN(120);
     static char logs[20][sizeof log_buf + 8];
     int distinct = 0;

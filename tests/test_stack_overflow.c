@@ -31,13 +31,10 @@ static int overflow(void) {
     return 0;
 }
 
-static const child_mode modes[] = {{"overflow", overflow}, {NULL, NULL}};
-
-int main(int argc, char **argv) {
-    CHILD_DISPATCH(argc, argv, modes);
+int main(void) {
     TEST_BEGIN(30);
     static child c;
-    child_run("overflow", NULL, &c);
+    child_run(overflow, NULL, &c);
     CHILD_CHECK(&c, child_signal(&c) == SIGABRT);
     CHILD_CHECK(&c, strstr(c.out, "weft: fatal: goroutine 1 stack overflow in "
                                   "deep-diver\n"));

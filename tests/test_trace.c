@@ -61,9 +61,6 @@ static int at_shutdown(void) {
     return 0;
 }
 
-static const child_mode modes[] = {
-    {"exit", at_exit}, {"shutdown", at_shutdown}, {NULL, NULL}};
-
 /* ---- a strict JSON parser that counts trace events ----------------------- */
 
 typedef struct counts {
@@ -277,8 +274,7 @@ static void check_counts(const char *path, int runs) {
     CHECK(n.meta >= 2);
 }
 
-int main(int argc, char **argv) {
-    CHILD_DISPATCH(argc, argv, modes);
+int main(void) {
     TEST_BEGIN(60);
     static child c;
     char path[64], env[96], moved[64], move_env[96];
@@ -288,11 +284,11 @@ int main(int argc, char **argv) {
     snprintf(move_env, sizeof move_env, "TRACE_MOVE_TO=%s", moved);
     const char *const vars[] = {env, move_env, NULL};
 
-    child_run("exit", vars, &c);
+    child_run(at_exit, vars, &c);
     CHILD_CHECK(&c, child_exit_code(&c) == 0);
     check_counts(path, 1);
 
-    child_run("shutdown", vars, &c);
+    child_run(at_shutdown, vars, &c);
     CHILD_CHECK(&c, child_exit_code(&c) == 0);
     check_counts(moved, 1);
     check_counts(path, 2);
