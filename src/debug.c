@@ -350,6 +350,7 @@ void weft__deadlock_report(void) {
 }
 
 static void at_exit(void) {
+    atomic_store(&weft__deadlock_on, false);
     if (reg.leakcheck && !atomic_load(&reg.deadlock_reported) &&
         weft_goroutines())
         weft__leaks_report();
@@ -422,7 +423,7 @@ void weft__diag_init(int nprocs) {
         handle(SIGQUIT, on_sigquit, NULL);
         handle(SIGSEGV, NULL, on_sigsegv);
         pthread_key_create(&reg.altstack_key, altstack_free);
-        weft__deadlock_on = !env_is("WEFT_DEADLOCK", "0");
+        atomic_store(&weft__deadlock_on, !env_is("WEFT_DEADLOCK", "0"));
         reg.leakcheck = env_is("WEFT_LEAKCHECK", "1");
         atexit(at_exit);
     }

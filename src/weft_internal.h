@@ -392,7 +392,7 @@ bool weft__seeded(void);
 /* Deadlock detection (deadlock.c).  The idle poller calls
  * weft__deadlock_idle instead of sleeping without a deadline while
  * weft__deadlock_on; it sleeps a bounded period and then checks. */
-extern bool weft__deadlock_on;
+extern atomic_bool weft__deadlock_on;
 void weft__deadlock_idle(void);
 /* sched.c, for the check: true when every worker but the caller sleeps on
  * the idle list; *epoch changes whenever any worker schedules. */

@@ -175,10 +175,12 @@ static void expect_deadlock(const char *what, int (*fn)(void), int threads) {
     printf("%s: reported after %.2fs\n", what, c.secs);
 }
 
-static void expect_clean(int (*fn)(void)) {
+static void expect_clean(const char *what, int (*fn)(void)) {
+    printf("%s: ", what);
     child_run(fn, child_env, &c);
     CHILD_CHECK(&c, child_exit_code(&c) == 0);
     CHILD_CHECK(&c, !strstr(c.out, "deadlock"));
+    printf("no report\n");
 }
 
 int main(void) {
@@ -192,10 +194,10 @@ int main(void) {
         expect_deadlock("deadlock", deadlock, 1);
         expect_deadlock("two_threads", deadlock_two_threads, 2);
     }
-    expect_clean(sleeping);
-    expect_clean(timed_wait);
-    expect_clean(busy_thread);
-    expect_clean(napping_thread);
+    expect_clean("sleeping", sleeping);
+    expect_clean("timed_wait", timed_wait);
+    expect_clean("busy_thread", busy_thread);
+    expect_clean("napping_thread", napping_thread);
 
     child_run(disabled, off_env, &c);
     CHILD_CHECK(&c, child_signal(&c) == SIGALRM);
