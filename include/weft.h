@@ -386,9 +386,52 @@ int weft_blocking(weft_fn fn, void *arg);
 /* ------------------------------------------------------------------------ */
 /* Diagnostics                                                              */
 
-/* Write one line per goroutine to out:
- * goroutine <id> [<state>] <name>: <what it waits on> (<file:line>) */
+/* Write one line per goroutine to out (NULL: stderr), then one per plain
+ * thread blocked in weft:
+ *   goroutine <id> [<state>] <name>: <what it waits on> (<file:line>)
+ *   thread <tid> [waiting] <name>: <what it waits on> (<file:line>)
+ * <state> is running, runnable or waiting; <what> names the operation and
+ * its object (e.g. "chan receive 0x5581c0a0", "mutex 0x...", "sleep, 1.5s
+ * left", "fd read 7"); <file:line> is the blocking call's site, or ?.
+ * SIGQUIT writes the same to stderr and the program goes on. */
 void weft_dump(FILE *out);
+
+/* Call sites for weft_dump.  Each blocking call below is also a macro that
+ * records __FILE__ and __LINE__ (weft__site, an out-of-line call costing
+ * about a nanosecond) and then calls the real function, which keeps its
+ * name, signature and address: &weft_recv, (weft_recv)(c, v) and code
+ * compiled with -DWEFT_NO_SITE call exactly the same function (their
+ * blocks show "?" as the site).  Define WEFT_NO_SITE before including this
+ * header to turn the macros off. */
+void weft__site(const char *file, int line);
+
+#ifndef WEFT_NO_SITE
+#define WEFT__AT(fn) (weft__site(__FILE__, __LINE__), fn)
+#define weft_send(...) WEFT__AT(weft_send)(__VA_ARGS__)
+#define weft_recv(...) WEFT__AT(weft_recv)(__VA_ARGS__)
+#define weft_send_timeout(...) WEFT__AT(weft_send_timeout)(__VA_ARGS__)
+#define weft_recv_timeout(...) WEFT__AT(weft_recv_timeout)(__VA_ARGS__)
+#define weft_select(...) WEFT__AT(weft_select)(__VA_ARGS__)
+#define weft_sleep(...) WEFT__AT(weft_sleep)(__VA_ARGS__)
+#define weft_mutex_lock(...) WEFT__AT(weft_mutex_lock)(__VA_ARGS__)
+#define weft_rwmutex_rlock(...) WEFT__AT(weft_rwmutex_rlock)(__VA_ARGS__)
+#define weft_rwmutex_lock(...) WEFT__AT(weft_rwmutex_lock)(__VA_ARGS__)
+#define weft_wg_wait(...) WEFT__AT(weft_wg_wait)(__VA_ARGS__)
+#define weft_once_do(...) WEFT__AT(weft_once_do)(__VA_ARGS__)
+#define weft_cond_wait(...) WEFT__AT(weft_cond_wait)(__VA_ARGS__)
+#define weft_group_go(...) WEFT__AT(weft_group_go)(__VA_ARGS__)
+#define weft_group_wait(...) WEFT__AT(weft_group_wait)(__VA_ARGS__)
+#define weft_wait_fd(...) WEFT__AT(weft_wait_fd)(__VA_ARGS__)
+#define weft_read(...) WEFT__AT(weft_read)(__VA_ARGS__)
+#define weft_write(...) WEFT__AT(weft_write)(__VA_ARGS__)
+#define weft_accept(...) WEFT__AT(weft_accept)(__VA_ARGS__)
+#define weft_connect(...) WEFT__AT(weft_connect)(__VA_ARGS__)
+#define weft_read_timeout(...) WEFT__AT(weft_read_timeout)(__VA_ARGS__)
+#define weft_write_timeout(...) WEFT__AT(weft_write_timeout)(__VA_ARGS__)
+#define weft_accept_timeout(...) WEFT__AT(weft_accept_timeout)(__VA_ARGS__)
+#define weft_connect_timeout(...) WEFT__AT(weft_connect_timeout)(__VA_ARGS__)
+#define weft_blocking(...) WEFT__AT(weft_blocking)(__VA_ARGS__)
+#endif
 
 #ifdef __cplusplus
 }

@@ -60,7 +60,9 @@ static void *helper_main(void *unused) {
     for (;;) {
         while (!pool.head && !pool.stopping) {
             pool.idle++;
+            weft__pool_idle(true); /* waiting for work: one of weft's own */
             pthread_cond_wait(&pool.cv, &pool.mu);
+            weft__pool_idle(false);
             pool.idle--;
         }
         if (!pool.head)

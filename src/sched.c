@@ -97,6 +97,7 @@ static struct {
     atomic_bool stopping;
     bool seeded;
     uint64_t seed;
+    uint64_t seed_rng; /* WEFT_SEED: schedule draws, the one worker only */
     pthread_mutex_t init_lock;
 
     _Alignas(WEFT__CACHELINE) weft__lock gq_lock;
@@ -197,6 +198,8 @@ static uint32_t xorshift(uint64_t *s) {
 
 uint32_t weft__rand(void) {
     weft__worker *w = weft__self();
+    if (WEFT__UNLIKELY(rt.seeded) && w)
+        return xorshift(&rt.seed_rng); /* see seed_pick */
     if (w)
         return xorshift(&w->rng);
     if (!tls_rng)
@@ -463,6 +466,42 @@ static bool timers_due(void) {
     return next >= 0 && next <= weft_now();
 }
 
+/* ---- WEFT_SEED: a schedule drawn from the seed ------------------------------
+ *
+ * With one worker, the order goroutines run in is all that varies between
+ * runs.  Whenever the worker schedules, seed_pick draws which runnable
+ * goroutine goes next (runnext and the ring alike), so a seed names one
+ * interleaving.  Draws come from rt.seed_rng, used only on the worker and
+ * never by its idle loop (steal_work draws from w->rng): how long the
+ * worker idles, which depends on plain threads and time, does not shift the
+ * sequence.  Every pick goes through seed_pick, never through the other
+ * paths of find_runnable (a goroutine that a plain thread readies just
+ * after seed_pick looked waits for the next round) nor through next_local,
+ * and the global queue is moved into the ring only when the ring is empty,
+ * so the tick % 61 fairness check never decides anything. */
+static weft__g *seed_pick(weft__worker *w) {
+    weft__g *next = atomic_exchange_explicit(&w->runnext, NULL,
+                                             memory_order_acquire);
+    if (next)
+        runq_put(w, next);
+    if (runq_empty(w)) {
+        weft__g *g = gq_take_batch(w, RUNQ / 2);
+        if (!g)
+            return NULL;
+        runq_put(w, g);
+    }
+    unsigned h = atomic_load_explicit(&w->head, memory_order_relaxed);
+    unsigned t = atomic_load_explicit(&w->tail, memory_order_relaxed);
+    unsigned i = (h + xorshift(&rt.seed_rng) % (t - h)) % RUNQ;
+    weft__g *g = atomic_load_explicit(&w->runq[i], memory_order_relaxed);
+    atomic_store_explicit(&w->runq[i],
+                          atomic_load_explicit(&w->runq[h % RUNQ],
+                                               memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&w->runq[h % RUNQ], g, memory_order_relaxed);
+    return runq_get(w);
+}
+
 /* ---- finding work ------------------------------------------------------------------- */
 
 static weft__g *steal_work(weft__worker *w) {
@@ -475,8 +514,11 @@ static weft__g *steal_work(weft__worker *w) {
             if (v == w)
                 continue;
             weft__g *g = runq_steal(w, v, last);
-            if (g)
+            if (g) {
+                if (WEFT__UNLIKELY(weft__tracing()))
+                    weft__trace_steal(v->id);
                 return g;
+            }
         }
         weft__g *g = gq_take_batch(w, RUNQ / 2);
         if (g)
@@ -509,6 +551,8 @@ static int64_t poll_deadline(void) {
 /* Sleep until woken: as the poller (epoll until the next timer) if nobody
  * holds that role, else on the worker's futex. */
 static void idle_sleep(weft__worker *w) {
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_park();
     int zero = 0;
     if (atomic_compare_exchange_strong(&rt.poller, &zero, 1)) {
         int64_t deadline = poll_deadline();
@@ -516,7 +560,10 @@ static void idle_sleep(weft__worker *w) {
         if (!work_anywhere() && !atomic_load(&rt.stopping)) {
             deadline = poll_deadline(); /* a timer added meanwhile */
             atomic_store(&rt.poll_deadline, deadline);
-            weft__netpoll(deadline);
+            if (WEFT__UNLIKELY(deadline < 0 && weft__deadlock_on))
+                weft__deadlock_idle(); /* bounded sleep, then a check */
+            else
+                weft__netpoll(deadline);
         }
         atomic_store(&rt.poll_woken, 0);
         atomic_store(&rt.poll_deadline, -1);
@@ -560,7 +607,7 @@ static weft__g *find_runnable(weft__worker *w) {
         unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
         atomic_store_explicit(&w->tick, tick + 1, memory_order_relaxed);
         weft__g *g = NULL;
-        if (tick % 61 == 0) {
+        if (tick % 61 == 0 && !rt.seeded) {
             /* fairness: the global queue and ready descriptors get a turn
              * even while local work never runs out */
             g = gq_take_batch(w, 1);
@@ -569,6 +616,11 @@ static weft__g *find_runnable(weft__worker *w) {
         }
         if (!g && (tick % 16 == 0 || runq_empty(w)) && timers_due())
             weft__timers_run(weft_now());
+        if (WEFT__UNLIKELY(rt.seeded) && !(g = seed_pick(w))) {
+            stop_spinning(w); /* every pick goes through seed_pick */
+            idle_sleep(w);
+            continue;
+        }
         if (!g)
             g = runq_get(w);
         if (!g)
@@ -629,6 +681,8 @@ static inline void set_running(weft__worker *w, weft__g *g) {
         g_attach_stack(w, g);
     w->cur = g;
     atomic_store_explicit(&g->status, WEFT__G_RUNNING, memory_order_relaxed);
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_run(g);
 }
 
 /* g0 side: run g until it switches back to g0. */
@@ -662,6 +716,8 @@ static void leave(weft__worker *w, weft__g *g,
                   bool dying) {
     if (WEFT__UNLIKELY(!weft__stack_ok(g->stack)))
         weft__fatal("goroutine %llu stack overflow", (unsigned long long)g->id);
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_stop(g);
     w->after = after;
     w->after_arg = arg;
     weft__g *next = next_local(w);
@@ -852,6 +908,8 @@ int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
     g->id = g_new_id(w);
     atomic_store_explicit(&g->status, WEFT__G_WAITING, memory_order_relaxed);
     live_add(w, 1);
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_spawn(g);
     ready(g, true);
     return 0;
 }
@@ -882,6 +940,8 @@ void weft_yield(void) {
         sched_yield();
         return;
     }
+    if (WEFT__UNLIKELY(rt.seeded) && (weft__rand() & 1))
+        return; /* WEFT_SEED: whether a yield switches is a draw */
     if (nothing_else(w))
         return;
     leave(w, g, yield_after, g, false);
@@ -939,11 +999,14 @@ void weft__park_init(weft__park *p, const char *why, const void *obj) {
     p->obj = obj;
     p->timer.idx = -1;
     atomic_store_explicit(&p->timer.running, 0, memory_order_relaxed);
+    weft__park_diag_init(p);
 }
 
 void weft__unpark(weft__park *p) {
     weft__g *g = p->g;
     if (g) {
+        if (WEFT__UNLIKELY(weft__tracing()))
+            weft__trace_wake(g);
         weft__ready(g);
         return;
     }
@@ -1001,6 +1064,7 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
                 void *arg) {
     p->unlock = unlock;
     p->unlock_arg = arg;
+    p->tdeadline = deadline;
     /* published to wakers by the unlock below, like the nodes */
     p->solo = !p->multi && deadline < 0;
     if (!p->g) {
@@ -1016,6 +1080,8 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
     }
     weft__g *g = p->g;
     g->park = p;
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_block(p);
     leave(weft__self(), g, park_after, p, false);
     g->park = NULL;
     if (deadline >= 0)
@@ -1107,7 +1173,7 @@ static void *worker_main(void *arg) {
 #ifdef WEFT_TSAN
     w->tsan_fiber = __tsan_get_current_fiber();
 #endif
-    weft__signals_thread_init();
+    weft__diag_worker_init(w->id);
     for (;;) {
         weft__g *g = find_runnable(w);
         if (!g)
@@ -1136,6 +1202,7 @@ static void seed_init(void) {
     const char *env = getenv("WEFT_SEED");
     rt.seeded = env && *env;
     rt.seed = rt.seeded ? strtoull(env, NULL, 10) : (uint64_t)weft_now();
+    rt.seed_rng = (rt.seed + 1) * 0xD1B54A32D192ED03ull | 1;
 }
 
 static void workers_free(int n) {
@@ -1160,7 +1227,7 @@ static int start(const weft_config *cfg) {
     atomic_store(&rt.poll_deadline, -1);
     if (weft__netpoll_init() < 0)
         return -ENOMEM;
-    weft__signals_init();
+    weft__diag_init(rt.nprocs);
     rt.workers = calloc((size_t)rt.nprocs, sizeof *rt.workers);
     if (!rt.workers)
         return -ENOMEM;
@@ -1225,7 +1292,10 @@ void weft_shutdown(void) {
     pthread_mutex_lock(&rt.init_lock);
     if (atomic_load(&rt.state) != RT_RUNNING || weft__curg() ||
         weft_goroutines() > 0) {
+        bool live = atomic_load(&rt.state) == RT_RUNNING;
         pthread_mutex_unlock(&rt.init_lock);
+        if (live)
+            weft__leaks_report();
         return;
     }
     atomic_store(&rt.stopping, true);
@@ -1251,6 +1321,7 @@ void weft_shutdown(void) {
     weft__blocking_release();
     weft__netpoll_release();
     weft__stack_release_all();
+    weft__trace_flush();
     atomic_store(&rt.state, RT_STOPPED);
     pthread_mutex_unlock(&rt.init_lock);
 }
@@ -1271,3 +1342,15 @@ void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg) {
 }
 
 bool weft__seeded(void) { return rt.seeded; }
+
+bool weft__sched_quiet(uint64_t *epoch) {
+    /* ticks first: a worker seen idle afterwards must bump its tick before
+     * it can run anything (see deadlock.c).  While stopping, exiting
+     * workers still count as idle. */
+    uint64_t e = 0;
+    for (int i = 0; i < rt.nprocs; i++)
+        e += atomic_load(&rt.workers[i]->tick);
+    *epoch = e;
+    return atomic_load(&rt.nidle) == rt.nprocs - 1 &&
+           !atomic_load(&rt.stopping);
+}

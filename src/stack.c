@@ -25,6 +25,11 @@
  * their pages back (MADV_DONTNEED) except the top one, so a burst of
  * goroutines does not pin its memory forever.  madvise costs a TLB
  * shootdown on every core, which is why it is not done for every stack.
+ *
+ * valgrind: when its header is present, every slot's usable range is
+ * registered as a stack (VALGRIND_STACK_REGISTER, a no-op outside
+ * valgrind) when its slab is made and deregistered when the slab is
+ * unmapped, so memcheck follows switches between goroutine stacks.
  */
 #include "weft_internal.h"
 
@@ -35,6 +40,13 @@
 
 #ifdef WEFT_ASAN
 #include <sanitizer/asan_interface.h>
+#endif
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define WEFT_VALGRIND 1
+#endif
 #endif
 
 #ifndef MADV_GUARD_INSTALL
@@ -51,7 +63,27 @@ typedef struct slab {
     void *base;
     size_t len;
     struct slab *next;
+#ifdef WEFT_VALGRIND
+    unsigned vg_ids[SLAB_MAX_SLOTS];
+    size_t nslots;
+#endif
 } slab;
+
+static void vg_register(slab *sl, size_t i, const weft__stack *s) {
+#ifdef WEFT_VALGRIND
+    sl->vg_ids[i] = VALGRIND_STACK_REGISTER(s->lo, s->lo + s->size);
+    sl->nslots = i + 1 > sl->nslots ? i + 1 : sl->nslots;
+#endif
+    (void)sl, (void)i, (void)s;
+}
+
+static void vg_deregister(slab *sl) {
+#ifdef WEFT_VALGRIND
+    for (size_t i = 0; i < sl->nslots; i++)
+        VALGRIND_STACK_DEREGISTER(sl->vg_ids[i]);
+#endif
+    (void)sl;
+}
 
 /* Free stacks of one size.  Sizes other than the default are rare, so a
  * short list of buckets is enough. */
@@ -167,14 +199,19 @@ static weft__stack *slab_new(size_t span) {
     sl->base = base;
     sl->len = n * slot;
     weft__stack *rest = NULL, *last = NULL;
+#ifdef WEFT_VALGRIND
+    sl->nslots = 0;
+#endif
     for (size_t i = 1; i < n; i++) {
         weft__stack *s = slot_init(base + i * slot, span, pg);
+        vg_register(sl, i, s);
         s->next = rest;
         rest = s;
         if (!last)
             last = s;
     }
     weft__stack *first = slot_init(base, span, pg);
+    vg_register(sl, 0, first);
     weft__lock_acquire(&pool.lock);
     sl->next = pool.slabs;
     pool.slabs = sl;
@@ -291,6 +328,7 @@ void weft__stack_release_all(void) {
     while (pool.slabs) {
         slab *sl = pool.slabs;
         pool.slabs = sl->next;
+        vg_deregister(sl);
         munmap(sl->base, sl->len);
         free(sl);
     }

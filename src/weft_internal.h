@@ -41,6 +41,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+/* The library's own calls must not overwrite the call site a user's call
+ * recorded (see weft__site in weft.h). */
+#define WEFT_NO_SITE
 #include "weft.h"
 
 #include <errno.h>
@@ -249,6 +252,9 @@ struct weft__park {
     void *unlock_arg;
     weft__park *tnext, *tprev; /* blocked plain threads, for weft_dump */
     int tid;
+    int site_line;         /* the user's call site (weft__site), or 0 */
+    const char *site_file;
+    int64_t tdeadline; /* weft__block's deadline, -1 = none (diagnostics) */
 };
 
 typedef struct weft__wnode weft__wnode;
@@ -354,7 +360,7 @@ size_t weft__netpoll_waiting(void);
  * is earlier than what the poller sleeps towards. */
 void weft__timer_wakeup(int64_t when);
 
-/* ---- weft_blocking helper pool (blocking.c; added with netpoll) ----------- */
+/* ---- weft_blocking helper pool (blocking.c) --------------------------------- */
 
 /* Stop and join the helper threads; weft_shutdown calls it.  A no-op when
  * called from a helper itself. */
@@ -362,17 +368,64 @@ void weft__blocking_release(void);
 /* weft_blocking calls in progress (keeps the deadlock detector quiet). */
 size_t weft__blocking_pending(void);
 
-/* ---- diagnostics (debug.c) ------------------------------------------------------ */
+/* ---- diagnostics (debug.c, deadlock.c, trace.c) ------------------------------- */
 
 /* A plain thread starts (on) or stops (off) blocking on p. */
 void weft__thread_blocked(weft__park *p, bool on);
-/* Process-wide signal handlers (SIGQUIT dump, stack overflow report). */
-void weft__signals_init(void);
-/* Per worker thread: the alternate stack the overflow handler runs on. */
-void weft__signals_thread_init(void);
+/* Runtime start: signal handlers, WEFT_DEADLOCK / WEFT_LEAKCHECK /
+ * WEFT_TRACE, exit hooks.  nprocs workers are about to start. */
+void weft__diag_init(int nprocs);
+/* First thing on worker wid's thread: alternate signal stack, trace buffer. */
+void weft__diag_worker_init(int wid);
+/* From weft__park_init: record the call site weft__site left for p and
+ * reset p's diagnostic fields. */
+void weft__park_diag_init(weft__park *p);
+/* weft_shutdown found goroutines alive: report the blocked ones as leaks. */
+void weft__leaks_report(void);
+/* For deadlock.c: the thread registry's generation (see debug.c), and how
+ * many threads sleep in weft for good (blocked plain threads whose park is
+ * unclaimed and has no deadline, plus idle pool threads); -1 if a listed
+ * thread has a deadline or is being woken. */
+uint64_t weft__threads_gen(void);
+int weft__threads_asleep(void);
+/* The park g sleeps on: NULL unless g is parked on an unclaimed park. */
+const weft__park *weft__g_blocked_on(const weft__g *g);
+/* Print the deadlock message and the dump (once per process). */
+void weft__deadlock_report(void);
 /* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
 /* True when WEFT_SEED fixed the schedule. */
 bool weft__seeded(void);
+
+/* Deadlock detection (deadlock.c).  The idle poller calls
+ * weft__deadlock_idle instead of sleeping without a deadline while
+ * weft__deadlock_on; it sleeps a bounded period and then checks. */
+extern atomic_bool weft__deadlock_on;
+void weft__deadlock_idle(void);
+/* sched.c, for the check: true when every worker but the caller sleeps on
+ * the idle list; *epoch changes whenever any worker schedules. */
+bool weft__sched_quiet(uint64_t *epoch);
+/* A weft_blocking pool thread starts (on) or stops (off) waiting for work:
+ * while it waits it is one of weft's own threads, not a user thread. */
+void weft__pool_idle(bool on);
+
+/* Tracing (trace.c).  Every hook sits behind WEFT__UNLIKELY(weft__tracing()):
+ * one relaxed load of a flag that never changes once the runtime runs. */
+extern atomic_bool weft__trace_on;
+static inline bool weft__tracing(void) {
+    return atomic_load_explicit(&weft__trace_on, memory_order_relaxed);
+}
+void weft__trace_spawn(const weft__g *g);
+void weft__trace_run(const weft__g *g);  /* a worker switches to g */
+void weft__trace_stop(const weft__g *g); /* ... and back from it */
+void weft__trace_block(const weft__park *p);
+void weft__trace_wake(const weft__g *g);
+void weft__trace_steal(int victim);
+void weft__trace_park(void); /* a worker goes idle */
+/* Write the WEFT_TRACE file (weft_shutdown; also at exit). */
+void weft__trace_flush(void);
+/* From weft__diag_init / weft__diag_worker_init. */
+void weft__trace_init(int nprocs);
+void weft__trace_thread(int wid);
 
 #endif

@@ -1,0 +1,228 @@
+/*
+ * weft_dump, SIGQUIT and leak reports: the line format, the call sites the
+ * public macros record (and "?" for a call that bypasses them), plain
+ * threads listed as "thread <tid>", leaks reported by weft_shutdown and by
+ * WEFT_LEAKCHECK=1 at exit.
+ */
+#include "child.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+static weft_chan *gate; /* closed to release everybody */
+static weft_mutex held;
+static weft_wg ready;   /* counts goroutines about to block */
+static atomic_int spin; /* the running goroutine spins while 1 */
+
+enum { RECV_LINE = __LINE__ + 4 };
+static void recv_gate(void *arg) {
+    (void)arg;
+    weft_wg_done(&ready);
+    weft_recv(gate, NULL);
+}
+
+/* The same call through the function itself, not the macro. */
+static void recv_gate_nosite(void *arg) {
+    (void)arg;
+    int (*fn)(weft_chan *, void *) = weft_recv; /* &weft_recv works */
+    weft_wg_done(&ready);
+    fn(gate, NULL);
+}
+
+enum { LOCK_LINE = __LINE__ + 4 };
+static void lock_held(void *arg) {
+    (void)arg;
+    weft_wg_done(&ready);
+    weft_mutex_lock(&held);
+    weft_mutex_unlock(&held);
+}
+
+static void sleeper(void *arg) {
+    (void)arg;
+    weft_wg_done(&ready);
+    weft_sleep(WEFT_SEC(30) * test_scale());
+}
+
+static void spinner(void *arg) {
+    (void)arg;
+    atomic_store(&spin, 2);
+    while (atomic_load(&spin) == 2)
+        ;
+}
+
+static void *thread_recv(void *arg) {
+    (void)arg;
+    (weft_recv)(gate, NULL);
+    return NULL;
+}
+
+/* weft_dump into a string. */
+static char *dump_str(void) {
+    static char buf[1 << 16];
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    CHECK(f);
+    weft_dump(f);
+    fclose(f);
+    return buf;
+}
+
+static int count_lines(const char *s, const char *what) {
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, what)); p++)
+        n++;
+    return n;
+}
+
+/* Wait until the dump shows n lines containing what. */
+static char *dump_until(const char *what, int n) {
+    for (;;) {
+        char *d = dump_str();
+        if (count_lines(d, what) >= n)
+            return d;
+        weft_sleep(WEFT_MS(5));
+    }
+}
+
+/* Every line must read "<kind> <id> [<state>] <name>: <what> (<where>)". */
+static void check_format(const char *dump) {
+    const char *line = dump;
+    while (*line) {
+        const char *end = strchr(line, '\n');
+        CHECK(end);
+        char kind[16], state[16], name[64];
+        unsigned long long id;
+        int at = 0;
+        CHECK(sscanf(line, "%15s %llu [%15[a-z]] %63[^:]: %n", kind, &id, state,
+                     name, &at) == 4);
+        CHECK(strcmp(kind, "goroutine") == 0 || strcmp(kind, "thread") == 0);
+        CHECK(at > 0 && end[-1] == ')' && memchr(line + at, '(', end - line));
+        line = end + 1;
+    }
+}
+
+static void dump_format(void) {
+    gate = weft_chan_make(0, 0);
+    weft_mutex_lock(&held);
+    weft_wg_add(&ready, 4);
+    weft_goopts named = {.name = "gate-keeper"};
+    CHECK(weft_go_with(recv_gate, NULL, &named) == 0);
+    CHECK(weft_go(recv_gate_nosite, NULL) == 0);
+    CHECK(weft_go(lock_held, NULL) == 0);
+    CHECK(weft_go(sleeper, NULL) == 0);
+    CHECK(weft_go(spinner, NULL) == 0);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, thread_recv, NULL) == 0);
+    weft_wg_wait(&ready);
+    while (atomic_load(&spin) != 2)
+        weft_yield();
+
+    char *d = dump_until("[waiting]", 5);
+    printf("%s", d);
+    check_format(d);
+    char want[160];
+    snprintf(want, sizeof want,
+             "[waiting] gate-keeper: chan receive %p (%s:%d)\n", (void *)gate,
+             __FILE__, RECV_LINE);
+    CHECK(strstr(d, want));
+    snprintf(want, sizeof want, "[waiting] -: chan receive %p (?)\n",
+             (void *)gate);
+    CHECK(count_lines(d, want) == 1);
+    snprintf(want, sizeof want, "[waiting] -: mutex %p (%s:%d)\n",
+             (void *)&held, __FILE__, LOCK_LINE);
+    CHECK(strstr(d, want));
+    CHECK(strstr(d, "[waiting] -: sleep, "));
+    CHECK(strstr(d, "s left (" __FILE__ ":"));
+    CHECK(count_lines(d, "[running]") >= 1);
+    CHECK(count_lines(d, "\nthread ") == 1);
+    snprintf(want, sizeof want, ": chan receive %p (?)\n", (void *)gate);
+    CHECK(strstr(strstr(d, "\nthread "), want));
+
+    atomic_store(&spin, 0);
+    weft_close(gate);
+    weft_mutex_unlock(&held);
+    pthread_join(t, NULL);
+}
+
+/* ---- children
+ * ---------------------------------------------------------------- */
+
+static void block_two(void) {
+    gate = weft_chan_make(0, 0);
+    weft_wg_add(&ready, 2);
+    weft_go(recv_gate, NULL);
+    weft_go(recv_gate, NULL);
+    weft_wg_wait(&ready);
+    weft_sleep(WEFT_MS(50)); /* from wg_done to parked */
+}
+
+static int sigquit(void) {
+    block_two();
+    kill(getpid(), SIGQUIT);
+    fprintf(stderr, "still running\n");
+    return 0;
+}
+
+static int shutdown_leak(void) {
+    block_two();
+    weft_shutdown();
+    return weft_goroutines() == 2 ? 0 : 3;
+}
+
+static int exit_leak(void) {
+    block_two();
+    return 0;
+}
+
+static int clean_shutdown(void) {
+    weft_go(spinner, NULL);
+    while (atomic_load(&spin) != 2)
+        weft_yield();
+    atomic_store(&spin, 0);
+    while (weft_goroutines())
+        weft_yield();
+    weft_shutdown();
+    return 0;
+}
+
+static const char *const quiet[] = {"ASAN_OPTIONS=detect_leaks=0",
+                                    "WEFT_DEADLOCK=0", NULL};
+static const char *const leakcheck[] = {"ASAN_OPTIONS=detect_leaks=0",
+                                        "WEFT_LEAKCHECK=1", NULL};
+
+static child c;
+
+static void leak_lines(const char *where) {
+    const char *p = strstr(c.out, "weft: leak: 2 goroutines still blocked\n");
+    CHILD_CHECK(&c, p);
+    char want[64];
+    snprintf(want, sizeof want, "(%s:%d)\n", where, RECV_LINE);
+    CHILD_CHECK(&c, count_lines(p, want) == 2);
+    CHILD_CHECK(&c, count_lines(p, "[waiting] -: chan receive 0x") == 2);
+}
+
+int main(void) {
+    TEST_BEGIN(60);
+
+    child_run(sigquit, quiet, &c);
+    CHILD_CHECK(&c, child_exit_code(&c) == 0);
+    CHILD_CHECK(&c, count_lines(c.out, "[waiting] -: chan receive 0x") == 2);
+    CHILD_CHECK(&c, strstr(c.out, "still running\n"));
+
+    child_run(shutdown_leak, quiet, &c);
+    CHILD_CHECK(&c, child_exit_code(&c) == 0);
+    leak_lines(__FILE__);
+
+    child_run(exit_leak, leakcheck, &c);
+    CHILD_CHECK(&c, child_exit_code(&c) == 0);
+    leak_lines(__FILE__);
+
+    child_run(exit_leak, quiet, &c);
+    CHILD_CHECK(&c, child_exit_code(&c) == 0 && !strstr(c.out, "leak"));
+
+    child_run(clean_shutdown, leakcheck, &c);
+    CHILD_CHECK(&c, child_exit_code(&c) == 0 && !strstr(c.out, "leak"));
+
+    dump_format();
+    TEST_OK();
+    return 0;
+}
