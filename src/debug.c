@@ -230,7 +230,8 @@ const weft__park *weft__g_blocked_on(const weft__g *g) {
     if (atomic_load_explicit(&g->status, memory_order_acquire) !=
         WEFT__G_WAITING)
         return NULL;
-    const weft__park *p = g->park;
+    const weft__park *p =
+        atomic_load_explicit(&((weft__g *)g)->park, memory_order_acquire);
     if (!p || atomic_load_explicit(&p->claimed, memory_order_acquire))
         return NULL;
     return p;
@@ -241,7 +242,10 @@ static const char *state_of(const weft__g *g) {
     case WEFT__G_RUNNING:
         return "running";
     case WEFT__G_WAITING:
-        return g->park ? "waiting" : "runnable";
+        return atomic_load_explicit(&((weft__g *)g)->park,
+                                    memory_order_relaxed)
+                   ? "waiting"
+                   : "runnable";
     default:
         return "runnable";
     }

@@ -3,10 +3,13 @@
  *
  * Each worker is one OS thread with:
  *   - g0: the scheduler's own context on the thread's native stack.  A
- *     goroutine never switches to another goroutine directly; it switches
- *     to g0, which runs the "after" hook the goroutine left (unlock a wait
- *     queue, requeue for a yield, free a dead goroutine) and then picks the
- *     next goroutine.  g0 never migrates, so only g0 may keep thread state.
+ *     goroutine that stops running (parks, yields, exits) switches straight
+ *     to the next goroutine of its worker's runnext or ring when there is
+ *     one (leave), else to g0, which searches for work (find_runnable).
+ *     Either way it leaves an "after" hook (unlock a wait queue, requeue
+ *     for a yield, free a dead goroutine) that the context it switched to
+ *     runs first (run_hook).  g0 never migrates, so only g0 may keep
+ *     thread state.
  *   - runnext: one slot for the goroutine most recently woken by the running
  *     one, so a ping-pong or a pipeline stays on one core and in cache.
  *   - runq: a bounded ring (RUNQ) of runnable goroutines.  The owner pushes
@@ -36,6 +39,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -1079,11 +1083,11 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
         weft__timer_add(&p->timer, deadline);
     }
     weft__g *g = p->g;
-    g->park = p;
+    atomic_store_explicit(&g->park, p, memory_order_release);
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_block(p);
     leave(weft__self(), g, park_after, p, false);
-    g->park = NULL;
+    atomic_store_explicit(&g->park, NULL, memory_order_relaxed);
     if (deadline >= 0)
         weft__timer_del(&p->timer);
     return p->timedout ? -ETIMEDOUT : 0;
@@ -1174,6 +1178,9 @@ static void *worker_main(void *arg) {
     w->tsan_fiber = __tsan_get_current_fiber();
 #endif
     weft__diag_worker_init(w->id);
+    /* the poller's epoll timeout is the timer heap's deadline: do not let
+     * the kernel's default 50 us of slack blur it */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     for (;;) {
         weft__g *g = find_runnable(w);
         if (!g)

@@ -212,7 +212,7 @@ typedef struct weft__g {
     uint64_t id;
     struct weft__g *link; /* run queue / free list */
     atomic_int status;    /* WEFT__G_*, 0 while the struct is free */
-    weft__park *park; /* what it is blocked on, for weft_dump */
+    _Atomic(weft__park *) park; /* what it is blocked on, for weft_dump */
     void *tsan_fiber;
     char name[32];
 } weft__g;
