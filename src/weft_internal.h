@@ -7,8 +7,8 @@
  *             store sp, load the other context's sp, restore, return.
  *   stack.c   goroutine stacks: mmap'd slabs, guard pages, per-worker cache.
  *   sched.c   workers (one OS thread each, with a g0 context on the thread's
- *             own stack), local run queues, global queue, stealing, idling,
- *             and the park/unpark primitives below.
+ *             own stack), local run queues, global queue, stealing, idling.
+ *   park.c    the waiter below: park/unpark/block, and wait queues.
  *   timer.c   one timer heap; due timers run on whichever worker finds them.
  *   netpoll.c epoll; the idle worker that holds the poller role waits in it.
  *   chan.c, select.c, sync.c, ctx.c, group.c: built on park/unpark.
@@ -229,6 +229,12 @@ void weft__ensure(void);
 /* Make g runnable (from anywhere).  A goroutine woken by a goroutine goes to
  * the waker's "run next" slot. */
 void weft__ready(weft__g *g);
+
+/* Switch the running goroutine g out (park.c's way to block).  after(w,
+ * arg) runs once g's stack is no longer in use, on the context that runs
+ * next on that worker; it must publish g's new state. */
+void weft__leave(weft__g *g, void (*after)(weft__worker *, void *),
+                 void *arg);
 
 /* A random 32-bit number from the calling worker's (or thread's) PRNG;
  * seeded from WEFT_SEED when that is set. */

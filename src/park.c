@@ -1,0 +1,191 @@
+/*
+ * The waiter: how anything in weft blocks and is woken, for goroutines and
+ * plain threads alike.  The protocol (park, claim, unpark, block, and the
+ * lifetime rule that lets a woken party free the object at once) is
+ * described at the top of weft_internal.h; this file implements it, plus
+ * the intrusive wait queues the objects keep their waiters on.
+ *
+ * A goroutine parks by leaving the CPU through the scheduler
+ * (weft__leave); its unlock callback runs only once its stack is no longer
+ * in use.  A plain thread sleeps on the futex word in its park.  A deadline
+ * is a timer for a goroutine, a futex timeout for a thread; either way the
+ * side that times out must win the claim, so a value is never both
+ * delivered and timed out.
+ */
+#include "weft_internal.h"
+
+void weft__park_init(weft__park *p, const char *why, const void *obj) {
+    p->g = weft__curg();
+    atomic_store_explicit(&p->claimed, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->futex, 0, memory_order_relaxed);
+    p->err = 0;
+    p->fired = -1;
+    p->timedout = false;
+    p->multi = false;
+    p->solo = false;
+    p->why = why;
+    p->obj = obj;
+    p->timer.idx = -1;
+    atomic_store_explicit(&p->timer.running, 0, memory_order_relaxed);
+    weft__park_diag_init(p);
+}
+
+void weft__unpark(weft__park *p) {
+    weft__g *g = p->g;
+    if (g) {
+        if (WEFT__UNLIKELY(weft__tracing()))
+            weft__trace_wake(g);
+        weft__ready(g);
+        return;
+    }
+    atomic_store_explicit(&p->futex, 1, memory_order_release);
+    weft__futex_wake(&p->futex, 1);
+}
+
+static void deadline_fire(weft__timer *t, int64_t now) {
+    weft__park *p = t->arg;
+    (void)now;
+    if (weft__claim(p)) {
+        p->timedout = true;
+        weft__unpark(p);
+    }
+}
+
+/* Runs once the parking goroutine has switched out (on g0 or on the
+ * goroutine that runs next: see weft__leave).  Everything is
+ * read from p first: as soon as the status says WAITING, a timer may resume
+ * the goroutine elsewhere, and it can return and pop p off its stack. */
+static void park_after(weft__worker *w, void *arg) {
+    weft__park *p = arg;
+    (void)w;
+    void (*unlock)(void *) = p->unlock;
+    void *ua = p->unlock_arg;
+    atomic_store_explicit(&p->g->status, WEFT__G_WAITING,
+                          memory_order_release);
+    if (unlock)
+        unlock(ua);
+}
+
+static int block_thread(weft__park *p, int64_t deadline) {
+    weft__thread_blocked(p, true);
+    for (;;) {
+        if (atomic_load_explicit(&p->futex, memory_order_acquire))
+            break;
+        int64_t wait = -1;
+        if (deadline >= 0) {
+            wait = deadline - weft_now();
+            if (wait <= 0) {
+                if (weft__claim(p)) {
+                    p->timedout = true;
+                    break;
+                }
+                deadline = -1; /* a waker won: its unpark is on the way */
+                continue;
+            }
+        }
+        weft__futex_wait(&p->futex, 0, wait);
+    }
+    weft__thread_blocked(p, false);
+    return p->timedout ? -ETIMEDOUT : 0;
+}
+
+int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
+                void *arg) {
+    p->unlock = unlock;
+    p->unlock_arg = arg;
+    p->tdeadline = deadline;
+    /* published to wakers by the unlock below, like the nodes */
+    p->solo = !p->multi && deadline < 0;
+    if (!p->g) {
+        if (unlock)
+            unlock(arg);
+        return block_thread(p, deadline);
+    }
+    if (deadline >= 0) {
+        p->timer.fn = deadline_fire;
+        p->timer.arg = p;
+        p->timer.period = 0;
+        weft__timer_add(&p->timer, deadline);
+    }
+    weft__g *g = p->g;
+    atomic_store_explicit(&g->park, p, memory_order_release);
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_block(p);
+    weft__leave(g, park_after, p);
+    atomic_store_explicit(&g->park, NULL, memory_order_relaxed);
+    if (deadline >= 0)
+        weft__timer_del(&p->timer);
+    return p->timedout ? -ETIMEDOUT : 0;
+}
+
+int64_t weft__deadline(int64_t timeout_ns) {
+    if (timeout_ns == WEFT_FOREVER)
+        return -1;
+    if (timeout_ns < 0)
+        timeout_ns = 0;
+    int64_t now = weft_now();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+/* ---- wait queues -------------------------------------------------------- */
+
+void weft__wq_push(weft__wq *q, weft__wnode *n) {
+    n->next = NULL;
+    n->prev = q->tail;
+    if (q->tail)
+        q->tail->next = n;
+    else
+        q->head = n;
+    q->tail = n;
+}
+
+void weft__wq_push_front(weft__wq *q, weft__wnode *n) {
+    n->prev = NULL;
+    n->next = q->head;
+    if (q->head)
+        q->head->prev = n;
+    else
+        q->tail = n;
+    q->head = n;
+}
+
+void weft__wq_remove(weft__wq *q, weft__wnode *n) {
+    if (!n->prev && q->head != n)
+        return; /* not queued: a waker popped it already */
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        q->head = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        q->tail = n->prev;
+    n->next = n->prev = NULL;
+}
+
+weft__wnode *weft__wq_pop(weft__wq *q) {
+    weft__wnode *n = q->head;
+    if (n)
+        weft__wq_remove(q, n);
+    return n;
+}
+
+void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
+    /* pop one by one: a node left out (its claim failed: a select that
+     * fired elsewhere, a deadline) must be unlinked for its owner's own
+     * weft__wq_remove to find it gone */
+    weft__wnode *list = NULL, **tail = &list, *n;
+    while ((n = weft__wq_pop(q))) {
+        if (weft__claim(n->park)) {
+            *tail = n;
+            tail = &n->next;
+        }
+    }
+    weft__lock_release(l);
+    while (list) {
+        n = list;
+        list = n->next; /* read first: n lives on the woken party's stack */
+        weft__unpark(n->park);
+    }
+}
+
