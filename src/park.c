@@ -129,47 +129,6 @@ int64_t weft__deadline(int64_t timeout_ns) {
 
 /* ---- wait queues -------------------------------------------------------- */
 
-void weft__wq_push(weft__wq *q, weft__wnode *n) {
-    n->next = NULL;
-    n->prev = q->tail;
-    if (q->tail)
-        q->tail->next = n;
-    else
-        q->head = n;
-    q->tail = n;
-}
-
-void weft__wq_push_front(weft__wq *q, weft__wnode *n) {
-    n->prev = NULL;
-    n->next = q->head;
-    if (q->head)
-        q->head->prev = n;
-    else
-        q->tail = n;
-    q->head = n;
-}
-
-void weft__wq_remove(weft__wq *q, weft__wnode *n) {
-    if (!n->prev && q->head != n)
-        return; /* not queued: a waker popped it already */
-    if (n->prev)
-        n->prev->next = n->next;
-    else
-        q->head = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
-    else
-        q->tail = n->prev;
-    n->next = n->prev = NULL;
-}
-
-weft__wnode *weft__wq_pop(weft__wq *q) {
-    weft__wnode *n = q->head;
-    if (n)
-        weft__wq_remove(q, n);
-    return n;
-}
-
 void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
     /* pop one by one: a node left out (its claim failed: a select that
      * fired elsewhere, a deadline) must be unlinked for its owner's own

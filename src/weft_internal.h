@@ -276,13 +276,52 @@ typedef struct weft__wq {
     weft__wnode *head, *tail;
 } weft__wq;
 
-void weft__wq_push(weft__wq *q, weft__wnode *n);
-void weft__wq_push_front(weft__wq *q, weft__wnode *n);
-weft__wnode *weft__wq_pop(weft__wq *q);
+/* Intrusive FIFO of waiters; the owning object's lock protects it.  On
+ * every channel operation's path, hence inline. */
+static inline void weft__wq_push(weft__wq *q, weft__wnode *n) {
+    n->next = NULL;
+    n->prev = q->tail;
+    if (q->tail)
+        q->tail->next = n;
+    else
+        q->head = n;
+    q->tail = n;
+}
+
+static inline void weft__wq_push_front(weft__wq *q, weft__wnode *n) {
+    n->prev = NULL;
+    n->next = q->head;
+    if (q->head)
+        q->head->prev = n;
+    else
+        q->tail = n;
+    q->head = n;
+}
+
+static inline void weft__wq_remove(weft__wq *q, weft__wnode *n) {
+    if (!n->prev && q->head != n)
+        return; /* not queued: a waker popped it already */
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        q->head = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        q->tail = n->prev;
+    n->next = n->prev = NULL;
+}
+
+static inline weft__wnode *weft__wq_pop(weft__wq *q) {
+    weft__wnode *n = q->head;
+    if (n)
+        weft__wq_remove(q, n);
+    return n;
+}
+
 /* Empty q, claim every park on it that is still unclaimed, release l (held
  * by the caller), then unpark those. */
 void weft__wq_wake_all(weft__wq *q, weft__lock *l);
-void weft__wq_remove(weft__wq *q, weft__wnode *n);
 
 /* Bind p to the caller (goroutine or thread) before enqueueing it. */
 void weft__park_init(weft__park *p, const char *why, const void *obj);
