@@ -61,12 +61,19 @@ static void start_sleepers(void) {
     weft_go(on_select, NULL);
 }
 
-static int deadlock(void) {
-    alarm(20 * test_scale()); /* a missed report fails, not hangs */
+/* Block main for good, with every goroutine stuck too; SIGALRM after secs
+ * ends the process if nothing reports the deadlock first. */
+static int deadlock_within(unsigned secs) {
+    alarm(secs);
     start_sleepers();
     int v;
     weft_recv(never, &v);
     return 0;
+}
+
+static int deadlock(void) {
+    return deadlock_within(
+        20 * (unsigned)test_scale()); /* a missed report fails, not hangs */
 }
 
 static void *blocked_thread(void *arg) {
@@ -143,8 +150,7 @@ static int napping_thread(void) {
 }
 
 static int disabled(void) {
-    alarm(2); /* no thread: a signal ends it */
-    return deadlock();
+    return deadlock_within(2); /* no report: the alarm ends it */
 }
 
 /* Leaks of the deliberately stuck children are not the subject here. */
