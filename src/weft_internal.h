@@ -433,6 +433,9 @@ void weft__leaks_report(void);
  * thread has a deadline or is being woken. */
 uint64_t weft__threads_gen(void);
 int weft__threads_asleep(void);
+/* weft__foreach_g for diagnostics: racy reads of goroutines that may be
+ * running, hidden from ThreadSanitizer (see debug.c). */
+void weft__diag_walk(void (*fn)(weft__g *g, void *arg), void *arg);
 /* The park g sleeps on: NULL unless g is parked on an unclaimed park. */
 const weft__park *weft__g_blocked_on(const weft__g *g);
 /* Print the deadlock message and the dump (once per process). */
