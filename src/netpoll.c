@@ -476,10 +476,18 @@ static ssize_t write_nosigpipe(int fd, const void *buf, size_t n) {
     return r;
 }
 
-static ssize_t read_op(io *o) {
+/* One read or write attempt; a descriptor that turns out not to be a
+ * socket switches to the non-socket path (see to_nonsock) and retries. */
+static ssize_t transfer(io *o, bool writing) {
     for (;;) {
-        ssize_t r = sys(o->nonsock ? read(o->fd, o->buf, o->n)
-                                   : recv(o->fd, o->buf, o->n, MSG_DONTWAIT));
+        ssize_t r;
+        if (o->nonsock)
+            r = writing ? write_nosigpipe(o->fd, o->buf, o->n)
+                        : sys(read(o->fd, o->buf, o->n));
+        else
+            r = sys(writing ? send(o->fd, o->buf, o->n,
+                                   MSG_DONTWAIT | MSG_NOSIGNAL)
+                            : recv(o->fd, o->buf, o->n, MSG_DONTWAIT));
         if (r == -EINTR)
             continue;
         if (r != -ENOTSOCK || o->nonsock)
@@ -490,21 +498,9 @@ static ssize_t read_op(io *o) {
     }
 }
 
-static ssize_t write_op(io *o) {
-    for (;;) {
-        ssize_t r =
-            o->nonsock
-                ? write_nosigpipe(o->fd, o->buf, o->n)
-                : sys(send(o->fd, o->buf, o->n, MSG_DONTWAIT | MSG_NOSIGNAL));
-        if (r == -EINTR)
-            continue;
-        if (r != -ENOTSOCK || o->nonsock)
-            return r;
-        int e = to_nonsock(o);
-        if (e < 0)
-            return e;
-    }
-}
+static ssize_t read_op(io *o) { return transfer(o, false); }
+
+static ssize_t write_op(io *o) { return transfer(o, true); }
 
 static ssize_t accept_op(io *o) {
     for (;;) {
