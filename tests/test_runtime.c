@@ -102,7 +102,12 @@ static void wanderer(void *arg) {
     long first = syscall(SYS_gettid);
     uint64_t me = weft_id();
     bool moved = false;
-    for (int i = 0; i < 20000 / test_scale(); i++) {
+    /* at least the given rounds; then on until some goroutine has moved
+     * (bounded: how soon a move happens depends on the machine's load) */
+    int64_t end = weft_now() + WEFT_SEC(20);
+    for (int i = 0; i < 20000 / test_scale() ||
+                    (!atomic_load(&migrated) && !moved && weft_now() < end);
+         i++) {
         if (i % 64 == 0)
             weft_sleep(WEFT_US(20)); /* woken by whichever worker runs timers */
         else
