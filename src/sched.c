@@ -1179,7 +1179,6 @@ void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg) {
                 fn(&c->g[i], arg);
 }
 
-bool weft__seeded(void) { return rt.seeded; }
 
 bool weft__sched_quiet(uint64_t *epoch) {
     /* ticks first: a worker seen idle afterwards must bump its tick before

@@ -53,7 +53,6 @@
 #define MADV_GUARD_INSTALL 102
 #endif
 
-#define CANARY 0x5745465453544b21ull /* "WEFTSTK!" */
 #define CACHE_MAX 64
 #define SLAB_BYTES ((size_t)32 << 20)
 #define SLAB_MAX_SLOTS 64
@@ -113,7 +112,7 @@ static size_t page_size(void) {
     return pg;
 }
 
-size_t weft__stack_round(size_t size) {
+static size_t stack_round(size_t size) {
     size_t pg = page_size();
     if (size < 16 * 1024)
         size = 16 * 1024;
@@ -155,7 +154,7 @@ static weft__stack *slot_init(char *slot, size_t span, size_t pg) {
     s->canary = NULL;
     if (!guard_install(slot, pg)) {
         s->canary = (uint64_t *)s->lo;
-        *s->canary = CANARY;
+        *s->canary = WEFT__STACK_CANARY;
     }
     return s;
 }
@@ -234,7 +233,7 @@ static void stack_prepare(weft__stack *s) {
 }
 
 weft__stack *weft__stack_get(weft__stack_cache *c, size_t size) {
-    size_t span = weft__stack_round(size);
+    size_t span = stack_round(size);
     weft__stack *s = NULL;
     if (c && c->head && c->head->size + sizeof(weft__stack) == span) {
         s = c->head;
@@ -274,7 +273,7 @@ static void stack_trim(weft__stack *s) {
 
 static void pool_put(weft__stack *s) {
     size_t span = s->size + sizeof(weft__stack);
-    if (span != weft__stack_round(WEFT_DEFAULT_STACK) ||
+    if (span != stack_round(WEFT_DEFAULT_STACK) ||
         atomic_load_explicit(&pool.pooled, memory_order_relaxed) >= TRIM_ABOVE)
         stack_trim(s);
     weft__lock_acquire(&pool.lock);
@@ -289,7 +288,7 @@ static void pool_put(weft__stack *s) {
 
 void weft__stack_put(weft__stack_cache *c, weft__stack *s) {
     if (!c || s->size + sizeof(weft__stack) !=
-                  weft__stack_round(WEFT_DEFAULT_STACK)) {
+                  stack_round(WEFT_DEFAULT_STACK)) {
         pool_put(s);
         return;
     }
@@ -312,10 +311,6 @@ void weft__stack_flush(weft__stack_cache *c) {
         pool_put(t);
     }
     c->n = 0;
-}
-
-bool weft__stack_ok(const weft__stack *s) {
-    return !s->canary || *s->canary == CANARY;
 }
 
 bool weft__stack_guard_hit(const weft__stack *s, const void *addr) {

@@ -157,10 +157,14 @@ weft__stack *weft__stack_get(weft__stack_cache *c, size_t size);
 void weft__stack_put(weft__stack_cache *c, weft__stack *s);
 /* Hand every stack of c back to the shared pool. */
 void weft__stack_flush(weft__stack_cache *c);
-/* Round a requested size the way weft__stack_get will. */
-size_t weft__stack_round(size_t size);
-/* True while the canary at the bottom of s is intact. */
-bool weft__stack_ok(const weft__stack *s);
+
+#define WEFT__STACK_CANARY 0x5745465453544b21ull /* "WEFTSTK!" */
+
+/* True while the canary at the bottom of s is intact.  Checked at every
+ * switch, hence inline. */
+static inline bool weft__stack_ok(const weft__stack *s) {
+    return !s->canary || *s->canary == WEFT__STACK_CANARY;
+}
 /* True if addr lies in the guard region just below s. */
 bool weft__stack_guard_hit(const weft__stack *s, const void *addr);
 void weft__stack_release_all(void);
@@ -442,8 +446,6 @@ const weft__park *weft__g_blocked_on(const weft__g *g);
 void weft__deadlock_report(void);
 /* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
-/* True when WEFT_SEED fixed the schedule. */
-bool weft__seeded(void);
 
 /* Deadlock detection (deadlock.c).  The idle poller calls
  * weft__deadlock_idle instead of sleeping without a deadline while
