@@ -43,6 +43,11 @@ static inline unsigned char *slot(weft_chan *c, size_t i) {
     return c->buf + i * c->elem_size;
 }
 
+/* count and closed are read without the lock by weft__chan_ready_hint. */
+static inline void set_count(weft_chan *c, size_t n) {
+    __atomic_store_n(&c->count, n, __ATOMIC_RELAXED);
+}
+
 /* Pop the first waiter whose park we can claim; a failed claim is a select
  * that fired elsewhere or a waiter that timed out, left for its owner. */
 static inline weft__wnode *claim_first(weft__wq *q) {
@@ -77,7 +82,7 @@ int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake) {
         if (tail >= c->cap)
             tail -= c->cap;
         elem_copy(slot(c, tail), elem, c->elem_size);
-        c->count++;
+        set_count(c, c->count + 1);
         return 0;
     }
     return -EAGAIN;
@@ -96,7 +101,7 @@ int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
             elem_copy(h, s->elem, c->elem_size);
             *wake = hand_over(s, 0);
         } else {
-            c->count--;
+            set_count(c, c->count - 1);
         }
         if (++c->head == c->cap)
             c->head = 0;
@@ -217,7 +222,7 @@ int weft_close(weft_chan *c) {
         weft__lock_release(&c->lock);
         return -EPIPE;
     }
-    c->closed = true;
+    __atomic_store_n(&c->closed, true, __ATOMIC_RELAXED);
     weft__wnode *list = claim_all(&c->recvq, claim_all(&c->sendq, NULL));
     weft__lock_release(&c->lock);
     while (list) {

@@ -58,6 +58,7 @@
 #define GCHUNK 64   /* g structs allocated at once */
 #define ID_BATCH 256
 #define STEAL_ROUNDS 4
+#define NEXT_STREAK 2
 
 struct weft__worker {
     /* head, tail and the ring change only when the ring is used; runnext
@@ -74,6 +75,7 @@ struct weft__worker {
     void (*after)(weft__worker *w, void *arg); /* see run_hook */
     void *after_arg;
     uint64_t rng;
+    unsigned nexts; /* consecutive runnext picks, see runq_get */
     bool spinning;
     weft__stack_cache stacks;
     weft__g *gfree;
@@ -275,22 +277,44 @@ static void runq_put(weft__worker *w, weft__g *g) {
     runq_put_slow(w, g, h, t);
 }
 
-static weft__g *runq_get(weft__worker *w) {
+static weft__g *take_next(weft__worker *w) {
     weft__g *g = atomic_load_explicit(&w->runnext, memory_order_relaxed);
-    if (g && (g = atomic_exchange_explicit(&w->runnext, NULL,
-                                           memory_order_acquire)))
-        return g;
+    if (g)
+        g = atomic_exchange_explicit(&w->runnext, NULL, memory_order_acquire);
+    return g;
+}
+
+static weft__g *ring_get(weft__worker *w) {
     for (;;) {
         unsigned h = atomic_load_explicit(&w->head, memory_order_acquire);
         unsigned t = atomic_load_explicit(&w->tail, memory_order_relaxed);
         if (t == h)
             return NULL;
-        g = atomic_load_explicit(&w->runq[h % RUNQ], memory_order_relaxed);
+        weft__g *g =
+            atomic_load_explicit(&w->runq[h % RUNQ], memory_order_relaxed);
         if (atomic_compare_exchange_weak_explicit(&w->head, &h, h + 1,
                                                   memory_order_release,
                                                   memory_order_relaxed))
             return g;
     }
+}
+
+/* runnext goes first, while its data is warm in this core's cache.  But
+ * two goroutines that keep waking each other would keep it filled forever
+ * and starve the ring: after NEXT_STREAK runnext picks in a row the ring's
+ * head gets a turn.  (Go bounds the same with a time slice the pair
+ * shares, enforced by preemption, which weft does not have.) */
+static weft__g *runq_get(weft__worker *w) {
+    if (w->nexts < NEXT_STREAK) {
+        weft__g *g = take_next(w);
+        if (g) {
+            w->nexts++;
+            return g;
+        }
+    }
+    w->nexts = 0;
+    weft__g *g = ring_get(w);
+    return g ? g : take_next(w);
 }
 
 static bool runq_empty(weft__worker *w) {
@@ -740,11 +764,16 @@ static void leave(weft__worker *w, weft__g *g,
 }
 
 /* Make g runnable.  A goroutine readying another (a channel hand-off, an
- * unlock) puts it in runnext and wakes another worker only if work is now
- * queued behind it: the waker usually blocks soon, and g then runs on
- * this core with its data still in cache.  If the waker instead keeps
- * running, the poller's periodic look (see idle_sleep) steals g.  A spawn
- * always offers the new goroutine to an idle worker, as Go does. */
+ * unlock) puts it in runnext and wakes no other worker, even when that
+ * pushes the previous runnext into the ring: the waker usually blocks
+ * soon, and both then run on this core with their data still in cache.
+ * Waking a second core for them costs more than it gains whenever they
+ * exchange values (every hand-off then moves cache lines between cores,
+ * and the woken core spins stealing from this one).  If the waker instead
+ * keeps running, the poller's periodic look (LOOK_NS, see idle_sleep)
+ * steals the waiting goroutines, and a worker that finds work wakes the
+ * next.  A spawn always offers the new goroutine to an idle worker, as Go
+ * does: that is how a program asks for parallelism. */
 static void ready(weft__g *g, bool spawn) {
     /* g may still be switching out on another worker */
     while (atomic_load_explicit(&g->status,
@@ -767,7 +796,7 @@ static void ready(weft__g *g, bool spawn) {
                                                 memory_order_seq_cst);
         if (old)
             runq_put(w, old);
-        if (old || spawn)
+        if (spawn)
             wakep_fenced();
         return;
     }

@@ -166,7 +166,8 @@ static int wait_cases(weft_case *cases, size_t n, weft__wnode *nodes,
     return p.fired;
 }
 
-/* Pass 0: try each case in poll order under its own lock alone.  Taking
+/* Pass 0: try each case in poll order under its own lock alone, skipping
+ * those that do not even look ready (weft__chan_ready_hint).  Taking
  * the first that can proceed is still a uniform pick among the ready cases
  * (the order is random), and when one is ready - the common case under
  * load - it costs one lock instead of all of them.  Finding none proves
@@ -177,6 +178,8 @@ static int try_each(weft_case *cases, const int *order, size_t k) {
     for (size_t i = 0; i < k; i++) {
         weft_case *cs = &cases[order[i]];
         weft_chan *c = cs->chan;
+        if (!weft__chan_ready_hint(c, cs->op == WEFT_SEND))
+            continue;
         weft__park *wake = NULL;
         weft__lock_acquire(&c->lock);
         int r = try_case(cs, &wake);

@@ -281,14 +281,25 @@ typedef struct weft__wq {
 } weft__wq;
 
 /* Intrusive FIFO of waiters; the owning object's lock protects it.  On
- * every channel operation's path, hence inline. */
+ * every channel operation's path, hence inline.  head is also read without
+ * the lock (weft__wq_maybe_waiting), so it is written with atomic stores:
+ * plain moves on every target, but a race detector sees no data race. */
+static inline void weft__wq_set_head(weft__wq *q, weft__wnode *n) {
+    __atomic_store_n(&q->head, n, __ATOMIC_RELAXED);
+}
+
+/* Without the lock: a hint that may be stale by the time it returns. */
+static inline bool weft__wq_maybe_waiting(weft__wq *q) {
+    return __atomic_load_n(&q->head, __ATOMIC_RELAXED) != NULL;
+}
+
 static inline void weft__wq_push(weft__wq *q, weft__wnode *n) {
     n->next = NULL;
     n->prev = q->tail;
     if (q->tail)
         q->tail->next = n;
     else
-        q->head = n;
+        weft__wq_set_head(q, n);
     q->tail = n;
 }
 
@@ -299,7 +310,7 @@ static inline void weft__wq_push_front(weft__wq *q, weft__wnode *n) {
         q->head->prev = n;
     else
         q->tail = n;
-    q->head = n;
+    weft__wq_set_head(q, n);
 }
 
 static inline void weft__wq_remove(weft__wq *q, weft__wnode *n) {
@@ -308,7 +319,7 @@ static inline void weft__wq_remove(weft__wq *q, weft__wnode *n) {
     if (n->prev)
         n->prev->next = n->next;
     else
-        q->head = n->next;
+        weft__wq_set_head(q, n->next);
     if (n->next)
         n->next->prev = n->prev;
     else
@@ -378,11 +389,11 @@ void weft__unlock_cb(void *lock);
  * waker skips a node whose park it cannot claim. */
 struct weft_chan {
     weft__lock lock;
-    bool closed;
+    bool closed;  /* written under lock by atomic store: see weft__chan_ready_hint */
     size_t elem_size;
     size_t cap;
     size_t head;  /* ring slot of the oldest buffered value */
-    size_t count; /* values buffered */
+    size_t count; /* values buffered; written like closed */
     weft__wq sendq, recvq;
     _Alignas(16) unsigned char buf[]; /* cap * elem_size bytes */
 };
@@ -392,6 +403,18 @@ struct weft_chan {
  * is set to a park to weft__unpark after releasing the lock, or NULL. */
 int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake);
 int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake);
+
+/* Without the lock: false only if, an instant ago, a send (send true) or
+ * receive on c would have had to wait.  A true may be stale; so may a
+ * false, which is why a caller that must be sure takes the lock. */
+static inline bool weft__chan_ready_hint(weft_chan *c, bool send) {
+    if (__atomic_load_n(&c->closed, __ATOMIC_RELAXED))
+        return true;
+    size_t n = __atomic_load_n(&c->count, __ATOMIC_RELAXED);
+    if (send)
+        return n < c->cap || weft__wq_maybe_waiting(&c->recvq);
+    return n > 0 || weft__wq_maybe_waiting(&c->sendq);
+}
 
 /* ---- scheduler internals shared with netpoll.c ----------------------------- */
 
