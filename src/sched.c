@@ -39,8 +39,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
-#include <sys/prctl.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,8 +54,8 @@
 
 #define RUNQ 256
 #define GFREE_MAX 128
-#define GBATCH 32   /* g structs moved between a worker and the shared list */
-#define GCHUNK 64   /* g structs allocated at once */
+#define GBATCH 32 /* g structs moved between a worker and the shared list */
+#define GCHUNK 64 /* g structs allocated at once */
 #define ID_BATCH 256
 #define STEAL_ROUNDS 4
 #define NEXT_STREAK 2
@@ -134,7 +134,8 @@ atomic_uint weft__fence_word;
 #endif
 static __thread uint64_t tls_rng;
 
-/* ---- thread-local access --------------------------------------------------- */
+/* ---- thread-local access ---------------------------------------------------
+ */
 
 /* The empty asm makes the function opaque to the optimiser: it is never
  * treated as pure, so every call really reads the current thread's slot. */
@@ -148,7 +149,8 @@ WEFT__NOINLINE weft__g *weft__curg(void) {
     return w ? w->cur : NULL;
 }
 
-/* ---- futex and spin lock ----------------------------------------------------- */
+/* ---- futex and spin lock
+ * ----------------------------------------------------- */
 
 int weft__futex_wait(atomic_uint *addr, unsigned val, int64_t timeout_ns) {
     struct timespec ts, *tp = NULL;
@@ -174,9 +176,8 @@ void weft__lock_slow(weft__lock *l) {
     for (unsigned spins = 0;; spins++) {
         unsigned zero = 0;
         if (atomic_load_explicit(&l->v, memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_weak_explicit(&l->v, &zero, 1,
-                                                  memory_order_acquire,
-                                                  memory_order_relaxed))
+            atomic_compare_exchange_weak_explicit(
+                &l->v, &zero, 1, memory_order_acquire, memory_order_relaxed))
             return;
         if (spins < 64) {
             for (unsigned i = 0; i < backoff; i++)
@@ -189,9 +190,12 @@ void weft__lock_slow(weft__lock *l) {
     }
 }
 
-void weft__unlock_cb(void *lock) { weft__lock_release(lock); }
+void weft__unlock_cb(void *lock) {
+    weft__lock_release(lock);
+}
 
-/* ---- random numbers ----------------------------------------------------------- */
+/* ---- random numbers
+ * ----------------------------------------------------------- */
 
 static uint32_t xorshift(uint64_t *s) {
     uint64_t x = *s;
@@ -213,7 +217,8 @@ uint32_t weft__rand(void) {
     return xorshift(&tls_rng);
 }
 
-/* ---- sanitizer hooks around every switch ------------------------------------- */
+/* ---- sanitizer hooks around every switch
+ * ------------------------------------- */
 
 static inline void san_before(weft__worker *w, weft__g *to, void **fake,
                               bool dying) {
@@ -238,13 +243,13 @@ static inline void san_after(void *fake) {
     (void)fake;
 }
 
-/* ---- local run queue ---------------------------------------------------------- */
+/* ---- local run queue
+ * ---------------------------------------------------------- */
 
 static weft__g *gq_take_batch(weft__worker *w, int max);
 static void gq_put_list(weft__g *head, weft__g *tail, size_t n);
 
-static void runq_put_slow(weft__worker *w, weft__g *g, unsigned h,
-                          unsigned t) {
+static void runq_put_slow(weft__worker *w, weft__g *g, unsigned h, unsigned t) {
     /* Move half the ring plus g to the global queue in one locked step. */
     unsigned n = (t - h) / 2;
     weft__g *batch[RUNQ / 2 + 1];
@@ -333,11 +338,11 @@ static weft__g *runq_steal(weft__worker *w, weft__worker *v, bool take_next) {
         unsigned n = t - h;
         n -= n / 2;
         if (n == 0) {
-            if (!take_next || !atomic_load_explicit(&v->runnext,
-                                                    memory_order_relaxed))
+            if (!take_next ||
+                !atomic_load_explicit(&v->runnext, memory_order_relaxed))
                 return NULL;
-            unsigned tick = atomic_load_explicit(&v->tick,
-                                                 memory_order_relaxed);
+            unsigned tick =
+                atomic_load_explicit(&v->tick, memory_order_relaxed);
             for (int i = 0; i < 200; i++)
                 weft__cpu_relax();
             if (atomic_load_explicit(&v->tick, memory_order_relaxed) != tick)
@@ -367,7 +372,8 @@ static weft__g *runq_steal(weft__worker *w, weft__worker *v, bool take_next) {
     }
 }
 
-/* ---- global queue ----------------------------------------------------------------- */
+/* ---- global queue
+ * ----------------------------------------------------------------- */
 
 static void gq_put_list(weft__g *head, weft__g *tail, size_t n) {
     weft__lock_acquire(&rt.gq_lock);
@@ -409,7 +415,8 @@ static weft__g *gq_take_batch(weft__worker *w, int max) {
     return g;
 }
 
-/* ---- idle workers ------------------------------------------------------------------ */
+/* ---- idle workers
+ * ------------------------------------------------------------------ */
 
 static void worker_wake(weft__worker *w) {
     atomic_store_explicit(&w->park_word, 1, memory_order_release);
@@ -466,8 +473,8 @@ static void wakep(void) {
 void weft__timer_wakeup(int64_t when) {
     weft__fence();
     if (atomic_load_explicit(&rt.poller, memory_order_relaxed)) {
-        long long until = atomic_load_explicit(&rt.poll_deadline,
-                                               memory_order_relaxed);
+        long long until =
+            atomic_load_explicit(&rt.poll_deadline, memory_order_relaxed);
         if (until < 0 || when < until)
             poller_wake();
         return;
@@ -508,8 +515,8 @@ static bool timers_due(void) {
  * and the global queue is moved into the ring only when the ring is empty,
  * so the tick % 61 fairness check never decides anything. */
 static weft__g *seed_pick(weft__worker *w) {
-    weft__g *next = atomic_exchange_explicit(&w->runnext, NULL,
-                                             memory_order_acquire);
+    weft__g *next =
+        atomic_exchange_explicit(&w->runnext, NULL, memory_order_acquire);
     if (next)
         runq_put(w, next);
     if (runq_empty(w)) {
@@ -522,15 +529,16 @@ static weft__g *seed_pick(weft__worker *w) {
     unsigned t = atomic_load_explicit(&w->tail, memory_order_relaxed);
     unsigned i = (h + xorshift(&rt.seed_rng) % (t - h)) % RUNQ;
     weft__g *g = atomic_load_explicit(&w->runq[i], memory_order_relaxed);
-    atomic_store_explicit(&w->runq[i],
-                          atomic_load_explicit(&w->runq[h % RUNQ],
-                                               memory_order_relaxed),
-                          memory_order_relaxed);
+    atomic_store_explicit(
+        &w->runq[i],
+        atomic_load_explicit(&w->runq[h % RUNQ], memory_order_relaxed),
+        memory_order_relaxed);
     atomic_store_explicit(&w->runq[h % RUNQ], g, memory_order_relaxed);
     return runq_get(w);
 }
 
-/* ---- finding work ------------------------------------------------------------------- */
+/* ---- finding work
+ * ------------------------------------------------------------------- */
 
 static weft__g *steal_work(weft__worker *w) {
     int n = rt.nprocs;
@@ -677,7 +685,8 @@ static weft__g *find_runnable(weft__worker *w) {
     }
 }
 
-/* ---- running goroutines ---------------------------------------------------------------- */
+/* ---- running goroutines
+ * ---------------------------------------------------------------- */
 
 static void g_main(void *arg);
 
@@ -776,11 +785,10 @@ static void leave(weft__worker *w, weft__g *g,
  * does: that is how a program asks for parallelism. */
 static void ready(weft__g *g, bool spawn) {
     /* g may still be switching out on another worker */
-    while (atomic_load_explicit(&g->status,
-                                memory_order_acquire) == WEFT__G_RUNNING)
+    while (atomic_load_explicit(&g->status, memory_order_acquire) ==
+           WEFT__G_RUNNING)
         weft__cpu_relax();
-    atomic_store_explicit(&g->status, WEFT__G_RUNNABLE,
-                          memory_order_relaxed);
+    atomic_store_explicit(&g->status, WEFT__G_RUNNABLE, memory_order_relaxed);
     weft__worker *w = weft__self();
     if (!w) {
         g->link = NULL;
@@ -792,8 +800,8 @@ static void ready(weft__g *g, bool spawn) {
         /* The exchange is seq_cst, a full fence: it orders publishing g
          * before wakep's reads, as the lost-wakeup argument needs.  (old
          * was published, and checked for, when it entered runnext.) */
-        weft__g *old = atomic_exchange_explicit(&w->runnext, g,
-                                                memory_order_seq_cst);
+        weft__g *old =
+            atomic_exchange_explicit(&w->runnext, g, memory_order_seq_cst);
         if (old)
             runq_put(w, old);
         if (spawn)
@@ -804,9 +812,12 @@ static void ready(weft__g *g, bool spawn) {
     wakep();
 }
 
-void weft__ready(weft__g *g) { ready(g, false); }
+void weft__ready(weft__g *g) {
+    ready(g, false);
+}
 
-/* ---- goroutine life cycle ----------------------------------------------------
+/* ---- goroutine life cycle
+ * ----------------------------------------------------
  *
  * g structs come in chunks that live until shutdown, so weft_dump can walk
  * every goroutine without any registry to maintain on spawn and exit (a
@@ -934,8 +945,7 @@ int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
         return -ENOMEM;
     g->fn = fn;
     g->arg = arg;
-    g->stack_size = opts && opts->stack_size ? opts->stack_size
-                                             : rt.stack_size;
+    g->stack_size = opts && opts->stack_size ? opts->stack_size : rt.stack_size;
     if (opts && opts->name)
         snprintf(g->name, sizeof g->name, "%s", opts->name);
     g->id = g_new_id(w);
@@ -947,14 +957,16 @@ int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
     return 0;
 }
 
-int weft_go(weft_fn fn, void *arg) { return weft_go_with(fn, arg, NULL); }
+int weft_go(weft_fn fn, void *arg) {
+    return weft_go_with(fn, arg, NULL);
+}
 
-/* ---- yielding and sleeping --------------------------------------------------------------- */
+/* ---- yielding and sleeping
+ * --------------------------------------------------------------- */
 
 static void yield_after(weft__worker *w, void *arg) {
     weft__g *g = arg;
-    atomic_store_explicit(&g->status, WEFT__G_RUNNABLE,
-                          memory_order_relaxed);
+    atomic_store_explicit(&g->status, WEFT__G_RUNNABLE, memory_order_relaxed);
     runq_put(w, g);
 }
 
@@ -1015,16 +1027,19 @@ int weft_procs(void) {
     return rt.nprocs;
 }
 
-const char *weft_version(void) { return WEFT_VERSION; }
+const char *weft_version(void) {
+    return WEFT_VERSION;
+}
 
-/* ---- parking, for the waiter (park.c) ------------------------------------------------------- */
+/* ---- parking, for the waiter (park.c)
+ * ------------------------------------------------------- */
 
-void weft__leave(weft__g *g, void (*after)(weft__worker *, void *),
-                 void *arg) {
+void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg) {
     leave(weft__self(), g, after, arg, false);
 }
 
-/* ---- workers and the runtime's life ------------------------------------------------------------ */
+/* ---- workers and the runtime's life
+ * ------------------------------------------------------------ */
 
 static void *worker_main(void *arg) {
     weft__worker *w = arg;
@@ -1088,8 +1103,8 @@ static int start(const weft_config *cfg) {
     rt.nprocs = cfg && cfg->procs > 0 ? cfg->procs : procs_default();
     if (rt.seeded)
         rt.nprocs = 1;
-    rt.stack_size = cfg && cfg->stack_size ? cfg->stack_size
-                                           : WEFT_DEFAULT_STACK;
+    rt.stack_size =
+        cfg && cfg->stack_size ? cfg->stack_size : WEFT_DEFAULT_STACK;
     atomic_store(&rt.stopping, false);
     atomic_store(&rt.poll_deadline, -1);
     if (weft__netpoll_init() < 0)
@@ -1099,9 +1114,9 @@ static int start(const weft_config *cfg) {
     if (!rt.workers)
         return -ENOMEM;
     for (int i = 0; i < rt.nprocs; i++) {
-        weft__worker *w = aligned_alloc(WEFT__CACHELINE,
-                                        (sizeof *w + WEFT__CACHELINE - 1) &
-                                            ~(size_t)(WEFT__CACHELINE - 1));
+        weft__worker *w =
+            aligned_alloc(WEFT__CACHELINE, (sizeof *w + WEFT__CACHELINE - 1) &
+                                               ~(size_t)(WEFT__CACHELINE - 1));
         if (!w) {
             workers_free(i);
             return -ENOMEM;
@@ -1193,7 +1208,8 @@ void weft_shutdown(void) {
     pthread_mutex_unlock(&rt.init_lock);
 }
 
-/* ---- introspection for debug.c --------------------------------------------------------------- */
+/* ---- introspection for debug.c
+ * --------------------------------------------------------------- */
 
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg) {
     if (atomic_load(&rt.state) != RT_RUNNING)
@@ -1207,7 +1223,6 @@ void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg) {
             if (atomic_load_explicit(&c->g[i].status, memory_order_acquire))
                 fn(&c->g[i], arg);
 }
-
 
 bool weft__sched_quiet(uint64_t *epoch) {
     /* ticks first: a worker seen idle afterwards must bump its tick before

@@ -139,8 +139,8 @@ void weft__ctx_init(weft__ctx *ctx, void *top, void (*fn)(void *), void *arg);
 
 /* A stack's descriptor lives in the top bytes of the stack memory itself. */
 typedef struct weft__stack {
-    char *lo;    /* lowest usable byte (above the guard page) */
-    size_t size; /* usable bytes, descriptor excluded */
+    char *lo;         /* lowest usable byte (above the guard page) */
+    size_t size;      /* usable bytes, descriptor excluded */
     uint64_t *canary; /* checked word at the bottom; NULL under a guard page */
     struct weft__stack *next;
 } weft__stack;
@@ -169,7 +169,8 @@ static inline bool weft__stack_ok(const weft__stack *s) {
 bool weft__stack_guard_hit(const weft__stack *s, const void *addr);
 void weft__stack_release_all(void);
 
-/* ---- timers --------------------------------------------------------------- */
+/* ---- timers ---------------------------------------------------------------
+ */
 
 typedef struct weft__timer weft__timer;
 typedef void (*weft__timer_fn)(weft__timer *t, int64_t now);
@@ -195,7 +196,8 @@ int64_t weft__timers_next(void);
 size_t weft__timers_pending(void);
 void weft__timers_release(void);
 
-/* ---- goroutines and workers ------------------------------------------------ */
+/* ---- goroutines and workers ------------------------------------------------
+ */
 
 enum {
     WEFT__G_RUNNABLE = 1,
@@ -214,8 +216,8 @@ typedef struct weft__g {
     weft_fn fn;
     void *arg;
     uint64_t id;
-    struct weft__g *link; /* run queue / free list */
-    atomic_int status;    /* WEFT__G_*, 0 while the struct is free */
+    struct weft__g *link;       /* run queue / free list */
+    atomic_int status;          /* WEFT__G_*, 0 while the struct is free */
     _Atomic(weft__park *) park; /* what it is blocked on, for weft_dump */
     void *tsan_fiber;
     char name[32];
@@ -237,14 +239,14 @@ void weft__ready(weft__g *g);
 /* Switch the running goroutine g out (park.c's way to block).  after(w,
  * arg) runs once g's stack is no longer in use, on the context that runs
  * next on that worker; it must publish g's new state. */
-void weft__leave(weft__g *g, void (*after)(weft__worker *, void *),
-                 void *arg);
+void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg);
 
 /* A random 32-bit number from the calling worker's (or thread's) PRNG;
  * seeded from WEFT_SEED when that is set. */
 uint32_t weft__rand(void);
 
-/* ---- the waiter ------------------------------------------------------------ */
+/* ---- the waiter ------------------------------------------------------------
+ */
 
 struct weft__park {
     weft__g *g;          /* NULL: a plain thread sleeping on futex */
@@ -253,16 +255,16 @@ struct weft__park {
     int err;             /* result for the woken party */
     int fired;           /* select: index of the case that completed */
     bool timedout;
-    bool multi;          /* on several queues (select): set before blocking */
-    bool solo;           /* one node and no deadline: set by weft__block */
-    const char *why;     /* for weft_dump: "chan receive", "mutex", ... */
+    bool multi;      /* on several queues (select): set before blocking */
+    bool solo;       /* one node and no deadline: set by weft__block */
+    const char *why; /* for weft_dump: "chan receive", "mutex", ... */
     const void *obj;
-    weft__timer timer;   /* deadline, goroutines only */
+    weft__timer timer;      /* deadline, goroutines only */
     void (*unlock)(void *); /* weft__block's callback, run on g0 */
     void *unlock_arg;
     weft__park *tnext, *tprev; /* blocked plain threads, for weft_dump */
     int tid;
-    int site_line;         /* the user's call site (weft__site), or 0 */
+    int site_line; /* the user's call site (weft__site), or 0 */
     const char *site_file;
     int64_t tdeadline; /* weft__block's deadline, -1 = none (diagnostics) */
 };
@@ -389,7 +391,8 @@ void weft__unlock_cb(void *lock);
  * waker skips a node whose park it cannot claim. */
 struct weft_chan {
     weft__lock lock;
-    bool closed;  /* written under lock by atomic store: see weft__chan_ready_hint */
+    bool closed; /* written under lock by atomic store: see
+                    weft__chan_ready_hint */
     size_t elem_size;
     size_t cap;
     size_t head;  /* ring slot of the oldest buffered value */
@@ -416,7 +419,8 @@ static inline bool weft__chan_ready_hint(weft_chan *c, bool send) {
     return n > 0 || weft__wq_maybe_waiting(&c->sendq);
 }
 
-/* ---- scheduler internals shared with netpoll.c ----------------------------- */
+/* ---- scheduler internals shared with netpoll.c -----------------------------
+ */
 
 /* Wait for descriptor events or until deadline (-1 = until woken) and ready
  * the goroutines whose descriptors are ready.  Returns how many. */
@@ -432,7 +436,8 @@ size_t weft__netpoll_waiting(void);
  * is earlier than what the poller sleeps towards. */
 void weft__timer_wakeup(int64_t when);
 
-/* ---- weft_blocking helper pool (blocking.c) --------------------------------- */
+/* ---- weft_blocking helper pool (blocking.c) ---------------------------------
+ */
 
 /* Stop and join the helper threads; weft_shutdown calls it.  A no-op when
  * called from a helper itself. */
@@ -440,7 +445,8 @@ void weft__blocking_release(void);
 /* weft_blocking calls in progress (keeps the deadlock detector quiet). */
 size_t weft__blocking_pending(void);
 
-/* ---- diagnostics (debug.c, deadlock.c, trace.c) ------------------------------- */
+/* ---- diagnostics (debug.c, deadlock.c, trace.c)
+ * ------------------------------- */
 
 /* A plain thread starts (on) or stops (off) blocking on p. */
 void weft__thread_blocked(weft__park *p, bool on);
