@@ -23,10 +23,13 @@
  *   - the poller role: at most one idle worker sleeps in epoll_wait until
  *     the next timer deadline instead of on its futex.
  *
- * Waking (the lost-wakeup argument): whoever makes work available publishes
- * it, issues a seq_cst fence, then reads nidle/nspinning (wakep).  A worker
+ * Waking (the lost-wakeup argument): whoever offers work publishes it,
+ * issues a seq_cst fence, then reads nidle/nspinning (wakep).  A worker
  * going idle adds itself to the idle list, issues a fence, then rechecks
- * every queue before sleeping.  One of the two always sees the other.
+ * the global queue and the offer counts (work_offered) before sleeping.
+ * One of the two always sees the other.  Goroutines readied by a hand-off
+ * are not offered: they run where they were readied (see ready), or the
+ * poller rescues them when that worker is stuck (rescue_stuck).
  *
  * Spinning: a woken worker "spins" (searches queues and steals) for a short
  * bounded time before it sleeps again.  While any worker spins, wakep wakes
@@ -68,14 +71,17 @@ struct weft__worker {
     _Alignas(WEFT__CACHELINE) atomic_uint tail; /* owner stores this */
     _Atomic(weft__g *) runq[RUNQ];
     _Alignas(WEFT__CACHELINE) _Atomic(weft__g *) runnext;
-    atomic_uint tick; /* schedules so far; stealers read it */
+    atomic_uint tick;   /* schedules so far; stealers read it */
+    atomic_uint offers; /* goroutines offered to idle workers (see offer) */
     _Alignas(WEFT__CACHELINE) int id;
     weft__ctx g0;
     weft__g *cur;
     void (*after)(weft__worker *w, void *arg); /* see run_hook */
     void *after_arg;
     uint64_t rng;
-    unsigned nexts; /* consecutive runnext picks, see runq_get */
+    unsigned nexts;       /* consecutive runnext picks, see runq_get */
+    unsigned offers_seen; /* offers_now() when find_runnable last looked */
+    atomic_uint look_tail, look_tick, look_offers; /* at the last look */
     bool spinning;
     weft__stack_cache stacks;
     weft__g *gfree;
@@ -487,13 +493,37 @@ void weft__timer_wakeup(int64_t when) {
     }
 }
 
-static bool work_anywhere(void) {
-    if (atomic_load_explicit(&rt.gq_len, memory_order_acquire))
-        return true;
+/*
+ * Which queued goroutines an idle worker must not sleep through.
+ *
+ * A goroutine in a running worker's runnext or ring will run there; it
+ * needs another worker only for parallelism.  Goroutines made runnable to
+ * be shared are "offered": each worker counts its offers (spawns, and
+ * goroutines readied by its scheduler), and a worker about to sleep
+ * compares the sum with what it saw when it last searched for work.  That
+ * closes the race with an offer whose wake-up found nobody idle yet; a
+ * goroutine readied by a hand-off (see ready) is not offered, so a worker
+ * with nothing to do sleeps instead of spinning on a busy worker's queue.
+ * Goroutines stuck behind a long-running one are the poller's to rescue
+ * (see rescue_stuck).
+ */
+static void offer(weft__worker *w) {
+    unsigned n = atomic_load_explicit(&w->offers, memory_order_relaxed);
+    atomic_store_explicit(&w->offers, n + 1, memory_order_relaxed);
+}
+
+static unsigned offers_now(void) {
+    unsigned sum = 0;
     for (int i = 0; i < rt.nprocs; i++)
-        if (!runq_empty(rt.workers[i]))
-            return true;
-    return false;
+        sum +=
+            atomic_load_explicit(&rt.workers[i]->offers, memory_order_relaxed);
+    return sum;
+}
+
+/* After the caller's full fence: may it sleep? */
+static bool work_offered(weft__worker *w) {
+    return atomic_load_explicit(&rt.gq_len, memory_order_acquire) ||
+           offers_now() != w->offers_seen;
 }
 
 static bool timers_due(void) {
@@ -571,35 +601,80 @@ static void stop_spinning(weft__worker *w) {
 }
 
 /* How long the poller may sleep: until the next timer, but while another
- * worker is busy, at most LOOK_NS: a goroutine readied into a busy
- * worker's runnext without a wake-up (see ready) must not wait for long.
- * When every other worker is idle, only timers and descriptors wake us:
- * an idle process uses no CPU. */
-#define LOOK_NS 1000000
-static int64_t poll_deadline(void) {
+ * worker is busy, at most LOOK_NS (*look is then set): goroutines waiting
+ * on a busy worker that does not get to them must not wait for long (see
+ * rescue_stuck).  When every other worker is idle, only timers and
+ * descriptors wake us: an idle process uses no CPU. */
+#define LOOK_NS 500000
+static int64_t poll_deadline(bool *look) {
     int64_t next = weft__timers_next();
+    *look = false;
     if (atomic_load(&rt.nidle) + 1 >= rt.nprocs)
         return next;
-    int64_t look = weft_now() + LOOK_NS;
-    return next >= 0 && next < look ? next : look;
+    int64_t at = weft_now() + LOOK_NS;
+    if (next >= 0 && next < at)
+        return next;
+    *look = true;
+    return at;
+}
+
+/* After a look: take work only from a worker that has not got to it since
+ * the previous look (its ring's head has not passed the tail seen then, or
+ * it has not scheduled at all while its runnext waits), or that has
+ * offered goroutines since (yields: CPU-bound goroutines taking turns).  A
+ * worker that keeps up with its queue is left alone: its goroutines are
+ * usually exchanging values with each other, and splitting them across
+ * cores would make every exchange cross too.  So a goroutine waits at most
+ * about two looks behind a goroutine that runs without blocking. */
+static weft__g *rescue_stuck(weft__worker *w) {
+    weft__g *got = NULL;
+    for (int i = 0; i < rt.nprocs; i++) {
+        weft__worker *v = rt.workers[i];
+        if (v == w)
+            continue;
+        unsigned h = atomic_load_explicit(&v->head, memory_order_acquire);
+        unsigned t = atomic_load_explicit(&v->tail, memory_order_acquire);
+        unsigned tick = atomic_load_explicit(&v->tick, memory_order_relaxed);
+        unsigned seen_tail =
+            atomic_exchange_explicit(&v->look_tail, t, memory_order_relaxed);
+        unsigned seen_tick =
+            atomic_exchange_explicit(&v->look_tick, tick, memory_order_relaxed);
+        unsigned offers =
+            atomic_load_explicit(&v->offers, memory_order_relaxed);
+        unsigned seen_offers = atomic_exchange_explicit(&v->look_offers, offers,
+                                                        memory_order_relaxed);
+        bool ring_stuck =
+            h != t && ((int)(seen_tail - h) > 0 || offers != seen_offers);
+        bool next_stuck =
+            tick == seen_tick &&
+            atomic_load_explicit(&v->runnext, memory_order_relaxed);
+        if (!got && (ring_stuck || next_stuck) &&
+            (got = runq_steal(w, v, next_stuck)) && weft__tracing())
+            weft__trace_steal(v->id);
+    }
+    return got;
 }
 
 /* Sleep until woken: as the poller (epoll until the next timer) if nobody
- * holds that role, else on the worker's futex. */
-static void idle_sleep(weft__worker *w) {
+ * holds that role, else on the worker's futex.  True if the poller's sleep
+ * ended at a look deadline with nothing else to do. */
+static bool idle_sleep(weft__worker *w) {
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_park();
     int zero = 0;
     if (atomic_compare_exchange_strong(&rt.poller, &zero, 1)) {
-        int64_t deadline = poll_deadline();
+        bool look;
+        int64_t deadline = poll_deadline(&look);
         atomic_store(&rt.poll_deadline, deadline);
-        if (!work_anywhere() && !atomic_load(&rt.stopping)) {
-            deadline = poll_deadline(); /* a timer added meanwhile */
+        bool looked = false;
+        if (!work_offered(w) && !atomic_load(&rt.stopping)) {
+            deadline = poll_deadline(&look); /* a timer added meanwhile */
             atomic_store(&rt.poll_deadline, deadline);
             if (WEFT__UNLIKELY(deadline < 0 && weft__deadlock_on))
                 weft__deadlock_idle(); /* bounded sleep, then a check */
             else
-                weft__netpoll(deadline);
+                looked = weft__netpoll(deadline) == 0 && look &&
+                         !atomic_load(&rt.poll_woken);
         }
         atomic_store(&rt.poll_woken, 0);
         atomic_store(&rt.poll_deadline, -1);
@@ -608,7 +683,7 @@ static void idle_sleep(weft__worker *w) {
         /* hand the poller role on if something still needs watching */
         if (weft__timers_pending() || weft__netpoll_waiting())
             weft__timer_wakeup(INT64_MAX);
-        return;
+        return looked;
     }
     atomic_store_explicit(&w->park_word, 0, memory_order_relaxed);
     weft__lock_acquire(&rt.idle_lock);
@@ -617,7 +692,7 @@ static void idle_sleep(weft__worker *w) {
     atomic_fetch_add(&rt.nidle, 1);
     weft__lock_release(&rt.idle_lock);
     weft__fence();
-    bool recheck = work_anywhere() || atomic_load(&rt.stopping) ||
+    bool recheck = work_offered(w) || atomic_load(&rt.stopping) ||
                    (!atomic_load(&rt.poller) &&
                     (weft__timers_pending() || weft__netpoll_waiting()));
     if (recheck) {
@@ -634,12 +709,15 @@ static void idle_sleep(weft__worker *w) {
     }
     while (!atomic_load_explicit(&w->park_word, memory_order_acquire))
         weft__futex_wait(&w->park_word, 0, -1);
+    return false;
 }
 
 static weft__g *find_runnable(weft__worker *w) {
+    bool looked = false;
     for (;;) {
         if (atomic_load_explicit(&rt.stopping, memory_order_relaxed))
             return NULL;
+        w->offers_seen = offers_now();
         unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
         atomic_store_explicit(&w->tick, tick + 1, memory_order_relaxed);
         weft__g *g = NULL;
@@ -665,9 +743,11 @@ static weft__g *find_runnable(weft__worker *w) {
             weft__netpoll(0);
         if (!g)
             g = runq_get(w);
-        if (!g && !w->spinning &&
-            2 * atomic_load(&rt.nspinning) <
-                rt.nprocs - atomic_load(&rt.nidle)) {
+        if (!g && looked)
+            g = rescue_stuck(w);
+        else if (!g && !w->spinning &&
+                 2 * atomic_load(&rt.nspinning) <
+                     rt.nprocs - atomic_load(&rt.nidle)) {
             w->spinning = true;
             atomic_fetch_add(&rt.nspinning, 1);
         }
@@ -681,7 +761,7 @@ static weft__g *find_runnable(weft__worker *w) {
             return g;
         }
         stop_spinning(w);
-        idle_sleep(w);
+        looked = idle_sleep(w);
     }
 }
 
@@ -797,6 +877,8 @@ static void ready(weft__g *g, bool spawn) {
         return;
     }
     if (w->cur) {
+        if (spawn)
+            offer(w);
         /* The exchange is seq_cst, a full fence: it orders publishing g
          * before wakep's reads, as the lost-wakeup argument needs.  (old
          * was published, and checked for, when it entered runnext.) */
@@ -809,6 +891,7 @@ static void ready(weft__g *g, bool spawn) {
         return;
     }
     runq_put(w, g);
+    offer(w);
     wakep();
 }
 
@@ -968,6 +1051,7 @@ static void yield_after(weft__worker *w, void *arg) {
     weft__g *g = arg;
     atomic_store_explicit(&g->status, WEFT__G_RUNNABLE, memory_order_relaxed);
     runq_put(w, g);
+    offer(w); /* it still has work: another worker may take it */
 }
 
 /* True when nothing but the caller could run on w now: its queues and the
