@@ -66,8 +66,11 @@ static void test_pair_does_not_starve_ring(void) {
 static atomic_long turns[2];
 static long max_lead;
 
+static weft_chan *start;
+
 static void yielder(void *arg) {
     int me = (int)(intptr_t)arg;
+    CHECK_EQ(weft_recv(start, NULL), -EPIPE); /* both exist before turns */
     for (int i = 0; i < 10000; i++) {
         atomic_fetch_add(&turns[me], 1);
         long lead = atomic_load(&turns[me]) - atomic_load(&turns[!me]);
@@ -79,10 +82,13 @@ static void yielder(void *arg) {
 }
 
 static void test_yielders_alternate(void) {
+    CHECK((start = weft_chan_make(0, 0)) != NULL);
     weft_wg_add(&wg, 2);
     CHECK_EQ(weft_go(yielder, (void *)0), 0);
     CHECK_EQ(weft_go(yielder, (void *)1), 0);
+    CHECK_EQ(weft_close(start), 0);
     weft_wg_wait(&wg);
+    weft_chan_free(start);
     CHECK(max_lead <= 2);
 }
 
