@@ -39,6 +39,7 @@
 
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -71,8 +72,10 @@ struct weft__worker {
     _Alignas(WEFT__CACHELINE) atomic_uint tail; /* owner stores this */
     _Atomic(weft__g *) runq[RUNQ];
     _Alignas(WEFT__CACHELINE) _Atomic(weft__g *) runnext;
-    atomic_uint tick;   /* schedules so far; stealers read it */
-    atomic_uint offers; /* goroutines offered to idle workers (see offer) */
+    atomic_uint next_busy; /* the owner is using runnext (see next_swap) */
+    atomic_uint next_req;  /* a stealer wants runnext */
+    atomic_uint tick;      /* schedules so far; stealers read it */
+    atomic_uint offers;    /* goroutines offered to idle workers (see offer) */
     _Alignas(WEFT__CACHELINE) int id;
     weft__ctx g0;
     weft__g *cur;
@@ -108,6 +111,7 @@ static struct {
     weft__worker **workers;
     atomic_bool stopping;
     bool seeded;
+    bool next_fenced; /* sys_membarrier works: see next_swap */
     uint64_t seed;
     uint64_t seed_rng; /* WEFT_SEED: schedule draws, the one worker only */
     pthread_mutex_t init_lock;
@@ -288,11 +292,64 @@ static void runq_put(weft__worker *w, weft__g *g) {
     runq_put_slow(w, g, h, t);
 }
 
-static weft__g *take_next(weft__worker *w) {
-    weft__g *g = atomic_load_explicit(&w->runnext, memory_order_relaxed);
-    if (g)
-        g = atomic_exchange_explicit(&w->runnext, NULL, memory_order_acquire);
+/*
+ * runnext without read-modify-writes on the owner's side.  The owner swaps
+ * runnext at every hand-off (ready, runq_get); another worker takes it only
+ * when the owner seems stuck (steal_next).  So the owner uses plain loads
+ * and stores, and the rare stealer pays for both with an asymmetric
+ * fence: it raises next_req, then sys_membarrier runs a full fence on
+ * every CPU running this process.  Afterwards either the stealer sees the
+ * owner's next_busy (and waits for the owner to leave its few
+ * instructions), or the owner's next entry sees next_req (and waits for the
+ * stealer to finish).  Without membarrier (old kernels, qemu-user,
+ * valgrind) both sides use atomic exchanges.
+ */
+static void next_enter(weft__worker *w) {
+    atomic_store_explicit(&w->next_busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst); /* membarrier does the rest */
+    while (WEFT__UNLIKELY(
+        atomic_load_explicit(&w->next_req, memory_order_acquire))) {
+        atomic_store_explicit(&w->next_busy, 0, memory_order_release);
+        while (atomic_load_explicit(&w->next_req, memory_order_acquire))
+            weft__cpu_relax();
+        atomic_store_explicit(&w->next_busy, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+    }
+}
+
+/* Owner only: put g (or NULL) in runnext; returns what was there. */
+static weft__g *next_swap(weft__worker *w, weft__g *g) {
+    if (!rt.next_fenced)
+        return atomic_exchange_explicit(&w->runnext, g, memory_order_acq_rel);
+    next_enter(w);
+    weft__g *old = atomic_load_explicit(&w->runnext, memory_order_relaxed);
+    atomic_store_explicit(&w->runnext, g, memory_order_relaxed);
+    atomic_store_explicit(&w->next_busy, 0, memory_order_release);
+    return old;
+}
+
+/* Another worker: take v's runnext. */
+static weft__g *steal_next(weft__worker *v) {
+    if (!rt.next_fenced)
+        return atomic_exchange_explicit(&v->runnext, NULL,
+                                        memory_order_acquire);
+    unsigned zero = 0;
+    if (!atomic_compare_exchange_strong(&v->next_req, &zero, 1))
+        return NULL; /* another stealer is at it */
+    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    while (atomic_load_explicit(&v->next_busy, memory_order_acquire))
+        weft__cpu_relax();
+    weft__g *g = atomic_load_explicit(&v->runnext, memory_order_relaxed);
+    atomic_store_explicit(&v->runnext, NULL, memory_order_relaxed);
+    atomic_store_explicit(&v->next_req, 0, memory_order_release);
     return g;
+}
+
+/* Only this worker ever fills its runnext, so a NULL seen here is current. */
+static weft__g *take_next(weft__worker *w) {
+    if (!atomic_load_explicit(&w->runnext, memory_order_relaxed))
+        return NULL;
+    return next_swap(w, NULL);
 }
 
 static weft__g *ring_get(weft__worker *w) {
@@ -353,8 +410,7 @@ static weft__g *runq_steal(weft__worker *w, weft__worker *v, bool take_next) {
                 weft__cpu_relax();
             if (atomic_load_explicit(&v->tick, memory_order_relaxed) != tick)
                 return NULL;
-            return atomic_exchange_explicit(&v->runnext, NULL,
-                                            memory_order_acquire);
+            return steal_next(v);
         }
         if (n > RUNQ / 2)
             continue; /* inconsistent snapshot */
@@ -545,8 +601,7 @@ static bool timers_due(void) {
  * and the global queue is moved into the ring only when the ring is empty,
  * so the tick % 61 fairness check never decides anything. */
 static weft__g *seed_pick(weft__worker *w) {
-    weft__g *next =
-        atomic_exchange_explicit(&w->runnext, NULL, memory_order_acquire);
+    weft__g *next = next_swap(w, NULL);
     if (next)
         runq_put(w, next);
     if (runq_empty(w)) {
@@ -877,17 +932,13 @@ static void ready(weft__g *g, bool spawn) {
         return;
     }
     if (w->cur) {
-        if (spawn)
-            offer(w);
-        /* The exchange is seq_cst, a full fence: it orders publishing g
-         * before wakep's reads, as the lost-wakeup argument needs.  (old
-         * was published, and checked for, when it entered runnext.) */
-        weft__g *old =
-            atomic_exchange_explicit(&w->runnext, g, memory_order_seq_cst);
+        weft__g *old = next_swap(w, g);
         if (old)
             runq_put(w, old);
-        if (spawn)
-            wakep_fenced();
+        if (spawn) {
+            offer(w);
+            wakep();
+        }
         return;
     }
     runq_put(w, g);
@@ -1184,6 +1235,9 @@ static void workers_free(int n) {
 /* Called with rt.init_lock held. */
 static int start(const weft_config *cfg) {
     seed_init();
+    rt.next_fenced =
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0,
+                0) == 0;
     rt.nprocs = cfg && cfg->procs > 0 ? cfg->procs : procs_default();
     if (rt.seeded)
         rt.nprocs = 1;
