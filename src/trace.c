@@ -324,9 +324,15 @@ static void put_event(writer *w, const event *e, int tid) {
         fprintf(w->f, ",\"args\":{\"g\":%llu", (unsigned long long)e->g);
     }
     if (e->kind == EV_BLOCK) {
+        const char *why = e->u.x.why ? e->u.x.why : "?";
         fputs(",\"reason\":", w->f);
-        put_json_str(w->f, e->u.x.why ? e->u.x.why : "?");
-        fprintf(w->f, ",\"obj\":\"%p\"", e->u.x.obj);
+        put_json_str(w->f, why);
+        /* As in the dump: a descriptor wait carries the fd as its object,
+         * and a sleep or a select waits on no one object. */
+        if (strncmp(why, "fd ", 3) == 0)
+            fprintf(w->f, ",\"fd\":%d", (int)(intptr_t)e->u.x.obj);
+        else if (e->u.x.obj)
+            fprintf(w->f, ",\"obj\":\"%p\"", e->u.x.obj);
     }
     fputs("}}", w->f);
 }
