@@ -12,6 +12,8 @@
  *     thread state.
  *   - runnext: one slot for the goroutine most recently woken by the running
  *     one, so a ping-pong or a pipeline stays on one core and in cache.
+ *     The owner swaps it without atomic read-modify-writes (next_swap);
+ *     it yields to the ring after NEXT_STREAK picks in a row (runq_get).
  *   - runq: a bounded ring (RUNQ) of runnable goroutines.  The owner pushes
  *     at tail and pops at head; other workers steal half of it at head with
  *     a CAS on head.  Slots are atomics so a stealer that loses the CAS race
