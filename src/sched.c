@@ -161,8 +161,7 @@ WEFT__NOINLINE weft__g *weft__curg(void) {
     return w ? w->cur : NULL;
 }
 
-/* ---- futex and spin lock
- * ----------------------------------------------------- */
+/* ---- futex and spin lock ------------------------------------------------ */
 
 int weft__futex_wait(atomic_uint *addr, unsigned val, int64_t timeout_ns) {
     struct timespec ts, *tp = NULL;
@@ -206,8 +205,7 @@ void weft__unlock_cb(void *lock) {
     weft__lock_release(lock);
 }
 
-/* ---- random numbers
- * ----------------------------------------------------------- */
+/* ---- random numbers ----------------------------------------------------- */
 
 static uint32_t xorshift(uint64_t *s) {
     uint64_t x = *s;
@@ -229,8 +227,7 @@ uint32_t weft__rand(void) {
     return xorshift(&tls_rng);
 }
 
-/* ---- sanitizer hooks around every switch
- * ------------------------------------- */
+/* ---- sanitizer hooks around every switch -------------------------------- */
 
 static inline void san_before(weft__worker *w, weft__g *to, void **fake,
                               bool dying) {
@@ -255,8 +252,7 @@ static inline void san_after(void *fake) {
     (void)fake;
 }
 
-/* ---- local run queue
- * ---------------------------------------------------------- */
+/* ---- local run queue ---------------------------------------------------- */
 
 static weft__g *gq_take_batch(weft__worker *w, int max);
 static void gq_put_list(weft__g *head, weft__g *tail, size_t n);
@@ -436,8 +432,7 @@ static weft__g *runq_steal(weft__worker *w, weft__worker *v, bool take_next) {
     }
 }
 
-/* ---- global queue
- * ----------------------------------------------------------------- */
+/* ---- global queue ------------------------------------------------------- */
 
 static void gq_put_list(weft__g *head, weft__g *tail, size_t n) {
     weft__lock_acquire(&rt.gq_lock);
@@ -479,8 +474,7 @@ static weft__g *gq_take_batch(weft__worker *w, int max) {
     return g;
 }
 
-/* ---- idle workers
- * ------------------------------------------------------------------ */
+/* ---- idle workers ------------------------------------------------------- */
 
 static void worker_wake(weft__worker *w) {
     atomic_store_explicit(&w->park_word, 1, memory_order_release);
@@ -624,8 +618,7 @@ static weft__g *seed_pick(weft__worker *w) {
     return runq_get(w);
 }
 
-/* ---- finding work
- * ------------------------------------------------------------------- */
+/* ---- finding work ------------------------------------------------------- */
 
 static weft__g *steal_work(weft__worker *w) {
     int n = rt.nprocs;
@@ -822,8 +815,7 @@ static weft__g *find_runnable(weft__worker *w) {
     }
 }
 
-/* ---- running goroutines
- * ---------------------------------------------------------------- */
+/* ---- running goroutines ------------------------------------------------- */
 
 static void g_main(void *arg);
 
@@ -1097,8 +1089,7 @@ int weft_go(weft_fn fn, void *arg) {
     return weft_go_with(fn, arg, NULL);
 }
 
-/* ---- yielding and sleeping
- * --------------------------------------------------------------- */
+/* ---- yielding and sleeping ---------------------------------------------- */
 
 static void yield_after(weft__worker *w, void *arg) {
     weft__g *g = arg;
@@ -1168,15 +1159,13 @@ const char *weft_version(void) {
     return WEFT_VERSION;
 }
 
-/* ---- parking, for the waiter (park.c)
- * ------------------------------------------------------- */
+/* ---- parking, for the waiter (park.c) ----------------------------------- */
 
 void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg) {
     leave(weft__self(), g, after, arg, false);
 }
 
-/* ---- workers and the runtime's life
- * ------------------------------------------------------------ */
+/* ---- workers and the runtime's life ------------------------------------- */
 
 static void *worker_main(void *arg) {
     weft__worker *w = arg;
@@ -1348,8 +1337,7 @@ void weft_shutdown(void) {
     pthread_mutex_unlock(&rt.init_lock);
 }
 
-/* ---- introspection for debug.c
- * --------------------------------------------------------------- */
+/* ---- introspection for debug.c ------------------------------------------ */
 
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg) {
     if (atomic_load(&rt.state) != RT_RUNNING)

@@ -445,8 +445,7 @@ void weft__blocking_release(void);
 /* weft_blocking calls in progress (keeps the deadlock detector quiet). */
 size_t weft__blocking_pending(void);
 
-/* ---- diagnostics (debug.c, deadlock.c, trace.c)
- * ------------------------------- */
+/* ---- diagnostics (debug.c, deadlock.c, trace.c) ------------------------- */
 
 /* A plain thread starts (on) or stops (off) blocking on p. */
 void weft__thread_blocked(weft__park *p, bool on);
