@@ -39,6 +39,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#define YIELD_EVERY 16 /* reads, each up to libnats's I/O buffer */
+
 static void kick(weft_chan *c) {
     (void)weft_try_send(c, NULL); /* full: a kick is pending already */
 }
@@ -49,8 +51,8 @@ static void kick(weft_chan *c) {
  * the other.  libnats's count is read outside mu (the subscription's lock
  * must not nest in ours, which libnats's callbacks take under its own), so
  * the watches looked at are pinned: a feeder that ends waits until the
- * reader is done with its watch.  Returns whether anyone was woken. */
-static bool wake_watches(weft_nats *nc) {
+ * reader is done with its watch. */
+static void wake_watches(weft_nats *nc) {
     pthread_mutex_lock(&nc->mu);
     size_t n = 0;
     for (weft__nats_watch *w = nc->watches; w; w = w->next)
@@ -59,7 +61,7 @@ static bool wake_watches(weft_nats *nc) {
         weft__nats_watch **a = realloc(nc->idle, n * sizeof *a);
         if (!a) {
             pthread_mutex_unlock(&nc->mu);
-            return false; /* they find their messages when next woken */
+            return; /* they find their messages when next woken */
         }
         nc->idle = a;
         nc->idle_cap = n;
@@ -71,18 +73,14 @@ static bool wake_watches(weft_nats *nc) {
             nc->idle[n++] = w;
         }
     pthread_mutex_unlock(&nc->mu);
-    bool woke = false;
     for (size_t i = 0; i < n; i++) {
         weft__nats_watch *w = nc->idle[i];
         int msgs = 0;
         if (natsSubscription_GetPending(w->sub, &msgs, NULL) == NATS_OK &&
-            msgs > 0 && atomic_exchange(&w->idle, false)) {
+            msgs > 0 && atomic_exchange(&w->idle, false))
             kick(w->kick);
-            woke = true;
-        }
         atomic_fetch_sub(&w->pins, 1);
     }
-    return woke;
 }
 
 /* A goroutine's own descriptor for the socket: take the one the last
@@ -117,6 +115,7 @@ static bool still_reading(weft_nats *nc) {
  * and hands what came to the subscriptions. */
 static void reader(void *arg) {
     weft_nats *nc = arg;
+    unsigned reads = 0;
     for (;;) {
         pthread_mutex_lock(&nc->mu);
         bool done = nc->detached;
@@ -133,9 +132,12 @@ static void reader(void *arg) {
         int r = weft_wait_fd(fd, WEFT_READABLE, WEFT_FOREVER);
         if (r > 0 && still_reading(nc)) {
             natsConnection_ProcessReadEvent(nc->lc);
-            /* let the woken subscriptions drain before the next read:
-             * under a steady stream the reader would never park */
-            if (wake_watches(nc))
+            wake_watches(nc);
+            /* The woken feeders run when the reader parks (the socket is
+             * drained), on this worker, with a large batch each; under a
+             * stream that never lets it park, give them a turn now and
+             * then anyway. */
+            if (++reads % YIELD_EVERY == 0)
                 weft_yield();
         } else if (r < 0) {
             /* cannot poll it (out of memory): retry after a pause */
