@@ -11,12 +11,14 @@
  * user-supplied encode/decode pair.
  *
  * Delivery guarantees
- *   - Core NATS is at-most-once.  A subscription's channel is fed by the
- *     libnats delivery thread of that subscription (a plain thread, using
- *     the channel directly).  When the channel is full that thread waits up
- *     to full_wait (default 1 s) for room, then drops the value and counts
- *     it; meanwhile new messages queue inside libnats up to pending_msgs /
- *     pending_bytes, beyond which libnats drops them (also counted).  What
+ *   - Core NATS is at-most-once.  A subscription's channel is fed by a
+ *     goroutine of the bridge, which the connection's reader goroutine
+ *     wakes when messages arrive (libnats's socket is served by weft's
+ *     netpoller, not by libnats threads).  When the channel is full the
+ *     feeder waits up to full_wait (default 1 s) for room, then drops the
+ *     value and counts it; meanwhile new messages queue inside libnats up
+ *     to pending_msgs / pending_bytes, beyond which libnats drops them
+ *     (also counted).  What
  *     the network loses (server restart, messages published before a
  *     subscriber re-subscribed) is invisible here: number values if you
  *     need to know.
@@ -164,9 +166,9 @@ typedef struct weft_nats_subopts {
     const char *queue;       /* queue group: each value to one member */
     weft_nats_decode decode; /* NULL: the message bytes are the element */
     void *codec_arg;         /* passed to decode */
-    int64_t full_wait;       /* core: how long the delivery thread waits for
-                                room before dropping; 0 = 1 s, WEFT_FOREVER
-                                = never drop, 1 = drop at once */
+    int64_t full_wait;       /* core: how long the feeder waits for room
+                                before dropping; 0 = 1 s, WEFT_FOREVER =
+                                never drop, 1 = drop at once */
     int pending_msgs;        /* libnats queue in front of the channel;
                                 0 = 1,048,576 messages */
     int pending_bytes;       /* 0 = 512 MiB */
@@ -191,7 +193,7 @@ weft_chan *weft_nats_sub_chan(weft_nats_sub *s);
  * received, then -EPIPE.  Idempotent.  A JetStream durable survives. */
 void weft_nats_sub_close(weft_nats_sub *s);
 
-/* Close s if needed, wait for its delivery thread to finish, release any
+/* Close s if needed, wait for its feeder to finish, release any
  * weft_nats_msg still buffered (nak) and free s and its channel.  Nobody
  * may use the channel any more. */
 void weft_nats_sub_free(weft_nats_sub *s);

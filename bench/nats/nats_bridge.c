@@ -16,6 +16,18 @@
  *     bridge: goroutines only: send on the ping channel, an echo goroutine
  *             receives and sends on the pong channel, receive the answer.
  *
+ * Equal work on both sides: two connections each (publisher, subscriber;
+ * client, echo), the same libnats options where both have one (send_asap
+ * as above, default I/O buffers, for throughput pending limits of 1M
+ * messages / 512 MiB), the same 16-byte payloads one message each, the
+ * clock started after the connections and subscriptions exist.  What
+ * differs is the bridge's own design: raw runs libnats as its API
+ * documents by default (a reader thread per connection, a delivery thread
+ * per subscription); the bridge serves the socket from goroutines through
+ * libnats's event-loop interface (src/nats/loop.c), so a message reaches
+ * its goroutine with goroutine switches where raw hands it from thread to
+ * thread, and in exchange pays for the channel hops at both ends.
+ *
  * Rounds alternate raw and bridge; each figure is the median round.
  * Output: `<name> <N> <value> [key=value ...]` lines, as the other benches,
  * then a summary with the ratios.  Any lost or misordered value fails the

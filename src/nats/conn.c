@@ -6,10 +6,11 @@
  * network, runs off the worker threads.  Only "no server answered" is
  * retried: a bad URL or a refused handshake will not get better.
  *
- * After the first connect libnats owns reconnection: its reader thread
- * notices the loss, reconnects in the background and re-subscribes;
- * publishes meanwhile go to its reconnect buffer.  We only count the
- * reconnects (libnats calls back on its own thread).
+ * After the first connect libnats owns reconnection: when the reader
+ * goroutine (loop.c) hits the loss, libnats reconnects on a thread of its
+ * own, hands the new socket back to the loop and re-subscribes; publishes
+ * meanwhile go to its reconnect buffer.  We only count the reconnects
+ * (libnats calls back on its own thread).
  */
 #include "nats_internal.h"
 
@@ -98,6 +99,8 @@ static natsStatus set_options(natsOptions *no, const char *url,
         s = natsOptions_SetSendAsap(no, o->send_asap != 0);
     if (s == NATS_OK)
         s = natsOptions_SetReconnectedCB(no, on_reconnected, nc);
+    if (s == NATS_OK)
+        s = weft__nats_loop_opts(no, nc);
     return s;
 }
 
@@ -153,6 +156,11 @@ int weft_nats_connect_with(const char *url, const weft_nats_opts *opts,
     weft_nats *nc = calloc(1, sizeof *nc);
     if (!nc)
         return -ENOMEM;
+    if (weft__nats_loop_init(nc)) {
+        weft__nats_loop_free(nc);
+        free(nc);
+        return -ENOMEM;
+    }
     natsOptions *no = NULL;
     natsStatus s = natsOptions_Create(&no);
     if (s == NATS_OK)
@@ -177,6 +185,9 @@ int weft_nats_connect(const char *url, int64_t timeout_ns, weft_nats **out) {
     return weft_nats_connect_with(url, &o, out);
 }
 
+/* Close, then wait for the goroutines serving the socket and the core
+ * subscriptions (detach has told them to stop), then free: none of them
+ * may touch the connection after natsConnection_Destroy. */
 static void close_fn(void *arg) {
     weft_nats *nc = arg;
     jsCtx_Destroy(nc->js);
@@ -185,6 +196,7 @@ static void close_fn(void *arg) {
     if (natsConnection_Status(nc->conn) == NATS_CONN_STATUS_CONNECTED)
         natsConnection_FlushTimeout(nc->conn, CLOSE_FLUSH_MS);
     natsConnection_Close(nc->conn);
+    weft__nats_loop_wait(nc);
     natsConnection_Destroy(nc->conn);
 }
 
@@ -192,6 +204,7 @@ void weft_nats_close(weft_nats *nc) {
     if (!nc)
         return;
     weft__nats_offload(close_fn, nc);
+    weft__nats_loop_free(nc);
     free(nc);
 }
 

@@ -1,9 +1,12 @@
 /*
  * Core NATS publishing: each value received from the channel goes to
- * natsConnection_Publish, which copies it into libnats's write buffer (its
- * flusher thread sends it).  The call runs on the caller's goroutine: it
- * holds libnats's connection lock briefly and only writes to the socket
- * itself when that buffer is full.
+ * natsConnection_Publish, which copies it into libnats's write buffer; the
+ * connection's writer goroutine (loop.c) sends it, when libnats's flusher
+ * thread asks (or at once with send_asap).  The call runs on the caller's
+ * goroutine and holds libnats's connection lock briefly.  With the socket
+ * in weft's hands libnats never writes in place, so its buffer would grow
+ * without bound under a publisher that never parks: every CHECK_EVERY
+ * values we wait while more than BUFFERED_MAX bytes are in it.
  *
  * While libnats reconnects, publishes fill its reconnect buffer; when that
  * is full the value is retried with a growing pause rather than dropped.
@@ -11,6 +14,8 @@
 #include "nats_internal.h"
 
 #define FLUSH_AT_END WEFT_SEC(10)
+#define CHECK_EVERY 64
+#define BUFFERED_MAX (256 << 10)
 
 static int publish_one(weft_nats *nc, const char *subject, const void *data,
                        size_t len, weft_ctx *ctx) {
@@ -40,9 +45,12 @@ int weft_nats_send(weft_nats *nc, const char *subject, const void *data,
 static int publish_core(weft_nats *nc, const char *subject,
                         weft__nats_src *src) {
     int r;
-    while ((r = weft__nats_src_next(src)) == 0) {
+    for (unsigned n = 1; (r = weft__nats_src_next(src)) == 0; n++) {
         r = publish_one(nc, subject, src->data, src->len, src->ctx);
         if (r)
+            return r;
+        if (n % CHECK_EVERY == 0 &&
+            (r = weft__nats_loop_bound(nc, BUFFERED_MAX, src->ctx)))
             return r;
     }
     if (r != -EPIPE)

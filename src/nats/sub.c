@@ -1,11 +1,21 @@
 /*
- * A subscription: libnats's delivery thread for it calls on_msg for each
- * message, and on_msg sends the value straight into the weft channel (a
- * plain thread using a channel; the value is copied once, from libnats's
- * message into the channel's slot, or decoded into scratch first).
+ * A subscription: each message becomes a value sent into the weft channel
+ * (the value is copied once, from libnats's message into the channel's
+ * slot, or decoded into scratch first).
+ *
+ * Who feeds the channel:
+ *   core          a goroutine of ours draining a libnats synchronous
+ *                 subscription (NextMsg without waiting), woken by the
+ *                 connection's reader goroutine (loop.c) when it parked
+ *                 idle: no libnats delivery thread, no thread wake-up.
+ *   JetStream     libnats's delivery thread for the subscription, a plain
+ *                 thread using the channel (acks, redelivery and flow
+ *                 control are libnats's business there).
  *
  * Who waits, and how long (see weft_nats.h for the user-facing rules):
  *   core, auto    weft_send_timeout(full_wait), then drop and count;
+ *                 meanwhile libnats queues new messages up to the pending
+ *                 limits, as it does in front of a delivery thread;
  *   JetStream     weft_send without limit: the server bounds what is in
  *                 flight (max_ack_pending) and redelivers what is not
  *                 acked, so waiting loses nothing.  Without manual_ack the
@@ -15,11 +25,13 @@
  *                 the receiver acks (or naks) it.
  *
  * Lifetime: closing the channel (weft_nats_sub_close) unblocks a waiting
- * delivery thread (its send fails: the value is dropped, or nak'ed).
- * libnats calls on_complete on the delivery thread once the subscription
- * is closed (by us, or because the connection closed) and the last on_msg
- * has returned; it closes the channel and then `done`.  weft_nats_sub_free
- * waits for `done`, so nothing touches s after it is freed.
+ * feeder (its send fails: the value is dropped, or nak'ed).  The core
+ * goroutine ends when libnats says the subscription is closed (by us, or
+ * by the connection closing, which also closes the channel: see loop.c);
+ * the JetStream delivery thread calls on_complete once the subscription is
+ * closed and the last on_msg has returned.  Either closes the channel and
+ * then `done`; weft_nats_sub_free waits for `done`, so nothing touches s
+ * after it is freed.
  */
 #include "nats_internal.h"
 
@@ -28,6 +40,8 @@
 
 struct weft_nats_sub {
     natsSubscription *sub;
+    weft_nats *nc;
+    weft__nats_watch watch; /* core: what the reader goroutine wakes */
     weft_chan *chan;
     weft_chan *done; /* signal channel, closed by on_complete */
     size_t elem_size;
@@ -42,8 +56,9 @@ struct weft_nats_sub {
                                              thread only) */
 };
 
-/* libnats never runs one subscription's callbacks concurrently, so each
- * counter has a single writer: no locked add needed. */
+/* One feeder per subscription (its goroutine, or libnats's delivery
+ * thread, which never runs one subscription's callbacks concurrently), so
+ * each counter has a single writer: no locked add needed. */
 static void count(atomic_uint_fast64_t *c) {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
                           memory_order_relaxed);
@@ -113,6 +128,36 @@ static void on_complete(void *closure) {
     weft_close(s->done);
 }
 
+/* The feeder of a core subscription.  It parks only after a look with
+ * watch.idle set found nothing (see wake_watches in loop.c). */
+static void feed(void *arg) {
+    weft_nats_sub *s = arg;
+    weft_nats *nc = s->nc;
+    bool idle = false;
+    for (;;) {
+        natsMsg *m = NULL;
+        natsStatus st = natsSubscription_NextMsg(&m, s->sub, 0);
+        if (st == NATS_OK) {
+            on_msg(NULL, s->sub, m, s);
+            continue;
+        }
+        if (st == NATS_SLOW_CONSUMER) /* libnats counted the drops */
+            continue;
+        if (st != NATS_TIMEOUT) /* unsubscribed, or the connection closed */
+            break;
+        if (!idle) {
+            atomic_store(&s->watch.idle, true);
+            idle = true;
+            continue;
+        }
+        weft_recv(s->watch.kick, NULL);
+        idle = false;
+    }
+    weft__nats_watch_del(nc, &s->watch);
+    on_complete(s);
+    weft_wg_done(&nc->subs); /* last: nc may be freed once all are done */
+}
+
 static int check(weft_nats *nc, const char *subject,
                  const weft_nats_subopts *o) {
     if (!nc || !subject || !*subject || !o)
@@ -124,6 +169,13 @@ static int check(weft_nats *nc, const char *subject,
     if (o->durable && (!o->stream || !*o->stream))
         return -EINVAL;
     return 0;
+}
+
+static void sub_del(weft_nats_sub *s) {
+    weft_chan_free(s->chan);
+    weft_chan_free(s->done);
+    weft_chan_free(s->watch.kick);
+    free(s);
 }
 
 static weft_nats_sub *sub_new(const weft_nats_subopts *o) {
@@ -140,38 +192,55 @@ static weft_nats_sub *sub_new(const weft_nats_subopts *o) {
     size_t esz = s->manual ? sizeof(weft_nats_msg) : o->elem_size;
     s->chan = weft_chan_make(esz, js && !s->manual ? 0 : o->cap);
     s->done = weft_chan_make(0, 0);
-    if (!s->chan || !s->done) {
-        weft_chan_free(s->chan);
-        weft_chan_free(s->done);
-        free(s);
+    s->watch.chan = s->chan;
+    s->watch.kick = js ? NULL : weft_chan_make(0, 1);
+    if (!s->chan || !s->done || (!js && !s->watch.kick)) {
+        sub_del(s);
         return NULL;
     }
     return s;
 }
 
-static int start(weft_nats *nc, const char *subject, const weft_nats_subopts *o,
-                 weft_nats_sub *s) {
-    natsStatus st;
-    if (s->jetstream) {
-        int r = weft__nats_js_subscribe(nc, subject, o, on_msg, s, &s->sub);
-        if (r)
-            return r;
-        st = NATS_OK;
-    } else if (o->queue) {
-        st = natsConnection_QueueSubscribe(&s->sub, nc->conn, subject, o->queue,
-                                           on_msg, s);
-    } else {
-        st = natsConnection_Subscribe(&s->sub, nc->conn, subject, on_msg, s);
-    }
-    if (st != NATS_OK)
-        return weft__nats_err(st);
+static void limits(natsSubscription *sub, const weft_nats_subopts *o) {
+    natsSubscription_SetPendingLimits(
+        sub, o->pending_msgs > 0 ? o->pending_msgs : 1 << 20,
+        o->pending_bytes > 0 ? o->pending_bytes : 512 << 20);
+}
+
+static int start_js(weft_nats *nc, const char *subject,
+                    const weft_nats_subopts *o, weft_nats_sub *s) {
+    int r = weft__nats_js_subscribe(nc, subject, o, on_msg, s, &s->sub);
+    if (r)
+        return r;
     /* Closed already (the connection went away in between): no callback
      * will come, so complete now. */
     if (natsSubscription_SetOnCompleteCB(s->sub, on_complete, s) != NATS_OK)
         on_complete(s);
-    natsSubscription_SetPendingLimits(
-        s->sub, o->pending_msgs > 0 ? o->pending_msgs : 1 << 20,
-        o->pending_bytes > 0 ? o->pending_bytes : 512 << 20);
+    limits(s->sub, o);
+    return 0;
+}
+
+static int start(weft_nats *nc, const char *subject, const weft_nats_subopts *o,
+                 weft_nats_sub *s) {
+    if (s->jetstream)
+        return start_js(nc, subject, o, s);
+    natsStatus st =
+        o->queue ? natsConnection_QueueSubscribeSync(&s->sub, nc->conn, subject,
+                                                     o->queue)
+                 : natsConnection_SubscribeSync(&s->sub, nc->conn, subject);
+    if (st != NATS_OK)
+        return weft__nats_err(st);
+    limits(s->sub, o);
+    s->nc = nc;
+    s->watch.sub = s->sub;
+    weft_wg_add(&nc->subs, 1);
+    weft__nats_watch_add(nc, &s->watch);
+    if (weft_go(feed, s)) {
+        weft__nats_watch_del(nc, &s->watch);
+        weft_wg_done(&nc->subs);
+        natsSubscription_Destroy(s->sub);
+        return -ENOMEM;
+    }
     return 0;
 }
 
@@ -185,10 +254,8 @@ int weft_nats_subscribe(weft_nats *nc, const char *subject,
         return -ENOMEM;
     r = start(nc, subject, o, s);
     if (r) {
-        /* no subscription exists, so no delivery thread can hold s */
-        weft_chan_free(s->chan);
-        weft_chan_free(s->done);
-        free(s);
+        /* no subscription exists, so no feeder can hold s */
+        sub_del(s);
         return r;
     }
     *out = s;
@@ -207,6 +274,8 @@ void weft_nats_sub_close(weft_nats_sub *s) {
         atomic_store(&s->lib_at_close, lib);
     natsSubscription_Unsubscribe(s->sub); /* fails once nc closed: fine */
     weft_close(s->chan);
+    if (s->watch.kick)
+        (void)weft_try_send(s->watch.kick, NULL); /* the feeder: look again */
 }
 
 void weft_nats_sub_free(weft_nats_sub *s) {
@@ -220,9 +289,7 @@ void weft_nats_sub_free(weft_nats_sub *s) {
             weft_nats_nak(&m);
     }
     natsSubscription_Destroy(s->sub);
-    weft_chan_free(s->chan);
-    weft_chan_free(s->done);
-    free(s);
+    sub_del(s);
 }
 
 void weft_nats_sub_stats_get(weft_nats_sub *s, weft_nats_sub_stats *out) {

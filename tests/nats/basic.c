@@ -236,8 +236,8 @@ static void test_full(weft_nats *nc) {
     }
     weft_nats_sub_free(s);
 
-    /* never drop here: the delivery thread waits, libnats's queue (10
-     * messages) fills and libnats drops; freeing unblocks the thread */
+    /* never drop here: the feeder waits, libnats's queue (10 messages)
+     * fills and libnats drops; freeing unblocks the feeder */
     so = (weft_nats_subopts){.elem_size = sizeof(uint64_t),
                              .cap = 1,
                              .full_wait = WEFT_FOREVER,
@@ -258,6 +258,40 @@ static void test_full(weft_nats *nc) {
     weft_nats_sub_stats_get(s, &st);
     CHECK(st.lib >= 100 - 1 - 1 - 10); /* still known once closed */
     weft_nats_sub_free(s);
+}
+
+/* ---- many subscriptions on one connection ----------------------------------
+ * The connection's reader wakes exactly the feeders with messages; idle
+ * ones stay parked and still get theirs later, in order.
+ */
+
+#define NSUBS 16
+
+static void recv_seq(weft_nats_sub *s, uint64_t from, uint64_t n);
+
+static void test_many_subs(weft_nats *nc) {
+    weft_nats_sub *s[NSUBS];
+    char subj[NSUBS][16];
+    weft_nats_subopts so = {.elem_size = sizeof(uint64_t), .cap = 256};
+    for (int i = 0; i < NSUBS; i++) {
+        snprintf(subj[i], sizeof subj[i], "t.many.%d", i);
+        CHECK_EQ(weft_nats_subscribe(nc, subj[i], &so, &s[i]), 0);
+    }
+    CHECK_EQ(weft_nats_flush(nc, WEFT_SEC(5)), 0);
+    for (int round = 0; round < 3; round++)
+        for (int i = round; i < NSUBS; i += 2) {
+            publish_seq(nc, subj[i], (uint64_t)round * 100, 100, 0);
+            recv_seq(s[i], (uint64_t)round * 100, 100);
+            uint64_t v;
+            for (int j = 0; j < NSUBS; j++)
+                CHECK_EQ(weft_try_recv(weft_nats_sub_chan(s[j]), &v), -EAGAIN);
+        }
+    for (int i = 0; i < NSUBS; i++) {
+        weft_nats_sub_stats st;
+        weft_nats_sub_stats_get(s[i], &st);
+        CHECK_EQ(st.dropped, 0);
+        weft_nats_sub_free(s[i]);
+    }
 }
 
 /* ---- cancelling a publish
@@ -352,14 +386,28 @@ static void test_manual_ack(weft_nats *nc) {
 
 static void test_close_with_sub(void) {
     weft_nats *nc = nt_connect(srv.url);
-    weft_nats_sub *s;
+    weft_nats_sub *s, *full;
     weft_nats_subopts so = {.elem_size = 8, .cap = 4};
     CHECK_EQ(weft_nats_subscribe(nc, "t.close", &so, &s), 0);
+    /* and one whose feeder waits for room without limit */
+    so = (weft_nats_subopts){
+        .elem_size = 8, .cap = 1, .full_wait = WEFT_FOREVER};
+    CHECK_EQ(weft_nats_subscribe(nc, "t.close.full", &so, &full), 0);
+    CHECK_EQ(weft_nats_flush(nc, WEFT_SEC(5)), 0);
+    publish_seq(nc, "t.close.full", 0, 3, 0);
+    for (int t = 0; t < 1000 && weft_chan_len(weft_nats_sub_chan(full)) < 1;
+         t++)
+        weft_sleep(WEFT_MS(1));
     weft_nats_close(nc);
     uint64_t v;
     CHECK_EQ(weft_recv_timeout(weft_nats_sub_chan(s), &v, WEFT_SEC(10)),
              -EPIPE);
+    CHECK_EQ(weft_recv(weft_nats_sub_chan(full), &v), 0); /* buffered */
+    CHECK_EQ(v, 0);
+    CHECK_EQ(weft_recv_timeout(weft_nats_sub_chan(full), &v, WEFT_SEC(10)),
+             -EPIPE);
     weft_nats_sub_free(s);
+    weft_nats_sub_free(full);
 }
 
 int main(void) {
@@ -375,6 +423,7 @@ int main(void) {
     test_codec(nc);
     test_oversize(nc);
     test_full(nc);
+    test_many_subs(nc);
     test_cancel(nc);
     test_jetstream(nc);
     test_manual_ack(nc);
