@@ -944,16 +944,18 @@ void weft__ready(weft__g *g) {
     ready(g, false);
 }
 
-/* ---- goroutine life cycle
- * ----------------------------------------------------
+/* ---- goroutine life cycle ---------------------------------------------- *
  *
  * g structs come in chunks that live until shutdown, so weft_dump can walk
  * every goroutine without any registry to maintain on spawn and exit (a
  * free g has status 0).  Each worker keeps a free list; batches of GBATCH
  * move to and from a shared list, so a worker that only spawns and one that
- * only runs goroutines to completion balance out.  Ids are reserved
- * ID_BATCH at a time and the live count is kept per worker (single writer),
- * so spawning touches no shared cache line.
+ * only runs goroutines to completion balance out.  The shared list is a
+ * stack of batches (linked through their first g's batch field), so a batch
+ * changes hands in O(1) under the lock: the walk over free g structs, whose
+ * cache lines another core wrote last, happens outside it.  Ids are
+ * reserved ID_BATCH at a time and the live count is kept per worker (single
+ * writer), so spawning touches no shared cache line.
  */
 
 struct gchunk {
@@ -961,33 +963,48 @@ struct gchunk {
     weft__g g[GCHUNK];
 };
 
-/* Fill w's free list (or return one g for a plain thread); NULL if out of
- * memory.  Takes the shared lock. */
+static void batch_push(weft__g *b, int n) {
+    b->batch_n = n;
+    weft__lock_acquire(&rt.gfree_lock);
+    b->batch = rt.gfree;
+    rt.gfree = b;
+    weft__lock_release(&rt.gfree_lock);
+}
+
+/* A new chunk, as one batch; NULL if out of memory. */
+static weft__g *chunk_new(void) {
+    struct gchunk *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    for (int i = 0; i + 1 < GCHUNK; i++)
+        c->g[i].link = &c->g[i + 1];
+    c->g[0].batch_n = GCHUNK;
+    weft__lock_acquire(&rt.gfree_lock);
+    c->next = rt.gchunks;
+    rt.gchunks = c;
+    weft__lock_release(&rt.gfree_lock);
+    return &c->g[0];
+}
+
+/* Take a batch for w's (empty) free list and return one g of it; a plain
+ * thread (w NULL) puts the rest back.  NULL if out of memory. */
 static weft__g *g_refill(weft__worker *w) {
     weft__lock_acquire(&rt.gfree_lock);
-    if (!rt.gfree) {
-        struct gchunk *c = calloc(1, sizeof *c);
-        if (!c) {
-            weft__lock_release(&rt.gfree_lock);
-            return NULL;
-        }
-        c->next = rt.gchunks;
-        rt.gchunks = c;
-        for (int i = 0; i < GCHUNK; i++) {
-            c->g[i].link = rt.gfree;
-            rt.gfree = &c->g[i];
-        }
-    }
     weft__g *g = rt.gfree;
-    rt.gfree = g->link;
-    for (int i = 0; w && i < GBATCH && rt.gfree; i++) {
-        weft__g *x = rt.gfree;
-        rt.gfree = x->link;
-        x->link = w->gfree;
-        w->gfree = x;
-        w->ngfree++;
-    }
+    if (g)
+        rt.gfree = g->batch;
     weft__lock_release(&rt.gfree_lock);
+    if (!g && !(g = chunk_new()))
+        return NULL;
+    int rest = g->batch_n - 1;
+    if (rest == 0)
+        return g;
+    if (!w) {
+        batch_push(g->link, rest);
+        return g;
+    }
+    w->gfree = g->link;
+    w->ngfree = rest;
     return g;
 }
 
@@ -1010,15 +1027,13 @@ static void g_release(weft__worker *w, weft__g *g) {
     w->gfree = g;
     if (++w->ngfree < GFREE_MAX)
         return;
-    weft__lock_acquire(&rt.gfree_lock);
-    for (int i = 0; i < GBATCH; i++) {
-        weft__g *x = w->gfree;
-        w->gfree = x->link;
-        x->link = rt.gfree;
-        rt.gfree = x;
-    }
+    weft__g *b = w->gfree, *last = b;
+    for (int i = 1; i < GBATCH; i++)
+        last = last->link;
+    w->gfree = last->link;
+    last->link = NULL;
     w->ngfree -= GBATCH;
-    weft__lock_release(&rt.gfree_lock);
+    batch_push(b, GBATCH);
 }
 
 static uint64_t g_new_id(weft__worker *w) {

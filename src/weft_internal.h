@@ -217,6 +217,8 @@ typedef struct weft__g {
     void *arg;
     uint64_t id;
     struct weft__g *link;       /* run queue / free list */
+    struct weft__g *batch;      /* free: the next batch (see g_refill) */
+    int batch_n;                /* free: g structs in this batch */
     atomic_int status;          /* WEFT__G_*, 0 while the struct is free */
     _Atomic(weft__park *) park; /* what it is blocked on, for weft_dump */
     void *tsan_fiber;
