@@ -389,9 +389,12 @@ static bool runq_empty(weft__worker *w) {
     return h == t && !atomic_load_explicit(&w->runnext, memory_order_acquire);
 }
 
-/* Steal half of v's ring into w's ring; returns one goroutine to run.  v's
- * runnext is taken only when v has not scheduled for a while (its tick did
- * not move while we waited): it is probably running a long goroutine. */
+/* Steal half of v's ring into w's ring; returns one goroutine to run.  With
+ * take_next, an empty ring's runnext is taken if v's tick still does not
+ * move: only rescue_stuck asks, after v did not schedule for a whole look.
+ * (Spinning workers leave runnext alone: Go steals it after 3 us, but here
+ * taking it costs a membarrier, and a goroutine readied by a running one
+ * is usually about to run on that core.) */
 static weft__g *runq_steal(weft__worker *w, weft__worker *v, bool take_next) {
     for (;;) {
         unsigned h = atomic_load_explicit(&v->head, memory_order_acquire);
@@ -620,16 +623,17 @@ static weft__g *seed_pick(weft__worker *w) {
 
 /* ---- finding work ------------------------------------------------------- */
 
+/* Spinning: steal from the rings of random victims, and look at the global
+ * queue between rounds. */
 static weft__g *steal_work(weft__worker *w) {
     int n = rt.nprocs;
     for (int round = 0; round < STEAL_ROUNDS; round++) {
-        bool last = round == STEAL_ROUNDS - 1;
         unsigned start = xorshift(&w->rng) % (unsigned)n;
         for (int i = 0; i < n; i++) {
             weft__worker *v = rt.workers[(start + (unsigned)i) % (unsigned)n];
             if (v == w)
                 continue;
-            weft__g *g = runq_steal(w, v, last);
+            weft__g *g = runq_steal(w, v, false);
             if (g) {
                 if (WEFT__UNLIKELY(weft__tracing()))
                     weft__trace_steal(v->id);
