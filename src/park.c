@@ -3,7 +3,9 @@
  * plain threads alike.  The protocol (park, claim, unpark, block, and the
  * lifetime rule that lets a woken party free the object at once) is
  * described at the top of weft_internal.h; this file implements it, plus
- * the intrusive wait queues the objects keep their waiters on.
+ * the intrusive wait queues the objects keep their waiters on.  The parts
+ * on every channel operation's path (park_init, unpark, deadline) are
+ * inline in weft_internal.h.
  *
  * A goroutine parks by leaving the CPU through the scheduler
  * (weft__leave); its unlock callback runs only once its stack is no longer
@@ -13,34 +15,6 @@
  * delivered and timed out.
  */
 #include "weft_internal.h"
-
-void weft__park_init(weft__park *p, const char *why, const void *obj) {
-    p->g = weft__curg();
-    atomic_store_explicit(&p->claimed, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->futex, 0, memory_order_relaxed);
-    p->err = 0;
-    p->fired = -1;
-    p->timedout = false;
-    p->multi = false;
-    p->solo = false;
-    p->why = why;
-    p->obj = obj;
-    p->timer.idx = -1;
-    atomic_store_explicit(&p->timer.running, 0, memory_order_relaxed);
-    weft__park_diag_init(p);
-}
-
-void weft__unpark(weft__park *p) {
-    weft__g *g = p->g;
-    if (g) {
-        if (WEFT__UNLIKELY(weft__tracing()))
-            weft__trace_wake(g);
-        weft__ready(g);
-        return;
-    }
-    atomic_store_explicit(&p->futex, 1, memory_order_release);
-    weft__futex_wake(&p->futex, 1);
-}
 
 static void deadline_fire(weft__timer *t, int64_t now) {
     weft__park *p = t->arg;
@@ -60,8 +34,7 @@ static void park_after(weft__worker *w, void *arg) {
     (void)w;
     void (*unlock)(void *) = p->unlock;
     void *ua = p->unlock_arg;
-    atomic_store_explicit(&p->g->status, WEFT__G_WAITING,
-                          memory_order_release);
+    atomic_store_explicit(&p->g->status, WEFT__G_WAITING, memory_order_release);
     if (unlock)
         unlock(ua);
 }
@@ -118,15 +91,6 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
     return p->timedout ? -ETIMEDOUT : 0;
 }
 
-int64_t weft__deadline(int64_t timeout_ns) {
-    if (timeout_ns == WEFT_FOREVER)
-        return -1;
-    if (timeout_ns < 0)
-        timeout_ns = 0;
-    int64_t now = weft_now();
-    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
-}
-
 /* ---- wait queues -------------------------------------------------------- */
 
 void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
@@ -147,4 +111,3 @@ void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
         weft__unpark(n->park);
     }
 }
-

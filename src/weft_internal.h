@@ -343,7 +343,8 @@ static inline weft__wnode *weft__wq_pop(weft__wq *q) {
 void weft__wq_wake_all(weft__wq *q, weft__lock *l);
 
 /* Bind p to the caller (goroutine or thread) before enqueueing it. */
-void weft__park_init(weft__park *p, const char *why, const void *obj);
+static inline void weft__park_init(weft__park *p, const char *why,
+                                   const void *obj);
 
 /* Atomically take the right to wake p; true for exactly one caller. */
 static inline bool weft__claim(weft__park *p) {
@@ -359,7 +360,7 @@ static inline bool weft__claim(weft__park *p) {
 }
 
 /* Wake the owner of a claimed p.  The last access the waker makes to p. */
-void weft__unpark(weft__park *p);
+static inline void weft__unpark(weft__park *p);
 
 /* Block until p is claimed and unparked, or until deadline (absolute, -1 =
  * never) passes and this call claims p itself.  unlock(arg) runs once the
@@ -369,7 +370,7 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
 
 /* Convert a relative timeout (WEFT_FOREVER, 0, > 0; other negatives = 0) to
  * an absolute deadline (-1 = never). */
-int64_t weft__deadline(int64_t timeout_ns);
+static inline int64_t weft__deadline(int64_t timeout_ns);
 
 /* A counting semaphore on the waiter: zero-initialised is count 0. */
 typedef struct weft__sema {
@@ -507,5 +508,46 @@ void weft__trace_flush(void);
 /* From weft__diag_init / weft__diag_worker_init. */
 void weft__trace_init(int nprocs);
 void weft__trace_thread(int wid);
+
+/* ---- the waiter's hot paths, inline: declared with the waiter above, defined
+ * here once everything they call is declared ------------------------------ */
+
+static inline void weft__park_init(weft__park *p, const char *why,
+                                   const void *obj) {
+    p->g = weft__curg();
+    atomic_store_explicit(&p->claimed, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->futex, 0, memory_order_relaxed);
+    p->err = 0;
+    p->fired = -1;
+    p->timedout = false;
+    p->multi = false;
+    p->solo = false;
+    p->why = why;
+    p->obj = obj;
+    p->timer.idx = -1;
+    atomic_store_explicit(&p->timer.running, 0, memory_order_relaxed);
+    weft__park_diag_init(p);
+}
+
+static inline void weft__unpark(weft__park *p) {
+    weft__g *g = p->g;
+    if (g) {
+        if (WEFT__UNLIKELY(weft__tracing()))
+            weft__trace_wake(g);
+        weft__ready(g);
+        return;
+    }
+    atomic_store_explicit(&p->futex, 1, memory_order_release);
+    weft__futex_wake(&p->futex, 1);
+}
+
+static inline int64_t weft__deadline(int64_t timeout_ns) {
+    if (timeout_ns == WEFT_FOREVER)
+        return -1;
+    if (timeout_ns < 0)
+        timeout_ns = 0;
+    int64_t now = weft_now();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
 
 #endif
