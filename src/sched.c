@@ -146,8 +146,7 @@ atomic_uint weft__fence_word;
 #endif
 static __thread uint64_t tls_rng;
 
-/* ---- thread-local access ---------------------------------------------------
- */
+/* ---- thread-local access ------------------------------------------------ */
 
 /* The empty asm makes the function opaque to the optimiser: it is never
  * treated as pure, so every call really reads the current thread's slot. */
@@ -948,7 +947,7 @@ void weft__ready(weft__g *g) {
     ready(g, false);
 }
 
-/* ---- goroutine life cycle ---------------------------------------------- *
+/* ---- goroutine life cycle ---------------------------------------------------
  *
  * g structs come in chunks that live until shutdown, so weft_dump can walk
  * every goroutine without any registry to maintain on spawn and exit (a

@@ -169,8 +169,7 @@ static inline bool weft__stack_ok(const weft__stack *s) {
 bool weft__stack_guard_hit(const weft__stack *s, const void *addr);
 void weft__stack_release_all(void);
 
-/* ---- timers ---------------------------------------------------------------
- */
+/* ---- timers ------------------------------------------------------------- */
 
 typedef struct weft__timer weft__timer;
 typedef void (*weft__timer_fn)(weft__timer *t, int64_t now);
@@ -196,8 +195,7 @@ int64_t weft__timers_next(void);
 size_t weft__timers_pending(void);
 void weft__timers_release(void);
 
-/* ---- goroutines and workers ------------------------------------------------
- */
+/* ---- goroutines and workers --------------------------------------------- */
 
 enum {
     WEFT__G_RUNNABLE = 1,
@@ -247,8 +245,7 @@ void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg);
  * seeded from WEFT_SEED when that is set. */
 uint32_t weft__rand(void);
 
-/* ---- the waiter ------------------------------------------------------------
- */
+/* ---- the waiter --------------------------------------------------------- */
 
 struct weft__park {
     weft__g *g;          /* NULL: a plain thread sleeping on futex */
@@ -422,8 +419,7 @@ static inline bool weft__chan_ready_hint(weft_chan *c, bool send) {
     return n > 0 || weft__wq_maybe_waiting(&c->sendq);
 }
 
-/* ---- scheduler internals shared with netpoll.c -----------------------------
- */
+/* ---- scheduler internals shared with netpoll.c -------------------------- */
 
 /* Wait for descriptor events or until deadline (-1 = until woken) and ready
  * the goroutines whose descriptors are ready.  Returns how many. */
@@ -439,8 +435,7 @@ size_t weft__netpoll_waiting(void);
  * is earlier than what the poller sleeps towards. */
 void weft__timer_wakeup(int64_t when);
 
-/* ---- weft_blocking helper pool (blocking.c) ---------------------------------
- */
+/* ---- weft_blocking helper pool (blocking.c) ----------------------------- */
 
 /* Stop and join the helper threads; weft_shutdown calls it.  A no-op when
  * called from a helper itself. */
@@ -509,8 +504,10 @@ void weft__trace_flush(void);
 void weft__trace_init(int nprocs);
 void weft__trace_thread(int wid);
 
-/* ---- the waiter's hot paths, inline: declared with the waiter above, defined
- * here once everything they call is declared ------------------------------ */
+/* ---- the waiter's hot paths ---------------------------------------------- */
+
+/* Inline, on every channel operation's path; declared with the waiter above
+ * and defined here, once everything they call is declared. */
 
 static inline void weft__park_init(weft__park *p, const char *why,
                                    const void *obj) {
