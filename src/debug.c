@@ -202,7 +202,7 @@ static void what_of(char *buf, size_t n, const weft__park *p) {
     int k;
     if (!p->obj)
         k = snprintf(buf, n, "%s", why);
-    else if (strncmp(why, "fd ", 3) == 0)
+    else if (weft__why_is_fd(why))
         k = snprintf(buf, n, "%s %d", why, (int)(intptr_t)p->obj);
     else
         k = snprintf(buf, n, "%s %p", why, p->obj);

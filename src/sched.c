@@ -156,7 +156,8 @@ WEFT__NOINLINE weft__worker *weft__self(void) {
 }
 
 WEFT__NOINLINE weft__g *weft__curg(void) {
-    weft__worker *w = weft__self();
+    __asm__ volatile("" ::: "memory");
+    weft__worker *w = tls_worker;
     return w ? w->cur : NULL;
 }
 
@@ -388,30 +389,19 @@ static bool runq_empty(weft__worker *w) {
     return h == t && !atomic_load_explicit(&w->runnext, memory_order_acquire);
 }
 
-/* Steal half of v's ring into w's ring; returns one goroutine to run.  With
- * take_next, an empty ring's runnext is taken if v's tick still does not
- * move: only rescue_stuck asks, after v did not schedule for a whole look.
- * (Spinning workers leave runnext alone: Go steals it after 3 us, but here
- * taking it costs a membarrier, and a goroutine readied by a running one
+/* Steal half of v's ring into w's ring; returns one goroutine to run.
+ * v's runnext is not touched: only rescue_stuck takes it (steal_next), once
+ * v has not scheduled for a whole look.  (Go's stealers take it after 3 us;
+ * here that costs a membarrier, and a goroutine readied by a running one
  * is usually about to run on that core.) */
-static weft__g *runq_steal(weft__worker *w, weft__worker *v, bool take_next) {
+static weft__g *runq_steal(weft__worker *w, weft__worker *v) {
     for (;;) {
         unsigned h = atomic_load_explicit(&v->head, memory_order_acquire);
         unsigned t = atomic_load_explicit(&v->tail, memory_order_acquire);
         unsigned n = t - h;
         n -= n / 2;
-        if (n == 0) {
-            if (!take_next ||
-                !atomic_load_explicit(&v->runnext, memory_order_relaxed))
-                return NULL;
-            unsigned tick =
-                atomic_load_explicit(&v->tick, memory_order_relaxed);
-            for (int i = 0; i < 200; i++)
-                weft__cpu_relax();
-            if (atomic_load_explicit(&v->tick, memory_order_relaxed) != tick)
-                return NULL;
-            return steal_next(v);
-        }
+        if (n == 0)
+            return NULL;
         if (n > RUNQ / 2)
             continue; /* inconsistent snapshot */
         unsigned wt = atomic_load_explicit(&w->tail, memory_order_relaxed);
@@ -632,7 +622,7 @@ static weft__g *steal_work(weft__worker *w) {
             weft__worker *v = rt.workers[(start + (unsigned)i) % (unsigned)n];
             if (v == w)
                 continue;
-            weft__g *g = runq_steal(w, v, false);
+            weft__g *g = runq_steal(w, v);
             if (g) {
                 if (WEFT__UNLIKELY(weft__tracing()))
                     weft__trace_steal(v->id);
@@ -701,17 +691,29 @@ static weft__g *rescue_stuck(weft__worker *w) {
         bool next_stuck =
             tick == seen_tick &&
             atomic_load_explicit(&v->runnext, memory_order_relaxed);
-        if (!got && (ring_stuck || next_stuck) &&
-            (got = runq_steal(w, v, next_stuck)) && weft__tracing())
+        if (got || !(ring_stuck || next_stuck))
+            continue; /* the look_ fields are updated for every victim */
+        got = runq_steal(w, v);
+        if (!got && next_stuck)
+            got = steal_next(v);
+        if (got && WEFT__UNLIKELY(weft__tracing()))
             weft__trace_steal(v->id);
     }
     return got;
 }
 
+/* What idle_sleep did. */
+enum { SLEPT_POLLER = 1, SLEPT_LOOKED = 2 };
+
 /* Sleep until woken: as the poller (epoll until the next timer) if nobody
- * holds that role, else on the worker's futex.  True if the poller's sleep
- * ended at a look deadline with nothing else to do. */
-static bool idle_sleep(weft__worker *w) {
+ * holds that role, else on the worker's futex.  Returns SLEPT_POLLER, with
+ * SLEPT_LOOKED if that sleep ended at a look deadline with nothing else to
+ * do, or 0.  The poller gives the role up when it wakes but does not hand
+ * it on: if it finds nothing to run it takes the role again, and handing
+ * it to another idle worker here made the two wake each other (the one
+ * woken saw the other not yet idle, so it slept only until a look) for as
+ * long as a timer was pending.  find_runnable hands it on with work. */
+static int idle_sleep(weft__worker *w) {
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_park();
     int zero = 0;
@@ -719,24 +721,21 @@ static bool idle_sleep(weft__worker *w) {
         bool look;
         int64_t deadline = poll_deadline(&look);
         atomic_store(&rt.poll_deadline, deadline);
-        bool looked = false;
+        int slept = SLEPT_POLLER;
         if (!work_offered(w) && !atomic_load(&rt.stopping)) {
             deadline = poll_deadline(&look); /* a timer added meanwhile */
             atomic_store(&rt.poll_deadline, deadline);
             if (WEFT__UNLIKELY(deadline < 0 && weft__deadlock_on))
                 weft__deadlock_idle(); /* bounded sleep, then a check */
-            else
-                looked = weft__netpoll(deadline) == 0 && look &&
-                         !atomic_load(&rt.poll_woken);
+            else if (weft__netpoll(deadline) == 0 && look &&
+                     !atomic_load(&rt.poll_woken))
+                slept |= SLEPT_LOOKED;
         }
         atomic_store(&rt.poll_woken, 0);
         atomic_store(&rt.poll_deadline, -1);
         atomic_store(&rt.poller, 0);
         weft__timers_run(weft_now());
-        /* hand the poller role on if something still needs watching */
-        if (weft__timers_pending() || weft__netpoll_waiting())
-            weft__timer_wakeup(INT64_MAX);
-        return looked;
+        return slept;
     }
     atomic_store_explicit(&w->park_word, 0, memory_order_relaxed);
     weft__lock_acquire(&rt.idle_lock);
@@ -762,15 +761,14 @@ static bool idle_sleep(weft__worker *w) {
     }
     while (!atomic_load_explicit(&w->park_word, memory_order_acquire))
         weft__futex_wait(&w->park_word, 0, -1);
-    return false;
+    return 0;
 }
 
 static weft__g *find_runnable(weft__worker *w) {
-    bool looked = false;
+    int slept = 0;
     for (;;) {
         if (atomic_load_explicit(&rt.stopping, memory_order_relaxed))
             return NULL;
-        w->offers_seen = offers_now();
         unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
         atomic_store_explicit(&w->tick, tick + 1, memory_order_relaxed);
         weft__g *g = NULL;
@@ -783,10 +781,13 @@ static weft__g *find_runnable(weft__worker *w) {
         }
         if (!g && (tick % 16 == 0 || runq_empty(w)) && timers_due())
             weft__timers_run(weft_now());
-        if (WEFT__UNLIKELY(rt.seeded) && !(g = seed_pick(w))) {
-            stop_spinning(w); /* every pick goes through seed_pick */
-            idle_sleep(w);
-            continue;
+        if (WEFT__UNLIKELY(rt.seeded)) {
+            w->offers_seen = offers_now(); /* before looking: see idle_sleep */
+            if (!(g = seed_pick(w))) {
+                stop_spinning(w); /* every pick goes through seed_pick */
+                idle_sleep(w);
+                continue;
+            }
         }
         if (!g)
             g = runq_get(w);
@@ -796,7 +797,9 @@ static weft__g *find_runnable(weft__worker *w) {
             weft__netpoll(0);
         if (!g)
             g = runq_get(w);
-        if (!g && looked)
+        if (!g) /* before searching elsewhere: see work_offered */
+            w->offers_seen = offers_now();
+        if (!g && (slept & SLEPT_LOOKED))
             g = rescue_stuck(w);
         else if (!g && !w->spinning &&
                  2 * atomic_load(&rt.nspinning) <
@@ -811,10 +814,15 @@ static weft__g *find_runnable(weft__worker *w) {
                 stop_spinning(w);
                 wakep(); /* we found work: maybe there is more */
             }
+            /* leaving the poller role for work: hand it on if something
+             * still needs watching */
+            if ((slept & SLEPT_POLLER) &&
+                (weft__timers_pending() || weft__netpoll_waiting()))
+                weft__timer_wakeup(INT64_MAX);
             return g;
         }
         stop_spinning(w);
-        looked = idle_sleep(w);
+        slept = idle_sleep(w);
     }
 }
 

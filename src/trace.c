@@ -327,9 +327,8 @@ static void put_event(writer *w, const event *e, int tid) {
         const char *why = e->u.x.why ? e->u.x.why : "?";
         fputs(",\"reason\":", w->f);
         put_json_str(w->f, why);
-        /* As in the dump: a descriptor wait carries the fd as its object,
-         * and a sleep or a select waits on no one object. */
-        if (strncmp(why, "fd ", 3) == 0)
+        /* as in the dump; a sleep or a select waits on no one object */
+        if (weft__why_is_fd(why))
             fprintf(w->f, ",\"fd\":%d", (int)(intptr_t)e->u.x.obj);
         else if (e->u.x.obj)
             fprintf(w->f, ",\"obj\":\"%p\"", e->u.x.obj);

@@ -455,6 +455,11 @@ void weft__diag_worker_init(int wid);
 /* From weft__park_init: record the call site weft__site left for p and
  * reset p's diagnostic fields. */
 void weft__park_diag_init(weft__park *p);
+/* A descriptor wait ("fd read", "fd write": netpoll.c) carries its fd, not
+ * an address, as the park's obj: how the dump and the trace show it. */
+static inline bool weft__why_is_fd(const char *why) {
+    return why[0] == 'f' && why[1] == 'd' && why[2] == ' ';
+}
 /* weft_shutdown found goroutines alive: report the blocked ones as leaks. */
 void weft__leaks_report(void);
 /* For deadlock.c: the thread registry's generation (see debug.c), and how
