@@ -201,19 +201,6 @@ int weft_recv_timeout(weft_chan *c, void *out, int64_t timeout_ns) {
     return chan_recv(c, out, timeout_norm(timeout_ns), -ETIMEDOUT);
 }
 
-/* Move every waiter of q we can claim onto list, marked -EPIPE.  Popping
- * (not splicing) leaves each node unlinked, so a select that owns another
- * of them can still weft__wq_remove it safely. */
-static weft__wnode *claim_all(weft__wq *q, weft__wnode *list) {
-    weft__wnode *n;
-    while ((n = claim_first(q))) {
-        hand_over(n, -EPIPE);
-        n->next = list;
-        list = n;
-    }
-    return list;
-}
-
 int weft_close(weft_chan *c) {
     if (!c)
         return -EINVAL;
@@ -223,13 +210,13 @@ int weft_close(weft_chan *c) {
         return -EPIPE;
     }
     __atomic_store_n(&c->closed, true, __ATOMIC_RELAXED);
-    weft__wnode *list = claim_all(&c->recvq, claim_all(&c->sendq, NULL));
+    weft__wnode *list = NULL;
+    weft__wq_claim(&c->sendq, SIZE_MAX, &list);
+    weft__wq_claim(&c->recvq, SIZE_MAX, &list);
+    for (weft__wnode *n = list; n; n = n->next)
+        hand_over(n, -EPIPE);
     weft__lock_release(&c->lock);
-    while (list) {
-        weft__wnode *n = list;
-        list = n->next; /* read first: n lives on the woken party's stack */
-        weft__unpark(n->park);
-    }
+    weft__wq_unpark(list);
     return 0;
 }
 

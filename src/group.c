@@ -54,20 +54,12 @@ static bool slot_free(const weft_group *g) {
  * them. */
 static void slots_grant(weft_group *g) {
     weft__wnode *woken = NULL;
-    while (g->q.head && slot_free(g)) {
-        weft__wnode *n = weft__wq_pop(&g->q);
-        if (!weft__claim(n->park))
-            continue;
-        g->running++;
-        n->next = woken;
-        woken = n;
-    }
+    size_t free_slots = SIZE_MAX;
+    if (g->limit > 0)
+        free_slots = slot_free(g) ? (size_t)(g->limit - g->running) : 0;
+    g->running += (int)weft__wq_claim(&g->q, free_slots, &woken);
     weft__lock_release(&g->lock);
-    while (woken) {
-        weft__wnode *n = woken;
-        woken = n->next; /* n lives on the woken party's stack */
-        weft__unpark(n->park);
-    }
+    weft__wq_unpark(woken);
 }
 
 /* Take a slot: 0, or -EAGAIN when none is free and wait is false. */

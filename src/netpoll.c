@@ -188,16 +188,6 @@ size_t weft__netpoll_waiting(void) {
     return atomic_load_explicit(&np.waiting, memory_order_relaxed);
 }
 
-/* Pop every node of q and link those whose park this call claimed. */
-static void take_waiters(weft__wq *q, weft__wnode **list) {
-    weft__wnode *n;
-    while ((n = weft__wq_pop(q)))
-        if (weft__claim(n->park)) {
-            n->next = *list;
-            *list = n;
-        }
-}
-
 /* Record the events of r and wake its waiters; returns how many. */
 static int deliver(fdrec *r, uint32_t ev) {
     static const uint32_t dir_ev[NDIR] = {
@@ -205,22 +195,17 @@ static int deliver(fdrec *r, uint32_t ev) {
         EPOLLOUT | EPOLLHUP | EPOLLERR,
     };
     weft__wnode *list = NULL;
+    size_t woken = 0;
     TSAN_RECEIVE(r);
     weft__lock_acquire(&r->lock);
     for (int d = 0; d < NDIR; d++)
         if (ev & dir_ev[d]) {
             atomic_fetch_add_explicit(&r->seq[d], 1, memory_order_relaxed);
-            take_waiters(&r->q[d], &list);
+            woken += weft__wq_claim(&r->q[d], SIZE_MAX, &list);
         }
     weft__lock_release(&r->lock);
-    int woken = 0;
-    while (list) {
-        weft__wnode *n = list;
-        list = n->next; /* read first: n lives on the woken party's stack */
-        weft__unpark(n->park);
-        woken++;
-    }
-    return woken;
+    weft__wq_unpark(list);
+    return (int)woken;
 }
 
 /* epoll_pwait2 takes a nanosecond timeout (Linux 5.11+).  Where it is
@@ -485,9 +470,9 @@ static ssize_t transfer(io *o, bool writing) {
             r = writing ? write_nosigpipe(o->fd, o->buf, o->n)
                         : sys(read(o->fd, o->buf, o->n));
         else
-            r = sys(writing ? send(o->fd, o->buf, o->n,
-                                   MSG_DONTWAIT | MSG_NOSIGNAL)
-                            : recv(o->fd, o->buf, o->n, MSG_DONTWAIT));
+            r = sys(writing
+                        ? send(o->fd, o->buf, o->n, MSG_DONTWAIT | MSG_NOSIGNAL)
+                        : recv(o->fd, o->buf, o->n, MSG_DONTWAIT));
         if (r == -EINTR)
             continue;
         if (r != -ENOTSOCK || o->nonsock)
@@ -498,9 +483,13 @@ static ssize_t transfer(io *o, bool writing) {
     }
 }
 
-static ssize_t read_op(io *o) { return transfer(o, false); }
+static ssize_t read_op(io *o) {
+    return transfer(o, false);
+}
 
-static ssize_t write_op(io *o) { return transfer(o, true); }
+static ssize_t write_op(io *o) {
+    return transfer(o, true);
+}
 
 static ssize_t accept_op(io *o) {
     for (;;) {

@@ -93,21 +93,29 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
 
 /* ---- wait queues -------------------------------------------------------- */
 
-void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
-    /* pop one by one: a node left out (its claim failed: a select that
-     * fired elsewhere, a deadline) must be unlinked for its owner's own
-     * weft__wq_remove to find it gone */
-    weft__wnode *list = NULL, **tail = &list, *n;
-    while ((n = weft__wq_pop(q))) {
+size_t weft__wq_claim(weft__wq *q, size_t max, weft__wnode **list) {
+    size_t k = 0;
+    weft__wnode *n;
+    while (k < max && (n = weft__wq_pop(q)))
         if (weft__claim(n->park)) {
-            *tail = n;
-            tail = &n->next;
+            n->next = *list;
+            *list = n;
+            k++;
         }
-    }
-    weft__lock_release(l);
+    return k;
+}
+
+void weft__wq_unpark(weft__wnode *list) {
     while (list) {
-        n = list;
+        weft__wnode *n = list;
         list = n->next; /* read first: n lives on the woken party's stack */
         weft__unpark(n->park);
     }
+}
+
+void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
+    weft__wnode *list = NULL;
+    weft__wq_claim(q, SIZE_MAX, &list);
+    weft__lock_release(l);
+    weft__wq_unpark(list);
 }

@@ -16,7 +16,7 @@
 #include <assert.h>
 #include <sched.h>
 
-/* ---- semaphore ------------------------------------------------------------ */
+/* ---- semaphore ---------------------------------------------------------- */
 
 void weft__sema_acquire(weft__sema *s, const char *why, const void *obj) {
     weft__lock_acquire(&s->lock);
@@ -35,21 +35,9 @@ void weft__sema_acquire(weft__sema *s, const char *why, const void *obj) {
 void weft__sema_release(weft__sema *s, uint32_t n) {
     weft__lock_acquire(&s->lock);
     weft__wnode *woken = NULL;
-    while (n > 0 && s->q.head) {
-        weft__wnode *w = weft__wq_pop(&s->q);
-        if (!weft__claim(w->park))
-            continue;
-        w->next = woken; /* link for unparking after the unlock */
-        woken = w;
-        n--;
-    }
-    s->count += n;
+    s->count += n - (uint32_t)weft__wq_claim(&s->q, n, &woken);
     weft__lock_release(&s->lock);
-    while (woken) {
-        weft__wnode *w = woken;
-        woken = w->next; /* read before unpark: w lives on the waiter's stack */
-        weft__unpark(w->park);
-    }
+    weft__wq_unpark(woken);
 }
 
 /* ---- mutex -----------------------------------------------------------------
@@ -121,7 +109,7 @@ static void mutex_lock_slow(imutex *m) {
             weft__wq_push(&m->q, &n);
         weft__block(&p, -1, weft__unlock_cb, &m->qlock);
         if (p.err == 1)
-            return; /* handed over: we own it */
+            return;   /* handed over: we own it */
         front = true; /* woken to compete: keep our place if we lose */
     }
 }
@@ -167,15 +155,20 @@ static void mutex_unlock(imutex *m) {
     mutex_unlock_slow(m);
 }
 
-void weft_mutex_lock(weft_mutex *m) { mutex_lock((imutex *)m); }
+void weft_mutex_lock(weft_mutex *m) {
+    mutex_lock((imutex *)m);
+}
 
 int weft_mutex_trylock(weft_mutex *m) {
     return mutex_try_fast((imutex *)m) ? 0 : -EBUSY;
 }
 
-void weft_mutex_unlock(weft_mutex *m) { mutex_unlock((imutex *)m); }
+void weft_mutex_unlock(weft_mutex *m) {
+    mutex_unlock((imutex *)m);
+}
 
-/* ---- rwmutex -----------------------------------------------------------------
+/* ---- rwmutex
+ * -----------------------------------------------------------------
  *
  * All state under one internal lock.  A waiting writer blocks new readers;
  * when a writer unlocks, the readers that queued meanwhile go first, then
@@ -262,7 +255,8 @@ void weft_rwmutex_unlock(weft_rwmutex *mm) {
     rw_hand_to_writer(m);
 }
 
-/* ---- WaitGroup -----------------------------------------------------------------
+/* ---- WaitGroup
+ * -----------------------------------------------------------------
  *
  * state packs the counter (high 32 bits) and the number of waiters (low 32
  * bits) so that the Add that reaches zero knows, from the same atomic
@@ -291,7 +285,9 @@ void weft_wg_add(weft_wg *w, int64_t delta) {
     weft__sema_release(&wg->sema, waiters);
 }
 
-void weft_wg_done(weft_wg *wg) { weft_wg_add(wg, -1); }
+void weft_wg_done(weft_wg *wg) {
+    weft_wg_add(wg, -1);
+}
 
 void weft_wg_wait(weft_wg *w) {
     iwg *wg = (iwg *)w;
@@ -306,7 +302,8 @@ void weft_wg_wait(weft_wg *w) {
     weft__sema_acquire(&wg->sema, "waitgroup", wg);
 }
 
-/* ---- Once ---------------------------------------------------------------------- */
+/* ---- Once
+ * ---------------------------------------------------------------------- */
 
 typedef struct ionce {
     atomic_uint done;
@@ -326,7 +323,8 @@ void weft_once_do(weft_once *o, weft_fn fn, void *arg) {
     mutex_unlock(&once->m);
 }
 
-/* ---- Cond ------------------------------------------------------------------------ */
+/* ---- Cond
+ * ------------------------------------------------------------------------ */
 
 typedef struct icond {
     weft__lock lock;

@@ -335,8 +335,17 @@ static inline weft__wnode *weft__wq_pop(weft__wq *q) {
     return n;
 }
 
-/* Empty q, claim every park on it that is still unclaimed, release l (held
- * by the caller), then unpark those. */
+/* With the owning object's lock held: pop waiters of q, claiming their
+ * parks, until max are claimed or q is empty; the claimed ones are pushed
+ * onto *list (linked through next).  Returns how many.  Nodes whose claim
+ * fails (a select that fired elsewhere, a deadline) are popped too, so
+ * their owner's weft__wq_remove finds them gone. */
+size_t weft__wq_claim(weft__wq *q, size_t max, weft__wnode **list);
+
+/* After releasing the lock: unpark every waiter on list. */
+void weft__wq_unpark(weft__wnode *list);
+
+/* Claim every waiter of q, release l (held by the caller), unpark them. */
 void weft__wq_wake_all(weft__wq *q, weft__lock *l);
 
 /* Bind p to the caller (goroutine or thread) before enqueueing it. */
