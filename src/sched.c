@@ -46,6 +46,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -61,7 +62,7 @@
 #define RUNQ 256
 #define GFREE_MAX 128
 #define GBATCH 32 /* g structs moved between a worker and the shared list */
-#define GCHUNK 64 /* g structs allocated at once */
+#define GCHUNK_BYTES 65536 /* g structs are mapped this much at a time */
 #define ID_BATCH 256
 #define STEAL_ROUNDS 4
 #define NEXT_STREAK 2
@@ -91,9 +92,10 @@ struct weft__worker {
     weft__stack_cache stacks;
     weft__g *gfree;
     int ngfree;
-    uint64_t id_next, id_end; /* goroutine ids reserved by this worker */
-    atomic_long nlive;        /* spawned here minus exited here */
-    atomic_uint park_word;    /* 1 = woken */
+    struct gq_batch *gq_spare; /* an empty batch, see runq_put_slow */
+    uint64_t id_next, id_end;  /* goroutine ids reserved by this worker */
+    atomic_long nlive;         /* spawned here minus exited here */
+    atomic_uint park_word;     /* 1 = woken */
     weft__worker *idle_next;
     pthread_t thread;
     void *tsan_fiber;
@@ -118,8 +120,11 @@ static struct {
     uint64_t seed_rng; /* WEFT_SEED: schedule draws, the one worker only */
     pthread_mutex_t init_lock;
 
-    _Alignas(WEFT__CACHELINE) weft__lock gq_lock;
+    _Alignas(WEFT__CACHELINE) weft__lock gq_lock; /* see gq_batch */
     weft__g *gq_head, *gq_tail;
+    struct gq_batch *gq_bhead, *gq_btail;
+    struct gq_batch *gq_spares;
+    int ngq_spares;
     atomic_size_t gq_len;
 
     _Alignas(WEFT__CACHELINE) weft__lock idle_lock;
@@ -254,13 +259,27 @@ static inline void san_after(void *fake) {
 
 /* ---- local run queue ---------------------------------------------------- */
 
+/* A ring's spilled half in the global queue (see the global queue). */
+struct gq_batch {
+    struct gq_batch *next;
+    unsigned head, n; /* g[head..n) are queued */
+    weft__g *g[RUNQ / 2 + 1];
+};
+
 static weft__g *gq_take_batch(weft__worker *w, int max);
 static void gq_put_list(weft__g *head, weft__g *tail, size_t n);
+static struct gq_batch *gq_batch_new(weft__worker *w);
+static void gq_put_batch(struct gq_batch *b);
 
+/* Move half the ring plus g to the global queue, as one gq_batch: the
+ * worker that takes them reads an array instead of chasing links through
+ * g structs this core wrote last.  Without memory for a batch they go as a
+ * linked list. */
 static void runq_put_slow(weft__worker *w, weft__g *g, unsigned h, unsigned t) {
-    /* Move half the ring plus g to the global queue in one locked step. */
     unsigned n = (t - h) / 2;
-    weft__g *batch[RUNQ / 2 + 1];
+    struct gq_batch *b = gq_batch_new(w);
+    weft__g *list[RUNQ / 2 + 1];
+    weft__g **batch = b ? b->g : list;
     for (unsigned i = 0; i < n; i++)
         batch[i] = atomic_load_explicit(&w->runq[(h + i) % RUNQ],
                                         memory_order_relaxed);
@@ -270,9 +289,15 @@ static void runq_put_slow(weft__worker *w, weft__g *g, unsigned h, unsigned t) {
         unsigned t2 = atomic_load_explicit(&w->tail, memory_order_relaxed);
         atomic_store_explicit(&w->runq[t2 % RUNQ], g, memory_order_relaxed);
         atomic_store_explicit(&w->tail, t2 + 1, memory_order_release);
+        w->gq_spare = b; /* unused: gq_batch_new left the slot empty */
         return;
     }
     batch[n] = g;
+    if (b) {
+        b->n = n + 1;
+        gq_put_batch(b);
+        return;
+    }
     for (unsigned i = 0; i < n; i++)
         batch[i]->link = batch[i + 1];
     g->link = NULL;
@@ -350,6 +375,15 @@ static weft__g *take_next(weft__worker *w) {
     return next_swap(w, NULL);
 }
 
+/* Start fetching the hot line of a g struct used soon: it was last written
+ * by another core (the spawner, or the worker that freed it), and loading
+ * it when it is needed stalls for a whole cache-line transfer. */
+static inline void g_prefetch(weft__g *g) {
+    __builtin_prefetch(g, 1, 3);
+}
+
+#define PREFETCH_AHEAD 3 /* ring slots: covers a transfer at ~15 ns a run */
+
 static weft__g *ring_get(weft__worker *w) {
     for (;;) {
         unsigned h = atomic_load_explicit(&w->head, memory_order_acquire);
@@ -360,8 +394,13 @@ static weft__g *ring_get(weft__worker *w) {
             atomic_load_explicit(&w->runq[h % RUNQ], memory_order_relaxed);
         if (atomic_compare_exchange_weak_explicit(&w->head, &h, h + 1,
                                                   memory_order_release,
-                                                  memory_order_relaxed))
+                                                  memory_order_relaxed)) {
+            if (t - h > PREFETCH_AHEAD)
+                g_prefetch(
+                    atomic_load_explicit(&w->runq[(h + PREFETCH_AHEAD) % RUNQ],
+                                         memory_order_relaxed));
             return g;
+        }
     }
 }
 
@@ -424,7 +463,48 @@ static weft__g *runq_steal(weft__worker *w, weft__worker *v) {
     }
 }
 
-/* ---- global queue ------------------------------------------------------- */
+/* ---- global queue -------------------------------------------------------
+ *
+ * Two FIFOs under gq_lock: batches (a ring's spilled half, see
+ * runq_put_slow) and single goroutines linked through g->link (readied by
+ * plain threads, or spilled when no batch could be allocated).  gq_len
+ * counts the goroutines in both.  A taker empties the singles first: they
+ * are few, and a stream of spills must not starve them.  Emptied batches
+ * are kept for reuse: one spare per worker, up to GQ_SPARES shared.
+ */
+
+#define GQ_SPARES 16
+
+/* An empty batch for w to fill; NULL if out of memory. */
+static struct gq_batch *gq_batch_new(weft__worker *w) {
+    struct gq_batch *b = w->gq_spare;
+    if (b) {
+        w->gq_spare = NULL;
+        return b;
+    }
+    weft__lock_acquire(&rt.gq_lock);
+    b = rt.gq_spares;
+    if (b) {
+        rt.gq_spares = b->next;
+        rt.ngq_spares--;
+    }
+    weft__lock_release(&rt.gq_lock);
+    return b ? b : malloc(sizeof *b);
+}
+
+/* Queue b's n goroutines. */
+static void gq_put_batch(struct gq_batch *b) {
+    b->head = 0;
+    b->next = NULL;
+    weft__lock_acquire(&rt.gq_lock);
+    if (rt.gq_btail)
+        rt.gq_btail->next = b;
+    else
+        rt.gq_bhead = b;
+    rt.gq_btail = b;
+    atomic_fetch_add_explicit(&rt.gq_len, b->n, memory_order_release);
+    weft__lock_release(&rt.gq_lock);
+}
 
 static void gq_put_list(weft__g *head, weft__g *tail, size_t n) {
     weft__lock_acquire(&rt.gq_lock);
@@ -437,33 +517,87 @@ static void gq_put_list(weft__g *head, weft__g *tail, size_t n) {
     weft__lock_release(&rt.gq_lock);
 }
 
-/* Take up to max goroutines: one is returned, the rest go to w's ring. */
+/* Under gq_lock: the next queued goroutine (gq_len > 0).  An emptied batch
+ * is unlinked and returned in *done for the caller to recycle. */
+static weft__g *gq_pop(struct gq_batch **done) {
+    weft__g *g = rt.gq_head;
+    if (g) {
+        rt.gq_head = g->link;
+        if (!rt.gq_head)
+            rt.gq_tail = NULL;
+        return g;
+    }
+    struct gq_batch *b = rt.gq_bhead;
+    g = b->g[b->head++];
+    if (b->head == b->n) {
+        rt.gq_bhead = b->next;
+        if (!rt.gq_bhead)
+            rt.gq_btail = NULL;
+        b->next = *done;
+        *done = b;
+    }
+    return g;
+}
+
+/* Keep emptied batches for reuse, up to a spare for w and GQ_SPARES shared;
+ * free the rest (a burst of spills must not pin its memory). */
+static void gq_recycle(weft__worker *w, struct gq_batch *done) {
+    if (done && !w->gq_spare) {
+        w->gq_spare = done;
+        done = done->next;
+    }
+    if (!done)
+        return;
+    weft__lock_acquire(&rt.gq_lock);
+    while (done && rt.ngq_spares < GQ_SPARES) {
+        struct gq_batch *b = done;
+        done = b->next;
+        b->next = rt.gq_spares;
+        rt.gq_spares = b;
+        rt.ngq_spares++;
+    }
+    weft__lock_release(&rt.gq_lock);
+    while (done) {
+        struct gq_batch *b = done;
+        done = b->next;
+        free(b);
+    }
+}
+
+/* Take up to max goroutines: one is returned, the rest go to w's ring,
+ * which the caller has found empty (or asks for one only). */
 static weft__g *gq_take_batch(weft__worker *w, int max) {
     if (atomic_load_explicit(&rt.gq_len, memory_order_acquire) == 0)
         return NULL;
     weft__lock_acquire(&rt.gq_lock);
     size_t len = atomic_load_explicit(&rt.gq_len, memory_order_relaxed);
+    if (len == 0) {
+        weft__lock_release(&rt.gq_lock);
+        return NULL;
+    }
     size_t n = len / (size_t)rt.nprocs + 1;
     if (n > len)
         n = len;
     if (n > (size_t)max)
         n = (size_t)max;
-    weft__g *g = rt.gq_head;
-    if (!g) {
-        weft__lock_release(&rt.gq_lock);
-        return NULL;
-    }
-    rt.gq_head = g->link;
-    for (size_t i = 1; i < n; i++) {
-        weft__g *x = rt.gq_head;
-        rt.gq_head = x->link;
-        runq_put(w, x);
-    }
-    if (!rt.gq_head)
-        rt.gq_tail = NULL;
+    struct gq_batch *done = NULL;
+    weft__g *g = gq_pop(&done);
+    for (size_t i = 1; i < n; i++)
+        runq_put(w, gq_pop(&done));
     atomic_fetch_sub_explicit(&rt.gq_len, n, memory_order_relaxed);
     weft__lock_release(&rt.gq_lock);
+    gq_recycle(w, done);
     return g;
+}
+
+/* At shutdown: the queue is empty, only spares are left. */
+static void gq_release(void) {
+    while (rt.gq_spares) {
+        struct gq_batch *b = rt.gq_spares;
+        rt.gq_spares = b->next;
+        free(b);
+    }
+    rt.ngq_spares = 0;
 }
 
 /* ---- idle workers ------------------------------------------------------- */
@@ -971,28 +1105,40 @@ void weft__ready(weft__g *g) {
 
 struct gchunk {
     struct gchunk *next;
-    weft__g g[GCHUNK];
+    weft__g g[];
 };
 
+#define GCHUNK (int)((GCHUNK_BYTES - sizeof(struct gchunk)) / sizeof(weft__g))
+
 static void batch_push(weft__g *b, int n) {
-    b->batch_n = n;
+    b->batch_n = (uint16_t)n;
     weft__lock_acquire(&rt.gfree_lock);
     b->batch = rt.gfree;
     rt.gfree = b;
     weft__lock_release(&rt.gfree_lock);
 }
 
-/* A new chunk, as one batch; NULL if out of memory. */
+/* A new chunk: its first batch is returned, the others go to the shared
+ * list.  The pages are mapped populated: a spawner that runs ahead of the
+ * workers running its goroutines needs fresh g structs all the time, and
+ * a page fault per 32 of them was a third of its time.  NULL if out of
+ * memory. */
 static weft__g *chunk_new(void) {
-    struct gchunk *c = calloc(1, sizeof *c);
-    if (!c)
+    struct gchunk *c = mmap(NULL, GCHUNK_BYTES, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (c == MAP_FAILED)
         return NULL;
     for (int i = 0; i + 1 < GCHUNK; i++)
-        c->g[i].link = &c->g[i + 1];
-    c->g[0].batch_n = GCHUNK;
+        c->g[i].link = (i + 1) % GBATCH ? &c->g[i + 1] : NULL;
+    for (int i = 0; i < GCHUNK; i += GBATCH)
+        c->g[i].batch_n = (uint16_t)(GCHUNK - i < GBATCH ? GCHUNK - i : GBATCH);
     weft__lock_acquire(&rt.gfree_lock);
     c->next = rt.gchunks;
     rt.gchunks = c;
+    for (int i = GBATCH; i < GCHUNK; i += GBATCH) {
+        c->g[i].batch = rt.gfree;
+        rt.gfree = &c->g[i];
+    }
     weft__lock_release(&rt.gfree_lock);
     return &c->g[0];
 }
@@ -1025,15 +1171,22 @@ static weft__g *g_alloc(weft__worker *w) {
         g = w->gfree;
         w->gfree = g->link;
         w->ngfree--;
+        if (w->gfree)
+            g_prefetch(w->gfree);
     } else if (!(g = g_refill(w))) {
         return NULL;
     }
-    memset(g, 0, sizeof *g);
+    g->stack = NULL;
+    g->link = NULL;
     return g;
 }
 
 static void g_release(weft__worker *w, weft__g *g) {
     atomic_store_explicit(&g->status, 0, memory_order_relaxed);
+    if (g->named) {
+        g->name[0] = 0;
+        g->named = false;
+    }
     g->link = w->gfree;
     w->gfree = g;
     if (++w->ngfree < GFREE_MAX)
@@ -1100,8 +1253,10 @@ int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
     g->fn = fn;
     g->arg = arg;
     g->stack_size = opts && opts->stack_size ? opts->stack_size : rt.stack_size;
-    if (opts && opts->name)
+    if (opts && opts->name) {
         snprintf(g->name, sizeof g->name, "%s", opts->name);
+        g->named = true;
+    }
     g->id = g_new_id(w);
     atomic_store_explicit(&g->status, WEFT__G_WAITING, memory_order_relaxed);
     live_add(w, 1);
@@ -1243,6 +1398,7 @@ static void workers_free(int n) {
     for (int i = 0; i < n; i++) {
         weft__worker *w = rt.workers[i];
         weft__stack_flush(&w->stacks);
+        free(w->gq_spare);
         free(w);
     }
     free(rt.workers);
@@ -1343,6 +1499,7 @@ void weft_shutdown(void) {
         pthread_join(rt.workers[i]->thread, NULL);
     }
     workers_free(rt.nprocs);
+    gq_release();
     rt.idle = NULL;
     atomic_store(&rt.nidle, 0);
     atomic_store(&rt.nspinning, 0);
@@ -1350,7 +1507,7 @@ void weft_shutdown(void) {
     while (rt.gchunks) {
         struct gchunk *c = rt.gchunks;
         rt.gchunks = c->next;
-        free(c);
+        munmap(c, GCHUNK_BYTES);
     }
     rt.gfree = NULL;
     atomic_store(&rt.nlive_threads, 0);
