@@ -60,8 +60,8 @@
 #endif
 
 #define RUNQ 256
-#define GFREE_MAX 128
-#define GBATCH 32 /* g structs moved between a worker and the shared list */
+#define GFREE_MAX 64 /* free g structs a worker keeps */
+#define GBATCH 32    /* g structs moved between a worker and the shared list */
 #define GCHUNK_BYTES 65536 /* g structs are mapped this much at a time */
 #define ID_BATCH 256
 #define STEAL_ROUNDS 4
@@ -90,7 +90,7 @@ struct weft__worker {
     atomic_uint look_tail, look_tick, look_offers; /* at the last look */
     bool spinning;
     weft__stack_cache stacks;
-    weft__g *gfree;
+    weft__g *gfree[GFREE_MAX]; /* see g_alloc */
     int ngfree;
     struct gq_batch *gq_spare; /* an empty batch, see runq_put_slow */
     uint64_t id_next, id_end;  /* goroutine ids reserved by this worker */
@@ -138,7 +138,8 @@ static struct {
     atomic_llong poll_deadline; /* what the poller sleeps towards */
 
     _Alignas(WEFT__CACHELINE) weft__lock gfree_lock; /* and the chunk list */
-    weft__g *gfree;
+    struct gbatch *gfull, *gempty;
+    weft__g *gloose;
     struct gchunk *gchunks;
     atomic_long nlive_threads; /* goroutines spawned by plain threads */
 } rt = {.init_lock = PTHREAD_MUTEX_INITIALIZER};
@@ -382,7 +383,8 @@ static inline void g_prefetch(weft__g *g) {
     __builtin_prefetch(g, 1, 3);
 }
 
-#define PREFETCH_AHEAD 3 /* ring slots: covers a transfer at ~15 ns a run */
+/* Ring slots ahead: a cache-line transfer takes several runs. */
+#define PREFETCH_AHEAD 6
 
 static weft__g *ring_get(weft__worker *w) {
     for (;;) {
@@ -582,8 +584,12 @@ static weft__g *gq_take_batch(weft__worker *w, int max) {
         n = (size_t)max;
     struct gq_batch *done = NULL;
     weft__g *g = gq_pop(&done);
-    for (size_t i = 1; i < n; i++)
-        runq_put(w, gq_pop(&done));
+    for (size_t i = 1; i < n; i++) {
+        weft__g *x = gq_pop(&done);
+        if (i <= PREFETCH_AHEAD)
+            g_prefetch(x); /* ring_get prefetches the later ones */
+        runq_put(w, x);
+    }
     atomic_fetch_sub_explicit(&rt.gq_len, n, memory_order_relaxed);
     weft__lock_release(&rt.gq_lock);
     gq_recycle(w, done);
@@ -654,6 +660,24 @@ static void wakep(void) {
     wakep_fenced();
 }
 
+/* After a goroutine's n-th spawn on this worker.  A burst of spawns
+ * issues the wake-up fence only once per SPAWN_FENCE: it cost a spawn
+ * about a fifth of its time, waiting for the stores to the new g and the
+ * ring to drain.  Between fences the check still wakes any worker seen
+ * idle; it can miss only one that is going idle at that very moment, and
+ * then the next fenced spawn wakes it, or, if the spawner stops spawning
+ * without blocking, the poller's look (rescue_stuck) takes the goroutines
+ * within a look or two. */
+#define SPAWN_FENCE 8
+static void wakep_spawn(unsigned n) {
+    if (n % SPAWN_FENCE == 0) {
+        wakep();
+        return;
+    }
+    atomic_signal_fence(memory_order_seq_cst);
+    wakep_fenced();
+}
+
 void weft__timer_wakeup(int64_t when) {
     weft__fence();
     if (atomic_load_explicit(&rt.poller, memory_order_relaxed)) {
@@ -685,9 +709,10 @@ void weft__timer_wakeup(int64_t when) {
  * Goroutines stuck behind a long-running one are the poller's to rescue
  * (see rescue_stuck).
  */
-static void offer(weft__worker *w) {
-    unsigned n = atomic_load_explicit(&w->offers, memory_order_relaxed);
-    atomic_store_explicit(&w->offers, n + 1, memory_order_relaxed);
+static unsigned offer(weft__worker *w) {
+    unsigned n = atomic_load_explicit(&w->offers, memory_order_relaxed) + 1;
+    atomic_store_explicit(&w->offers, n, memory_order_relaxed);
+    return n;
 }
 
 static unsigned offers_now(void) {
@@ -1009,7 +1034,8 @@ static void run(weft__worker *w, weft__g *g) {
 /* A goroutine to switch to directly, without the detour through g0: the
  * local runnext or ring.  Every 61st schedule (the global queue's turn),
  * when timers may be due, or under WEFT_SEED, g0 decides instead. */
-static weft__g *next_local(weft__worker *w) {
+static inline __attribute__((always_inline)) weft__g *
+next_local(weft__worker *w) {
     unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
     if (tick % 61 == 0 || rt.seeded || (tick % 16 == 0 && timers_due()))
         return NULL;
@@ -1019,19 +1045,18 @@ static weft__g *next_local(weft__worker *w) {
     return g;
 }
 
-/* Leave the running goroutine g: after(arg) will run once g's stack is no
- * longer in use.  Switches straight to the next local goroutine if there
- * is one, else to g0.  Returns when g is resumed, maybe on another worker. */
-static void leave(weft__worker *w, weft__g *g,
-                  void (*after)(weft__worker *, void *), void *arg,
-                  bool dying) {
+/* Checks and trace events for a goroutine that stops running. */
+static inline __attribute__((always_inline)) void stopping(weft__g *g) {
     if (WEFT__UNLIKELY(!weft__stack_ok(g->stack)))
         weft__fatal("goroutine %llu stack overflow", (unsigned long long)g->id);
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_stop(g);
-    w->after = after;
-    w->after_arg = arg;
-    weft__g *next = next_local(w);
+}
+
+/* Switch from g to next, or to g0 when next is NULL; w->after is set.
+ * Returns when g is resumed, maybe on another worker. */
+static inline __attribute__((always_inline)) void
+switch_away(weft__worker *w, weft__g *g, weft__g *next, bool dying) {
     void *fake = NULL;
     if (next) {
         set_running(w, next);
@@ -1044,6 +1069,18 @@ static void leave(weft__worker *w, weft__g *g,
     }
     san_after(fake);
     run_hook(weft__self());
+}
+
+/* Leave the running goroutine g: after(arg) will run once g's stack is no
+ * longer in use.  Switches straight to the next local goroutine if there
+ * is one, else to g0.  Returns when g is resumed, maybe on another worker. */
+static void leave(weft__worker *w, weft__g *g,
+                  void (*after)(weft__worker *, void *), void *arg,
+                  bool dying) {
+    stopping(g);
+    w->after = after;
+    w->after_arg = arg;
+    switch_away(w, g, next_local(w), dying);
 }
 
 /* Make g runnable.  A goroutine readying another (a channel hand-off, an
@@ -1074,10 +1111,8 @@ static void ready(weft__g *g, bool spawn) {
         weft__g *old = next_swap(w, g);
         if (old)
             runq_put(w, old);
-        if (spawn) {
-            offer(w);
-            wakep();
-        }
+        if (spawn)
+            wakep_spawn(offer(w));
         return;
     }
     runq_put(w, g);
@@ -1093,14 +1128,16 @@ void weft__ready(weft__g *g) {
  *
  * g structs come in chunks that live until shutdown, so weft_dump can walk
  * every goroutine without any registry to maintain on spawn and exit (a
- * free g has status 0).  Each worker keeps a free list; batches of GBATCH
- * move to and from a shared list, so a worker that only spawns and one that
- * only runs goroutines to completion balance out.  The shared list is a
- * stack of batches (linked through their first g's batch field), so a batch
- * changes hands in O(1) under the lock: the walk over free g structs, whose
- * cache lines another core wrote last, happens outside it.  Ids are
- * reserved ID_BATCH at a time and the live count is kept per worker (single
- * writer), so spawning touches no shared cache line.
+ * free g has status 0).  Each worker keeps its free g structs in an array
+ * (gfree), so that g_alloc can prefetch the ones it hands out next: they
+ * were freed by another core as often as not, and a linked list would make
+ * every spawn wait for the previous one's cache-line transfer.  Full
+ * arrays spill GBATCH of them as one gbatch (an array node) to the shared
+ * list, and empty ones take a gbatch back, so a worker that only spawns
+ * and one that only runs goroutines to completion balance out.  Fresh
+ * chunks, and spills when no node can be allocated, go to a linked "loose"
+ * list.  Ids are reserved ID_BATCH at a time and the live count is kept
+ * per worker (single writer), so spawning touches no shared cache line.
  */
 
 struct gchunk {
@@ -1110,74 +1147,114 @@ struct gchunk {
 
 #define GCHUNK (int)((GCHUNK_BYTES - sizeof(struct gchunk)) / sizeof(weft__g))
 
-static void batch_push(weft__g *b, int n) {
-    b->batch_n = (uint16_t)n;
-    weft__lock_acquire(&rt.gfree_lock);
-    b->batch = rt.gfree;
-    rt.gfree = b;
-    weft__lock_release(&rt.gfree_lock);
-}
+struct gbatch {
+    struct gbatch *next;
+    int n;
+    weft__g *g[GBATCH];
+};
 
-/* A new chunk: its first batch is returned, the others go to the shared
- * list.  The pages are mapped populated: a spawner that runs ahead of the
- * workers running its goroutines needs fresh g structs all the time, and
- * a page fault per 32 of them was a third of its time.  NULL if out of
- * memory. */
-static weft__g *chunk_new(void) {
+/* A new chunk, all of it on the loose list.  The pages are mapped
+ * populated: a spawner that runs ahead of the workers running its
+ * goroutines needs fresh g structs all the time, and a page fault per 32
+ * of them was a third of its time.  False if out of memory. */
+static bool chunk_new(void) {
     struct gchunk *c = mmap(NULL, GCHUNK_BYTES, PROT_READ | PROT_WRITE,
                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (c == MAP_FAILED)
-        return NULL;
+        return false;
     for (int i = 0; i + 1 < GCHUNK; i++)
-        c->g[i].link = (i + 1) % GBATCH ? &c->g[i + 1] : NULL;
-    for (int i = 0; i < GCHUNK; i += GBATCH)
-        c->g[i].batch_n = (uint16_t)(GCHUNK - i < GBATCH ? GCHUNK - i : GBATCH);
+        c->g[i].link = &c->g[i + 1];
     weft__lock_acquire(&rt.gfree_lock);
     c->next = rt.gchunks;
     rt.gchunks = c;
-    for (int i = GBATCH; i < GCHUNK; i += GBATCH) {
-        c->g[i].batch = rt.gfree;
-        rt.gfree = &c->g[i];
-    }
+    c->g[GCHUNK - 1].link = rt.gloose;
+    rt.gloose = &c->g[0];
     weft__lock_release(&rt.gfree_lock);
-    return &c->g[0];
+    return true;
 }
 
-/* Take a batch for w's (empty) free list and return one g of it; a plain
- * thread (w NULL) puts the rest back.  NULL if out of memory. */
-static weft__g *g_refill(weft__worker *w) {
-    weft__lock_acquire(&rt.gfree_lock);
-    weft__g *g = rt.gfree;
-    if (g)
-        rt.gfree = g->batch;
-    weft__lock_release(&rt.gfree_lock);
-    if (!g && !(g = chunk_new()))
-        return NULL;
-    int rest = g->batch_n - 1;
-    if (rest == 0)
-        return g;
-    if (!w) {
-        batch_push(g->link, rest);
-        return g;
+/* Under gfree_lock: move up to max free g structs to out; returns how
+ * many (0 when the shared lists are empty). */
+static int gfree_take(weft__g **out, int max) {
+    struct gbatch *b = rt.gfull;
+    int n = 0;
+    if (b) {
+        while (n < max && b->n > 0)
+            out[n++] = b->g[--b->n];
+        if (b->n == 0) {
+            rt.gfull = b->next;
+            b->next = rt.gempty;
+            rt.gempty = b;
+        }
+        return n;
     }
-    w->gfree = g->link;
-    w->ngfree = rest;
-    return g;
+    while (n < max && rt.gloose) {
+        out[n++] = rt.gloose;
+        rt.gloose = rt.gloose->link;
+    }
+    return n;
 }
+
+/* Take up to max free g structs into out, mapping a chunk if need be;
+ * returns how many, 0 if out of memory. */
+static int gfree_get(weft__g **out, int max) {
+    for (;;) {
+        weft__lock_acquire(&rt.gfree_lock);
+        int n = gfree_take(out, max);
+        weft__lock_release(&rt.gfree_lock);
+        if (n > 0 || !chunk_new())
+            return n;
+    }
+}
+
+/* w's array is full: give GBATCH of it to the shared list. */
+static void gfree_spill(weft__worker *w) {
+    weft__g **top = &w->gfree[w->ngfree - GBATCH];
+    w->ngfree -= GBATCH;
+    weft__lock_acquire(&rt.gfree_lock);
+    struct gbatch *b = rt.gempty;
+    if (b)
+        rt.gempty = b->next;
+    weft__lock_release(&rt.gfree_lock);
+    if (!b)
+        b = malloc(sizeof *b);
+    if (!b) {
+        for (int i = 0; i + 1 < GBATCH; i++)
+            top[i]->link = top[i + 1];
+        weft__lock_acquire(&rt.gfree_lock);
+        top[GBATCH - 1]->link = rt.gloose;
+        rt.gloose = top[0];
+        weft__lock_release(&rt.gfree_lock);
+        return;
+    }
+    memcpy(b->g, top, sizeof b->g);
+    b->n = GBATCH;
+    weft__lock_acquire(&rt.gfree_lock);
+    b->next = rt.gfull;
+    rt.gfull = b;
+    weft__lock_release(&rt.gfree_lock);
+}
+
+#define GPREFETCH 4 /* g structs prefetched ahead in a worker's array */
 
 static weft__g *g_alloc(weft__worker *w) {
     weft__g *g;
-    if (w && w->gfree) {
-        g = w->gfree;
-        w->gfree = g->link;
-        w->ngfree--;
-        if (w->gfree)
-            g_prefetch(w->gfree);
-    } else if (!(g = g_refill(w))) {
-        return NULL;
+    if (!w) {
+        if (!gfree_get(&g, 1))
+            return NULL;
+    } else {
+        if (w->ngfree == 0) {
+            w->ngfree = gfree_get(w->gfree, GFREE_MAX / 2);
+            if (w->ngfree == 0)
+                return NULL;
+            for (int i = 1; i <= GPREFETCH && i < w->ngfree; i++)
+                g_prefetch(w->gfree[w->ngfree - 1 - i]);
+        }
+        g = w->gfree[--w->ngfree];
+        if (w->ngfree >= GPREFETCH)
+            g_prefetch(w->gfree[w->ngfree - GPREFETCH]);
     }
     g->stack = NULL;
-    g->link = NULL;
     return g;
 }
 
@@ -1187,17 +1264,22 @@ static void g_release(weft__worker *w, weft__g *g) {
         g->name[0] = 0;
         g->named = false;
     }
-    g->link = w->gfree;
-    w->gfree = g;
-    if (++w->ngfree < GFREE_MAX)
-        return;
-    weft__g *b = w->gfree, *last = b;
-    for (int i = 1; i < GBATCH; i++)
-        last = last->link;
-    w->gfree = last->link;
-    last->link = NULL;
-    w->ngfree -= GBATCH;
-    batch_push(b, GBATCH);
+    if (w->ngfree == GFREE_MAX)
+        gfree_spill(w);
+    w->gfree[w->ngfree++] = g;
+}
+
+/* At shutdown: every g is free, every gbatch on one of the two lists. */
+static void gfree_release(void) {
+    for (int full = 0; full < 2; full++) {
+        struct gbatch **list = full ? &rt.gfull : &rt.gempty;
+        while (*list) {
+            struct gbatch *b = *list;
+            *list = b->next;
+            free(b);
+        }
+    }
+    rt.gloose = NULL;
 }
 
 static uint64_t g_new_id(weft__worker *w) {
@@ -1227,19 +1309,47 @@ static void g_free_after(weft__worker *w, void *arg) {
 #ifdef WEFT_TSAN
     __tsan_destroy_fiber(g->tsan_fiber);
 #endif
-    weft__stack_put(&w->stacks, g->stack);
+    if (g->stack)
+        weft__stack_put(&w->stacks, g->stack);
     live_add(w, -1);
     g_release(w, g);
+}
+
+/* g's function has returned.  When the next local goroutine has never run
+ * and wants a stack of the same size, it inherits g's and is returned, to
+ * be called from the same g_main frame: no switch, no stack to fetch, no
+ * frame to lay out (a spawner's goroutines mostly run this way).  Else g
+ * switches away for good. */
+static weft__g *g_exit(weft__g *g) {
+    weft__worker *w = weft__self();
+    atomic_store_explicit(&g->status, WEFT__G_DEAD, memory_order_relaxed);
+    stopping(g);
+    weft__g *next = next_local(w);
+    if (next && !next->stack && next->stack_size == g->stack_size) {
+        next->stack = g->stack;
+        g->stack = NULL;
+#ifdef WEFT_TSAN
+        next->tsan_fiber = __tsan_create_fiber(0);
+        __tsan_switch_to_fiber(next->tsan_fiber, 0);
+#endif
+        set_running(w, next);
+        g_free_after(w, g);
+        return next;
+    }
+    w->after = g_free_after;
+    w->after_arg = g;
+    switch_away(w, g, next, true);
+    __builtin_unreachable();
 }
 
 static void g_main(void *arg) {
     weft__g *g = arg;
     san_after(NULL);
     run_hook(weft__self());
-    g->fn(g->arg);
-    atomic_store_explicit(&g->status, WEFT__G_DEAD, memory_order_relaxed);
-    leave(weft__self(), g, g_free_after, g, true);
-    __builtin_unreachable();
+    for (;;) {
+        g->fn(g->arg);
+        g = g_exit(g);
+    }
 }
 
 int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
@@ -1509,7 +1619,7 @@ void weft_shutdown(void) {
         rt.gchunks = c->next;
         munmap(c, GCHUNK_BYTES);
     }
-    rt.gfree = NULL;
+    gfree_release();
     atomic_store(&rt.nlive_threads, 0);
     weft__timers_release();
     weft__blocking_release();

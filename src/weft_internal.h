@@ -207,10 +207,11 @@ enum {
 typedef struct weft__park weft__park;
 typedef struct weft__worker weft__worker;
 
-/* Two cache lines.  The first holds what a spawn writes and a run reads;
- * it moves between the spawning and the running core once each way.  The
- * second is cold: a free g keeps park NULL and name empty, so neither a
- * spawn nor an exit need touch it (see g_alloc). */
+/* Two cache lines.  The first holds what a spawn writes and a run, a park
+ * or an exit touches; it moves between the spawning and the running core
+ * once each way.  The second is for the global queue's single list, the
+ * loose free list, names and TSan: a free g keeps its name empty, so a
+ * spawn need not touch it (see g_alloc). */
 typedef struct weft__g {
     _Alignas(WEFT__CACHELINE) weft__ctx ctx;
     weft__stack *stack; /* NULL until the goroutine first runs */
@@ -218,12 +219,10 @@ typedef struct weft__g {
     weft_fn fn;
     void *arg;
     uint64_t id;
-    struct weft__g *link; /* run queue / free list */
-    atomic_int status;    /* WEFT__G_*, 0 while the struct is free */
-    uint16_t batch_n;     /* free: g structs in this batch */
-    bool named;           /* name is set: it must be cleared when freed */
-    _Alignas(WEFT__CACHELINE) struct weft__g *batch; /* free: next batch */
-    _Atomic(weft__park *) park; /* what it is blocked on, for weft_dump */
+    _Atomic(weft__park *) park; /* blocked on, for weft_dump; NULL if free */
+    atomic_int status;          /* WEFT__G_*, 0 while the struct is free */
+    bool named;                 /* name is set: it must be cleared when freed */
+    _Alignas(WEFT__CACHELINE) struct weft__g *link; /* see the comment above */
     void *tsan_fiber;
     char name[32];
 } weft__g;

@@ -176,11 +176,16 @@ static void test_woken_not_starved(void) {
         weft_chan_free(c[i]);
 }
 
-/* Deep recursion on a big requested stack. */
+/* Deep recursion on a big requested stack: each level keeps a 256-byte
+ * frame alive across its call (a pad read after it), so the compiler cannot
+ * turn the recursion into a loop.  Returns n. */
 static long deep(long n) {
     volatile char pad[256];
-    pad[0] = (char)n;
-    return n == 0 ? pad[0] : deep(n - 1) + 1 + pad[0] * 0;
+    pad[n % 256] = 1;
+    if (n == 0)
+        return 0;
+    long r = deep(n - 1);
+    return r + pad[n % 256];
 }
 
 static long deep_result;
@@ -252,6 +257,66 @@ static void test_shutdown_restart(void) {
     weft_shutdown();
 }
 
+/* A goroutine that exits hands its stack to the next new goroutine when
+ * that one asks for the same size (g_exit): a burst mixing sizes must
+ * still give each goroutine the stack it asked for (a default stack is
+ * too small for deep(3000)), and a recycled g must not keep the name of
+ * the goroutine that used it before. */
+enum { HANDOFF = 200, HANDOFF_DEEP = 3000 };
+static atomic_long handoff_sum;
+static weft_chan *handoff_gate;
+
+static void handoff_deep(void *arg) {
+    atomic_fetch_add(&handoff_sum, deep((long)(intptr_t)arg));
+    weft_wg_done(&wg);
+}
+
+static void handoff_burst(void *arg) {
+    (void)arg;
+    weft_goopts big = {.stack_size = 4u << 20, .name = "handoff-big"};
+    for (int i = 0; i < HANDOFF; i++) {
+        if (i % 2)
+            CHECK_EQ(weft_go_with(handoff_deep, (void *)(intptr_t)HANDOFF_DEEP,
+                                  &big),
+                     0);
+        else
+            CHECK_EQ(weft_go(handoff_deep, (void *)(intptr_t)10), 0);
+    }
+    weft_wg_done(&wg);
+}
+
+static void handoff_wait(void *arg) {
+    (void)arg;
+    weft_wg_done(&wg);
+    CHECK_EQ(weft_recv(handoff_gate, NULL), -EPIPE);
+    weft_wg_done(&wg);
+}
+
+static void test_exit_handoff(void) {
+    atomic_store(&handoff_sum, 0);
+    weft_wg_add(&wg, HANDOFF + 1);
+    CHECK_EQ(weft_go(handoff_burst, NULL), 0);
+    weft_wg_wait(&wg);
+    CHECK_EQ(atomic_load(&handoff_sum), HANDOFF / 2 * (HANDOFF_DEEP + 10));
+
+    CHECK((handoff_gate = weft_chan_make(0, 0)) != NULL);
+    weft_wg_add(&wg, 64);
+    for (int i = 0; i < 64; i++)
+        CHECK_EQ(weft_go(handoff_wait, NULL), 0);
+    weft_wg_wait(&wg);
+    static char dump[1 << 16];
+    FILE *f = fmemopen(dump, sizeof dump, "w");
+    CHECK(f);
+    weft_dump(f);
+    fclose(f);
+    CHECK(strstr(dump, "chan receive"));
+    CHECK(!strstr(dump, "handoff-big"));
+    weft_wg_add(&wg, 64);
+    CHECK_EQ(weft_close(handoff_gate), 0);
+    weft_wg_wait(&wg);
+    weft_chan_free(handoff_gate);
+}
+
 int main(void) {
     TEST_BEGIN(120);
     test_bad_args();
@@ -261,6 +326,7 @@ int main(void) {
     test_migration();
     test_woken_not_starved();
     test_big_stack();
+    test_exit_handoff();
     test_sleep();
     test_million();
     test_shutdown_restart();
