@@ -247,7 +247,10 @@ void weft_rwmutex_unlock(weft_rwmutex *m);
 /* Add delta (may be negative) to the counter; below zero is fatal. */
 void weft_wg_add(weft_wg *wg, int64_t delta);
 
-/* weft_wg_add(wg, -1). */
+/* weft_wg_add(wg, -1).  A counter that goroutines on other cores decrement
+ * while its owner keeps calling functions (a spawn loop) is best kept off
+ * the owner's stack: there it shares a cache line with the owner's call
+ * frames (bench/spawn: 31 instead of 18 ns a goroutine). */
 void weft_wg_done(weft_wg *wg);
 
 /* Wait until the counter is zero.  wg may be freed or reused as soon as
