@@ -8,8 +8,9 @@
  *     one (leave), else to g0, which searches for work (find_runnable).
  *     Either way it leaves an "after" hook (unlock a wait queue, requeue
  *     for a yield, free a dead goroutine) that the context it switched to
- *     runs first (run_hook).  g0 never migrates, so only g0 may keep
- *     thread state.
+ *     runs first (run_hook).  A goroutine that returns hands its stack to
+ *     the next one instead, with no switch, when that one has never run
+ *     (g_exit).  g0 never migrates, so only g0 may keep thread state.
  *   - runnext: one slot for the goroutine most recently woken by the running
  *     one, so a ping-pong or a pipeline stays on one core and in cache.
  *     The owner swaps it without atomic read-modify-writes (next_swap);
@@ -19,8 +20,9 @@
  *     a CAS on head.  Slots are atomics so a stealer that loses the CAS race
  *     never reads a torn pointer.
  * Shared:
- *   - the global queue (a locked list): overflow of full runqs, goroutines
- *     readied by plain threads; checked every 61st schedule for fairness.
+ *   - the global queue (locked; see gq_batch): overflow of full runqs,
+ *     goroutines readied by plain threads; checked every 61st schedule for
+ *     fairness.
  *   - the idle list: workers asleep on their own futex word.
  *   - the poller role: at most one idle worker sleeps in epoll_wait until
  *     the next timer deadline instead of on its futex.
