@@ -272,7 +272,7 @@ struct gq_batch {
 static weft__g *gq_take_batch(weft__worker *w, int max);
 static void gq_put_list(weft__g *head, weft__g *tail, size_t n);
 static struct gq_batch *gq_batch_new(weft__worker *w);
-static void gq_put_batch(struct gq_batch *b);
+static void gq_put_batch(weft__worker *w, struct gq_batch *b);
 
 /* Move half the ring plus g to the global queue, as one gq_batch: the
  * worker that takes them reads an array instead of chasing links through
@@ -298,7 +298,7 @@ static void runq_put_slow(weft__worker *w, weft__g *g, unsigned h, unsigned t) {
     batch[n] = g;
     if (b) {
         b->n = n + 1;
-        gq_put_batch(b);
+        gq_put_batch(w, b);
         return;
     }
     for (unsigned i = 0; i < n; i++)
@@ -479,7 +479,18 @@ static weft__g *runq_steal(weft__worker *w, weft__worker *v) {
 
 #define GQ_SPARES 16
 
-/* An empty batch for w to fill; NULL if out of memory. */
+/* Under gq_lock: a shared spare batch, or NULL. */
+static struct gq_batch *gq_spare_pop(void) {
+    struct gq_batch *b = rt.gq_spares;
+    if (b) {
+        rt.gq_spares = b->next;
+        rt.ngq_spares--;
+    }
+    return b;
+}
+
+/* An empty batch for w to fill; NULL if out of memory.  w's spare is
+ * usually there: gq_put_batch refills it. */
 static struct gq_batch *gq_batch_new(weft__worker *w) {
     struct gq_batch *b = w->gq_spare;
     if (b) {
@@ -487,17 +498,14 @@ static struct gq_batch *gq_batch_new(weft__worker *w) {
         return b;
     }
     weft__lock_acquire(&rt.gq_lock);
-    b = rt.gq_spares;
-    if (b) {
-        rt.gq_spares = b->next;
-        rt.ngq_spares--;
-    }
+    b = gq_spare_pop();
     weft__lock_release(&rt.gq_lock);
     return b ? b : malloc(sizeof *b);
 }
 
-/* Queue b's n goroutines. */
-static void gq_put_batch(struct gq_batch *b) {
+/* Queue b's n goroutines, and take w's next spare in the same locked step
+ * (its last one is b). */
+static void gq_put_batch(weft__worker *w, struct gq_batch *b) {
     b->head = 0;
     b->next = NULL;
     weft__lock_acquire(&rt.gq_lock);
@@ -507,6 +515,7 @@ static void gq_put_batch(struct gq_batch *b) {
         rt.gq_bhead = b;
     rt.gq_btail = b;
     atomic_fetch_add_explicit(&rt.gq_len, b->n, memory_order_release);
+    w->gq_spare = gq_spare_pop();
     weft__lock_release(&rt.gq_lock);
 }
 
@@ -1209,31 +1218,40 @@ static int gfree_get(weft__g **out, int max) {
     }
 }
 
-/* w's array is full: give GBATCH of it to the shared list. */
-static void gfree_spill(weft__worker *w) {
-    weft__g **top = &w->gfree[w->ngfree - GBATCH];
-    w->ngfree -= GBATCH;
-    weft__lock_acquire(&rt.gfree_lock);
-    struct gbatch *b = rt.gempty;
-    if (b)
-        rt.gempty = b->next;
-    weft__lock_release(&rt.gfree_lock);
-    if (!b)
-        b = malloc(sizeof *b);
-    if (!b) {
-        for (int i = 0; i + 1 < GBATCH; i++)
-            top[i]->link = top[i + 1];
-        weft__lock_acquire(&rt.gfree_lock);
-        top[GBATCH - 1]->link = rt.gloose;
-        rt.gloose = top[0];
-        weft__lock_release(&rt.gfree_lock);
-        return;
-    }
+/* Under gfree_lock: fill b with the GBATCH g structs at top and share it. */
+static void gbatch_share(struct gbatch *b, weft__g **top) {
     memcpy(b->g, top, sizeof b->g);
     b->n = GBATCH;
-    weft__lock_acquire(&rt.gfree_lock);
     b->next = rt.gfull;
     rt.gfull = b;
+}
+
+/* w's array is full: give GBATCH of it to the shared list, in an empty
+ * gbatch if there is one (one locked step), else in a new one, else, out
+ * of memory, on the loose list. */
+static void gfree_spill(weft__worker *w) {
+    w->ngfree -= GBATCH;
+    weft__g **top = &w->gfree[w->ngfree];
+    weft__lock_acquire(&rt.gfree_lock);
+    struct gbatch *b = rt.gempty;
+    if (b) {
+        rt.gempty = b->next;
+        gbatch_share(b, top);
+    }
+    weft__lock_release(&rt.gfree_lock);
+    if (b)
+        return;
+    b = malloc(sizeof *b);
+    if (!b)
+        for (int i = 0; i + 1 < GBATCH; i++)
+            top[i]->link = top[i + 1];
+    weft__lock_acquire(&rt.gfree_lock);
+    if (b) {
+        gbatch_share(b, top);
+    } else {
+        top[GBATCH - 1]->link = rt.gloose;
+        rt.gloose = top[0];
+    }
     weft__lock_release(&rt.gfree_lock);
 }
 
@@ -1306,15 +1324,19 @@ static void live_add(weft__worker *w, long d) {
 }
 
 /* Runs on g0 once a finished goroutine has switched away for good. */
-static void g_free_after(weft__worker *w, void *arg) {
-    weft__g *g = arg;
+/* A finished goroutine whose stack has been given away or back. */
+static void g_retire(weft__worker *w, weft__g *g) {
 #ifdef WEFT_TSAN
     __tsan_destroy_fiber(g->tsan_fiber);
 #endif
-    if (g->stack)
-        weft__stack_put(&w->stacks, g->stack);
     live_add(w, -1);
     g_release(w, g);
+}
+
+static void g_free_after(weft__worker *w, void *arg) {
+    weft__g *g = arg;
+    weft__stack_put(&w->stacks, g->stack);
+    g_retire(w, g);
 }
 
 /* g's function has returned.  When the next local goroutine has never run
@@ -1329,13 +1351,12 @@ static weft__g *g_exit(weft__g *g) {
     weft__g *next = next_local(w);
     if (next && !next->stack && next->stack_size == g->stack_size) {
         next->stack = g->stack;
-        g->stack = NULL;
 #ifdef WEFT_TSAN
         next->tsan_fiber = __tsan_create_fiber(0);
         __tsan_switch_to_fiber(next->tsan_fiber, 0);
 #endif
         set_running(w, next);
-        g_free_after(w, g);
+        g_retire(w, g);
         return next;
     }
     w->after = g_free_after;

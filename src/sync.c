@@ -167,8 +167,7 @@ void weft_mutex_unlock(weft_mutex *m) {
     mutex_unlock((imutex *)m);
 }
 
-/* ---- rwmutex
- * -----------------------------------------------------------------
+/* ---- rwmutex ---------------------------------------------------------------
  *
  * All state under one internal lock.  A waiting writer blocks new readers;
  * when a writer unlocks, the readers that queued meanwhile go first, then
@@ -255,8 +254,7 @@ void weft_rwmutex_unlock(weft_rwmutex *mm) {
     rw_hand_to_writer(m);
 }
 
-/* ---- WaitGroup
- * -----------------------------------------------------------------
+/* ---- WaitGroup -------------------------------------------------------------
  *
  * state packs the counter (high 32 bits) and the number of waiters (low 32
  * bits) so that the Add that reaches zero knows, from the same atomic
@@ -302,8 +300,7 @@ void weft_wg_wait(weft_wg *w) {
     weft__sema_acquire(&wg->sema, "waitgroup", wg);
 }
 
-/* ---- Once
- * ---------------------------------------------------------------------- */
+/* ---- Once --------------------------------------------------------------- */
 
 typedef struct ionce {
     atomic_uint done;
@@ -323,8 +320,7 @@ void weft_once_do(weft_once *o, weft_fn fn, void *arg) {
     mutex_unlock(&once->m);
 }
 
-/* ---- Cond
- * ------------------------------------------------------------------------ */
+/* ---- Cond --------------------------------------------------------------- */
 
 typedef struct icond {
     weft__lock lock;

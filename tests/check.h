@@ -30,7 +30,8 @@
     do {                                                                       \
         long long check_a_ = (long long)(a), check_b_ = (long long)(b);        \
         if (check_a_ != check_b_) {                                            \
-            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n", \
+            fprintf(stderr,                                                    \
+                    "%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n",        \
                     __FILE__, __LINE__, #a, check_a_, #b, check_b_);           \
             exit(1);                                                           \
         }                                                                      \
@@ -48,9 +49,27 @@ static inline int test_max_live(int n) {
     return san && strcmp(san, "thread") == 0 && n > 2000 ? 2000 : n;
 }
 
+/* weft_dump into a string (a buffer of each test program's own). */
+static inline char *test_dump(void) {
+    static char buf[1 << 16];
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    CHECK(f);
+    weft_dump(f);
+    fclose(f);
+    return buf;
+}
+
+/* How many times what occurs in s. */
+static inline int test_count(const char *s, const char *what) {
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, what)); p++)
+        n++;
+    return n;
+}
+
 #define TEST_BEGIN(seconds)                                                    \
     do {                                                                       \
-        alarm((unsigned)(seconds)*(unsigned)test_scale());                     \
+        alarm((unsigned)(seconds) * (unsigned)test_scale());                   \
         setvbuf(stdout, NULL, _IONBF, 0);                                      \
     } while (0)
 

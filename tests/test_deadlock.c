@@ -71,9 +71,9 @@ static int deadlock_within(unsigned secs) {
     return 0;
 }
 
+/* A missed report fails, not hangs. */
 static int deadlock(void) {
-    return deadlock_within(
-        20 * (unsigned)test_scale()); /* a missed report fails, not hangs */
+    return deadlock_within(20 * (unsigned)test_scale());
 }
 
 static void *blocked_thread(void *arg) {

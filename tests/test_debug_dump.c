@@ -56,28 +56,11 @@ static void *thread_recv(void *arg) {
     return NULL;
 }
 
-/* weft_dump into a string. */
-static char *dump_str(void) {
-    static char buf[1 << 16];
-    FILE *f = fmemopen(buf, sizeof buf, "w");
-    CHECK(f);
-    weft_dump(f);
-    fclose(f);
-    return buf;
-}
-
-static int count_lines(const char *s, const char *what) {
-    int n = 0;
-    for (const char *p = s; (p = strstr(p, what)); p++)
-        n++;
-    return n;
-}
-
 /* Wait until the dump shows n lines containing what. */
 static char *dump_until(const char *what, int n) {
     for (;;) {
-        char *d = dump_str();
-        if (count_lines(d, what) >= n)
+        char *d = test_dump();
+        if (test_count(d, what) >= n)
             return d;
         weft_sleep(WEFT_MS(5));
     }
@@ -126,14 +109,14 @@ static void dump_format(void) {
     CHECK(strstr(d, want));
     snprintf(want, sizeof want, "[waiting] -: chan receive %p (?)\n",
              (void *)gate);
-    CHECK(count_lines(d, want) == 1);
+    CHECK(test_count(d, want) == 1);
     snprintf(want, sizeof want, "[waiting] -: mutex %p (%s:%d)\n",
              (void *)&held, __FILE__, LOCK_LINE);
     CHECK(strstr(d, want));
     CHECK(strstr(d, "[waiting] -: sleep, "));
     CHECK(strstr(d, "s left (" __FILE__ ":"));
-    CHECK(count_lines(d, "[running]") >= 1);
-    CHECK(count_lines(d, "\nthread ") == 1);
+    CHECK(test_count(d, "[running]") >= 1);
+    CHECK(test_count(d, "\nthread ") == 1);
     snprintf(want, sizeof want, ": chan receive %p (?)\n", (void *)gate);
     CHECK(strstr(strstr(d, "\nthread "), want));
 
@@ -196,8 +179,8 @@ static void leak_lines(const char *where) {
     CHILD_CHECK(&c, p);
     char want[64];
     snprintf(want, sizeof want, "(%s:%d)\n", where, RECV_LINE);
-    CHILD_CHECK(&c, count_lines(p, want) == 2);
-    CHILD_CHECK(&c, count_lines(p, "[waiting] -: chan receive 0x") == 2);
+    CHILD_CHECK(&c, test_count(p, want) == 2);
+    CHILD_CHECK(&c, test_count(p, "[waiting] -: chan receive 0x") == 2);
 }
 
 int main(void) {
@@ -205,7 +188,7 @@ int main(void) {
 
     child_run(sigquit, quiet, &c);
     CHILD_CHECK(&c, child_exit_code(&c) == 0);
-    CHILD_CHECK(&c, count_lines(c.out, "[waiting] -: chan receive 0x") == 2);
+    CHILD_CHECK(&c, test_count(c.out, "[waiting] -: chan receive 0x") == 2);
     CHILD_CHECK(&c, strstr(c.out, "still running\n"));
 
     child_run(shutdown_leak, quiet, &c);

@@ -301,13 +301,6 @@ static void handoff_spawn_waiters(void *arg) {
         CHECK_EQ(weft_go(handoff_wait, NULL), 0);
 }
 
-static int count_in(const char *s, const char *what) {
-    int n = 0;
-    for (const char *p = s; (p = strstr(p, what)); p++)
-        n++;
-    return n;
-}
-
 static void test_exit_handoff(void) {
     atomic_store(&handoff_sum, 0);
     weft_wg_add(&wg, HANDOFF + 1);
@@ -322,14 +315,10 @@ static void test_exit_handoff(void) {
     /* until every waiter has parked (it counts itself just before); the
      * burst's goroutines may still be exiting, under their names, but no
      * waiter may show one */
-    static char dump[1 << 16];
     for (;;) {
-        FILE *f = fmemopen(dump, sizeof dump, "w");
-        CHECK(f);
-        weft_dump(f);
-        fclose(f);
-        CHECK_EQ(count_in(dump, "[waiting] handoff-big"), 0);
-        if (count_in(dump, "[waiting] -: chan receive") == WAITERS)
+        char *dump = test_dump();
+        CHECK_EQ(test_count(dump, "[waiting] handoff-big"), 0);
+        if (test_count(dump, "[waiting] -: chan receive") == WAITERS)
             break;
         weft_sleep(WEFT_MS(1));
     }

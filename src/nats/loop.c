@@ -100,6 +100,15 @@ static void close_fd(int fd) {
         close(fd);
 }
 
+/* The reader or the writer (*mine its descriptor) is done. */
+static void io_end(weft_nats *nc, int *mine) {
+    pthread_mutex_lock(&nc->mu);
+    close_fd(*mine);
+    *mine = -1;
+    pthread_mutex_unlock(&nc->mu);
+    weft_wg_done(&nc->io);
+}
+
 /* Whether the socket just found readable is still the one to read.  The
  * wake-up can be on_read's shutdown of a socket libnats is replacing;
  * reading then could take bytes of the next socket's handshake, which
@@ -144,11 +153,7 @@ static void reader(void *arg) {
             weft_recv_timeout(nc->rkick, NULL, WEFT_MS(10));
         }
     }
-    pthread_mutex_lock(&nc->mu);
-    close_fd(nc->rfd);
-    nc->rfd = -1;
-    pthread_mutex_unlock(&nc->mu);
-    weft_wg_done(&nc->io);
+    io_end(nc, &nc->rfd);
 }
 
 /* Writes what libnats buffered whenever it asks, waiting for room in the
@@ -175,11 +180,7 @@ static void writer(void *arg) {
         if (fd >= 0)
             weft_wait_fd(fd, WEFT_WRITABLE, WEFT_FOREVER);
     }
-    pthread_mutex_lock(&nc->mu);
-    close_fd(nc->wfd);
-    nc->wfd = -1;
-    pthread_mutex_unlock(&nc->mu);
-    weft_wg_done(&nc->io);
+    io_end(nc, &nc->wfd);
 }
 
 static natsStatus on_detach(void *data);
