@@ -521,9 +521,31 @@ record() {
         echo "bytes per blocked goroutine, skynet_rss the peak RSS of skynet,"
         echo "http requests per second (higher is better). The workloads are"
         echo "described at the top of each bench/<name>.c; bench/go/<name> is"
-        echo "its Go twin doing the same work."
+        echo "its Go twin doing the same work. yield_1p is yield with one"
+        echo "worker on both sides (WEFT_PROCS = GOMAXPROCS = 1): with more,"
+        echo "each yielder has a worker to itself and weft_yield returns at"
+        echo "once, so only yield_1p times a real switch."
         echo
         table
+        if [ ${#INSTR[@]} -gt 0 ]; then
+            echo
+            echo "instr/op is the instructions per operation callgrind counts"
+            echo "(\`./tools/bench.sh --instr\`: (I(2N) - I(N)) / N, every thread's"
+            echo "instructions), with one worker and with two; it does not move"
+            echo "with the machine's load, so it judges a change where the times"
+            echo "cannot (yield's two-worker figure is the no-op). Each count"
+            echo "was taken $INSTR_REPEAT times; spread is their difference:"
+            echo
+            instr_table
+        fi
+        if [ -n "${VALUES[http:epoll]:-}" ]; then
+            echo
+            echo "The example server against the hand-written epoll loop of"
+            echo "bench/http_epoll.c (one thread per core), same wrk load, turns"
+            echo "taken in the same run:"
+            echo
+            http_ceiling_table
+        fi
         echo
         echo "## Every round"
         echo
