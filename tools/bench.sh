@@ -334,7 +334,7 @@ show_target() {
 
 # INSTR[name:workers] is the instructions per operation, the mean of the
 # runs; INSTR_RUNS[name:workers] every run's figure; FAIL when one failed.
-declare -A INSTR INSTR_RUNS
+declare -A INSTR=() INSTR_RUNS=()
 INSTR_REPEAT=2
 
 # Instructions callgrind counts for program $2 at N = $3 with $1 workers
