@@ -156,6 +156,7 @@ program_of() {
 procs_of() {
     case $1 in *_1p) echo 1 ;; *) echo "$PROCS" ;; esac
 }
+
 selected() {
     [ -z "$ONLY" ] && return 0
     case " $ONLY " in *" $1 "*) return 0 ;; esac
@@ -561,6 +562,7 @@ record() {
 if [ $INSTR_ONLY = 1 ]; then
     instr_possible || exit 2
     run_all_instr
+    [ ${#INSTR[@]} -gt 0 ] || die "--only names no workload --instr counts"
     echo
     instr_table
     case " ${INSTR[*]} " in *" FAIL "*) exit 1 ;; esac
