@@ -140,6 +140,8 @@ done
 case $ROUNDS in
 '' | *[!0-9]* | 0) die "--rounds wants a positive integer" ;;
 esac
+[ $INSTR_ONLY = 1 ] && [ $RECORD = 1 ] &&
+    die "--record counts instructions too; give it without --instr"
 
 # The rows to run: skynet_rss comes from skynet's output, not a program.
 programs() {
