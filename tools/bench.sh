@@ -458,19 +458,19 @@ table() {
 
 # weft's example server against the epoll loop of bench/http_epoll.c.
 http_ceiling_table() {
-    local weft epoll ratio=- met
+    local mine epoll ratio=- met
     [ -n "${VALUES[http:epoll]:-}" ] || return 0
     # shellcheck disable=SC2086 # the lists are meant to split
-    weft=$(median ${VALUES[http:weft]})
+    mine=$(median ${VALUES["http:weft"]})
     # shellcheck disable=SC2086
-    epoll=$(median ${VALUES[http:epoll]})
-    if is_number "$weft" && is_number "$epoll"; then
-        ratio=$(awk -v a="$weft" -v b="$epoll" 'BEGIN {printf "%.2f", a / b}')
+    epoll=$(median ${VALUES["http:epoll"]})
+    if is_number "$mine" && is_number "$epoll"; then
+        ratio=$(awk -v a="$mine" -v b="$epoll" 'BEGIN {printf "%.2f", a / b}')
     fi
-    met=$(target_met "$weft" "$epoll" "$ratio" "ratio>=$HTTP_CEILING_TARGET")
+    met=$(target_met "$mine" "$epoll" "$ratio" "ratio>=$HTTP_CEILING_TARGET")
     echo "| http       | weft req/s | epoll req/s | weft/epoll | target  | met |"
     echo "|------------|-----------:|------------:|-----------:|---------|-----|"
-    printf '| %-10s | %10s | %11s | %10s | >= %-4s | %-3s |\n' http "$weft" \
+    printf '| %-10s | %10s | %11s | %10s | >= %-4s | %-3s |\n' http "$mine" \
         "$epoll" "$ratio" "$HTTP_CEILING_TARGET" "$met"
 }
 
