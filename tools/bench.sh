@@ -458,12 +458,12 @@ table() {
 
 # weft's example server against the epoll loop of bench/http_epoll.c.
 http_ceiling_table() {
-    local mine epoll ratio=- met
-    [ -n "${VALUES[http:epoll]:-}" ] || return 0
+    local mine epoll ratio=- met ours=http:weft ceiling=http:epoll
+    [ -n "${VALUES[$ceiling]:-}" ] || return 0
     # shellcheck disable=SC2086 # the lists are meant to split
-    mine=$(median ${VALUES["http:weft"]})
+    mine=$(median ${VALUES[$ours]})
     # shellcheck disable=SC2086
-    epoll=$(median ${VALUES["http:epoll"]})
+    epoll=$(median ${VALUES[$ceiling]})
     if is_number "$mine" && is_number "$epoll"; then
         ratio=$(awk -v a="$mine" -v b="$epoll" 'BEGIN {printf "%.2f", a / b}')
     fi
