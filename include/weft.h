@@ -381,7 +381,8 @@ int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
                          int64_t timeout_ns);
 
 /* Run fn(arg) on a helper thread (a pool of 4 growing up to 64) and park
- * until it returns.  fn may call any weft function, as a plain thread.
+ * until it returns.  fn may call any weft function, as a plain thread; a
+ * weft_blocking call made by fn runs inline on the same helper.
  * With 64 calls running, further calls wait their turn.  Helpers start on
  * first use and stop at weft_shutdown.  0, -EINVAL (fn NULL), -ENOMEM. */
 int weft_blocking(weft_fn fn, void *arg);

@@ -14,6 +14,10 @@
  * it has parked (weft__block's unlock callback), and the helper takes that
  * lock to claim the park: so the helper sees the park as weft__block left
  * it.  A helper touches the job for the last time in weft__unpark.
+ *
+ * A call made from a helper (fn calling weft_blocking) runs inline: the
+ * helper may block already, and queueing it could wait for ever, every
+ * helper holding an outer call that waits for an inner one.
  */
 #include "weft_internal.h"
 
@@ -111,6 +115,10 @@ static int enqueue_locked(job *j) {
 int weft_blocking(weft_fn fn, void *arg) {
     if (!fn)
         return -EINVAL;
+    if (tls_helper) {
+        fn(arg);
+        return 0;
+    }
     weft__ensure();
     job j = {.fn = fn, .arg = arg};
     weft__park_init(&j.park, "blocking call", arg);
