@@ -68,6 +68,7 @@
 #define ID_BATCH 256
 #define STEAL_ROUNDS 4
 #define NEXT_STREAK 2
+#define FAIR_TICK 61 /* see find_runnable */
 
 struct weft__worker {
     /* head, tail and the ring change only when the ring is used; runnext
@@ -757,7 +758,7 @@ static bool timers_due(void) {
  * paths of find_runnable (a goroutine that a plain thread readies just
  * after seed_pick looked waits for the next round) nor through next_local,
  * and the global queue is moved into the ring only when the ring is empty,
- * so the tick % 61 fairness check never decides anything. */
+ * so the tick % FAIR_TICK check never decides anything. */
 static weft__g *seed_pick(weft__worker *w) {
     weft__g *next = next_swap(w, NULL);
     if (next)
@@ -942,7 +943,7 @@ static weft__g *find_runnable(weft__worker *w) {
         unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
         atomic_store_explicit(&w->tick, tick + 1, memory_order_relaxed);
         weft__g *g = NULL;
-        if (tick % 61 == 0 && !rt.seeded) {
+        if (tick % FAIR_TICK == 0 && !rt.seeded) {
             /* fairness: the global queue and ready descriptors get a turn
              * even while local work never runs out */
             g = gq_take_batch(w, 1);
@@ -1048,7 +1049,8 @@ static void run(weft__worker *w, weft__g *g) {
 static inline __attribute__((always_inline)) weft__g *
 next_local(weft__worker *w) {
     unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
-    if (tick % 61 == 0 || rt.seeded || (tick % 16 == 0 && timers_due()))
+    if (tick % FAIR_TICK == 0 || rt.seeded ||
+        (tick % 16 == 0 && timers_due()))
         return NULL;
     weft__g *g = runq_get(w);
     if (g)
@@ -1413,11 +1415,19 @@ static void yield_after(weft__worker *w, void *arg) {
 }
 
 /* True when nothing but the caller could run on w now: its queues and the
- * global queue are empty and no timer is due.  Yielding then is a no-op. */
-static bool nothing_else(weft__worker *w) {
-    return !rt.seeded && runq_empty(w) &&
-           !atomic_load_explicit(&rt.gq_len, memory_order_relaxed) &&
-           !timers_due();
+ * global queue are empty and no timer is due.  Yielding then is a no-op,
+ * except that it counts as a schedule: every FAIR_TICK-th one goes through
+ * find_runnable anyway (next_local declines that tick), whose fairness
+ * check polls descriptors.  With every worker busy nobody holds the poller
+ * role, so goroutines that only yield would otherwise keep a goroutine
+ * whose descriptor is ready parked for ever. */
+static bool yield_is_noop(weft__worker *w) {
+    if (rt.seeded || !runq_empty(w) ||
+        atomic_load_explicit(&rt.gq_len, memory_order_relaxed) || timers_due())
+        return false;
+    unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed) + 1;
+    atomic_store_explicit(&w->tick, tick, memory_order_relaxed);
+    return tick % FAIR_TICK != 0;
 }
 
 void weft_yield(void) {
@@ -1429,7 +1439,7 @@ void weft_yield(void) {
     }
     if (WEFT__UNLIKELY(rt.seeded) && (weft__rand() & 1))
         return; /* WEFT_SEED: whether a yield switches is a draw */
-    if (nothing_else(w))
+    if (yield_is_noop(w))
         return;
     leave(w, g, yield_after, g, false);
 }
