@@ -143,7 +143,7 @@ static struct {
     _Alignas(WEFT__CACHELINE) weft__lock gfree_lock; /* and the chunk list */
     struct gbatch *gfull, *gempty;
     weft__g *gloose;
-    struct gchunk *gchunks;
+    _Atomic(struct gchunk *) gchunks; /* read without the lock: foreach_g */
     atomic_long nlive_threads; /* goroutines spawned by plain threads */
 } rt = {.init_lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -1178,8 +1178,8 @@ static bool chunk_new(void) {
     for (int i = 0; i + 1 < GCHUNK; i++)
         c->g[i].link = &c->g[i + 1];
     weft__lock_acquire(&rt.gfree_lock);
-    c->next = rt.gchunks;
-    rt.gchunks = c;
+    c->next = atomic_load_explicit(&rt.gchunks, memory_order_relaxed);
+    atomic_store_explicit(&rt.gchunks, c, memory_order_release);
     c->g[GCHUNK - 1].link = rt.gloose;
     rt.gloose = &c->g[0];
     weft__lock_release(&rt.gfree_lock);
@@ -1647,11 +1647,11 @@ void weft_shutdown(void) {
     atomic_store(&rt.nidle, 0);
     atomic_store(&rt.nspinning, 0);
     atomic_store(&rt.poller, 0);
-    while (rt.gchunks) {
-        struct gchunk *c = rt.gchunks;
-        rt.gchunks = c->next;
+    for (struct gchunk *c = atomic_load(&rt.gchunks), *next; c; c = next) {
+        next = c->next;
         munmap(c, GCHUNK_BYTES);
     }
+    atomic_store(&rt.gchunks, NULL);
     gfree_release();
     atomic_store(&rt.nlive_threads, 0);
     weft__timers_release();
@@ -1668,11 +1668,12 @@ void weft_shutdown(void) {
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg) {
     if (atomic_load(&rt.state) != RT_RUNNING)
         return;
-    weft__lock_acquire(&rt.gfree_lock);
-    struct gchunk *chunks = rt.gchunks;
-    weft__lock_release(&rt.gfree_lock);
-    /* chunks are only ever prepended and live until shutdown */
-    for (struct gchunk *c = chunks; c; c = c->next)
+    /* No lock: SIGQUIT's dump runs here, maybe on a thread interrupted
+     * while it holds gfree_lock.  Chunks are only ever prepended, each
+     * complete before it is published, and live until shutdown. */
+    for (struct gchunk *c =
+             atomic_load_explicit(&rt.gchunks, memory_order_acquire);
+         c; c = c->next)
         for (int i = 0; i < GCHUNK; i++)
             if (atomic_load_explicit(&c->g[i].status, memory_order_acquire))
                 fn(&c->g[i], arg);
