@@ -78,9 +78,12 @@ typedef struct weft_config {
  * Returns -EALREADY if it is already running, -EINVAL for procs < 0. */
 int weft_init(const weft_config *cfg);
 
-/* Stop the workers and free the runtime's memory.  Does nothing while
- * goroutines are alive.  The next use starts the runtime again. */
-void weft_shutdown(void);
+/* Stop the workers and free the runtime's memory; the next use starts the
+ * runtime again.  0, or -EBUSY with nothing stopped while goroutines are
+ * alive (the caller is one), a weft_timer or a context deadline is armed,
+ * or a weft_blocking call runs.  Goroutines only returning (after a last
+ * weft_wg_done, say) are waited for, up to 1 s. */
+int weft_shutdown(void);
 
 /* Number of worker threads. */
 int weft_procs(void);

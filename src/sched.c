@@ -1624,15 +1624,45 @@ void weft__ensure(void) {
         ensure_slow();
 }
 
-void weft_shutdown(void) {
-    pthread_mutex_lock(&rt.init_lock);
-    if (atomic_load(&rt.state) != RT_RUNNING || weft__curg() ||
-        weft_goroutines() > 0) {
-        bool live = atomic_load(&rt.state) == RT_RUNNING;
-        pthread_mutex_unlock(&rt.init_lock);
-        if (live)
+/* How long weft_shutdown waits for goroutines that are only returning. */
+#define SHUTDOWN_WAIT WEFT_SEC(1)
+
+static void count_blocked(weft__g *g, void *arg) {
+    if (weft__g_blocked_on(g))
+        ++*(size_t *)arg;
+}
+
+/* With rt.init_lock held, on a plain thread: 0 when nothing would be cut
+ * off by stopping, else -EBUSY.  A goroutine that called the last
+ * weft_wg_done may still be returning, its count not yet dropped: it is
+ * waited for, but one that is blocked is alive and fails at once. */
+static int shutdown_quiet(void) {
+    int64_t until = weft_now() + SHUTDOWN_WAIT;
+    while (weft_goroutines() > 0) {
+        size_t blocked = 0;
+        weft__diag_walk(count_blocked, &blocked);
+        if (blocked || weft_now() >= until) {
             weft__leaks_report();
-        return;
+            return -EBUSY;
+        }
+        struct timespec ts = {0, 100 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    /* an armed timer (a weft_timer, a context's deadline) would be left
+     * with a slot in a heap that no longer exists */
+    if (weft__timers_pending() || weft__blocking_pending())
+        return -EBUSY;
+    return 0;
+}
+
+int weft_shutdown(void) {
+    pthread_mutex_lock(&rt.init_lock);
+    int r = 0;
+    if (atomic_load(&rt.state) == RT_RUNNING)
+        r = weft__curg() ? -EBUSY : shutdown_quiet();
+    if (r < 0 || atomic_load(&rt.state) != RT_RUNNING) {
+        pthread_mutex_unlock(&rt.init_lock);
+        return r;
     }
     atomic_store(&rt.stopping, true);
     for (int i = 0; i < rt.nprocs; i++)
@@ -1661,6 +1691,7 @@ void weft_shutdown(void) {
     weft__trace_flush();
     atomic_store(&rt.state, RT_STOPPED);
     pthread_mutex_unlock(&rt.init_lock);
+    return 0;
 }
 
 /* ---- introspection for debug.c ------------------------------------------ */
