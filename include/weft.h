@@ -85,6 +85,14 @@ int weft_init(const weft_config *cfg);
  * weft_wg_done, say) are waited for, up to 1 s. */
 int weft_shutdown(void);
 
+/* fork(): the child, which has only the thread that called fork, starts a
+ * fresh runtime on its first weft call; the parent's goroutines, workers
+ * and helpers do not exist there.  In the child, use only objects it makes
+ * and ones no goroutine or other thread of the parent was using at the
+ * fork (a channel someone waits on, a mutex held, are not valid).  A
+ * parent's weft_timer may be stopped.  A goroutine that forks goes on as a
+ * plain thread in the child and must not return: exec or _exit. */
+
 /* Number of worker threads. */
 int weft_procs(void);
 

@@ -135,6 +135,26 @@ int weft_blocking(weft_fn fn, void *arg) {
     return 0;
 }
 
+/* fork(): pool.mu is held across the fork; the child has no helper (and
+ * the caller is one no longer), so the queue, whose jobs belong to the
+ * parent's goroutines, is dropped. */
+void weft__blocking_atfork(int phase) {
+    if (phase == 0) {
+        pthread_mutex_lock(&pool.mu);
+        return;
+    }
+    if (phase == 2) {
+        pool.head = pool.tail = NULL;
+        pool.queued = pool.idle = 0;
+        pool.nthreads = 0;
+        pool.stopping = false;
+        atomic_store(&pool.pending, 0);
+        pthread_cond_init(&pool.cv, NULL);
+        tls_helper = false;
+    }
+    pthread_mutex_unlock(&pool.mu);
+}
+
 size_t weft__blocking_pending(void) {
     return atomic_load_explicit(&pool.pending, memory_order_acquire);
 }

@@ -147,6 +147,19 @@ void weft__pool_idle(bool on) {
     weft__lock_release(&reg.lock);
 }
 
+void weft__threads_atfork(int phase) {
+    if (phase == 0) {
+        weft__lock_acquire(&reg.lock);
+        return;
+    }
+    if (phase == 2) {
+        reg.threads = NULL; /* the parent's blocked threads */
+        reg.pool_idle = 0;
+        reg.gen++;
+    }
+    weft__lock_release(&reg.lock);
+}
+
 uint64_t weft__threads_gen(void) {
     weft__lock_acquire(&reg.lock);
     uint64_t g = reg.gen;

@@ -608,8 +608,17 @@ static weft__g *gq_take_batch(weft__worker *w, int max) {
     return g;
 }
 
-/* At shutdown: the queue is empty, only spares are left. */
+/* At shutdown the queue is empty, only spares are left; in a forked child
+ * it holds the parent's goroutines, dropped too. */
 static void gq_release(void) {
+    while (rt.gq_bhead) {
+        struct gq_batch *b = rt.gq_bhead;
+        rt.gq_bhead = b->next;
+        free(b);
+    }
+    rt.gq_btail = NULL;
+    rt.gq_head = rt.gq_tail = NULL;
+    atomic_store(&rt.gq_len, 0);
     while (rt.gq_spares) {
         struct gq_batch *b = rt.gq_spares;
         rt.gq_spares = b->next;
@@ -1537,10 +1546,13 @@ static void seed_init(void) {
     rt.seed_rng = (rt.seed + 1) * 0xD1B54A32D192ED03ull | 1;
 }
 
-static void workers_free(int n) {
+/* flush: hand the workers' cached stacks back to the pool (not in a forked
+ * child: a cache may have been mid-update when its thread vanished). */
+static void workers_free(int n, bool flush) {
     for (int i = 0; i < n; i++) {
         weft__worker *w = rt.workers[i];
-        weft__stack_flush(&w->stacks);
+        if (flush)
+            weft__stack_flush(&w->stacks);
         free(w->gq_spare);
         free(w);
     }
@@ -1548,8 +1560,12 @@ static void workers_free(int n) {
     rt.workers = NULL;
 }
 
+static void fork_register(void);
+
 /* Called with rt.init_lock held. */
 static int start(const weft_config *cfg) {
+    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+    pthread_once(&fork_once, fork_register);
     seed_init();
     rt.next_fenced =
         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0,
@@ -1572,7 +1588,7 @@ static int start(const weft_config *cfg) {
             aligned_alloc(WEFT__CACHELINE, (sizeof *w + WEFT__CACHELINE - 1) &
                                                ~(size_t)(WEFT__CACHELINE - 1));
         if (!w) {
-            workers_free(i);
+            workers_free(i, true);
             return -ENOMEM;
         }
         memset(w, 0, sizeof *w);
@@ -1589,7 +1605,7 @@ static int start(const weft_config *cfg) {
                 weft__netpoll_break();
                 pthread_join(rt.workers[j]->thread, NULL);
             }
-            workers_free(rt.nprocs);
+            workers_free(rt.nprocs, true);
             return -EAGAIN;
         }
     }
@@ -1622,6 +1638,77 @@ void weft__ensure(void) {
     if (WEFT__UNLIKELY(atomic_load_explicit(&rt.state, memory_order_acquire) !=
                        RT_RUNNING))
         ensure_slow();
+}
+
+/* The scheduler's memory and counts, back to a stopped runtime's, once no
+ * worker runs (joined, or gone in a forked child: see workers_free). */
+static void sched_free(bool flush) {
+    workers_free(rt.nprocs, flush);
+    gq_release();
+    rt.idle = NULL;
+    atomic_store(&rt.nidle, 0);
+    atomic_store(&rt.nspinning, 0);
+    atomic_store(&rt.poller, 0);
+    atomic_store(&rt.poll_woken, 0);
+    for (struct gchunk *c = atomic_load(&rt.gchunks), *next; c; c = next) {
+        next = c->next;
+        munmap(c, GCHUNK_BYTES);
+    }
+    atomic_store(&rt.gchunks, NULL);
+    gfree_release();
+    atomic_store(&rt.nlive_threads, 0);
+}
+
+/* ---- fork() ---------------------------------------------------------------
+ *
+ * The child of a fork has one thread, the one that called fork, and none
+ * of the workers, helpers or goroutines: it starts a fresh runtime on its
+ * first weft call.  Every lock whose data the child keeps or frees is held
+ * across the fork, taken in the order the code nests them (init_lock
+ * before the helper pool's mutex before the thread registry's lock; the
+ * rest are leaves), so the child sees each structure between two updates.
+ * The child then drops everything that belongs to the parent's threads.
+ */
+static void fork_prepare(void) {
+    pthread_mutex_lock(&rt.init_lock);
+    weft__blocking_atfork(0);
+    weft__threads_atfork(0);
+    weft__timers_atfork(0);
+    weft__stack_atfork(true);
+    weft__lock_acquire(&rt.gfree_lock);
+    weft__lock_acquire(&rt.gq_lock);
+    weft__lock_acquire(&rt.idle_lock);
+}
+
+static void fork_unlock(int phase) {
+    weft__lock_release(&rt.idle_lock);
+    weft__lock_release(&rt.gq_lock);
+    weft__lock_release(&rt.gfree_lock);
+    weft__stack_atfork(false);
+    weft__timers_atfork(phase);
+    weft__threads_atfork(phase);
+    weft__blocking_atfork(phase);
+}
+
+static void fork_parent(void) {
+    fork_unlock(1);
+    pthread_mutex_unlock(&rt.init_lock);
+}
+
+static void fork_child(void) {
+    fork_unlock(2);
+    tls_worker = NULL; /* a goroutine that forked goes on as a plain thread */
+    if (atomic_load(&rt.state) == RT_RUNNING) {
+        sched_free(false);
+        atomic_store(&rt.stopping, false);
+        weft__netpoll_forget();
+        atomic_store(&rt.state, RT_STOPPED);
+    }
+    pthread_mutex_unlock(&rt.init_lock);
+}
+
+static void fork_register(void) {
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 /* How long weft_shutdown waits for goroutines that are only returning. */
@@ -1671,19 +1758,7 @@ int weft_shutdown(void) {
         weft__netpoll_break();
         pthread_join(rt.workers[i]->thread, NULL);
     }
-    workers_free(rt.nprocs);
-    gq_release();
-    rt.idle = NULL;
-    atomic_store(&rt.nidle, 0);
-    atomic_store(&rt.nspinning, 0);
-    atomic_store(&rt.poller, 0);
-    for (struct gchunk *c = atomic_load(&rt.gchunks), *next; c; c = next) {
-        next = c->next;
-        munmap(c, GCHUNK_BYTES);
-    }
-    atomic_store(&rt.gchunks, NULL);
-    gfree_release();
-    atomic_store(&rt.nlive_threads, 0);
+    sched_free(true);
     weft__timers_release();
     weft__blocking_release();
     weft__netpoll_release();
