@@ -420,6 +420,10 @@ struct weft_chan {
 int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake);
 int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake);
 
+/* With c->lock held, just after claiming the select that owns won (a node
+ * on c): unlink the select's other nodes on c (select.c). */
+void weft__select_claimed(weft_chan *c, weft__wnode *won);
+
 /* Without the lock: false only if, an instant ago, a send (send true) or
  * receive on c would have had to wait.  A true may be stale; so may a
  * false, which is why a caller that must be sure takes the lock. */
