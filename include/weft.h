@@ -11,7 +11,12 @@
  *     errno.
  *   - Durations and deadlines are int64_t nanoseconds on the weft_now()
  *     clock.  WEFT_FOREVER (-1) waits without limit; a timeout of 0 does not
- *     wait; any other negative timeout counts as 0.
+ *     wait; any other negative timeout counts as 0.  now + timeout beyond
+ *     INT64_MAX saturates there: a deadline that never comes, yet still a
+ *     deadline (a sleep sleeps, a timer stays armed).
+ *   - A timed wait in a goroutine needs a slot in the timer heap; when none
+ *     can be allocated the call returns -ENOMEM at once, having done
+ *     nothing (no value sent or consumed).
  *   - Every blocking call works from a goroutine (it parks the goroutine, the
  *     worker runs others) and from any plain OS thread, main() included (it
  *     blocks that thread).  Mixed use of one object is fine.
@@ -106,7 +111,7 @@ int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts);
 void weft_yield(void);
 
 /* Sleep ns nanoseconds (parks a goroutine).  Returns 0; ns <= 0 returns at
- * once. */
+ * once; -ENOMEM, without sleeping, when no timer can be allocated. */
 int weft_sleep(int64_t ns);
 
 /* Monotonic clock in nanoseconds. */

@@ -132,7 +132,7 @@ static int block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
     weft__wq_push(q, &n);
     int r =
         weft__block(&p, weft__deadline(timeout_ns), weft__unlock_cb, &c->lock);
-    if (r == -ETIMEDOUT) {
+    if (r < 0) {
         weft__lock_acquire(&c->lock);
         weft__wq_remove(q, &n);
         weft__lock_release(&c->lock);

@@ -1440,8 +1440,9 @@ int weft_sleep(int64_t ns) {
     weft__ensure();
     weft__park p;
     weft__park_init(&p, "sleep", NULL);
-    weft__block(&p, weft_now() + ns, NULL, NULL);
-    return 0;
+    /* -ETIMEDOUT is the normal end of a sleep */
+    return weft__block(&p, weft__deadline(ns), NULL, NULL) == -ENOMEM ? -ENOMEM
+                                                                      : 0;
 }
 
 int64_t weft_now(void) {
