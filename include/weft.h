@@ -193,11 +193,15 @@ typedef struct weft_timer weft_timer;
 weft_timer *weft_timer_start(int64_t delay_ns, int64_t period_ns);
 
 /* The timer's channel: int64_t elements (weft_now() at firing), cap 1.
- * A tick nobody has read yet is dropped, not queued.  Never closed. */
+ * A tick nobody has read yet is dropped, not queued.  Closed only by
+ * weft_timer_stop. */
 weft_chan *weft_timer_chan(weft_timer *t);
 
 /* Stop and free t and its channel.  1 if a one-shot was stopped before it
- * fired, else 0; -EINVAL for NULL.  Do not race a receive on its channel. */
+ * fired, else 0; -EINVAL for NULL.  Goroutines and threads already blocked
+ * on the channel (receive or select) wake with -EPIPE, as from a closed
+ * channel, before it is freed; starting a receive after stop began is a
+ * use after free. */
 int weft_timer_stop(weft_timer *t);
 
 #ifdef __cplusplus

@@ -226,6 +226,39 @@ int weft_close(weft_chan *c) {
     return 0;
 }
 
+/* Claim the first waiter of q whose park is still claimable; the others
+ * stay queued for their owners, who will relock c to unlink them. */
+static weft__wnode *claim_live(weft_chan *c, weft__wq *q) {
+    for (weft__wnode *n = q->head; n; n = n->next)
+        if (weft__claim(n->park)) {
+            weft__wq_remove(q, n);
+            if (n->park->multi)
+                weft__select_claimed(c, n);
+            return n;
+        }
+    return NULL;
+}
+
+void weft__chan_close_drain(weft_chan *c) {
+    weft__lock_acquire(&c->lock);
+    __atomic_store_n(&c->closed, true, __ATOMIC_RELAXED);
+    for (;;) {
+        weft__wnode *list = NULL, *n;
+        while ((n = claim_live(c, &c->recvq)) || (n = claim_live(c, &c->sendq))) {
+            hand_over(n, -EPIPE);
+            n->next = list;
+            list = n;
+        }
+        bool empty = !c->recvq.head && !c->sendq.head;
+        weft__lock_release(&c->lock);
+        weft__wq_unpark(list);
+        if (empty)
+            return;
+        weft_yield(); /* an owner on this worker may have to run first */
+        weft__lock_acquire(&c->lock);
+    }
+}
+
 weft_chan *weft_chan_make(size_t elem_size, size_t cap) {
     if (elem_size && cap > (SIZE_MAX - sizeof(weft_chan)) / elem_size) {
         errno = ENOMEM;

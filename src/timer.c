@@ -227,6 +227,7 @@ int weft_timer_stop(weft_timer *t) {
     bool periodic = t->t.period > 0;
     bool queued = weft__timer_del(&t->t);
     int r = !periodic && queued && !t->fired;
+    weft__chan_close_drain(t->c);
     weft_chan_free(t->c);
     free(t);
     return r;

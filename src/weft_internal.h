@@ -431,6 +431,13 @@ struct weft_chan {
 int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake);
 int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake);
 
+/* Close c before its owner frees it while goroutines may wait on it
+ * (weft_timer_stop).  Waiters wake with -EPIPE and, as after any wake,
+ * never touch c again; a waiter that claimed its own park (timed out, or a
+ * select that fired elsewhere) still relocks c to unlink its node, so this
+ * returns once no node is left: then nothing refers to c. */
+void weft__chan_close_drain(weft_chan *c);
+
 /* With c->lock held, just after claiming the select that owns won (a node
  * on c): unlink the select's other nodes on c (select.c). */
 void weft__select_claimed(weft_chan *c, weft__wnode *won);
