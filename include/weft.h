@@ -72,15 +72,25 @@ typedef struct weft_config {
 /* Default goroutine stack: 256 KiB of address space, committed page by page
  * as it is touched (a goroutine that stays shallow costs one 4 KiB page; one
  * that has not run yet costs none).  Sizes are rounded up to whole pages,
- * minimum 16 KiB.  Overflow is caught by a guard page below each stack
+ * minimum 16 KiB.  Overflow is caught by a 64 KiB guard below each stack
  * (MADV_GUARD_INSTALL on Linux 6.13+, which costs no memory mapping; on
  * older kernels mprotect guards while a quarter of vm.max_map_count lasts,
  * then a canary word checked at every switch) and reported as
- * "weft: fatal: goroutine N stack overflow". */
+ * "weft: fatal: goroutine N stack overflow".  The rule and its limit: a
+ * frame larger than the guard could jump it, so build code that runs in
+ * goroutines with -fstack-clash-protection (weft.pc and the CMake package
+ * add it; it makes large frames touch every page); code built without it
+ * must keep each frame under 64 KiB. */
 #define WEFT_DEFAULT_STACK ((size_t)256 * 1024)
 
+/* The largest stack_size weft_init and weft_go_with accept (-EINVAL
+ * above).  weft_go_with reserves a stack of a size other than the default
+ * at once: -ENOMEM when that address space is not available. */
+#define WEFT_STACK_MAX ((size_t)1 << 30)
+
 /* Start the runtime with cfg (NULL = defaults) before first use.
- * Returns -EALREADY if it is already running, -EINVAL for procs < 0. */
+ * Returns -EALREADY if it is already running, -EINVAL for procs < 0 or a
+ * stack_size above WEFT_STACK_MAX. */
 int weft_init(const weft_config *cfg);
 
 /* Stop the workers and free the runtime's memory.  Does nothing while
@@ -104,7 +114,8 @@ typedef struct weft_goopts {
     const char *name;  /* shown by weft_dump(); copied (up to 31 bytes) */
 } weft_goopts;
 
-/* weft_go with options; opts NULL uses the defaults. */
+/* weft_go with options; opts NULL uses the defaults.  -EINVAL for a
+ * stack_size above WEFT_STACK_MAX, -ENOMEM when it cannot be reserved. */
 int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts);
 
 /* Let other goroutines run.  On a plain thread this is sched_yield(). */
