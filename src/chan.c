@@ -244,7 +244,8 @@ void weft__chan_close_drain(weft_chan *c) {
     __atomic_store_n(&c->closed, true, __ATOMIC_RELAXED);
     for (;;) {
         weft__wnode *list = NULL, *n;
-        while ((n = claim_live(c, &c->recvq)) || (n = claim_live(c, &c->sendq))) {
+        while ((n = claim_live(c, &c->recvq)) ||
+               (n = claim_live(c, &c->sendq))) {
             hand_over(n, -EPIPE);
             n->next = list;
             list = n;

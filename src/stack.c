@@ -155,8 +155,7 @@ static bool guard_install(char *guard) {
 
 /* Turn the slot [slot, slot + GUARD + span) into a stack descriptor. */
 static weft__stack *slot_init(char *slot, size_t span) {
-    weft__stack *s =
-        (weft__stack *)(slot + GUARD + span - sizeof(weft__stack));
+    weft__stack *s = (weft__stack *)(slot + GUARD + span - sizeof(weft__stack));
     s->lo = slot + GUARD;
     s->size = span - sizeof(weft__stack);
     s->next = NULL;

@@ -67,8 +67,12 @@ static int run(bool twice) {
     return 0;
 }
 
-static int one_case(void) { return run(false); }
-static int two_cases(void) { return run(true); }
+static int one_case(void) {
+    return run(false);
+}
+static int two_cases(void) {
+    return run(true);
+}
 
 int main(void) {
     TEST_BEGIN(120);
