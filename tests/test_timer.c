@@ -145,7 +145,7 @@ static void stop_selector(void *arg) {
 }
 
 static void test_stop_with_waiters(void) {
-    for (int round = 0; round < 20; round++) {
+    for (int round = 0; round < 20 / test_scale(); round++) {
         weft_timer *t = weft_timer_start(WEFT_SEC(30), 0);
         CHECK(t);
         weft_wg_add(&stop_wg, 3);
