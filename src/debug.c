@@ -19,6 +19,7 @@
 #include "weft_internal.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -63,7 +64,7 @@ _Noreturn void weft__fatal(const char *fmt, ...) {
 }
 
 const char *weft_strerror(int err) {
-    if (err < 0)
+    if (err < 0 && err != INT_MIN) /* -INT_MIN overflows */
         err = -err;
     switch (err) {
     case 0:
