@@ -183,9 +183,9 @@ int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
 
 /* Size-checked sends and receives of an object: WEFT_SEND(c, v) sends v,
  * WEFT_RECV(c, &v) receives into v, passing sizeof.  With GCC or Clang v
- * may be an rvalue (copied into a __typeof__ compound literal; a scalar or
- * a struct, not an array), otherwise it must be an lvalue.  An rvalue has its own type: on a long long channel
- * write WEFT_SEND(c, 42LL), since WEFT_SEND(c, 42) is an int (-EMSGSIZE).
+ * may be an rvalue (a scalar or struct, copied into a __typeof__ compound
+ * literal), otherwise it must be an lvalue.  An rvalue has its own type: on
+ * a long long channel WEFT_SEND(c, 42) is an int (-EMSGSIZE); write 42LL.
  * They share the names of the select ops below, which as function-like
  * macros they never disturb (those are never followed by a parenthesis). */
 #if defined(__GNUC__)
