@@ -106,8 +106,17 @@ static void test_struct_between_goroutines(void) {
     weft_chan_free(c);
 }
 
+/* The names fit every call that returns them: -EPIPE also comes from a
+ * socket write, -EMSGSIZE from a size mismatch. */
+static void test_strerror(void) {
+    CHECK(strstr(weft_strerror(-EPIPE), "broken pipe"));
+    CHECK(strstr(weft_strerror(-EPIPE), "closed channel"));
+    CHECK(strstr(weft_strerror(-EMSGSIZE), "size mismatch"));
+}
+
 int main(void) {
     TEST_BEGIN(60);
+    test_strerror();
     test_send_mismatch();
     test_recv_mismatch();
     test_match_passes_through();
