@@ -6,7 +6,8 @@ JOBS ?= $(shell nproc)
 CMAKE ?= cmake
 CTEST_ARGS ?= --output-on-failure -j2
 
-.PHONY: all build test demo bench race asan valgrind arm64 install format clean
+.PHONY: all build test demo bench race asan valgrind arm64 install format clean \
+	deb amalgamation
 
 all: build
 
@@ -45,6 +46,10 @@ arm64:
 	# test_http_server execs the example server itself, which qemu would
 	# have to be asked to run: it is left to the native suite
 	cd build-arm64 && WEFT_SANITIZER=qemu ctest $(CTEST_ARGS) -LE "bench|nosan" -E test_http_server
+
+# dist/weft.c and dist/weft.h: weft as one file (cc prog.c weft.c -lpthread)
+amalgamation:
+	python3 tools/amalgamate
 
 install: build
 	$(CMAKE) --install build --prefix $(PREFIX)
