@@ -51,6 +51,13 @@ arm64:
 amalgamation:
 	python3 tools/amalgamate
 
+# Debian packages (CPack): libweft0, libweft-dev, libweft-nats, in build-deb/
+deb:
+	$(CMAKE) -S . -B build-deb -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DCMAKE_INSTALL_PREFIX=/usr -DWEFT_BUILD_TESTS=OFF
+	$(CMAKE) --build build-deb -j$(JOBS)
+	cd build-deb && cpack -G DEB
+
 install: build
 	$(CMAKE) --install build --prefix $(PREFIX)
 
@@ -58,4 +65,4 @@ format:
 	clang-format -i include/*.h src/*.c src/*.h src/arch/*.c tests/*.c tests/*.h examples/*.c bench/*.c
 
 clean:
-	rm -rf build build-tsan build-asan build-arm64
+	rm -rf build build-tsan build-asan build-arm64 build-deb
