@@ -113,7 +113,7 @@ static void load_client(void *arg) {
     }
     if (fd >= 0)
         close(fd); /* the server's read sees end of file */
-    weft_send(r->results, &good);
+    WEFT_SEND(r->results, good);
 }
 
 /* ---- setting up and measuring
@@ -169,7 +169,7 @@ static int echo_load_run(void) {
     long good = 0;
     for (int i = 0; i < r.clients; i++) {
         int g;
-        weft_recv(r.results, &g);
+        WEFT_RECV(r.results, &g);
         good += g;
     }
     double secs = (double)(weft_now() - t0) / 1e9;

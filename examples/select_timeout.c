@@ -25,7 +25,7 @@ static void sel_answer(void *arg) {
     sel_reply *r = arg;
     weft_sleep(r->delay);
     int v = 42;
-    weft_send(r->c, &v); /* buffered: never stuck, even if nobody waits */
+    WEFT_SEND(r->c, v); /* buffered: never stuck, even if nobody waits */
     weft_wg_done(&r->done);
 }
 
