@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #define pool weft__blocking_pool
 #line 1 "src/blocking.c"
+/* SPDX-License-Identifier: MIT */
 /*
  * weft_blocking: a pool of helper threads for calls that block in the
  * kernel (file I/O, getaddrinfo), so they never hold a worker.
@@ -22,6 +23,7 @@
  * it.  A helper touches the job for the last time in weft__unpark.
  */
 #line 1 "src/weft_internal.h"
+/* SPDX-License-Identifier: MIT */
 /*
  * weft internal interfaces.  One header for every src/ file.
  *
@@ -591,7 +593,7 @@ static inline int64_t weft__deadline(int64_t timeout_ns) {
 }
 
 #endif
-#line 19 "src/blocking.c"
+#line 20 "src/blocking.c"
 
 #include <pthread.h>
 
@@ -727,6 +729,7 @@ void weft__blocking_release(void) {
 #undef pool
 
 #line 1 "src/chan.c"
+/* SPDX-License-Identifier: MIT */
 /*
  * Channels, after Go's hchan.
  *
@@ -745,7 +748,7 @@ void weft__blocking_release(void) {
  * it never touches the channel again.  Only a timed-out waiter (it claimed
  * its own park, so no waker holds its node) relocks to unlink its node.
  */
-#line 20 "src/chan.c"
+#line 21 "src/chan.c"
 
 #include <string.h>
 
@@ -1026,6 +1029,7 @@ int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
 
 #define deadline_fire weft__ctx_deadline_fire
 #line 1 "src/ctx.c"
+/* SPDX-License-Identifier: MIT */
 /*
  * Contexts: a tree of cancellation scopes, as Go's context package.
  *
@@ -1076,7 +1080,7 @@ int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
  * NULL: the constructors fail with EINVAL, weft_ctx_err returns -EINVAL,
  * weft_ctx_done and weft_ctx_value return NULL, cancel and free do nothing.
  */
-#line 52 "src/ctx.c"
+#line 53 "src/ctx.c"
 
 enum { K_BACKGROUND, K_CANCEL, K_VALUE };
 
@@ -1357,6 +1361,7 @@ int weft_ctx_err(weft_ctx *c) {
 #undef deadline_fire
 
 #line 1 "src/deadlock.c"
+/* SPDX-License-Identifier: MIT */
 /*
  * Deadlock detection: "all goroutines are asleep".
  *
@@ -1393,7 +1398,7 @@ int weft_ctx_err(weft_ctx *c) {
  * Nothing can wake a sleeper but a running goroutine (none ran), a thread
  * (counted), a timer or a descriptor (none pending): dead stays dead.
  */
-#line 38 "src/deadlock.c"
+#line 39 "src/deadlock.c"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -1482,6 +1487,7 @@ void weft__deadlock_idle(void) {
 #undef PERIOD
 
 #line 1 "src/debug.c"
+/* SPDX-License-Identifier: MIT */
 /*
  * Diagnostics: fatal errors, error names, call sites, weft_dump, leak
  * reports, and the signal handlers (SIGQUIT prints the dump; SIGSEGV in a
@@ -1500,7 +1506,7 @@ void weft__deadlock_idle(void) {
  * frame on the same stack, so a site left behind by a call that did not
  * block, on another goroutine that ran on this thread, is never shown.
  */
-#line 20 "src/debug.c"
+#line 21 "src/debug.c"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -1974,6 +1980,7 @@ void weft__diag_worker_init(int wid) {
 #undef SITE_REACH
 
 #line 1 "src/group.c"
+/* SPDX-License-Identifier: MIT */
 /*
  * Groups: structured concurrency, as Go's errgroup.
  *
@@ -2002,7 +2009,7 @@ void weft__diag_worker_init(int wid) {
  * or task, weft_group_ctx(NULL) returns NULL (errno EINVAL),
  * weft_group_limit(NULL, n) does nothing.
  */
-#line 30 "src/group.c"
+#line 31 "src/group.c"
 
 struct weft_group {
     weft_ctx *ctx;
@@ -2156,6 +2163,7 @@ int weft_group_wait(weft_group *g) {
 }
 
 #line 1 "src/netpoll.c"
+/* SPDX-License-Identifier: MIT */
 /*
  * The netpoller (one epoll instance shared by every worker) and the
  * descriptor calls built on it: weft_wait_fd, weft_read, weft_write,
@@ -2200,7 +2208,7 @@ int weft_group_wait(weft_group *g) {
  * non-socket descriptor (pipe, FIFO, tty) passed to weft_read/weft_write
  * are switched to O_NONBLOCK for good: there is no per-call flag for them.
  */
-#line 46 "src/netpoll.c"
+#line 47 "src/netpoll.c"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -2794,6 +2802,7 @@ int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
 
 #define deadline_fire weft__park_deadline_fire
 #line 1 "src/park.c"
+/* SPDX-License-Identifier: MIT */
 /*
  * The waiter: how anything in weft blocks and is woken, for goroutines and
  * plain threads alike.  The protocol (park, claim, unpark, block, and the
@@ -2810,7 +2819,7 @@ int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
  * side that times out must win the claim, so a value is never both
  * delivered and timed out.
  */
-#line 18 "src/park.c"
+#line 19 "src/park.c"
 
 static void deadline_fire(weft__timer *t, int64_t now) {
     weft__park *p = t->arg;
@@ -2918,6 +2927,7 @@ void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
 #undef deadline_fire
 
 #line 1 "src/sched.c"
+/* SPDX-License-Identifier: MIT */
 /*
  * The scheduler: goroutines multiplexed M:N onto worker threads.
  *
@@ -2959,7 +2969,7 @@ void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
  * bounded time before it sleeps again.  While any worker spins, wakep wakes
  * nobody; the spinner that finds work wakes a replacement, as in Go.
  */
-#line 43 "src/sched.c"
+#line 44 "src/sched.c"
 
 #include <limits.h>
 #include <linux/futex.h>
@@ -4614,6 +4624,7 @@ bool weft__sched_quiet(uint64_t *epoch) {
 #undef STEAL_ROUNDS
 
 #line 1 "src/select.c"
+/* SPDX-License-Identifier: MIT */
 /*
  * Select, after Go's selectgo.
  *
@@ -4638,7 +4649,7 @@ bool weft__sched_quiet(uint64_t *epoch) {
  *   one and those popped by losing wakers are already unlinked, which
  *   weft__wq_remove tolerates), then report.
  */
-#line 26 "src/select.c"
+#line 27 "src/select.c"
 
 #include <limits.h>
 #include <stdint.h>
@@ -4866,6 +4877,7 @@ int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
 
 #define pool weft__stack_pool
 #line 1 "src/stack.c"
+/* SPDX-License-Identifier: MIT */
 /*
  * Goroutine stacks.
  *
@@ -4899,7 +4911,7 @@ int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
  * valgrind) when its slab is made and deregistered when the slab is
  * unmapped, so memcheck follows switches between goroutine stacks.
  */
-#line 35 "src/stack.c"
+#line 36 "src/stack.c"
 
 #include <stdio.h>
 #include <string.h>
@@ -5213,6 +5225,7 @@ void weft__stack_release_all(void) {
 #undef pool
 
 #line 1 "src/sync.c"
+/* SPDX-License-Identifier: MIT */
 /*
  * Sync primitives: mutex, rwmutex, WaitGroup, Once, Cond, and the internal
  * semaphore, all on the shared waiter (weft__park / weft__block).
@@ -5226,7 +5239,7 @@ void weft__stack_release_all(void) {
  * free the object at once (freeing a WaitGroup right after wait returns, a
  * mutex right after its last unlock).
  */
-#line 15 "src/sync.c"
+#line 16 "src/sync.c"
 
 #include <assert.h>
 #include <sched.h>
@@ -5576,6 +5589,7 @@ void weft_cond_broadcast(weft_cond *cc) {
 #undef STARVE_NS
 
 #line 1 "src/timer.c"
+/* SPDX-License-Identifier: MIT */
 /*
  * Timers: one binary min-heap of weft__timer, ordered by deadline.
  *
@@ -5590,7 +5604,7 @@ void weft_cond_broadcast(weft_cond *cc) {
  *
  * The public weft_timer (a channel fed by a timer) is at the bottom.
  */
-#line 16 "src/timer.c"
+#line 17 "src/timer.c"
 
 #include <string.h>
 
@@ -5803,6 +5817,7 @@ int weft_timer_stop(weft_timer *t) {
 }
 
 #line 1 "src/trace.c"
+/* SPDX-License-Identifier: MIT */
 /*
  * WEFT_TRACE=path: a Chrome trace-event JSON file of what the scheduler did
  * (open it in https://ui.perfetto.dev or chrome://tracing).
@@ -5826,7 +5841,7 @@ int weft_timer_stop(weft_timer *t) {
  *
  * Cost when off: each hook in sched.c is one predictable branch on a flag.
  */
-#line 25 "src/trace.c"
+#line 26 "src/trace.c"
 
 #include <stdio.h>
 #include <string.h>
@@ -6195,12 +6210,13 @@ void weft__trace_flush(void) {
 #undef MAX_THREAD_NAMES
 
 #line 1 "src/arch/frame.c"
+/* SPDX-License-Identifier: MIT */
 /*
  * weft__ctx_init: lay out the frame weft__switch expects on a fresh stack,
  * so that the first switch to it "returns" into weft__start with fn and arg
  * in the callee-saved registers weft__start reads.
  */
-#line 7 "src/arch/frame.c"
+#line 8 "src/arch/frame.c"
 
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo_load: a TCP echo server under load from LOAD_CLIENTS concurrent
  * clients, all of them goroutines in one process, over loopback.

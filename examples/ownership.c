@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ownership: a channel hands a buffer from one goroutine to the next.
  *

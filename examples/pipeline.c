@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pipeline: stages joined by channels, fan-out, fan-in, and a deadline.
  *

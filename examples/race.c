@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * race: a race condition, and the four ways to cure it.
  *

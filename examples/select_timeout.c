@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * select_timeout: waiting on several channels at once, with a time limit.
  *

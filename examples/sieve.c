@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sieve: Go's concurrent prime sieve, a daisy chain of goroutines.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stopping: how a goroutine ends, and what a stuck one looks like.
  *

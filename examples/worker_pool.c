@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * worker_pool: a fixed number of goroutines share a queue of jobs.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Diagnostics: fatal errors, error names, call sites, weft_dump, leak
  * reports, and the signal handlers (SIGQUIT prints the dump; SIGSEGV in a

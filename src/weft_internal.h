@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * weft internal interfaces.  One header for every src/ file.
  *
