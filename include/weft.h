@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * weft - Go's concurrency model for C.
  *
@@ -185,6 +186,49 @@ size_t weft_chan_len(const weft_chan *c);
 
 /* Buffer capacity (0 for NULL or unbuffered). */
 size_t weft_chan_cap(const weft_chan *c);
+
+/* weft_send after checking size against c's element size: -EMSGSIZE, and
+ * nothing sent, when they differ; -EINVAL for c NULL.  See WEFT_SEND. */
+int weft_send_sized(weft_chan *c, const void *elem, size_t size);
+
+/* weft_recv after checking size against c's element size: -EMSGSIZE, and
+ * nothing received or written, when they differ.  See WEFT_RECV. */
+int weft_recv_sized(weft_chan *c, void *out, size_t size);
+
+/* weft_try_send with the size check of weft_send_sized. */
+int weft_try_send_sized(weft_chan *c, const void *elem, size_t size);
+
+/* weft_try_recv with the size check of weft_recv_sized. */
+int weft_try_recv_sized(weft_chan *c, void *out, size_t size);
+
+/* weft_send_timeout with the size check of weft_send_sized. */
+int weft_send_timeout_sized(weft_chan *c, const void *elem, size_t size,
+                            int64_t timeout_ns);
+
+/* weft_recv_timeout with the size check of weft_recv_sized. */
+int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
+                            int64_t timeout_ns);
+
+/* Size-checked sends and receives of an object: WEFT_SEND(c, v) sends v,
+ * WEFT_RECV(c, &v) receives into v, passing sizeof.  With GCC or Clang v
+ * may be an rvalue (a scalar or struct, copied into a __typeof__ compound
+ * literal), otherwise it must be an lvalue.  An rvalue has its own type: on
+ * a long long channel WEFT_SEND(c, 42) is an int (-EMSGSIZE); write 42LL.
+ * They share the names of the select ops below, which as function-like
+ * macros they never disturb (those are never followed by a parenthesis). */
+#if defined(__GNUC__)
+#define WEFT__OBJ(v) ((__typeof__(v)[1]){v})
+#else
+#define WEFT__OBJ(v) (&(v))
+#endif
+#define WEFT_SEND(c, v) weft_send_sized((c), WEFT__OBJ(v), sizeof(v))
+#define WEFT_RECV(c, p) weft_recv_sized((c), (p), sizeof *(p))
+#define WEFT_TRY_SEND(c, v) weft_try_send_sized((c), WEFT__OBJ(v), sizeof(v))
+#define WEFT_TRY_RECV(c, p) weft_try_recv_sized((c), (p), sizeof *(p))
+#define WEFT_SEND_TIMEOUT(c, v, ns)                                            \
+    weft_send_timeout_sized((c), WEFT__OBJ(v), sizeof(v), (ns))
+#define WEFT_RECV_TIMEOUT(c, p, ns)                                            \
+    weft_recv_timeout_sized((c), (p), sizeof *(p), (ns))
 
 /* ------------------------------------------------------------------------ */
 /* Select                                                                   */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Contexts: a tree of cancellation scopes, as Go's context package.
  *

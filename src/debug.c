@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Diagnostics: fatal errors, error names, call sites, weft_dump, leak
  * reports, and the signal handlers (SIGQUIT prints the dump; SIGSEGV in a
@@ -33,12 +34,15 @@
 #define SITE_REACH (16 * 1024)
 #define DUMP_LINE 400
 
+/* WEFT_LEAKCHECK=1 reports leaks at exit; =exit also exits with status 3 */
+enum { LEAK_REPORT = 1, LEAK_EXIT = 2, LEAK_EXIT_STATUS = 3 };
+
 static struct {
     weft__lock lock;
     weft__park *threads;
     uint64_t gen;
     int pool_idle;
-    bool leakcheck;
+    int leakcheck; /* 0, LEAK_REPORT or LEAK_EXIT: WEFT_LEAKCHECK */
     atomic_bool deadlock_reported; /* then exit reports no leaks */
     pthread_key_t altstack_key;
 } reg;
@@ -63,6 +67,9 @@ _Noreturn void weft__fatal(const char *fmt, ...) {
     abort();
 }
 
+/* Each name fits every weft call that returns the code (channels, the
+ * net calls, sync, ctx, the NATS bridge): -EPIPE is a closed channel or a
+ * broken socket or pipe, so the name must not blame either alone. */
 const char *weft_strerror(int err) {
     if (err < 0 && err != INT_MIN) /* -INT_MIN overflows */
         err = -err;
@@ -74,7 +81,7 @@ const char *weft_strerror(int err) {
     case ENOMEM:
         return "out of memory";
     case EPIPE:
-        return "channel closed";
+        return "broken pipe or closed channel";
     case EAGAIN:
         return "would block";
     case ETIMEDOUT:
@@ -84,7 +91,11 @@ const char *weft_strerror(int err) {
     case EBUSY:
         return "busy";
     case EALREADY:
-        return "already initialised";
+        return "already running";
+    case EMSGSIZE:
+        return "wrong size (element size mismatch, or message too long)";
+    case ENOTCONN:
+        return "not connected";
     default:
         return strerror(err);
     }
@@ -365,11 +376,12 @@ void weft_dump(FILE *out) {
 
 /* ---- leaks and fatal reports --------------------------------------------- */
 
-void weft__leaks_report(void) {
+size_t weft__leaks_report(void) {
     dump_ctx d = {.only_blocked = true};
     weft__diag_walk(dump_g, &d);
     if (d.n == 0)
-        return;
+        return 0;
+    size_t n = d.n;
     sink s = {.f = stderr};
     fprintf(stderr, "weft: leak: %zu goroutine%s still blocked\n", d.n,
             d.n == 1 ? "" : "s");
@@ -377,6 +389,7 @@ void weft__leaks_report(void) {
     d.n = 0;
     weft__diag_walk(dump_g, &d);
     fflush(stderr);
+    return n;
 }
 
 void weft__deadlock_report(void) {
@@ -388,10 +401,17 @@ void weft__deadlock_report(void) {
 
 static void at_exit(void) {
     atomic_store(&weft__deadlock_on, false);
+    size_t leaks = 0;
     if (reg.leakcheck && !atomic_load(&reg.deadlock_reported) &&
         weft_goroutines())
-        weft__leaks_report();
+        leaks = weft__leaks_report();
     weft__trace_flush();
+    if (leaks && reg.leakcheck == LEAK_EXIT) {
+        /* exit() from an atexit handler is undefined: flush what exit
+         * would, then leave with the status docs/debugging.md promises */
+        fflush(NULL);
+        _exit(LEAK_EXIT_STATUS);
+    }
 }
 
 /* ---- signals ------------------------------------------------------------- */
@@ -461,7 +481,9 @@ void weft__diag_init(int nprocs) {
         handle(SIGSEGV, NULL, on_sigsegv);
         pthread_key_create(&reg.altstack_key, altstack_free);
         atomic_store(&weft__deadlock_on, !env_is("WEFT_DEADLOCK", "0"));
-        reg.leakcheck = env_is("WEFT_LEAKCHECK", "1");
+        reg.leakcheck = env_is("WEFT_LEAKCHECK", "1")      ? LEAK_REPORT
+                        : env_is("WEFT_LEAKCHECK", "exit") ? LEAK_EXIT
+                                                           : 0;
         atexit(at_exit);
     }
     weft__trace_init(nprocs);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The netpoller (one epoll instance shared by every worker) and the
  * descriptor calls built on it: weft_wait_fd, weft_read, weft_write,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * weft internal interfaces.  One header for every src/ file.
  *
@@ -509,8 +510,9 @@ void weft__park_diag_init(weft__park *p);
 static inline bool weft__why_is_fd(const char *why) {
     return why[0] == 'f' && why[1] == 'd' && why[2] == ' ';
 }
-/* weft_shutdown found goroutines alive: report the blocked ones as leaks. */
-void weft__leaks_report(void);
+/* weft_shutdown found goroutines alive: report the blocked ones as leaks;
+ * how many it reported. */
+size_t weft__leaks_report(void);
 /* For deadlock.c: the thread registry's generation (see debug.c), and how
  * many threads sleep in weft for good (blocked plain threads whose park is
  * unclaimed and has no deadline, plus idle pool threads); -1 if a listed

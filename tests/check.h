@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Minimal test support: every test program includes this, calls
  * TEST_BEGIN(seconds) first (arms alarm() so a hang fails instead of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Deadlock detection: a program whose goroutines and threads all wait on
  * the runtime exits 2 with the message and the dump, within about a
