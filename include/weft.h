@@ -349,6 +349,13 @@ int weft_group_wait(weft_group *g);
  * That flag belongs to the open file, so it is shared with dup()s and with
  * other processes holding it (an inherited stdin, say).
  *
+ * Regular files (and block devices, directories): epoll cannot wait on
+ * them, and the kernel reports them always ready.  weft_read/weft_write
+ * and weft_wait_fd work on them but never park: the read(2) or write(2)
+ * runs at once and blocks the calling thread, a worker when called from a
+ * goroutine, for as long as the disk takes.  weft leaves their flags
+ * alone.  To keep workers free during file I/O, run it in weft_blocking.
+ *
  * Closing: close(2) does not wake a goroutine parked on that descriptor
  * (as with threads blocked in read(2)); call shutdown(2) first, or use the
  * _timeout variants.  Descriptor numbers may be closed and reused freely. */
