@@ -242,7 +242,38 @@ static int resolve(const hostport *hp, const netw *n, int flags,
     return e;
 }
 
-/* ---- dialling ------------------------------------------------------------ */
+/* ---- trying each address ------------------------------------------------- */
+
+typedef struct walk {
+    int64_t deadline; /* -1: none */
+    weft_ctx *ctx;    /* NULL: none */
+    int family;       /* the network's; AF_UNSPEC for "tcp" and "udp" */
+    int left;         /* addresses still to try, the current one included */
+} walk;
+
+/* A descriptor for ai (>= 0) or -errno. */
+typedef int (*try_fn)(const struct addrinfo *ai, walk *w);
+
+/* try each address in order until one gives a descriptor: that, or the
+ * first failure; the end of the deadline or of the context stops it. */
+static int try_each(const struct addrinfo *ai, walk *w, try_fn try) {
+    int first = 0;
+    for (const struct addrinfo *a = ai; a; a = a->ai_next)
+        w->left++;
+    for (; ai; ai = ai->ai_next, w->left--) {
+        int fd = try(ai, w);
+        if (fd >= 0)
+            return fd;
+        if (!first)
+            first = fd;
+        int e = w->ctx ? weft_ctx_err(w->ctx) : 0;
+        if (e)
+            return e;
+        if (w->deadline >= 0 && weft_now() >= w->deadline)
+            return -ETIMEDOUT;
+    }
+    return first ? first : -ENXIO; /* a lookup that found no address */
+}
 
 static int unix_addr(const char *path, struct sockaddr_un *sa, socklen_t *len) {
     size_t n = strlen(path);
@@ -260,24 +291,65 @@ static int unix_addr(const char *path, struct sockaddr_un *sa, socklen_t *len) {
     return 0;
 }
 
-static int new_socket(int family, int socktype, int proto) {
-    int fd = socket(family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+/* The addresses network and address name, each handed to try in turn.
+ * flags: getaddrinfo's (AI_PASSIVE to listen). */
+static int each_addr(const char *network, const char *address, int flags,
+                     walk *w, try_fn try) {
+    netw n;
+    if (parse_network(network, &n) < 0 || !address)
+        return -EINVAL;
+    weft__ensure();
+    w->family = n.family;
+    struct addrinfo one = {.ai_family = n.family, .ai_socktype = n.socktype};
+    if (n.family == AF_UNIX) {
+        struct sockaddr_un su;
+        int e = unix_addr(address, &su, &one.ai_addrlen);
+        one.ai_addr = (struct sockaddr *)&su;
+        return e ? e : try_each(&one, w, try);
+    }
+    hostport hp;
+    int e = split_hostport(address, &hp);
+    if (e)
+        return e;
+    if ((flags & AI_PASSIVE) && !hp.host[0] && n.family == AF_UNSPEC &&
+        all_digits(hp.port)) {
+        /* every address: one dual-stack socket on [::], as Go does, and
+         * 0.0.0.0 on a machine without IPv6 */
+        uint16_t port = htons((uint16_t)atoi(hp.port));
+        struct sockaddr_in6 s6 = {.sin6_family = AF_INET6,
+                                  .sin6_port = port,
+                                  .sin6_addr = IN6ADDR_ANY_INIT};
+        struct sockaddr_in s4 = {.sin_family = AF_INET,
+                                 .sin_port = port,
+                                 .sin_addr.s_addr = htonl(INADDR_ANY)};
+        struct addrinfo v4 = {.ai_family = AF_INET,
+                              .ai_socktype = n.socktype,
+                              .ai_addrlen = sizeof s4,
+                              .ai_addr = (struct sockaddr *)&s4};
+        one = (struct addrinfo){.ai_family = AF_INET6,
+                                .ai_socktype = n.socktype,
+                                .ai_addrlen = sizeof s6,
+                                .ai_addr = (struct sockaddr *)&s6,
+                                .ai_next = &v4};
+        return try_each(&one, w, try);
+    }
+    lookup *l = NULL;
+    e = resolve(&hp, &n, flags, w->deadline, w->ctx, &l);
+    if (!e)
+        e = try_each(l->res, w, try);
+    if (l)
+        lookup_unref(l);
+    return e;
+}
+
+static int new_socket(const struct addrinfo *ai) {
+    int fd =
+        socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+               ai->ai_protocol);
     return fd < 0 ? -weft_errno() : fd;
 }
 
-/* One connection attempt; the socket on success, else -errno. */
-static int attempt(int family, int socktype, int proto,
-                   const struct sockaddr *sa, socklen_t len, int64_t deadline,
-                   weft_ctx *ctx) {
-    int fd = new_socket(family, socktype, proto);
-    if (fd < 0)
-        return fd;
-    int e = weft__connect(fd, sa, len, deadline, ctx);
-    if (e == 0)
-        return fd;
-    close(fd);
-    return e;
-}
+/* ---- dialling ------------------------------------------------------------ */
 
 /* The deadline of one attempt with left addresses still to try. */
 static int64_t attempt_deadline(int64_t deadline, int left) {
@@ -290,81 +362,51 @@ static int64_t attempt_deadline(int64_t deadline, int left) {
     return d < deadline ? d : deadline;
 }
 
-static int dial(const char *network, const char *address, int64_t deadline,
-                weft_ctx *ctx) {
-    netw n;
-    if (parse_network(network, &n) < 0 || !address)
-        return -EINVAL;
-    weft__ensure();
-    if (n.family == AF_UNIX) {
-        struct sockaddr_un sa;
-        socklen_t len;
-        int e = unix_addr(address, &sa, &len);
-        return e ? e
-                 : attempt(AF_UNIX, n.socktype, 0, (struct sockaddr *)&sa, len,
-                           deadline, ctx);
-    }
-    hostport hp;
-    int e = split_hostport(address, &hp);
-    if (e)
-        return e;
-    lookup *l = NULL;
-    e = resolve(&hp, &n, 0, deadline, ctx, &l);
-    int left = 0;
-    for (struct addrinfo *ai = e ? NULL : l->res; ai; ai = ai->ai_next)
-        left++;
-    int first = e;
-    for (struct addrinfo *ai = e ? NULL : l->res; ai; ai = ai->ai_next) {
-        int fd = attempt(ai->ai_family, ai->ai_socktype, ai->ai_protocol,
-                         ai->ai_addr, ai->ai_addrlen,
-                         attempt_deadline(deadline, left--), ctx);
-        if (fd >= 0) {
-            lookup_unref(l);
-            return fd;
-        }
-        if (!first)
-            first = fd;
-        if (ctx && (e = weft_ctx_err(ctx)) != 0) {
-            first = e;
-            break;
-        }
-        if (deadline >= 0 && weft_now() >= deadline) {
-            first = -ETIMEDOUT;
-            break;
-        }
-    }
-    if (l)
-        lookup_unref(l);
-    return first ? first : -ENXIO; /* a lookup that found no address */
+static int dial_try(const struct addrinfo *ai, walk *w) {
+    int fd = new_socket(ai);
+    if (fd < 0)
+        return fd;
+    int e = weft__connect(fd, ai->ai_addr, ai->ai_addrlen,
+                          attempt_deadline(w->deadline, w->left), w->ctx);
+    if (e == 0)
+        return fd;
+    close(fd);
+    return e;
 }
 
 int weft_dial(const char *network, const char *address, int64_t timeout_ns) {
-    return dial(network, address, weft__deadline(timeout_ns), NULL);
+    walk w = {.deadline = weft__deadline(timeout_ns)};
+    return each_addr(network, address, 0, &w, dial_try);
 }
 
 int weft_dial_ctx(weft_ctx *ctx, const char *network, const char *address) {
-    int64_t deadline;
-    if (weft_ctx_deadline(ctx, &deadline) < 0)
+    walk w = {.ctx = ctx};
+    if (weft_ctx_deadline(ctx, &w.deadline) < 0)
         return -EINVAL;
     int e = weft_ctx_err(ctx);
-    return e ? e : dial(network, address, deadline, ctx);
+    return e ? e : each_addr(network, address, 0, &w, dial_try);
 }
 
 /* ---- listening ----------------------------------------------------------- */
 
-/* A socket bound to sa, listening unless it is a datagram socket. */
-static int bind_listen(int family, int socktype, int proto,
-                       const struct sockaddr *sa, socklen_t len, int v6only) {
-    int fd = new_socket(family, socktype, proto);
+/* Bound to ai, and listening unless it is a datagram socket.  An IPv6
+ * socket is dual-stack only for "tcp"/"udp" on the unspecified address. */
+static int listen_try(const struct addrinfo *ai, walk *w) {
+    int fd = new_socket(ai);
     if (fd < 0)
         return fd;
-    int one = 1;
-    if (family == AF_INET6 && v6only >= 0)
+    if (ai->ai_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const void *)ai->ai_addr;
+        int v6only =
+            w->family != AF_UNSPEC || !IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
-    if (socktype == SOCK_STREAM && family != AF_UNIX)
+    }
+    bool stream = ai->ai_socktype == SOCK_STREAM;
+    int one = 1;
+    if (stream && ai->ai_family != AF_UNIX)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, sa, len) < 0 ||
-        (socktype == SOCK_STREAM && listen(fd, SOMAXCONN) < 0)) {
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+        (stream && listen(fd, SOMAXCONN) < 0)) {
         int e = -weft_errno();
         close(fd);
         return e;
@@ -372,60 +414,10 @@ static int bind_listen(int family, int socktype, int proto,
     return fd;
 }
 
-/* No host and both families: one dual-stack socket on [::], as Go does;
- * on a machine without IPv6, 0.0.0.0. */
-static int listen_any(const netw *n, const char *port) {
-    int p = atoi(port); /* checked by split_hostport */
-    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6,
-                              .sin6_port = htons((uint16_t)p),
-                              .sin6_addr = IN6ADDR_ANY_INIT};
-    int fd = bind_listen(AF_INET6, n->socktype, 0, (struct sockaddr *)&s6,
-                         sizeof s6, 0);
-    if (fd != -EAFNOSUPPORT && fd != -EADDRNOTAVAIL)
-        return fd;
-    struct sockaddr_in s4 = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)p),
-                             .sin_addr.s_addr = htonl(INADDR_ANY)};
-    return bind_listen(AF_INET, n->socktype, 0, (struct sockaddr *)&s4,
-                       sizeof s4, -1);
-}
-
+/* The lookup of a host name has no deadline, as documented. */
 int weft_listen(const char *network, const char *address) {
-    netw n;
-    if (parse_network(network, &n) < 0 || !address)
-        return -EINVAL;
-    weft__ensure();
-    if (n.family == AF_UNIX) {
-        struct sockaddr_un sa;
-        socklen_t len;
-        int e = unix_addr(address, &sa, &len);
-        return e ? e
-                 : bind_listen(AF_UNIX, n.socktype, 0, (struct sockaddr *)&sa,
-                               len, -1);
-    }
-    hostport hp;
-    int e = split_hostport(address, &hp);
-    if (e)
-        return e;
-    if (!hp.host[0] && n.family == AF_UNSPEC && all_digits(hp.port))
-        return listen_any(&n, hp.port);
-    lookup *l = NULL;
-    e = resolve(&hp, &n, AI_PASSIVE, -1, NULL, &l);
-    int first = e;
-    for (struct addrinfo *ai = e ? NULL : l->res; ai; ai = ai->ai_next) {
-        int fd = bind_listen(ai->ai_family, ai->ai_socktype, ai->ai_protocol,
-                             ai->ai_addr, ai->ai_addrlen,
-                             ai->ai_family == AF_INET6 ? 1 : -1);
-        if (fd >= 0) {
-            lookup_unref(l);
-            return fd;
-        }
-        if (!first)
-            first = fd;
-    }
-    if (l)
-        lookup_unref(l);
-    return first ? first : -ENXIO;
+    walk w = {.deadline = -1};
+    return each_addr(network, address, AI_PASSIVE, &w, listen_try);
 }
 
 /* ---- addresses as text --------------------------------------------------- */

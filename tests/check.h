@@ -9,7 +9,6 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

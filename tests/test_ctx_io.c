@@ -161,11 +161,6 @@ static void read_pipe_cancelled(void *arg) {
 
 /* ---- writes: the partial-write rule -------------------------------------- */
 
-typedef struct drain {
-    int fd;
-    size_t got;
-} drain;
-
 static void write_partial(void *arg) {
     (void)arg;
     int sv[2];

@@ -6,7 +6,7 @@
  * resolve, bad syntax, a context cancelled mid-dial (goroutine and plain
  * thread), TCP, UDP and unix sockets.  IPv6 is in test_dial6.
  */
-#include "check.h"
+#include "dial.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -23,25 +23,6 @@ static int port_of(int fd) {
 static void check_flags(int fd) {
     CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK);
     CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
-}
-
-/* Accept one connection on l, echo one byte back, close. */
-static void echo_once(void *arg) {
-    int l = (int)(intptr_t)arg;
-    int c = weft_accept(l, NULL, NULL);
-    CHECK(c >= 0);
-    char b;
-    CHECK_EQ(weft_read(c, &b, 1), 1);
-    CHECK_EQ(weft_write(c, &b, 1), 1);
-    close(c);
-}
-
-static void roundtrip(int fd) {
-    char b = 'q';
-    CHECK_EQ(weft_write(fd, &b, 1), 1);
-    b = 0;
-    CHECK_EQ(weft_read(fd, &b, 1), 1);
-    CHECK_EQ(b, 'q');
 }
 
 static void test_listen_any_dial_by_name(void) {
@@ -64,7 +45,7 @@ static void test_listen_any_dial_by_name(void) {
         int fd = weft_dial("tcp", addr, WEFT_SEC(20));
         CHECK(fd >= 0);
         check_flags(fd);
-        roundtrip(fd);
+        roundtrip(fd, 'q');
         close(fd);
     }
 
@@ -83,7 +64,7 @@ static void test_listen_any_dial_by_name(void) {
     CHECK_EQ(weft_local_addr(l4, addr, strlen(want)), -ENOSPC);
     CHECK_EQ(addr[0], '\0');
     CHECK_EQ(weft_local_addr(l4, NULL, 0), -EINVAL);
-    roundtrip(fd);
+    roundtrip(fd, 'q');
     close(fd);
     /* the port is taken now */
     CHECK_EQ(weft_listen("tcp4", want), -EADDRINUSE);
@@ -276,7 +257,7 @@ static void test_unix(void) {
     CHECK_EQ(weft_local_addr(fd, addr, sizeof addr), 0); /* unnamed */
     CHECK(weft_remote_addr(fd, addr, sizeof addr) > 0);
     CHECK(strcmp(addr, path) == 0);
-    roundtrip(fd);
+    roundtrip(fd, 'q');
     close(fd);
     close(l);
     CHECK_EQ(unlink(path), 0);
@@ -292,7 +273,7 @@ static void test_unix(void) {
     CHECK_EQ(weft_go(echo_once, (void *)(intptr_t)l), 0);
     fd = weft_dial("unix", path, WEFT_SEC(20));
     CHECK(fd >= 0);
-    roundtrip(fd);
+    roundtrip(fd, 'q');
     close(fd);
     close(l);
 

@@ -4,9 +4,10 @@
  * and dialled, "tcp6" and "udp6".  A machine without an IPv6 loopback
  * skips the test (exit 77, ctest's SKIP_RETURN_CODE).
  */
-#include "check.h"
+#include "dial.h"
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 
 static bool have_v6_loopback(void) {
@@ -20,16 +21,6 @@ static bool have_v6_loopback(void) {
     return ok;
 }
 
-static void echo_once(void *arg) {
-    int l = (int)(intptr_t)arg;
-    int c = weft_accept(l, NULL, NULL);
-    CHECK(c >= 0);
-    char b;
-    CHECK_EQ(weft_read(c, &b, 1), 1);
-    CHECK_EQ(weft_write(c, &b, 1), 1);
-    close(c);
-}
-
 static void dial_echo(int l, const char *network, const char *addr) {
     CHECK_EQ(weft_go(echo_once, (void *)(intptr_t)l), 0);
     int fd = weft_dial(network, addr, WEFT_SEC(20));
@@ -37,11 +28,7 @@ static void dial_echo(int l, const char *network, const char *addr) {
     char peer[64];
     CHECK(weft_remote_addr(fd, peer, sizeof peer) > 0);
     CHECK(strncmp(peer, "[::1]:", 6) == 0);
-    char b = 'v';
-    CHECK_EQ(weft_write(fd, &b, 1), 1);
-    b = 0;
-    CHECK_EQ(weft_read(fd, &b, 1), 1);
-    CHECK_EQ(b, 'v');
+    roundtrip(fd, 'v');
     close(fd);
 }
 
