@@ -235,8 +235,13 @@ static void deadline_fire(weft__timer *t, int64_t now) {
 }
 
 void weft_ctx_cancel(weft_ctx *c) {
-    if (c && c->kind == K_CANCEL)
+    if (c && c->kind == K_CANCEL) {
+        /* whoever sees the cancel (done closed, a hook run: a read_ctx
+         * returning) may free c while this call is still in it */
+        ctx_ref(c);
         cancel_tree(c, -ECANCELED, NULL);
+        ctx_unref(c);
+    }
 }
 
 void weft_ctx_free(weft_ctx *c) {
