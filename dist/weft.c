@@ -496,9 +496,52 @@ void weft__netpoll_release(void);
 /* Descriptor waits in progress (keeps the deadlock detector quiet). */
 size_t weft__netpoll_waiting(void);
 
+/* weft_connect with a deadline (-1: none) and a context (NULL: none), for
+ * the dialler (dial.c). */
+int weft__connect(int fd, const struct sockaddr *addr, socklen_t len,
+                  int64_t deadline, weft_ctx *ctx);
+
 /* Called after a timer was added: wakes an idle worker if the new deadline
  * is earlier than what the poller sleeps towards. */
 void weft__timer_wakeup(int64_t when);
+
+/* ---- context hooks (ctx.c) ---------------------------------------------- */
+
+/* A callback run once, on the canceller and outside every lock, when the
+ * cancel node it is linked on ends.  Linked by weft__ctx_hook_add. */
+typedef struct weft__ctx_hook weft__ctx_hook;
+struct weft__ctx_hook {
+    void (*fn)(weft__ctx_hook *h, int err);
+    weft__ctx_hook *next, *prev; /* under owner's lock while linked */
+    weft_ctx *owner;             /* c's nearest cancel node, or NULL */
+    bool linked;
+};
+
+/* Link h to c: 0, or c's error when c has ended already (h is then not
+ * linked).  A context that can never end links nothing and returns 0. */
+int weft__ctx_hook_add(weft_ctx *c, weft__ctx_hook *h);
+/* Unlink h: true if it was still linked (fn will never run); false when
+ * the canceller has taken it (fn runs now or has run). */
+bool weft__ctx_hook_del(weft__ctx_hook *h);
+
+/* A wait that ends with its context: when the context ends, park is
+ * claimed and unparked (for a park not yet claimed), or, with park NULL,
+ * the eventfd efd is written (a plain thread's poll(2)).  Begin only
+ * when the caller will block on park for sure (a claim wakes the park's
+ * goroutine): 0, or the context's error, having linked nothing.  End
+ * after the wait: 0, or the context's error if it ended meanwhile; it
+ * waits out a hook still running, so w may then go. */
+typedef struct weft__ctx_wait {
+    weft__ctx_hook hook;
+    weft__park *park;
+    int efd;
+    int err;
+    atomic_uint done; /* the hook's last store */
+} weft__ctx_wait;
+
+int weft__ctx_wait_begin(weft__ctx_wait *w, weft_ctx *c, weft__park *p,
+                         int efd);
+int weft__ctx_wait_end(weft__ctx_wait *w);
 
 /* ---- weft_blocking helper pool (blocking.c) ----------------------------- */
 
@@ -1178,10 +1221,28 @@ int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
  * weft_ctx_with_deadline(p, WEFT_FOREVER) has no deadline; any other
  * deadline not after weft_now() cancels the new node at once.
  *
+ * Hooks.  A cancel node also keeps a list of weft__ctx_hook, callbacks
+ * for whoever must hear of the end at once: a descriptor wait, a sleep, an
+ * after-function.  The canceller detaches the list under the lock, along
+ * with the children, and runs each hook once after releasing it, so a hook
+ * may take any lock but the node's.  A hook's owner unlinks it with
+ * weft__ctx_hook_del; once the canceller has detached it, the owner must
+ * wait for (or not care about) the run in progress: weft__ctx_wait does
+ * the first, an after-function's references the second.
+ *
+ * After-functions.  weft_ctx_after_func links a heap hook that starts fn
+ * in a goroutine.  The handle holds a reference on the cancel node it is
+ * linked on, so weft_ctx_after_stop can take that node's lock whenever it
+ * comes, even after weft_ctx_free; whoever of the stop and the canceller
+ * takes the hook off the list first decides whether fn runs.
+ *
  * NULL: the constructors fail with EINVAL, weft_ctx_err returns -EINVAL,
  * weft_ctx_done and weft_ctx_value return NULL, cancel and free do nothing.
  */
-#line 53 "src/ctx.c"
+#line 68 "src/ctx.c"
+
+#include <sched.h>
+#include <unistd.h>
 
 enum { K_BACKGROUND, K_CANCEL, K_VALUE };
 
@@ -1202,6 +1263,7 @@ struct weft_ctx {
     bool linked;           /* in parent->canc->children */
     bool timed;            /* timer armed (under lock; final once err is set) */
     weft__timer timer;
+    weft__ctx_hook *hooks; /* run by the canceller, see "Hooks" */
 };
 
 static weft_ctx background = {.kind = K_BACKGROUND, .deadline = -1};
@@ -1277,6 +1339,27 @@ static void detach(weft_ctx *c) {
     weft__lock_release(&owner->lock);
 }
 
+/* ---- hooks (under the node's lock) --------------------------------------- */
+
+/* Detach every hook of c; from here on weft__ctx_hook_del reports them
+ * taken. */
+static weft__ctx_hook *hooks_take(weft_ctx *c) {
+    weft__ctx_hook *hooks = c->hooks;
+    c->hooks = NULL;
+    for (weft__ctx_hook *h = hooks; h; h = h->next)
+        h->linked = false;
+    return hooks;
+}
+
+/* Outside every lock.  next is read first: fn may free its hook. */
+static void hooks_run(weft__ctx_hook *h, int err) {
+    while (h) {
+        weft__ctx_hook *next = h->next;
+        h->fn(h, err);
+        h = next;
+    }
+}
+
 /* ---- cancellation -------------------------------------------------------- */
 
 /* Cancel c alone with err if nobody did yet.  Its children move, each with
@@ -1292,6 +1375,7 @@ static weft_ctx *cancel_one(weft_ctx *c, int err, weft_ctx *firing,
     bool timed = c->timed;
     weft_ctx *kids = c->children;
     c->children = NULL;
+    weft__ctx_hook *hooks = hooks_take(c);
     while (kids) {
         weft_ctx *k = kids;
         kids = k->next;
@@ -1302,6 +1386,7 @@ static weft_ctx *cancel_one(weft_ctx *c, int err, weft_ctx *firing,
     }
     weft__lock_release(&c->lock);
     weft_close(c->done);
+    hooks_run(hooks, err);
     detach(c);
     if (timed && c != firing)
         weft__timer_del(&c->timer);
@@ -1326,8 +1411,13 @@ static void deadline_fire(weft__timer *t, int64_t now) {
 }
 
 void weft_ctx_cancel(weft_ctx *c) {
-    if (c && c->kind == K_CANCEL)
+    if (c && c->kind == K_CANCEL) {
+        /* whoever sees the cancel (done closed, a hook run: a read_ctx
+         * returning) may free c while this call is still in it */
+        ctx_ref(c);
         cancel_tree(c, -ECANCELED, NULL);
+        ctx_unref(c);
+    }
 }
 
 void weft_ctx_free(weft_ctx *c) {
@@ -1453,6 +1543,198 @@ int weft_ctx_err(weft_ctx *c) {
         return -EINVAL;
     return c->canc ? atomic_load_explicit(&c->canc->err, memory_order_acquire)
                    : 0;
+}
+
+int weft_ctx_deadline(weft_ctx *c, int64_t *deadline) {
+    if (!c)
+        return -EINVAL;
+    if (deadline)
+        *deadline = c->deadline;
+    return c->deadline >= 0;
+}
+
+/* ---- hooks ---------------------------------------------------------------- */
+
+int weft__ctx_hook_add(weft_ctx *c, weft__ctx_hook *h) {
+    weft_ctx *o = c->canc;
+    h->owner = o;
+    h->linked = false;
+    if (!o)
+        return 0;
+    weft__lock_acquire(&o->lock);
+    int err = atomic_load_explicit(&o->err, memory_order_relaxed);
+    if (!err) {
+        h->prev = NULL;
+        h->next = o->hooks;
+        if (o->hooks)
+            o->hooks->prev = h;
+        o->hooks = h;
+        h->linked = true;
+    }
+    weft__lock_release(&o->lock);
+    return err;
+}
+
+bool weft__ctx_hook_del(weft__ctx_hook *h) {
+    weft_ctx *o = h->owner;
+    if (!o)
+        return true;
+    weft__lock_acquire(&o->lock);
+    bool was = h->linked;
+    if (was) {
+        if (h->prev)
+            h->prev->next = h->next;
+        else
+            o->hooks = h->next;
+        if (h->next)
+            h->next->prev = h->prev;
+        h->linked = false;
+    }
+    weft__lock_release(&o->lock);
+    return was;
+}
+
+/* ---- waits that end with the context -------------------------------------- */
+
+/* done is the last access: weft__ctx_wait_end waits for it before the
+ * waiter's stack, which holds w, may go.  The park is claimed with the
+ * compare-and-swap itself, not weft__claim: the hook may fire while the
+ * waiter is still inside weft__block, which writes p->solo (false here:
+ * wait_begin set p->multi), and weft__claim reads it. */
+static void wait_fire(weft__ctx_hook *h, int err) {
+    weft__ctx_wait *w = (weft__ctx_wait *)h;
+    w->err = err;
+    if (w->park) {
+        unsigned zero = 0;
+        if (atomic_compare_exchange_strong_explicit(
+                &w->park->claimed, &zero, 1, memory_order_acq_rel,
+                memory_order_relaxed))
+            weft__unpark(w->park);
+    } else {
+        uint64_t one = 1;
+        ssize_t r = write(w->efd, &one, sizeof one);
+        (void)r; /* EAGAIN: the counter is non-zero, the poll wakes anyway */
+    }
+    atomic_store_explicit(&w->done, 1, memory_order_release);
+}
+
+int weft__ctx_wait_begin(weft__ctx_wait *w, weft_ctx *c, weft__park *p,
+                         int efd) {
+    w->hook.fn = wait_fire;
+    w->park = p;
+    w->efd = efd;
+    w->err = 0;
+    atomic_store_explicit(&w->done, 0, memory_order_relaxed);
+    if (p)
+        p->multi = true; /* the hook races every other waker for the claim */
+    return weft__ctx_hook_add(c, &w->hook);
+}
+
+int weft__ctx_wait_end(weft__ctx_wait *w) {
+    if (weft__ctx_hook_del(&w->hook))
+        return 0;
+    /* the canceller took the hook and runs it now or ran it: it never
+     * blocks in between, so this wait is short */
+    for (int spins = 0;
+         !atomic_load_explicit(&w->done, memory_order_acquire); spins++)
+        if (spins < 100)
+            weft__cpu_relax();
+        else
+            sched_yield();
+    return w->err;
+}
+
+int weft_sleep_ctx(weft_ctx *c, int64_t ns) {
+    if (!c)
+        return -EINVAL;
+    int err = weft_ctx_err(c);
+    if (err || ns <= 0)
+        return err;
+    weft__ensure();
+    weft__park p;
+    weft__park_init(&p, "sleep", NULL);
+    weft__ctx_wait w;
+    err = weft__ctx_wait_begin(&w, c, &p, -1);
+    if (err)
+        return err;
+    weft__block(&p, weft__deadline(ns), NULL, NULL);
+    return weft__ctx_wait_end(&w);
+}
+
+/* ---- after-functions ------------------------------------------------------ */
+
+/* Two references: the caller's (dropped by weft_ctx_after_stop) and the
+ * pending run's (dropped when fn returns, or by a stop that unlinked the
+ * hook first).  hook.owner carries a reference of its own until the
+ * handle goes, so a stop can always take the owner's lock. */
+struct weft_after {
+    weft__ctx_hook hook;
+    weft_fn fn;
+    void *arg;
+    atomic_int refs;
+};
+
+static void after_unref(weft_after *a) {
+    if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    ctx_unref(a->hook.owner);
+    free(a);
+}
+
+static void after_run(void *arg) {
+    weft_after *a = arg;
+    a->fn(a->arg);
+    after_unref(a);
+}
+
+static int after_go(weft_after *a) {
+    static const weft_goopts opts = {.name = "ctx after func"};
+    return weft_go_with(after_run, a, &opts);
+}
+
+/* On the canceller, outside every lock.  Without memory for a goroutine
+ * fn still runs: on the canceller, which is better than never. */
+static void after_fire(weft__ctx_hook *h, int err) {
+    weft_after *a = (weft_after *)h;
+    (void)err;
+    if (after_go(a) != 0)
+        after_run(a);
+}
+
+weft_after *weft_ctx_after_func(weft_ctx *c, weft_fn fn, void *arg) {
+    if (!c || !fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    weft__ensure();
+    weft_after *a = calloc(1, sizeof *a);
+    if (!a) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    a->hook.fn = after_fire;
+    a->fn = fn;
+    a->arg = arg;
+    atomic_init(&a->refs, 2);
+    if (c->canc)
+        ctx_ref(c->canc);
+    if (weft__ctx_hook_add(c, &a->hook) && after_go(a) != 0) {
+        ctx_unref(a->hook.owner);
+        free(a);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return a;
+}
+
+int weft_ctx_after_stop(weft_after *a) {
+    if (!a)
+        return -EINVAL;
+    bool stopped = weft__ctx_hook_del(&a->hook);
+    if (stopped)
+        after_unref(a);
+    after_unref(a);
+    return stopped;
 }
 #undef deadline_fire
 
@@ -2092,6 +2374,505 @@ void weft__diag_worker_init(int wid) {
 #undef DUMP_LINE
 #undef SITE_REACH
 
+#define try_each weft__dial_try_each
+#line 1 "src/dial.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Dialling and listening by name, as Go's net.Dial and net.Listen:
+ * weft_dial, weft_dial_ctx, weft_listen, and the address read-back
+ * weft_local_addr / weft_remote_addr / weft_local_port.
+ *
+ * Addresses are Go's: "host:port", "[v6]:port", ":port" (no host: the
+ * local system to dial, every address to listen on), the port a number or
+ * a service name; a path for "unix" ("@name": Linux's abstract
+ * namespace).
+ *
+ * Resolution.  A literal address with a numeric port resolves inline
+ * (getaddrinfo with AI_NUMERICHOST | AI_NUMERICSERV never blocks).
+ * Anything else goes to a detached thread of its own: getaddrinfo cannot
+ * be interrupted, and the caller must be able to leave at its deadline or
+ * when its context ends while the lookup runs on.  The lookup lives on the
+ * heap with two references, the caller's and the thread's; the thread
+ * signals a one-slot channel when it is done, the caller selects on that
+ * channel, its context's done channel and its deadline, and whoever drops
+ * the last reference frees the answer, the channel and the record.  So a
+ * caller that gave up costs nothing but the thread's remaining time.
+ *
+ * Connecting.  Each resolved address is tried in order.  With a deadline,
+ * as in Go, an attempt gets an equal share of the time left (at least 2 s,
+ * never past the deadline), so one address that drops packets does not
+ * use up the time of the ones after it.  The first failure is what the
+ * caller sees when every address fails; the deadline and the context end
+ * the loop at once.
+ */
+#line 31 "src/dial.c"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define MIN_ATTEMPT WEFT_SEC(2)
+
+typedef struct netw {
+    int family; /* AF_UNSPEC, AF_INET, AF_INET6 or AF_UNIX */
+    int socktype;
+} netw;
+
+static int parse_network(const char *network, netw *n) {
+    static const struct {
+        const char *name;
+        netw n;
+    } known[] = {
+        {"tcp", {AF_UNSPEC, SOCK_STREAM}}, {"tcp4", {AF_INET, SOCK_STREAM}},
+        {"tcp6", {AF_INET6, SOCK_STREAM}}, {"udp", {AF_UNSPEC, SOCK_DGRAM}},
+        {"udp4", {AF_INET, SOCK_DGRAM}},   {"udp6", {AF_INET6, SOCK_DGRAM}},
+        {"unix", {AF_UNIX, SOCK_STREAM}},
+    };
+    if (!network)
+        return -EINVAL;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(network, known[i].name) == 0) {
+            *n = known[i].n;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+/* ---- "host:port" --------------------------------------------------------- */
+
+typedef struct hostport {
+    char host[NI_MAXHOST]; /* "" for none */
+    char port[NI_MAXSERV];
+} hostport;
+
+static int copy_part(char *dst, size_t cap, const char *src, size_t n) {
+    if (n >= cap)
+        return -EINVAL;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+static bool all_digits(const char *s) {
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+/* Go's SplitHostPort: a host with colons must be bracketed; a port is
+ * required. */
+static int split_hostport(const char *addr, hostport *hp) {
+    const char *colon, *host = addr, *host_end;
+    if (addr[0] == '[') {
+        host = addr + 1;
+        host_end = strchr(host, ']');
+        if (!host_end || host_end[1] != ':')
+            return -EINVAL;
+        colon = host_end + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (!colon || memchr(addr, ':', (size_t)(colon - addr)) ||
+            strchr(addr, '[') || strchr(addr, ']'))
+            return -EINVAL;
+        host_end = colon;
+    }
+    if (!colon[1])
+        return -EINVAL;
+    int e =
+        copy_part(hp->host, sizeof hp->host, host, (size_t)(host_end - host));
+    if (!e)
+        e = copy_part(hp->port, sizeof hp->port, colon + 1, strlen(colon + 1));
+    /* getaddrinfo takes any number and wraps it */
+    if (!e && all_digits(hp->port) &&
+        (strlen(hp->port) > 5 || atoi(hp->port) > 65535))
+        e = -EINVAL;
+    return e;
+}
+
+/* ---- name resolution ----------------------------------------------------- */
+
+typedef struct lookup {
+    atomic_int refs;
+    hostport hp;
+    struct addrinfo hints;
+    struct addrinfo *res;
+    int rc;        /* getaddrinfo's result */
+    int sys_errno; /* errno, for EAI_SYSTEM */
+    weft_chan *done;
+} lookup;
+
+static void lookup_unref(lookup *l) {
+    if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (l->res)
+        freeaddrinfo(l->res);
+    weft_chan_free(l->done);
+    free(l);
+}
+
+static void lookup_run(lookup *l) {
+    l->rc = getaddrinfo(l->hp.host[0] ? l->hp.host : NULL, l->hp.port,
+                        &l->hints, &l->res);
+    l->sys_errno = l->rc == EAI_SYSTEM ? weft_errno() : 0;
+}
+
+static void *lookup_thread(void *arg) {
+    lookup *l = arg;
+    lookup_run(l);
+    weft_try_send(l->done, NULL); /* one slot, one send: never full */
+    lookup_unref(l);
+    return NULL;
+}
+
+/* getaddrinfo's answer as an errno value.  No such host is -ENXIO. */
+static int gai_errno(int rc, int sys_errno) {
+    switch (rc) {
+    case 0:
+        return 0;
+    case EAI_NONAME:
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+#endif
+#ifdef EAI_ADDRFAMILY
+    case EAI_ADDRFAMILY:
+#endif
+        return -ENXIO;
+    case EAI_AGAIN:
+        return -EAGAIN;
+    case EAI_MEMORY:
+        return -ENOMEM;
+    case EAI_FAIL:
+        return -EIO;
+    case EAI_SYSTEM:
+        return sys_errno ? -sys_errno : -EIO;
+    default: /* EAI_SERVICE (unknown port name), EAI_FAMILY, ... */
+        return -EINVAL;
+    }
+}
+
+/* Time left until deadline as a timeout (-1: none). */
+static int64_t time_left(int64_t deadline) {
+    if (deadline < 0)
+        return WEFT_FOREVER;
+    int64_t left = deadline - weft_now();
+    return left > 0 ? left : 0;
+}
+
+/* Wait for l's thread, the deadline or the end of ctx (NULL: none). */
+static int lookup_wait(lookup *l, int64_t deadline, weft_ctx *ctx) {
+    weft_case cases[2] = {
+        {.chan = l->done, .op = WEFT_RECV},
+        {.chan = ctx ? weft_ctx_done(ctx) : NULL, .op = WEFT_RECV},
+    };
+    int i = weft_select(cases, 2, time_left(deadline));
+    if (i == 0)
+        return gai_errno(l->rc, l->sys_errno);
+    return i == 1 ? weft_ctx_err(ctx) : i;
+}
+
+/* Resolve hp for socktype/family into *out (freed with lookup_unref), off
+ * the workers unless it is literal. */
+static int resolve(const hostport *hp, const netw *n, int flags,
+                   int64_t deadline, weft_ctx *ctx, lookup **out) {
+    lookup *l = calloc(1, sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    atomic_init(&l->refs, 1);
+    l->hp = *hp;
+    l->hints.ai_family = n->family;
+    l->hints.ai_socktype = n->socktype;
+    l->hints.ai_flags = flags | AI_NUMERICHOST | AI_NUMERICSERV;
+    int e = 0;
+    if (all_digits(hp->port)) {
+        lookup_run(l);
+        e = gai_errno(l->rc, l->sys_errno);
+        if (e != -ENXIO) { /* -ENXIO: not a literal; ask the resolver */
+            *out = l;
+            return e;
+        }
+    }
+    l->hints.ai_flags = flags;
+    l->done = weft_chan_make(0, 1);
+    pthread_attr_t attr;
+    pthread_t t;
+    if (!l->done || pthread_attr_init(&attr)) {
+        lookup_unref(l);
+        return -ENOMEM;
+    }
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    atomic_store_explicit(&l->refs, 2, memory_order_relaxed);
+    e = pthread_create(&t, &attr, lookup_thread, l);
+    pthread_attr_destroy(&attr);
+    if (e) {
+        atomic_store_explicit(&l->refs, 1, memory_order_relaxed);
+        lookup_unref(l);
+        return -e;
+    }
+    e = lookup_wait(l, deadline, ctx);
+    *out = l;
+    return e;
+}
+
+/* ---- trying each address ------------------------------------------------- */
+
+typedef struct walk {
+    int64_t deadline; /* -1: none */
+    weft_ctx *ctx;    /* NULL: none */
+    int family;       /* the network's; AF_UNSPEC for "tcp" and "udp" */
+    int left;         /* addresses still to try, the current one included */
+} walk;
+
+/* A descriptor for ai (>= 0) or -errno. */
+typedef int (*try_fn)(const struct addrinfo *ai, walk *w);
+
+/* try each address in order until one gives a descriptor: that, or the
+ * first failure; the end of the deadline or of the context stops it. */
+static int try_each(const struct addrinfo *ai, walk *w, try_fn try) {
+    int first = 0;
+    for (const struct addrinfo *a = ai; a; a = a->ai_next)
+        w->left++;
+    for (; ai; ai = ai->ai_next, w->left--) {
+        int fd = try(ai, w);
+        if (fd >= 0)
+            return fd;
+        if (!first)
+            first = fd;
+        int e = w->ctx ? weft_ctx_err(w->ctx) : 0;
+        if (e)
+            return e;
+        if (w->deadline >= 0 && weft_now() >= w->deadline)
+            return -ETIMEDOUT;
+    }
+    return first ? first : -ENXIO; /* a lookup that found no address */
+}
+
+static int unix_addr(const char *path, struct sockaddr_un *sa, socklen_t *len) {
+    size_t n = strlen(path);
+    if (n == 0)
+        return -EINVAL;
+    if (n >= sizeof sa->sun_path)
+        return -ENAMETOOLONG;
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    memcpy(sa->sun_path, path, n);
+    if (path[0] == '@')
+        sa->sun_path[0] = '\0'; /* abstract: the length says where it ends */
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
+                       (path[0] != '@'));
+    return 0;
+}
+
+/* The addresses network and address name, each handed to try in turn.
+ * flags: getaddrinfo's (AI_PASSIVE to listen). */
+static int each_addr(const char *network, const char *address, int flags,
+                     walk *w, try_fn try) {
+    netw n;
+    if (parse_network(network, &n) < 0 || !address)
+        return -EINVAL;
+    weft__ensure();
+    w->family = n.family;
+    struct addrinfo one = {.ai_family = n.family, .ai_socktype = n.socktype};
+    if (n.family == AF_UNIX) {
+        struct sockaddr_un su;
+        int e = unix_addr(address, &su, &one.ai_addrlen);
+        one.ai_addr = (struct sockaddr *)&su;
+        return e ? e : try_each(&one, w, try);
+    }
+    hostport hp;
+    int e = split_hostport(address, &hp);
+    if (e)
+        return e;
+    if ((flags & AI_PASSIVE) && !hp.host[0] && n.family == AF_UNSPEC &&
+        all_digits(hp.port)) {
+        /* every address: one dual-stack socket on [::], as Go does, and
+         * 0.0.0.0 on a machine without IPv6 */
+        uint16_t port = htons((uint16_t)atoi(hp.port));
+        struct sockaddr_in6 s6 = {.sin6_family = AF_INET6,
+                                  .sin6_port = port,
+                                  .sin6_addr = IN6ADDR_ANY_INIT};
+        struct sockaddr_in s4 = {.sin_family = AF_INET,
+                                 .sin_port = port,
+                                 .sin_addr.s_addr = htonl(INADDR_ANY)};
+        struct addrinfo v4 = {.ai_family = AF_INET,
+                              .ai_socktype = n.socktype,
+                              .ai_addrlen = sizeof s4,
+                              .ai_addr = (struct sockaddr *)&s4};
+        one = (struct addrinfo){.ai_family = AF_INET6,
+                                .ai_socktype = n.socktype,
+                                .ai_addrlen = sizeof s6,
+                                .ai_addr = (struct sockaddr *)&s6,
+                                .ai_next = &v4};
+        return try_each(&one, w, try);
+    }
+    lookup *l = NULL;
+    e = resolve(&hp, &n, flags, w->deadline, w->ctx, &l);
+    if (!e)
+        e = try_each(l->res, w, try);
+    if (l)
+        lookup_unref(l);
+    return e;
+}
+
+static int new_socket(const struct addrinfo *ai) {
+    int fd =
+        socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+               ai->ai_protocol);
+    return fd < 0 ? -weft_errno() : fd;
+}
+
+/* ---- dialling ------------------------------------------------------------ */
+
+/* The deadline of one attempt with left addresses still to try. */
+static int64_t attempt_deadline(int64_t deadline, int left) {
+    if (deadline < 0 || left <= 1)
+        return deadline;
+    int64_t share = (deadline - weft_now()) / left;
+    if (share < MIN_ATTEMPT)
+        share = MIN_ATTEMPT;
+    int64_t d = weft_now() + share;
+    return d < deadline ? d : deadline;
+}
+
+static int dial_try(const struct addrinfo *ai, walk *w) {
+    int fd = new_socket(ai);
+    if (fd < 0)
+        return fd;
+    int e = weft__connect(fd, ai->ai_addr, ai->ai_addrlen,
+                          attempt_deadline(w->deadline, w->left), w->ctx);
+    if (e == 0)
+        return fd;
+    close(fd);
+    return e;
+}
+
+int weft_dial(const char *network, const char *address, int64_t timeout_ns) {
+    walk w = {.deadline = weft__deadline(timeout_ns)};
+    return each_addr(network, address, 0, &w, dial_try);
+}
+
+int weft_dial_ctx(weft_ctx *ctx, const char *network, const char *address) {
+    walk w = {.ctx = ctx};
+    if (weft_ctx_deadline(ctx, &w.deadline) < 0)
+        return -EINVAL;
+    int e = weft_ctx_err(ctx);
+    return e ? e : each_addr(network, address, 0, &w, dial_try);
+}
+
+/* ---- listening ----------------------------------------------------------- */
+
+/* Bound to ai, and listening unless it is a datagram socket.  An IPv6
+ * socket is dual-stack only for "tcp"/"udp" on the unspecified address. */
+static int listen_try(const struct addrinfo *ai, walk *w) {
+    int fd = new_socket(ai);
+    if (fd < 0)
+        return fd;
+    if (ai->ai_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const void *)ai->ai_addr;
+        int v6only =
+            w->family != AF_UNSPEC || !IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    }
+    bool stream = ai->ai_socktype == SOCK_STREAM;
+    int one = 1;
+    if (stream && ai->ai_family != AF_UNIX)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+        (stream && listen(fd, SOMAXCONN) < 0)) {
+        int e = -weft_errno();
+        close(fd);
+        return e;
+    }
+    return fd;
+}
+
+/* The lookup of a host name has no deadline, as documented. */
+int weft_listen(const char *network, const char *address) {
+    walk w = {.deadline = -1};
+    return each_addr(network, address, AI_PASSIVE, &w, listen_try);
+}
+
+/* ---- addresses as text --------------------------------------------------- */
+
+static int format_addr(const struct sockaddr_storage *ss, socklen_t len,
+                       char *buf, size_t cap) {
+    char ip[INET6_ADDRSTRLEN];
+    int k;
+    switch (ss->ss_family) {
+    case AF_INET: {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+        k = snprintf(buf, cap, "%s:%u", ip, ntohs(s4->sin_port));
+        break;
+    }
+    case AF_INET6: {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+        k = snprintf(buf, cap, "[%s]:%u", ip, ntohs(s6->sin6_port));
+        break;
+    }
+    case AF_UNIX: {
+        const struct sockaddr_un *su = (const struct sockaddr_un *)ss;
+        size_t off = offsetof(struct sockaddr_un, sun_path);
+        size_t n = len > off ? len - off : 0;
+        bool abstract = n > 0 && su->sun_path[0] == '\0';
+        if (!abstract)
+            n = strnlen(su->sun_path, n);
+        k = snprintf(buf, cap, "%s%.*s", abstract ? "@" : "",
+                     (int)(abstract ? n - 1 : n),
+                     su->sun_path + (abstract ? 1 : 0));
+        break;
+    }
+    default:
+        return -EAFNOSUPPORT;
+    }
+    return (size_t)k < cap ? k : -ENOSPC;
+}
+
+static int sock_addr(int fd, bool peer, char *buf, size_t cap) {
+    if (!buf || cap == 0)
+        return -EINVAL;
+    buf[0] = '\0';
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int r = peer ? getpeername(fd, (struct sockaddr *)&ss, &len)
+                 : getsockname(fd, (struct sockaddr *)&ss, &len);
+    if (r < 0)
+        return -weft_errno();
+    int k = format_addr(&ss, len, buf, cap);
+    if (k < 0)
+        buf[0] = '\0';
+    return k;
+}
+
+int weft_local_addr(int fd, char *buf, size_t cap) {
+    return sock_addr(fd, false, buf, cap);
+}
+
+int weft_remote_addr(int fd, char *buf, size_t cap) {
+    return sock_addr(fd, true, buf, cap);
+}
+
+int weft_local_port(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return -weft_errno();
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -EAFNOSUPPORT;
+}
+#undef MIN_ATTEMPT
+#undef try_each
+
 #line 1 "src/group.c"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -2320,8 +3101,12 @@ int weft_group_wait(weft_group *g) {
  * of the call only.  A listening socket passed to weft_accept and any
  * non-socket descriptor (pipe, FIFO, tty) passed to weft_read/weft_write
  * are switched to O_NONBLOCK for good: there is no per-call flag for them.
+ * Regular files, block devices and directories keep their flags: epoll
+ * cannot wait on them (EPERM), they are always "ready", and read(2) and
+ * write(2) on them block the calling thread (a worker, for a goroutine)
+ * for the disk's time whatever the flags say.
  */
-#line 47 "src/netpoll.c"
+#line 51 "src/netpoll.c"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -2330,6 +3115,7 @@ int weft_group_wait(weft_group *g) {
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifdef WEFT_TSAN
@@ -2577,9 +3363,10 @@ static void seq_load(fdrec *r, unsigned seq[NDIR]) {
 }
 
 /* Park the calling goroutine until an event for events arrives on fd after
- * seq was read, or deadline passes.  0 (try again), -ETIMEDOUT, -errno. */
+ * seq was read, deadline passes or ctx (NULL: none) ends.  0 (try again),
+ * -ETIMEDOUT, ctx's error, -errno. */
 static int park_fd(int fd, fdrec *r, int events, const unsigned seq[NDIR],
-                   int64_t deadline) {
+                   int64_t deadline, weft_ctx *ctx) {
     if (deadline >= 0 && weft_now() >= deadline)
         return -ETIMEDOUT;
     int e = fd_register(fd, r);
@@ -2596,13 +3383,20 @@ static int park_fd(int fd, fdrec *r, int events, const unsigned seq[NDIR],
             weft__lock_release(&r->lock);
             return 0;
         }
+    /* linked last, under the lock: from here this goroutine blocks for
+     * sure, which is what a hook that claims the park relies on */
+    weft__ctx_wait cw;
+    if (ctx && (e = weft__ctx_wait_begin(&cw, ctx, &p, -1)) != 0) {
+        weft__lock_release(&r->lock);
+        return e;
+    }
     for (int d = 0; d < NDIR; d++)
         if (events & (1 << d))
             weft__wq_push(&r->q[d], &n[d]);
     atomic_fetch_add_explicit(&np.waiting, 1, memory_order_relaxed);
     int res = weft__block(&p, deadline, weft__unlock_cb, &r->lock);
     atomic_fetch_sub_explicit(&np.waiting, 1, memory_order_relaxed);
-    if (res < 0 || events == BOTH) {
+    if (res < 0 || events == BOTH || ctx) {
         /* nodes the poller did not pop are still queued */
         weft__lock_acquire(&r->lock);
         for (int d = 0; d < NDIR; d++)
@@ -2610,6 +3404,8 @@ static int park_fd(int fd, fdrec *r, int events, const unsigned seq[NDIR],
                 weft__wq_remove(&r->q[d], &n[d]);
         weft__lock_release(&r->lock);
     }
+    if (ctx && (e = weft__ctx_wait_end(&cw)) != 0)
+        return e;
     return res;
 }
 
@@ -2628,18 +3424,20 @@ static int ready_mask(short revents, int events) {
     return m & events;
 }
 
-/* One poll(2) of fd for ms milliseconds (-1 forever): the ready mask, 0 when
- * nothing is ready yet, or -errno. */
-static int poll_once(int fd, int events, int ms) {
-    struct pollfd pfd = {
-        .fd = fd,
-        .events = (short)((events & WEFT_READABLE ? POLLIN | POLLRDHUP : 0) |
-                          (events & WEFT_WRITABLE ? POLLOUT : 0)),
+/* One poll(2) of fd for ms milliseconds (-1 forever), and of the eventfd
+ * efd too unless it is -1: the ready mask, 0 when nothing is ready yet (or
+ * only efd), or -errno. */
+static int poll_once(int fd, int events, int efd, int ms) {
+    struct pollfd pfd[2] = {
+        {.fd = fd,
+         .events = (short)((events & WEFT_READABLE ? POLLIN | POLLRDHUP : 0) |
+                           (events & WEFT_WRITABLE ? POLLOUT : 0))},
+        {.fd = efd, .events = POLLIN},
     };
-    int n = (int)sys(poll(&pfd, 1, ms));
+    int n = (int)sys(poll(pfd, efd >= 0 ? 2 : 1, ms));
     if (n < 0)
         return n == -EINTR ? 0 : n;
-    return n ? ready_mask(pfd.revents, events) : 0;
+    return n ? ready_mask(pfd[0].revents, events) : 0;
 }
 
 /* Milliseconds until deadline, rounded up; -1 for no deadline. */
@@ -2653,17 +3451,33 @@ static int ms_until(int64_t deadline) {
     return left > INT_MAX ? INT_MAX : (int)left;
 }
 
-/* A plain thread blocks in poll(2): the ready mask, -ETIMEDOUT or -errno.
- * It is listed as blocked (weft_dump) and counted as a descriptor wait. */
-static int thread_wait(int fd, int events, int64_t deadline) {
+/* A plain thread blocks in poll(2): the ready mask, -ETIMEDOUT, ctx's
+ * error, or -errno.  It is listed as blocked (weft_dump) and counted as a
+ * descriptor wait.  A context that can end gets an eventfd of this wait's
+ * own, which the context's hook writes: a poll(2) cannot be woken
+ * otherwise, and a descriptor per wait needs no cleanup per thread. */
+static int thread_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
+    weft__ctx_wait cw;
+    int efd = -1;
+    if (ctx && weft_ctx_done(ctx)) {
+        efd = (int)sys(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        if (efd < 0)
+            return efd;
+        int e = weft__ctx_wait_begin(&cw, ctx, NULL, efd);
+        if (e) {
+            close(efd);
+            return e;
+        }
+    }
     weft__park p;
     weft__park_init(&p, wait_why(events), (const void *)(intptr_t)fd);
     weft__thread_blocked(&p, true);
     atomic_fetch_add_explicit(&np.waiting, 1, memory_order_relaxed);
     int m;
     for (;;) {
-        m = poll_once(fd, events, ms_until(deadline));
-        if (m != 0)
+        m = poll_once(fd, events, efd, ms_until(deadline));
+        if (m != 0 || (efd >= 0 && atomic_load_explicit(
+                                       &cw.done, memory_order_acquire)))
             break;
         if (deadline >= 0 && weft_now() >= deadline) {
             m = -ETIMEDOUT;
@@ -2672,25 +3486,31 @@ static int thread_wait(int fd, int events, int64_t deadline) {
     }
     atomic_fetch_sub_explicit(&np.waiting, 1, memory_order_relaxed);
     weft__thread_blocked(&p, false);
+    if (efd >= 0) {
+        int e = weft__ctx_wait_end(&cw);
+        close(efd);
+        if (e)
+            return e;
+    }
     return m;
 }
 
 /* Wait until poll(2) reports fd ready for events: the mask, -ETIMEDOUT,
  * -errno.  A goroutine re-checks after each wake, so a stray event never
  * makes it return early. */
-static int fd_wait(int fd, int events, int64_t deadline) {
+static int fd_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
     if (!weft__curg())
-        return thread_wait(fd, events, deadline);
+        return thread_wait(fd, events, deadline, ctx);
     fdrec *r = rec_get(fd);
     if (!r)
         return -ENOMEM;
     for (;;) {
         unsigned seq[NDIR];
         seq_load(r, seq);
-        int m = poll_once(fd, events, 0);
+        int m = poll_once(fd, events, -1, 0);
         if (m != 0)
             return m;
-        int e = park_fd(fd, r, events, seq, deadline);
+        int e = park_fd(fd, r, events, seq, deadline, ctx);
         if (e < 0)
             return e;
     }
@@ -2702,7 +3522,7 @@ int weft_wait_fd(int fd, int events, int64_t timeout_ns) {
     if (fd < 0)
         return -EBADF;
     weft__ensure();
-    return fd_wait(fd, events, weft__deadline(timeout_ns));
+    return fd_wait(fd, events, weft__deadline(timeout_ns), NULL);
 }
 
 /* ---- the I/O loop ------------------------------------------------------- */
@@ -2713,13 +3533,23 @@ typedef struct io {
     size_t n;
     struct sockaddr *addr;
     socklen_t *alen;
-    bool nonsock; /* not a socket: plain read/write on O_NONBLOCK */
+    weft_ctx *ctx; /* the _ctx variants' context, else NULL */
+    bool nonsock;  /* not a socket: plain read/write (see to_nonsock) */
 } io;
 
+/* Set O_NONBLOCK on fd, except on a file epoll cannot wait on (a regular
+ * file, a block device, a directory): reads and writes there never say
+ * EAGAIN, so the flag would change nothing for weft, only the file's
+ * flags behind its owner's back. */
 static int set_nonblock(int fd) {
     int fl = (int)sys(fcntl(fd, F_GETFL));
     if (fl < 0 || (fl & O_NONBLOCK))
         return fl < 0 ? fl : 0;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -weft_errno();
+    if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
+        return 0;
     return (int)sys(fcntl(fd, F_SETFL, fl | O_NONBLOCK));
 }
 
@@ -2792,6 +3622,11 @@ static ssize_t accept_op(io *o) {
 /* Run op until it does not say -EAGAIN, waiting for events in between. */
 static ssize_t io_loop(io *o, int events, int64_t deadline,
                        ssize_t (*op)(io *)) {
+    if (o->ctx) {
+        int e = weft_ctx_err(o->ctx);
+        if (e)
+            return e; /* as Go: a context that has ended fails at once */
+    }
     fdrec *r = NULL;
     if (weft__curg() && !(r = rec_get(o->fd)))
         return -ENOMEM;
@@ -2802,56 +3637,60 @@ static ssize_t io_loop(io *o, int events, int64_t deadline,
         ssize_t x = op(o);
         if (x != -EAGAIN)
             return x;
-        int e = r ? park_fd(o->fd, r, events, seq, deadline)
-                  : thread_wait(o->fd, events, deadline);
+        int e = r ? park_fd(o->fd, r, events, seq, deadline, o->ctx)
+                  : thread_wait(o->fd, events, deadline, o->ctx);
         if (e < 0)
             return e;
     }
 }
 
-static ssize_t do_read(int fd, void *buf, size_t n, int64_t deadline) {
+static ssize_t do_read(int fd, void *buf, size_t n, int64_t deadline,
+                       weft_ctx *ctx) {
     if (fd < 0)
         return -EBADF;
     weft__ensure();
-    io o = {.fd = fd, .buf = buf, .n = n};
+    io o = {.fd = fd, .buf = buf, .n = n, .ctx = ctx};
     return io_loop(&o, WEFT_READABLE, deadline, read_op);
 }
 
-static ssize_t do_write(int fd, const void *buf, size_t n, int64_t deadline) {
+/* With a context, bytes already written count for more than its end: a
+ * write cut short returns them, and the next call the context's error. */
+static ssize_t do_write(int fd, const void *buf, size_t n, int64_t deadline,
+                        weft_ctx *ctx) {
     if (fd < 0)
         return -EBADF;
     weft__ensure();
-    io o = {.fd = fd};
+    io o = {.fd = fd, .ctx = ctx};
     for (size_t done = 0; done < n;) {
         o.buf = (char *)buf + done;
         o.n = n - done;
         ssize_t x = io_loop(&o, WEFT_WRITABLE, deadline, write_op);
         if (x < 0)
-            return x;
+            return ctx && done && x == weft_ctx_err(ctx) ? (ssize_t)done : x;
         done += (size_t)x;
     }
     return (ssize_t)n;
 }
 
 static int do_accept(int fd, struct sockaddr *addr, socklen_t *len,
-                     int64_t deadline) {
+                     int64_t deadline, weft_ctx *ctx) {
     if (fd < 0)
         return -EBADF;
     weft__ensure();
     int e = set_nonblock(fd);
     if (e < 0)
         return e;
-    io o = {.fd = fd, .addr = addr, .alen = len};
+    io o = {.fd = fd, .addr = addr, .alen = len, .ctx = ctx};
     return (int)io_loop(&o, WEFT_READABLE, deadline, accept_op);
 }
 
 static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len,
-                      int64_t deadline) {
+                      int64_t deadline, weft_ctx *ctx) {
     int e = (int)sys(connect(fd, addr, len));
     /* EINTR: the connection goes on in the background, like EINPROGRESS */
     if (e != -EINPROGRESS && e != -EINTR)
         return e;
-    int m = fd_wait(fd, WEFT_WRITABLE, deadline);
+    int m = fd_wait(fd, WEFT_WRITABLE, deadline, ctx);
     if (m < 0)
         return m;
     int soerr = 0;
@@ -2862,11 +3701,16 @@ static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len,
 
 /* The socket is non-blocking during the call only: afterwards it is used
  * with MSG_DONTWAIT, so its flags go back to what the user chose. */
-static int do_connect(int fd, const struct sockaddr *addr, socklen_t len,
-                      int64_t deadline) {
+int weft__connect(int fd, const struct sockaddr *addr, socklen_t len,
+                  int64_t deadline, weft_ctx *ctx) {
     if (fd < 0)
         return -EBADF;
     weft__ensure();
+    if (ctx) {
+        int e = weft_ctx_err(ctx);
+        if (e)
+            return e;
+    }
     int fl = (int)sys(fcntl(fd, F_GETFL));
     if (fl < 0)
         return fl;
@@ -2874,7 +3718,7 @@ static int do_connect(int fd, const struct sockaddr *addr, socklen_t len,
     int e = restore ? (int)sys(fcntl(fd, F_SETFL, fl | O_NONBLOCK)) : 0;
     if (e < 0)
         return e;
-    int r = connect_nb(fd, addr, len, deadline);
+    int r = connect_nb(fd, addr, len, deadline, ctx);
     if (restore)
         fcntl(fd, F_SETFL, fl);
     return r;
@@ -2883,38 +3727,70 @@ static int do_connect(int fd, const struct sockaddr *addr, socklen_t len,
 /* ---- public calls ------------------------------------------------------- */
 
 ssize_t weft_read(int fd, void *buf, size_t n) {
-    return do_read(fd, buf, n, -1);
+    return do_read(fd, buf, n, -1, NULL);
 }
 
 ssize_t weft_read_timeout(int fd, void *buf, size_t n, int64_t timeout_ns) {
-    return do_read(fd, buf, n, weft__deadline(timeout_ns));
+    return do_read(fd, buf, n, weft__deadline(timeout_ns), NULL);
 }
 
 ssize_t weft_write(int fd, const void *buf, size_t n) {
-    return do_write(fd, buf, n, -1);
+    return do_write(fd, buf, n, -1, NULL);
 }
 
 ssize_t weft_write_timeout(int fd, const void *buf, size_t n,
                            int64_t timeout_ns) {
-    return do_write(fd, buf, n, weft__deadline(timeout_ns));
+    return do_write(fd, buf, n, weft__deadline(timeout_ns), NULL);
 }
 
 int weft_accept(int fd, struct sockaddr *addr, socklen_t *len) {
-    return do_accept(fd, addr, len, -1);
+    return do_accept(fd, addr, len, -1, NULL);
 }
 
 int weft_accept_timeout(int fd, struct sockaddr *addr, socklen_t *len,
                         int64_t timeout_ns) {
-    return do_accept(fd, addr, len, weft__deadline(timeout_ns));
+    return do_accept(fd, addr, len, weft__deadline(timeout_ns), NULL);
 }
 
 int weft_connect(int fd, const struct sockaddr *addr, socklen_t len) {
-    return do_connect(fd, addr, len, -1);
+    return weft__connect(fd, addr, len, -1, NULL);
 }
 
 int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
                          int64_t timeout_ns) {
-    return do_connect(fd, addr, len, weft__deadline(timeout_ns));
+    return weft__connect(fd, addr, len, weft__deadline(timeout_ns), NULL);
+}
+
+/* ---- context variants: the same calls, ending with ctx -------------------- */
+
+int weft_wait_fd_ctx(weft_ctx *ctx, int fd, int events) {
+    if (!ctx || events == 0 || (events & ~BOTH))
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    int e = weft_ctx_err(ctx);
+    if (e)
+        return e;
+    weft__ensure();
+    return fd_wait(fd, events, -1, ctx);
+}
+
+ssize_t weft_read_ctx(weft_ctx *ctx, int fd, void *buf, size_t n) {
+    return ctx ? do_read(fd, buf, n, -1, ctx) : -EINVAL;
+}
+
+ssize_t weft_write_ctx(weft_ctx *ctx, int fd, const void *buf, size_t n) {
+    return ctx ? do_write(fd, buf, n, -1, ctx) : -EINVAL;
+}
+
+int weft_accept_ctx(weft_ctx *ctx, int fd, struct sockaddr *addr,
+                    socklen_t *len) {
+    return ctx ? do_accept(fd, addr, len, -1, ctx) : -EINVAL;
+}
+
+int weft_connect_ctx(weft_ctx *ctx, int fd, const struct sockaddr *addr,
+                     socklen_t len) {
+    return ctx ? weft__connect(fd, addr, len, -1, ctx) : -EINVAL;
 }
 #undef BOTH
 #undef CHUNK
@@ -4900,6 +5776,7 @@ bool weft__sched_quiet(uint64_t *epoch) {
 #undef SPAWN_FENCE
 #undef STEAL_ROUNDS
 
+#define try_each weft__select_try_each
 #line 1 "src/select.c"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -5188,6 +6065,7 @@ int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
     return r;
 }
 #undef SMALL
+#undef try_each
 
 #define pool weft__stack_pool
 #line 1 "src/stack.c"
