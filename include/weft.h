@@ -387,6 +387,49 @@ int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
 int weft_blocking(weft_fn fn, void *arg);
 
 /* ------------------------------------------------------------------------ */
+/* Signals as channels, as Go's os/signal.
+ *
+ * Which thread takes a signal.  Every thread weft creates (workers,
+ * weft_blocking helpers, the signal thread below) runs with all
+ * asynchronous signals blocked, whenever the runtime starts: a signal sent
+ * to the process (kill, Ctrl-C) is taken by one of the program's own
+ * threads, main() included, exactly as if weft were not there.  So a
+ * program that handles signals itself (sigaction, sigwait, signalfd) keeps
+ * its rules: its handlers run on its own threads, never on a worker in the
+ * middle of a goroutine.  Only faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * SIGTRAP, SIGSYS) and SIGPROF (profilers) reach a worker.  raise() and
+ * pthread_kill() target one thread: from a goroutine, that is a worker,
+ * which never takes the signal; use kill(getpid(), sig).  SIGQUIT's dump
+ * (weft_dump) runs on whichever of the program's threads takes it.
+ *
+ * Signals asked for below are caught by weft instead: a handler that only
+ * records the signal, and a signal thread that keeps exactly those signals
+ * unblocked (so they are received even if every other thread blocks them)
+ * and passes them on.  While any signal is asked for, that thread exists
+ * and the deadlock report is off, as in Go. */
+
+/* Send each of the n signals to c, an int channel, as it arrives; delivery
+ * never blocks: a signal finding c full is dropped (as in Go; give c a
+ * buffer).  Adds to c's earlier signals.  0, -EINVAL (c NULL or not of
+ * int, n 0, a fault signal, SIGKILL/SIGSTOP), -ENOMEM.  Signals arriving
+ * close together may be merged by the kernel. */
+int weft_signal_notify(weft_chan *c, const int *signals, size_t n);
+
+/* Stop sending signals to c: nothing more is sent once it returns.  A
+ * signal no registration wants any more gets back the disposition it had
+ * before the first weft_signal_notify or weft_signal_ctx (normally the
+ * default).  0 (also when c had nothing registered), -EINVAL for NULL. */
+int weft_signal_stop(weft_chan *c);
+
+/* A child of parent cancelled (-ECANCELED) when one of the n signals
+ * arrives: Go's signal.NotifyContext.  The signals are caught from the
+ * call until the context ends, by a signal, its parent or weft_ctx_free
+ * (Go's stop); then, if nothing else wants them, they get their old
+ * disposition back, so a second Ctrl-C ends the program.  NULL with errno
+ * EINVAL (as weft_signal_notify) or ENOMEM. */
+weft_ctx *weft_signal_ctx(weft_ctx *parent, const int *signals, size_t n);
+
+/* ------------------------------------------------------------------------ */
 /* Diagnostics                                                              */
 
 /* Write one line per goroutine to out (NULL: stderr), then one per plain

@@ -47,6 +47,7 @@
 #include "weft.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -455,6 +456,13 @@ void weft__timer_wakeup(int64_t when);
 void weft__blocking_release(void);
 /* weft_blocking calls in progress (keeps the deadlock detector quiet). */
 size_t weft__blocking_pending(void);
+
+/* ---- weft's own threads (signal.c) -------------------------------------- */
+
+/* pthread_create for every thread weft runs: the thread starts with every
+ * asynchronous signal blocked (see signal.c).  0 or an errno value. */
+int weft__thread_start(pthread_t *t, const pthread_attr_t *attr,
+                       void *(*fn)(void *), void *arg);
 
 /* ---- diagnostics (debug.c, deadlock.c, trace.c) ------------------------- */
 
