@@ -387,6 +387,59 @@ int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
 int weft_blocking(weft_fn fn, void *arg);
 
 /* ------------------------------------------------------------------------ */
+/* Cancellation that reaches blocked calls.  Each call below is its blocking
+ * counterpart above, also returning as soon as ctx ends (cancelled, or its
+ * deadline or an ancestor's passed) with ctx's error: -ECANCELED or
+ * -ETIMEDOUT.  A ctx that has ended already fails at once, before any I/O,
+ * as in Go.  Nothing is lost: a call cut short has consumed nothing
+ * (received bytes and queued connections stay where they were), except
+ * that weft_write_ctx returns the count already written.  The end reaches
+ * a goroutine parked on the netpoller and a plain thread in poll(2)
+ * alike.  NULL ctx: -EINVAL (use weft_ctx_background() for none). */
+
+/* As Go's ctx.Deadline(): 1 and *deadline (absolute, weft_now() clock) when
+ * c or an ancestor has one, else 0 and *deadline = WEFT_FOREVER.  deadline
+ * may be NULL.  -EINVAL for c NULL. */
+int weft_ctx_deadline(weft_ctx *c, int64_t *deadline);
+
+/* A pending after-function; see weft_ctx_after_func. */
+typedef struct weft_after weft_after;
+
+/* As Go's context.AfterFunc: run fn(arg) once, in a goroutine of its own,
+ * when c ends (at once if it has ended; weft_ctx_free ends c too).  Never
+ * for background or a context no cancel can reach.  NULL, errno EINVAL (c
+ * or fn NULL) or ENOMEM.  Call weft_ctx_after_stop once per handle. */
+weft_after *weft_ctx_after_func(weft_ctx *c, weft_fn fn, void *arg);
+
+/* Stop a's fn from running and free a: 1 if this stopped it, 0 if fn has
+ * started or run (it is not waited for), -EINVAL for NULL.  Call exactly
+ * once per handle, whether fn ran or not; c may be freed before. */
+int weft_ctx_after_stop(weft_after *a);
+
+/* weft_sleep(ns) that ends early with ctx's error; 0 after the full sleep. */
+int weft_sleep_ctx(weft_ctx *ctx, int64_t ns);
+
+/* weft_wait_fd without a timeout, ending with ctx. */
+int weft_wait_fd_ctx(weft_ctx *ctx, int fd, int events);
+
+/* weft_read ending with ctx: bytes read, 0 at EOF, ctx's error, -errno. */
+ssize_t weft_read_ctx(weft_ctx *ctx, int fd, void *buf, size_t n);
+
+/* weft_write ending with ctx: n when all was written; when ctx ends part
+ * way, the bytes written so far (0 < count < n; the next call then returns
+ * ctx's error); ctx's error or -errno when nothing was written. */
+ssize_t weft_write_ctx(weft_ctx *ctx, int fd, const void *buf, size_t n);
+
+/* weft_accept ending with ctx; a pending connection stays queued. */
+int weft_accept_ctx(weft_ctx *ctx, int fd, struct sockaddr *addr,
+                    socklen_t *len);
+
+/* weft_connect ending with ctx.  A connection cut short is left half
+ * open: close fd. */
+int weft_connect_ctx(weft_ctx *ctx, int fd, const struct sockaddr *addr,
+                     socklen_t len);
+
+/* ------------------------------------------------------------------------ */
 /* Signals as channels, as Go's os/signal.
  *
  * Which thread takes a signal.  Every thread weft creates (workers,
@@ -477,6 +530,12 @@ void weft__site(const char *file, int line);
 #define weft_accept_timeout(...) WEFT__AT(weft_accept_timeout)(__VA_ARGS__)
 #define weft_connect_timeout(...) WEFT__AT(weft_connect_timeout)(__VA_ARGS__)
 #define weft_blocking(...) WEFT__AT(weft_blocking)(__VA_ARGS__)
+#define weft_sleep_ctx(...) WEFT__AT(weft_sleep_ctx)(__VA_ARGS__)
+#define weft_wait_fd_ctx(...) WEFT__AT(weft_wait_fd_ctx)(__VA_ARGS__)
+#define weft_read_ctx(...) WEFT__AT(weft_read_ctx)(__VA_ARGS__)
+#define weft_write_ctx(...) WEFT__AT(weft_write_ctx)(__VA_ARGS__)
+#define weft_accept_ctx(...) WEFT__AT(weft_accept_ctx)(__VA_ARGS__)
+#define weft_connect_ctx(...) WEFT__AT(weft_connect_ctx)(__VA_ARGS__)
 #endif
 
 #ifdef __cplusplus
