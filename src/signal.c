@@ -33,8 +33,8 @@
  * Signal contexts.  A weft_signal_ctx registration holds the context the
  * caller got and a child of it (watch) of its own, which keeps the
  * context's memory alive after the caller frees it and tells, by its err,
- * when the context ended.  Ended registrations are pruned whenever the
- * dispatcher wakes or a signal call runs.
+ * when the context ended; an after-function on watch wakes the dispatcher
+ * then, which prunes the registration.
  */
 #include "weft_internal.h"
 
@@ -72,6 +72,7 @@ typedef struct reg {
     weft_chan *chan; /* notified, or NULL for a signal context */
     weft_ctx *ctx;   /* cancelled on the first signal */
     weft_ctx *watch; /* child of ctx: ends when ctx does */
+    weft_after *woken; /* wakes the dispatcher when watch ends */
     sigset_t set;
     struct reg *next;
 } reg;
@@ -103,6 +104,11 @@ static void kick(void) {
     (void)r;
 }
 
+static void kick_fn(void *unused) {
+    (void)unused;
+    kick();
+}
+
 static void want_add(int s) {
     if (sg.want[s]++)
         return;
@@ -126,6 +132,8 @@ static void reg_remove(reg **pp) {
     for (int s = 1; s < NSIG; s++)
         if (sigismember(&r->set, s))
             want_drop(s);
+    if (r->woken)
+        weft_ctx_after_stop(r->woken);
     weft_ctx_free(r->watch);
     free(r);
 }
@@ -257,6 +265,11 @@ static int reg_add(weft_chan *c, weft_ctx *ctx, weft_ctx *watch,
     if (fresh) {
         *r = (reg){.chan = c, .ctx = ctx, .watch = watch};
         sigemptyset(&r->set);
+        if (watch && !(r->woken = weft_ctx_after_func(watch, kick_fn, NULL))) {
+            free(r);
+            pthread_mutex_unlock(&sg.mu);
+            return -ENOMEM;
+        }
     }
     for (int s = 1; s < NSIG; s++)
         if (sigismember(set, s) && !sigismember(&r->set, s)) {
