@@ -440,6 +440,87 @@ int weft_connect_ctx(weft_ctx *ctx, int fd, const struct sockaddr *addr,
                      socklen_t len);
 
 /* ------------------------------------------------------------------------ */
+/* Buffered I/O, as Go's bufio, and weft_copy (io.Copy).
+ *
+ * Over any descriptor weft_read/weft_write take (the goroutine parks, never
+ * its thread) and over regular files and block devices, which epoll cannot
+ * wait on: each read or write of those runs on the weft_blocking pool, one
+ * thread hand-off per buffer fill or flush (not per line), and the file's
+ * flags are left alone.  (weft_read itself on a regular file reads on the
+ * worker, which the disk may stall.)  A reader or writer is used by one
+ * goroutine at a time; neither closes its descriptor.  Errors are negative
+ * errno values; the end of the input reads as 0, as with read(2). */
+
+typedef struct weft_reader weft_reader;
+typedef struct weft_writer weft_writer;
+
+/* A reader of fd with a size-byte buffer (0 = 4096).  NULL with errno
+ * EBADF (fd < 0) or ENOMEM. */
+weft_reader *weft_reader_make(int fd, size_t size);
+
+/* Free r (NULL ok); bytes still buffered are dropped, fd stays open. */
+void weft_reader_free(weft_reader *r);
+
+/* Later reads (fills) of r also end with ctx's error when ctx ends, as
+ * weft_read_ctx (a file's fill checks ctx before it starts); NULL = none.
+ * ctx must outlive its use by r.  0, or -EINVAL for r NULL. */
+int weft_reader_ctx(weft_reader *r, weft_ctx *ctx);
+
+/* Bytes buffered now, which the next read returns without waiting. */
+size_t weft_reader_buffered(const weft_reader *r);
+
+/* Up to n bytes: the buffered ones, else one read(2)'s worth.  Bytes
+ * (> 0), 0 at the end of the input, -errno. */
+ssize_t weft_reader_read(weft_reader *r, void *buf, size_t n);
+
+/* Exactly n bytes (io.ReadFull): n; 0 at the end of the input before any
+ * byte; -EPIPE when it ends part way; or the error (-ECANCELED...).  On
+ * any failure nothing is consumed: the bytes read stay in r for the next
+ * call (r's buffer grows to hold them). */
+ssize_t weft_reader_read_full(weft_reader *r, void *buf, size_t n);
+
+/* The bytes up to and including the first delim (Go's ReadString; '
+'
+ * for a line) into buf, NUL-terminated: their count.  A line longer than
+ * cap - 1 bytes: -EMSGSIZE and nothing consumed (read it in pieces with
+ * weft_reader_read); r's buffer grows up to cap bytes to look.  At the end
+ * of the input, the last bytes without a delim (0 when none are left).
+ * -EINVAL for buf NULL or cap 0. */
+ssize_t weft_reader_read_until(weft_reader *r, int delim, char *buf,
+                               size_t cap);
+
+/* A writer of fd with a size-byte buffer (0 = 4096).  NULL with errno
+ * EBADF (fd < 0) or ENOMEM. */
+weft_writer *weft_writer_make(int fd, size_t size);
+
+/* As weft_reader_ctx, for w's writes: a write cut short keeps the rest of
+ * the buffer, and the error sticks (see weft_writer_write). */
+int weft_writer_ctx(weft_writer *w, weft_ctx *ctx);
+
+/* Bytes buffered, not yet written. */
+size_t weft_writer_buffered(const weft_writer *w);
+
+/* Buffer n bytes, writing the buffer out when it fills (a write at least
+ * as big as the buffer goes straight out): n or -errno.  An error sticks,
+ * as in Go: every later write and flush returns it (-EPIPE for a closed
+ * peer). */
+ssize_t weft_writer_write(weft_writer *w, const void *buf, size_t n);
+
+/* Write out everything buffered: 0 or the (sticky) error. */
+int weft_writer_flush(weft_writer *w);
+
+/* Flush, then free w (NULL ok: 0); fd stays open.  Returns the flush's
+ * result: w is freed even when it fails. */
+int weft_writer_free(weft_writer *w);
+
+/* Copy src_fd to dst_fd until src's end (io.Copy), parking on both sides:
+ * the bytes copied, or -errno (the count copied before is lost then). */
+ssize_t weft_copy(int dst_fd, int src_fd);
+
+/* weft_copy ending with ctx's error when ctx ends; -EINVAL for ctx NULL. */
+ssize_t weft_copy_ctx(weft_ctx *ctx, int dst_fd, int src_fd);
+
+/* ------------------------------------------------------------------------ */
 /* Signals as channels, as Go's os/signal.
  *
  * Which thread takes a signal.  Every thread weft creates (workers,
