@@ -349,6 +349,13 @@ int weft_group_wait(weft_group *g);
  * That flag belongs to the open file, so it is shared with dup()s and with
  * other processes holding it (an inherited stdin, say).
  *
+ * Regular files (and block devices, directories): epoll cannot wait on
+ * them, and the kernel reports them always ready.  weft_read/weft_write
+ * and weft_wait_fd work on them but never park: the read(2) or write(2)
+ * runs at once and blocks the calling thread, a worker when called from a
+ * goroutine, for as long as the disk takes.  weft leaves their flags
+ * alone.  To keep workers free during file I/O, run it in weft_blocking.
+ *
  * Closing: close(2) does not wake a goroutine parked on that descriptor
  * (as with threads blocked in read(2)); call shutdown(2) first, or use the
  * _timeout variants.  Descriptor numbers may be closed and reused freely. */
@@ -438,6 +445,63 @@ int weft_accept_ctx(weft_ctx *ctx, int fd, struct sockaddr *addr,
  * open: close fd. */
 int weft_connect_ctx(weft_ctx *ctx, int fd, const struct sockaddr *addr,
                      socklen_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Dialling and listening by name, as Go's net.Dial and net.Listen.
+ *
+ * network: "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6" or "unix" (a stream
+ * socket).  address, as Go writes it: "host:port", "[v6]:port" or ":port"
+ * (no host: the local system to dial, every local address to listen on);
+ * host a name or a literal address, port a number or a service name
+ * ("http"); for "unix" a path, or "@name" in Linux's abstract namespace.
+ * Names are resolved (getaddrinfo) on a thread of their own, never on a
+ * worker; a literal address with a numeric port needs no lookup.  The
+ * caller leaves at its deadline or when its context ends even while the
+ * lookup still runs (it cleans up after itself).
+ *
+ * Descriptors returned are non-blocking and close-on-exec; use them with
+ * weft_read/weft_write (or read(2) and write(2)) and close(2) them.
+ * Errors: -EINVAL (unknown network, bad address syntax, unknown service,
+ * port out of range), -ENXIO (no such host), -EAGAIN (the name server
+ * failed for now), -ENAMETOOLONG (unix path), -ECONNREFUSED, -ETIMEDOUT,
+ * -ECANCELED, -ENETUNREACH, -EADDRINUSE (listen), -ENOMEM, other -errno. */
+
+/* Connect to address: a descriptor (>= 0) or -errno.  Each address the
+ * name resolves to is tried in order until one connects; with a timeout
+ * each try gets an equal share of the time left (at least 2 s), all
+ * within timeout_ns, which covers the lookup too (WEFT_FOREVER: none; 0
+ * fails with -ETIMEDOUT unless it connects at once).  When every address
+ * fails, the first failure is returned.  A "udp" dial connects the socket
+ * (no packet is sent). */
+int weft_dial(const char *network, const char *address, int64_t timeout_ns);
+
+/* weft_dial within ctx: its deadline is the timeout, and it ends with
+ * ctx's error (-ECANCELED, -ETIMEDOUT) as soon as ctx ends, also during
+ * the lookup.  NULL ctx: -EINVAL. */
+int weft_dial_ctx(weft_ctx *ctx, const char *network, const char *address);
+
+/* A listening socket for "tcp*" and "unix", a bound socket for "udp*"
+ * (read it with recvfrom(2), or weft_wait_fd first): a descriptor or
+ * -errno.  Port 0 picks a free port (read it back with weft_local_addr or
+ * weft_local_port).  TCP sockets get SO_REUSEADDR; "tcp" and "udp"
+ * without a host listen on one dual-stack [::] socket (0.0.0.0 where
+ * IPv6 is missing), "tcp6" with a host on IPv6 only.  A unix path must not
+ * exist yet (-EADDRINUSE): remove it with unlink(2) when done.  The
+ * backlog is SOMAXCONN.  The lookup of a host name has no deadline. */
+int weft_listen(const char *network, const char *address);
+
+/* The local address of socket fd as text, the way address above is
+ * written: "127.0.0.1:41234", "[::1]:41234", a unix path, "@name", or ""
+ * for an unnamed unix socket.  Returns its length, or -ENOSPC when cap
+ * bytes cannot hold it and its NUL (buf then holds ""), -EINVAL (buf NULL
+ * or cap 0), -EAFNOSUPPORT, -errno. */
+int weft_local_addr(int fd, char *buf, size_t cap);
+
+/* The peer's address of connected socket fd, as weft_local_addr. */
+int weft_remote_addr(int fd, char *buf, size_t cap);
+
+/* The local port of an IPv4 or IPv6 socket, or -EAFNOSUPPORT, -errno. */
+int weft_local_port(int fd);
 
 /* ------------------------------------------------------------------------ */
 /* Buffered I/O, as Go's bufio, and weft_copy (io.Copy).
@@ -617,6 +681,8 @@ void weft__site(const char *file, int line);
 #define weft_write_ctx(...) WEFT__AT(weft_write_ctx)(__VA_ARGS__)
 #define weft_accept_ctx(...) WEFT__AT(weft_accept_ctx)(__VA_ARGS__)
 #define weft_connect_ctx(...) WEFT__AT(weft_connect_ctx)(__VA_ARGS__)
+#define weft_dial(...) WEFT__AT(weft_dial)(__VA_ARGS__)
+#define weft_dial_ctx(...) WEFT__AT(weft_dial_ctx)(__VA_ARGS__)
 #endif
 
 #ifdef __cplusplus

@@ -41,6 +41,10 @@
  * of the call only.  A listening socket passed to weft_accept and any
  * non-socket descriptor (pipe, FIFO, tty) passed to weft_read/weft_write
  * are switched to O_NONBLOCK for good: there is no per-call flag for them.
+ * Regular files, block devices and directories keep their flags: epoll
+ * cannot wait on them (EPERM), they are always "ready", and read(2) and
+ * write(2) on them block the calling thread (a worker, for a goroutine)
+ * for the disk's time whatever the flags say.
  */
 #include "weft_internal.h"
 
@@ -51,6 +55,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifdef WEFT_TSAN
@@ -460,13 +465,22 @@ typedef struct io {
     struct sockaddr *addr;
     socklen_t *alen;
     weft_ctx *ctx; /* the _ctx variants' context, else NULL */
-    bool nonsock;  /* not a socket: plain read/write on O_NONBLOCK */
+    bool nonsock;  /* not a socket: plain read/write (see to_nonsock) */
 } io;
 
+/* Set O_NONBLOCK on fd, except on a file epoll cannot wait on (a regular
+ * file, a block device, a directory): reads and writes there never say
+ * EAGAIN, so the flag would change nothing for weft, only the file's
+ * flags behind its owner's back. */
 static int set_nonblock(int fd) {
     int fl = (int)sys(fcntl(fd, F_GETFL));
     if (fl < 0 || (fl & O_NONBLOCK))
         return fl < 0 ? fl : 0;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -weft_errno();
+    if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
+        return 0;
     return (int)sys(fcntl(fd, F_SETFL, fl | O_NONBLOCK));
 }
 

@@ -9,6 +9,7 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,5 +75,13 @@ static inline int test_count(const char *s, const char *what) {
     } while (0)
 
 #define TEST_OK() printf("ok %s\n", __FILE__)
+
+/* End the test as skipped: ctest reports exit code 77 as "Skipped" (see
+ * SKIP_RETURN_CODE in CMakeLists.txt). */
+#define TEST_SKIP(why)                                                         \
+    do {                                                                       \
+        printf("skipped %s: %s\n", __FILE__, why);                             \
+        exit(77);                                                              \
+    } while (0)
 
 #endif

@@ -285,6 +285,41 @@ static void sleep_cancelled(void *arg) {
     weft_ctx_free(c);
 }
 
+/* ---- regular files ------------------------------------------------------- */
+
+/* Regular files are always ready and keep their flags (they used to get
+ * O_NONBLOCK behind the caller's back); a pipe gets it, as documented. */
+static void regular_file(void *arg) {
+    (void)arg;
+    char path[] = "/tmp/weft-ctx-io-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    CHECK_EQ(unlink(path), 0);
+    int fl = fcntl(fd, F_GETFL);
+    CHECK(!(fl & O_NONBLOCK));
+    CHECK_EQ(weft_write(fd, "abcdef", 6), 6);
+    CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
+    char b[8];
+    CHECK_EQ(weft_read(fd, b, 3), 3);
+    weft_ctx *c = weft_ctx_with_cancel(weft_ctx_background());
+    CHECK_EQ(weft_read_ctx(c, fd, b + 3, 5), 3);
+    CHECK(memcmp(b, "abcdef", 6) == 0);
+    CHECK_EQ(weft_read_ctx(c, fd, b, 5), 0); /* EOF */
+    CHECK_EQ(weft_wait_fd(fd, WEFT_READABLE | WEFT_WRITABLE, 0),
+             WEFT_READABLE | WEFT_WRITABLE);
+    CHECK_EQ(weft_wait_fd_ctx(c, fd, WEFT_READABLE), WEFT_READABLE);
+    weft_ctx_free(c);
+    CHECK_EQ(fcntl(fd, F_GETFL), fl);
+    close(fd);
+
+    int p[2];
+    CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+    CHECK_EQ(weft_write(p[1], "x", 1), 1);
+    CHECK(fcntl(p[1], F_GETFL) & O_NONBLOCK);
+    close(p[0]);
+    close(p[1]);
+}
+
 /* ---- cancel racing data, many rounds ------------------------------------- */
 
 typedef struct racer {
@@ -479,6 +514,7 @@ int main(void) {
         run(accept_cancelled, NULL, th);
         run(wait_fd_cancelled, NULL, th);
         run(sleep_cancelled, NULL, th);
+        run(regular_file, NULL, th);
         run(race_rounds, NULL, th);
     }
     test_after_basic();
