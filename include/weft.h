@@ -354,7 +354,9 @@ int weft_group_wait(weft_group *g);
  * and weft_wait_fd work on them but never park: the read(2) or write(2)
  * runs at once and blocks the calling thread, a worker when called from a
  * goroutine, for as long as the disk takes.  weft leaves their flags
- * alone.  To keep workers free during file I/O, run it in weft_blocking.
+ * alone.  To keep workers free during file I/O, run it in weft_blocking,
+ * or use a weft_reader/weft_writer (below), which does so a buffer at a
+ * time.
  *
  * Closing: close(2) does not wake a goroutine parked on that descriptor
  * (as with threads blocked in read(2)); call shutdown(2) first, or use the
@@ -510,8 +512,7 @@ int weft_local_port(int fd);
  * its thread) and over regular files and block devices, which epoll cannot
  * wait on: each read or write of those runs on the weft_blocking pool, one
  * thread hand-off per buffer fill or flush (not per line), and the file's
- * flags are left alone.  (weft_read itself on a regular file reads on the
- * worker, which the disk may stall.)  A reader or writer is used by one
+ * flags are left alone.  A reader or writer is used by one
  * goroutine at a time; neither closes its descriptor.  Errors are negative
  * errno values; the end of the input reads as 0, as with read(2). */
 

@@ -66,12 +66,13 @@ int weft__thread_start(pthread_t *t, const pthread_attr_t *attr,
     return e;
 }
 
-/* ---- registrations -------------------------------------------------------- */
+/* ---- registrations --------------------------------------------------------
+ */
 
 typedef struct reg {
-    weft_chan *chan; /* notified, or NULL for a signal context */
-    weft_ctx *ctx;   /* cancelled on the first signal */
-    weft_ctx *watch; /* child of ctx: ends when ctx does */
+    weft_chan *chan;   /* notified, or NULL for a signal context */
+    weft_ctx *ctx;     /* cancelled on the first signal */
+    weft_ctx *watch;   /* child of ctx: ends when ctx does */
     weft_after *woken; /* wakes the dispatcher when watch ends */
     sigset_t set;
     struct reg *next;
@@ -150,8 +151,8 @@ static void prune_locked(void) {
 /* Send what is pending to the registrations; called with sg.mu held. */
 static void deliver_locked(void) {
     for (int s = 1; s < NSIG; s++) {
-        unsigned n = atomic_exchange_explicit(&pending[s], 0,
-                                              memory_order_relaxed);
+        unsigned n =
+            atomic_exchange_explicit(&pending[s], 0, memory_order_relaxed);
         for (reg *r = sg.regs; n && r; r = r->next) {
             if (!sigismember(&r->set, s))
                 continue;

@@ -234,8 +234,8 @@ static int bad_args(void) {
     CHECK_EQ(weft_signal_notify(wide, (int[]){SIGUSR1}, 1), -EINVAL);
     CHECK_EQ(weft_signal_notify(c, NULL, 1), -EINVAL);
     CHECK_EQ(weft_signal_notify(c, (int[]){SIGUSR1}, 0), -EINVAL);
-    int bad[] = {SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, 0, -1,
-                 NSIG, 1000};
+    int bad[] = {SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE,
+                 SIGILL,  0,       -1,      NSIG,   1000};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_EQ(weft_signal_notify(c, (int[]){SIGUSR1, bad[i]}, 2), -EINVAL);
         errno = 0;
