@@ -35,6 +35,7 @@ typedef struct client {
 } client;
 
 static weft_chan *joins, *leaves, *msgs; /* client *, client *, msg */
+static weft_wg sessions;                 /* connections still served */
 
 static void hub(void *arg) {
     (void)arg;
@@ -79,6 +80,7 @@ static void writer(void *arg) {
     close(c->fd);
     weft_chan_free(c->out);
     free(c);
+    weft_wg_done(&sessions);
 }
 
 static void session(void *arg) {
@@ -105,6 +107,7 @@ static void serve(void *arg) {
         client *c = malloc(sizeof *c);
         c->fd = fd;
         c->out = weft_chan_make(sizeof(msg), 256);
+        weft_wg_add(&sessions, 1);
         weft_go(session, c);
     }
 }
@@ -155,6 +158,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < CLIENTS; i++)
         weft_go(chatter, (void *)(intptr_t)i);
     weft_wg_wait(&finished);
+    weft_wg_wait(&sessions); /* the server saw every client leave */
     for (int i = 0; i < CLIENTS; i++)
         if (heard[i] != CLIENTS) {
             fprintf(stderr, "client %d heard %d hellos of %d\n", i, heard[i],
