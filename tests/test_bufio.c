@@ -142,6 +142,7 @@ static void cancel_soon(void *arg) {
     (void)arg;
     weft_sleep(WEFT_MS(20));
     weft_ctx_cancel(rctx);
+    weft_wg_done(&wg);
 }
 
 static void reader_ctx(void) {
@@ -149,6 +150,7 @@ static void reader_ctx(void) {
     weft_reader *r = weft_reader_make(p.rd, 0);
     rctx = weft_ctx_with_cancel(weft_ctx_background());
     CHECK_EQ(weft_reader_ctx(r, rctx), 0);
+    weft_wg_add(&wg, 1);
     weft_go(cancel_soon, NULL);
     char b[16];
     CHECK_EQ(weft_reader_read_until(r, '\n', b, sizeof b), -ECANCELED);
@@ -157,6 +159,7 @@ static void reader_ctx(void) {
     CHECK_EQ(weft_reader_ctx(r, NULL), 0);
     CHECK_EQ(weft_reader_read_until(r, '\n', b, sizeof b), 5);
     CHECK(strcmp(b, "late\n") == 0);
+    weft_wg_wait(&wg); /* the canceller holds no reference of its own */
     weft_ctx_free(rctx);
     weft_reader_free(r);
     close(p.rd);
