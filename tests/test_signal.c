@@ -11,6 +11,15 @@
 #include <signal.h>
 #include <stdatomic.h>
 
+/* An int channel, kept reachable for the leak checker: a child exits with
+ * its channels still registered, or killed by the signal under test. */
+static weft_chan *int_chan(size_t cap) {
+    static weft_chan *made[8];
+    static int n;
+    CHECK(n < 8);
+    return made[n++] = weft_chan_make(sizeof(int), cap);
+}
+
 /* A goroutine's (a worker's) signal mask, and a weft_blocking helper's. */
 static sigset_t g_mask, helper_mask;
 static weft_wg done;
@@ -80,8 +89,8 @@ static void receiver(void *arg) {
 }
 
 static int usr1(void) {
-    weft_chan *c = weft_chan_make(sizeof(int), 1);
-    got = weft_chan_make(sizeof(int), 1);
+    weft_chan *c = int_chan(1);
+    got = int_chan(1);
     CHECK_EQ(weft_signal_notify(c, (int[]){SIGUSR1}, 1), 0);
     weft_go(receiver, c);
     kill(getpid(), SIGUSR1);
@@ -104,7 +113,7 @@ static void spinner(void *arg) {
 static int sigterm(void) {
     for (int i = 0; i < 4; i++)
         weft_go(spinner, NULL);
-    weft_chan *c = weft_chan_make(sizeof(int), 4);
+    weft_chan *c = int_chan(4);
     CHECK_EQ(weft_signal_notify(c, (int[]){SIGINT, SIGTERM}, 2), 0);
     for (int i = 0; i < 3; i++) {
         kill(getpid(), SIGTERM);
@@ -124,7 +133,7 @@ static int all_blocked(void) {
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    weft_chan *c = weft_chan_make(sizeof(int), 1);
+    weft_chan *c = int_chan(1);
     CHECK_EQ(weft_signal_notify(c, (int[]){SIGUSR1}, 1), 0);
     kill(getpid(), SIGUSR1);
     CHECK_EQ(recv_sig(c), SIGUSR1);
@@ -134,8 +143,8 @@ static int all_blocked(void) {
 /* A full channel drops the signal, and delivery to other channels goes
  * on: the signal thread never blocks. */
 static int full_drops(void) {
-    weft_chan *full = weft_chan_make(sizeof(int), 1);
-    weft_chan *other = weft_chan_make(sizeof(int), 4);
+    weft_chan *full = int_chan(1);
+    weft_chan *other = int_chan(4);
     int sigs[] = {SIGUSR1, SIGUSR2};
     CHECK_EQ(weft_signal_notify(full, sigs, 2), 0);
     kill(getpid(), SIGUSR1);
@@ -149,7 +158,7 @@ static int full_drops(void) {
     CHECK_EQ(recv_sig(full), SIGUSR1);
     CHECK_EQ(weft_try_recv(full, NULL), -EAGAIN);
     /* an unbuffered channel nobody receives on drops everything */
-    weft_chan *unbuf = weft_chan_make(sizeof(int), 0);
+    weft_chan *unbuf = int_chan(0);
     CHECK_EQ(weft_signal_notify(unbuf, (int[]){SIGUSR2}, 1), 0);
     kill(getpid(), SIGUSR2);
     CHECK_EQ(recv_sig(other), SIGUSR2);
@@ -159,8 +168,8 @@ static int full_drops(void) {
 
 /* After stop, a signal nobody wants has its default action again. */
 static int stop_restores(void) {
-    weft_chan *c = weft_chan_make(sizeof(int), 1);
-    weft_chan *d = weft_chan_make(sizeof(int), 1);
+    weft_chan *c = int_chan(1);
+    weft_chan *d = int_chan(1);
     CHECK_EQ(weft_signal_notify(c, (int[]){SIGUSR1}, 1), 0);
     CHECK_EQ(weft_signal_notify(d, (int[]){SIGUSR1}, 1), 0);
     CHECK_EQ(weft_signal_stop(c), 0);
@@ -195,7 +204,7 @@ static void blocked_read(void *arg) {
 }
 
 static int signal_ctx(void) {
-    got = weft_chan_make(sizeof(int), 1);
+    got = int_chan(1);
     int sigs[] = {SIGINT, SIGTERM};
     weft_ctx *ctx = weft_signal_ctx(weft_ctx_background(), sigs, 2);
     CHECK(ctx);
@@ -228,7 +237,7 @@ static int signal_ctx_freed(void) {
 }
 
 static int bad_args(void) {
-    weft_chan *c = weft_chan_make(sizeof(int), 1);
+    weft_chan *c = int_chan(1);
     weft_chan *wide = weft_chan_make(sizeof(long long), 1);
     CHECK_EQ(weft_signal_notify(NULL, (int[]){SIGUSR1}, 1), -EINVAL);
     CHECK_EQ(weft_signal_notify(wide, (int[]){SIGUSR1}, 1), -EINVAL);
@@ -249,6 +258,8 @@ static int bad_args(void) {
     struct sigaction sa;
     sigaction(SIGUSR1, NULL, &sa);
     CHECK(sa.sa_handler == SIG_DFL);
+    weft_chan_free(c);
+    weft_chan_free(wide);
     return 0;
 }
 
