@@ -84,37 +84,49 @@ static ssize_t fd_io(int fd, bool file, weft_ctx *ctx, void *buf, size_t n,
     return ctx ? weft_read_ctx(ctx, fd, buf, n) : weft_read(fd, buf, n);
 }
 
-/* ---- reader ------------------------------------------------------------- */
-
-struct weft_reader {
+/* What a reader and a writer share, first in both. */
+typedef struct buffered {
     int fd;
     bool file;
     weft_ctx *ctx;
     char *buf;
-    size_t cap, off, end;
-    bool eof; /* read(2) said 0: report it once per call that needs more */
-};
+    size_t cap;
+} buffered;
 
-weft_reader *weft_reader_make(int fd, size_t size) {
+/* A reader or writer (obj bytes) of fd with a size-byte buffer. */
+static void *buffered_make(size_t obj, int fd, size_t size) {
     if (fd < 0) {
         errno = EBADF;
         return NULL;
     }
-    weft_reader *r = calloc(1, sizeof *r);
-    if (!r || !(r->buf = malloc(size ? size : DEFAULT_SIZE))) {
-        free(r);
+    size = size ? size : DEFAULT_SIZE;
+    buffered *b = calloc(1, obj);
+    if (!b || !(b->buf = malloc(size))) {
+        free(b);
         errno = ENOMEM;
         return NULL;
     }
-    r->fd = fd;
-    r->file = is_file(fd);
-    r->cap = size ? size : DEFAULT_SIZE;
-    return r;
+    b->fd = fd;
+    b->file = is_file(fd);
+    b->cap = size;
+    return b;
+}
+
+/* ---- reader ------------------------------------------------------------- */
+
+struct weft_reader {
+    buffered b;
+    size_t off, end;
+    bool eof; /* read(2) said 0: report it once per call that needs more */
+};
+
+weft_reader *weft_reader_make(int fd, size_t size) {
+    return buffered_make(sizeof(weft_reader), fd, size);
 }
 
 void weft_reader_free(weft_reader *r) {
     if (r) {
-        free(r->buf);
+        free(r->b.buf);
         free(r);
     }
 }
@@ -122,7 +134,7 @@ void weft_reader_free(weft_reader *r) {
 int weft_reader_ctx(weft_reader *r, weft_ctx *ctx) {
     if (!r)
         return -EINVAL;
-    r->ctx = ctx;
+    r->b.ctx = ctx;
     return 0;
 }
 
@@ -132,18 +144,18 @@ size_t weft_reader_buffered(const weft_reader *r) {
 
 /* Room for need bytes in buf (slides the data down, grows when needed). */
 static int make_room(weft_reader *r, size_t need) {
-    if (r->off && r->cap - r->end < need) {
-        memmove(r->buf, r->buf + r->off, r->end - r->off);
+    if (r->off && r->b.cap - r->end < need) {
+        memmove(r->b.buf, r->b.buf + r->off, r->end - r->off);
         r->end -= r->off;
         r->off = 0;
     }
-    if (r->cap - r->end >= need)
+    if (r->b.cap - r->end >= need)
         return 0;
-    char *nb = realloc(r->buf, r->end + need);
+    char *nb = realloc(r->b.buf, r->end + need);
     if (!nb)
         return -ENOMEM;
-    r->buf = nb;
-    r->cap = r->end + need;
+    r->b.buf = nb;
+    r->b.cap = r->end + need;
     return 0;
 }
 
@@ -153,11 +165,11 @@ static ssize_t fill(weft_reader *r) {
         return 0;
     if (r->off == r->end)
         r->off = r->end = 0;
-    int e = make_room(r, r->end == r->cap ? DEFAULT_SIZE : 1);
+    int e = make_room(r, r->end == r->b.cap ? DEFAULT_SIZE : 1);
     if (e < 0)
         return e;
-    ssize_t n =
-        fd_io(r->fd, r->file, r->ctx, r->buf + r->end, r->cap - r->end, false);
+    ssize_t n = fd_io(r->b.fd, r->b.file, r->b.ctx, r->b.buf + r->end,
+                      r->b.cap - r->end, false);
     if (n > 0)
         r->end += (size_t)n;
     else if (n == 0)
@@ -168,7 +180,7 @@ static ssize_t fill(weft_reader *r) {
 /* Move up to n buffered bytes to dst. */
 static size_t take(weft_reader *r, void *dst, size_t n) {
     size_t k = r->end - r->off < n ? r->end - r->off : n;
-    memcpy(dst, r->buf + r->off, k);
+    memcpy(dst, r->b.buf + r->off, k);
     r->off += k;
     return k;
 }
@@ -180,8 +192,8 @@ ssize_t weft_reader_read(weft_reader *r, void *buf, size_t n) {
         return 0;
     if (r->off == r->end) {
         /* nothing buffered: a big read skips the copy, as in Go */
-        if (n >= r->cap && !r->eof)
-            return fd_io(r->fd, r->file, r->ctx, buf, n, false);
+        if (n >= r->b.cap && !r->eof)
+            return fd_io(r->b.fd, r->b.file, r->b.ctx, buf, n, false);
         ssize_t x = fill(r);
         if (x <= 0) {
             r->eof = false; /* EOF is reported once, as read(2) does */
@@ -205,8 +217,9 @@ ssize_t weft_reader_read_full(weft_reader *r, void *buf, size_t n) {
             int e = make_room(r, got);
             if (e < 0)
                 return e;
-            memmove(r->buf + r->off + got, r->buf + r->off, r->end - r->off);
-            memcpy(r->buf + r->off, buf, got);
+            memmove(r->b.buf + r->off + got, r->b.buf + r->off,
+                    r->end - r->off);
+            memcpy(r->b.buf + r->off, buf, got);
             r->end += got;
             return x == 0 ? -EPIPE : x;
         }
@@ -223,9 +236,9 @@ ssize_t weft_reader_read_until(weft_reader *r, int delim, char *buf,
     for (;;) {
         size_t have = r->end - r->off;
         size_t lim = have < max ? have : max;
-        char *p = memchr(r->buf + r->off + scanned, delim, lim - scanned);
+        char *p = memchr(r->b.buf + r->off + scanned, delim, lim - scanned);
         if (p) {
-            size_t len = (size_t)(p - (r->buf + r->off)) + 1;
+            size_t len = (size_t)(p - (r->b.buf + r->off)) + 1;
             take(r, buf, len);
             buf[len] = 0;
             return (ssize_t)len;
@@ -233,7 +246,7 @@ ssize_t weft_reader_read_until(weft_reader *r, int delim, char *buf,
         scanned = lim;
         if (have >= max)
             return -EMSGSIZE; /* all still buffered */
-        if (r->off + max > r->cap) {
+        if (r->off + max > r->b.cap) {
             int e = make_room(r, max - have);
             if (e < 0)
                 return e;
@@ -254,35 +267,19 @@ ssize_t weft_reader_read_until(weft_reader *r, int delim, char *buf,
 /* ---- writer ------------------------------------------------------------- */
 
 struct weft_writer {
-    int fd;
-    bool file;
+    buffered b;
+    size_t len;
     int err; /* sticky */
-    weft_ctx *ctx;
-    char *buf;
-    size_t cap, len;
 };
 
 weft_writer *weft_writer_make(int fd, size_t size) {
-    if (fd < 0) {
-        errno = EBADF;
-        return NULL;
-    }
-    weft_writer *w = calloc(1, sizeof *w);
-    if (!w || !(w->buf = malloc(size ? size : DEFAULT_SIZE))) {
-        free(w);
-        errno = ENOMEM;
-        return NULL;
-    }
-    w->fd = fd;
-    w->file = is_file(fd);
-    w->cap = size ? size : DEFAULT_SIZE;
-    return w;
+    return buffered_make(sizeof(weft_writer), fd, size);
 }
 
 int weft_writer_ctx(weft_writer *w, weft_ctx *ctx) {
     if (!w)
         return -EINVAL;
-    w->ctx = ctx;
+    w->b.ctx = ctx;
     return 0;
 }
 
@@ -294,13 +291,13 @@ size_t weft_writer_buffered(const weft_writer *w) {
  * stays in it and the error sticks. */
 static int put(weft_writer *w, const void *buf, size_t n) {
     while (n) {
-        ssize_t x = fd_io(w->fd, w->file, w->ctx, (void *)buf, n, true);
+        ssize_t x = fd_io(w->b.fd, w->b.file, w->b.ctx, (void *)buf, n, true);
         if (x <= 0) {
             w->err = x < 0 ? (int)x : -EIO;
             return w->err;
         }
-        if (buf == w->buf) {
-            memmove(w->buf, w->buf + x, w->len - (size_t)x);
+        if (buf == w->b.buf) {
+            memmove(w->b.buf, w->b.buf + x, w->len - (size_t)x);
             w->len -= (size_t)x;
         } else {
             buf = (const char *)buf + x;
@@ -315,7 +312,7 @@ int weft_writer_flush(weft_writer *w) {
         return -EINVAL;
     if (w->err || !w->len)
         return w->err;
-    return put(w, w->buf, w->len);
+    return put(w, w->b.buf, w->len);
 }
 
 ssize_t weft_writer_write(weft_writer *w, const void *buf, size_t n) {
@@ -323,16 +320,16 @@ ssize_t weft_writer_write(weft_writer *w, const void *buf, size_t n) {
         return -EINVAL;
     if (w->err)
         return w->err;
-    if (n > w->cap - w->len) {
+    if (n > w->b.cap - w->len) {
         int e = weft_writer_flush(w);
         if (e < 0)
             return e;
-        if (n >= w->cap) {
+        if (n >= w->b.cap) {
             e = put(w, buf, n);
             return e < 0 ? e : (ssize_t)n;
         }
     }
-    memcpy(w->buf + w->len, buf, n);
+    memcpy(w->b.buf + w->len, buf, n);
     w->len += n;
     return (ssize_t)n;
 }
@@ -341,7 +338,7 @@ int weft_writer_free(weft_writer *w) {
     if (!w)
         return 0;
     int e = weft_writer_flush(w);
-    free(w->buf);
+    free(w->b.buf);
     free(w);
     return e;
 }
