@@ -38,11 +38,18 @@
  */
 #include "weft_internal.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+#ifdef WEFT_TSAN
+#define TSAN_WAKE_MS 20
+#else
+#define TSAN_WAKE_MS -1
+#endif
 
 /* ---- the mask of weft's own threads ------------------------------------- */
 
@@ -183,9 +190,15 @@ static void *dispatch_main(void *unused) {
                 sigdelset(&mask, s);
         pthread_sigmask(SIG_SETMASK, &mask, NULL);
         pthread_mutex_unlock(&sg.mu);
-        uint64_t v;
-        ssize_t r = read(sg_evfd, &v, sizeof v);
-        (void)r; /* a signal or a kick; EINTR just means go round */
+        /* ThreadSanitizer defers a signal's handler to the thread's next
+         * intercepted call, which a thread asleep in the kernel never
+         * makes: under it, wake up now and then to let handlers run */
+        struct pollfd pfd = {.fd = sg_evfd, .events = POLLIN};
+        if (poll(&pfd, 1, TSAN_WAKE_MS) > 0) {
+            uint64_t v;
+            ssize_t r = read(sg_evfd, &v, sizeof v);
+            (void)r; /* a signal or a kick */
+        }
         pthread_mutex_lock(&sg.mu);
     }
     sg.running = false;
@@ -247,7 +260,7 @@ static int reg_add(weft_chan *c, weft_ctx *ctx, weft_ctx *watch,
                    const sigset_t *set) {
     pthread_mutex_lock(&sg.mu);
     if (sg_evfd < 0) {
-        sg_evfd = eventfd(0, EFD_CLOEXEC);
+        sg_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (sg_evfd < 0) {
             pthread_mutex_unlock(&sg.mu);
             return -ENOMEM;
