@@ -77,6 +77,7 @@
 #include "weft.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -565,6 +566,13 @@ void weft__stack_atfork(bool prepare);
  * records. */
 void weft__netpoll_forget(void);
 
+/* ---- weft's own threads (signal.c) -------------------------------------- */
+
+/* pthread_create for every thread weft runs: the thread starts with every
+ * asynchronous signal blocked (see signal.c).  0 or an errno value. */
+int weft__thread_start(pthread_t *t, const pthread_attr_t *attr,
+                       void *(*fn)(void *), void *arg);
+
 /* ---- diagnostics (debug.c, deadlock.c, trace.c) ------------------------- */
 
 /* A plain thread starts (on) or stops (off) blocking on p. */
@@ -754,8 +762,8 @@ static int enqueue_locked(job *j) {
                : pool.queued > pool.idle   ? pool.nthreads + 1
                                            : pool.nthreads;
     while (pool.nthreads < want && pool.nthreads < MAX_HELPERS &&
-           pthread_create(&pool.threads[pool.nthreads], NULL, helper_main,
-                          NULL) == 0)
+           weft__thread_start(&pool.threads[pool.nthreads], NULL, helper_main,
+                              NULL) == 0)
         pool.nthreads++;
     if (pool.nthreads == 0) {
         pool.head = pool.tail = NULL;
@@ -831,6 +839,394 @@ void weft__blocking_release(void) {
 #undef MAX_HELPERS
 #undef MIN_HELPERS
 #undef pool
+
+#line 1 "src/bufio.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Buffered I/O (Go's bufio) and weft_copy (io.Copy) over descriptors.
+ *
+ * Descriptors.  A descriptor epoll can wait on (socket, pipe, tty) goes
+ * through weft_read/weft_write, or their _ctx variants when a context is
+ * set: the goroutine parks on the netpoller.  A regular file or block
+ * device cannot be waited on (it is always "ready", and a read of it may
+ * still sleep in the kernel), so each of its reads and writes is one job on
+ * the weft_blocking pool: one thread hand-off per buffer fill or flush, not
+ * per line.  Its flags are left alone.  A context is checked before such a
+ * job; the job itself, once started, runs to its end.
+ *
+ * Reader.  buf[off, end) holds bytes read and not yet consumed.  Nothing is
+ * consumed by a call that fails: read_full pushes what it had taken back
+ * (growing buf as needed: the rare path), and read_until looks for the
+ * delimiter without consuming, growing buf up to the caller's bound, so a
+ * line too long for it stays buffered.
+ *
+ * Writer.  buf[0, len) waits to be written.  A write larger than the free
+ * space goes straight out once the buffer is flushed.  The first error is
+ * kept (err) and returned by every later call, as in Go: bytes after a
+ * failure could arrive out of order.
+ */
+#line 26 "src/bufio.c"
+
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_SIZE 4096
+#define COPY_SIZE (64 * 1024)
+
+static bool is_file(int fd) {
+    struct stat st;
+    return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+/* ---- one read or write, on the pool for a file ----------------------------
+ */
+
+typedef struct file_job {
+    int fd;
+    void *buf;
+    size_t n;
+    bool writing;
+    ssize_t res;
+} file_job;
+
+static void file_io(void *arg) {
+    file_job *j = arg;
+    size_t done = 0;
+    for (;;) {
+        ssize_t r = j->writing
+                        ? write(j->fd, (char *)j->buf + done, j->n - done)
+                        : read(j->fd, j->buf, j->n);
+        if (r < 0 && weft_errno() == EINTR)
+            continue;
+        if (r < 0) {
+            j->res = -weft_errno();
+            return;
+        }
+        done += (size_t)r;
+        if (!j->writing || done == j->n || r == 0) {
+            j->res = (ssize_t)done;
+            return;
+        }
+    }
+}
+
+/* read(2) (writing false) or write-all on fd: bytes, 0 at EOF, -errno. */
+static ssize_t fd_io(int fd, bool file, weft_ctx *ctx, void *buf, size_t n,
+                     bool writing) {
+    if (file) {
+        int e = ctx ? weft_ctx_err(ctx) : 0;
+        if (e)
+            return e;
+        file_job j = {.fd = fd, .buf = buf, .n = n, .writing = writing};
+        e = weft_blocking(file_io, &j);
+        return e < 0 ? e : j.res;
+    }
+    if (writing)
+        return ctx ? weft_write_ctx(ctx, fd, buf, n) : weft_write(fd, buf, n);
+    return ctx ? weft_read_ctx(ctx, fd, buf, n) : weft_read(fd, buf, n);
+}
+
+/* What a reader and a writer share, first in both. */
+typedef struct buffered {
+    int fd;
+    bool file;
+    weft_ctx *ctx;
+    char *buf;
+    size_t cap;
+} buffered;
+
+/* A reader or writer (obj bytes) of fd with a size-byte buffer. */
+static void *buffered_make(size_t obj, int fd, size_t size) {
+    if (fd < 0) {
+        errno = EBADF;
+        return NULL;
+    }
+    size = size ? size : DEFAULT_SIZE;
+    buffered *b = calloc(1, obj);
+    if (!b || !(b->buf = malloc(size))) {
+        free(b);
+        errno = ENOMEM;
+        return NULL;
+    }
+    b->fd = fd;
+    b->file = is_file(fd);
+    b->cap = size;
+    return b;
+}
+
+/* ---- reader ------------------------------------------------------------- */
+
+struct weft_reader {
+    buffered b;
+    size_t off, end;
+    bool eof; /* read(2) said 0: report it once per call that needs more */
+};
+
+weft_reader *weft_reader_make(int fd, size_t size) {
+    return buffered_make(sizeof(weft_reader), fd, size);
+}
+
+void weft_reader_free(weft_reader *r) {
+    if (r) {
+        free(r->b.buf);
+        free(r);
+    }
+}
+
+int weft_reader_ctx(weft_reader *r, weft_ctx *ctx) {
+    if (!r)
+        return -EINVAL;
+    r->b.ctx = ctx;
+    return 0;
+}
+
+size_t weft_reader_buffered(const weft_reader *r) {
+    return r ? r->end - r->off : 0;
+}
+
+/* Room for need bytes in buf (slides the data down, grows when needed). */
+static int make_room(weft_reader *r, size_t need) {
+    if (r->off && r->b.cap - r->end < need) {
+        memmove(r->b.buf, r->b.buf + r->off, r->end - r->off);
+        r->end -= r->off;
+        r->off = 0;
+    }
+    if (r->b.cap - r->end >= need)
+        return 0;
+    char *nb = realloc(r->b.buf, r->end + need);
+    if (!nb)
+        return -ENOMEM;
+    r->b.buf = nb;
+    r->b.cap = r->end + need;
+    return 0;
+}
+
+/* One read into the free space: bytes (> 0), 0 at EOF, -errno. */
+static ssize_t fill(weft_reader *r) {
+    if (r->eof)
+        return 0;
+    if (r->off == r->end)
+        r->off = r->end = 0;
+    int e = make_room(r, r->end == r->b.cap ? DEFAULT_SIZE : 1);
+    if (e < 0)
+        return e;
+    ssize_t n = fd_io(r->b.fd, r->b.file, r->b.ctx, r->b.buf + r->end,
+                      r->b.cap - r->end, false);
+    if (n > 0)
+        r->end += (size_t)n;
+    else if (n == 0)
+        r->eof = true;
+    return n;
+}
+
+/* Move up to n buffered bytes to dst. */
+static size_t take(weft_reader *r, void *dst, size_t n) {
+    size_t k = r->end - r->off < n ? r->end - r->off : n;
+    memcpy(dst, r->b.buf + r->off, k);
+    r->off += k;
+    return k;
+}
+
+ssize_t weft_reader_read(weft_reader *r, void *buf, size_t n) {
+    if (!r || (!buf && n))
+        return -EINVAL;
+    if (n == 0)
+        return 0;
+    if (r->off == r->end) {
+        /* nothing buffered: a big read skips the copy, as in Go */
+        if (n >= r->b.cap && !r->eof)
+            return fd_io(r->b.fd, r->b.file, r->b.ctx, buf, n, false);
+        ssize_t x = fill(r);
+        if (x <= 0) {
+            r->eof = false; /* EOF is reported once, as read(2) does */
+            return x;
+        }
+    }
+    return (ssize_t)take(r, buf, n);
+}
+
+ssize_t weft_reader_read_full(weft_reader *r, void *buf, size_t n) {
+    if (!r || (!buf && n))
+        return -EINVAL;
+    size_t got = take(r, buf, n);
+    while (got < n) {
+        ssize_t x = fill(r);
+        if (x <= 0) {
+            r->eof = false;
+            if (x == 0 && got == 0)
+                return 0;
+            /* give back what was taken: nothing is consumed */
+            int e = make_room(r, got);
+            if (e < 0)
+                return e;
+            memmove(r->b.buf + r->off + got, r->b.buf + r->off,
+                    r->end - r->off);
+            memcpy(r->b.buf + r->off, buf, got);
+            r->end += got;
+            return x == 0 ? -EPIPE : x;
+        }
+        got += take(r, (char *)buf + got, n - got);
+    }
+    return (ssize_t)n;
+}
+
+ssize_t weft_reader_read_until(weft_reader *r, int delim, char *buf,
+                               size_t cap) {
+    if (!r || !buf || cap == 0)
+        return -EINVAL;
+    size_t max = cap - 1, scanned = 0;
+    for (;;) {
+        size_t have = r->end - r->off;
+        size_t lim = have < max ? have : max;
+        char *p = memchr(r->b.buf + r->off + scanned, delim, lim - scanned);
+        if (p) {
+            size_t len = (size_t)(p - (r->b.buf + r->off)) + 1;
+            take(r, buf, len);
+            buf[len] = 0;
+            return (ssize_t)len;
+        }
+        scanned = lim;
+        if (have >= max)
+            return -EMSGSIZE; /* all still buffered */
+        if (r->off + max > r->b.cap) {
+            int e = make_room(r, max - have);
+            if (e < 0)
+                return e;
+        }
+        ssize_t x = fill(r);
+        if (x < 0)
+            return x;
+        if (x == 0) {
+            /* EOF: the last line, without its delimiter (0 when none) */
+            r->eof = false;
+            size_t len = take(r, buf, have);
+            buf[len] = 0;
+            return (ssize_t)len;
+        }
+    }
+}
+
+/* ---- writer ------------------------------------------------------------- */
+
+struct weft_writer {
+    buffered b;
+    size_t len;
+    int err; /* sticky */
+};
+
+weft_writer *weft_writer_make(int fd, size_t size) {
+    return buffered_make(sizeof(weft_writer), fd, size);
+}
+
+int weft_writer_ctx(weft_writer *w, weft_ctx *ctx) {
+    if (!w)
+        return -EINVAL;
+    w->b.ctx = ctx;
+    return 0;
+}
+
+size_t weft_writer_buffered(const weft_writer *w) {
+    return w ? w->len : 0;
+}
+
+/* Write buf[0, n) out; on failure the unwritten part of w's own buffer
+ * stays in it and the error sticks. */
+static int put(weft_writer *w, const void *buf, size_t n) {
+    while (n) {
+        ssize_t x = fd_io(w->b.fd, w->b.file, w->b.ctx, (void *)buf, n, true);
+        if (x <= 0) {
+            w->err = x < 0 ? (int)x : -EIO;
+            return w->err;
+        }
+        if (buf == w->b.buf) {
+            memmove(w->b.buf, w->b.buf + x, w->len - (size_t)x);
+            w->len -= (size_t)x;
+        } else {
+            buf = (const char *)buf + x;
+        }
+        n -= (size_t)x;
+    }
+    return 0;
+}
+
+int weft_writer_flush(weft_writer *w) {
+    if (!w)
+        return -EINVAL;
+    if (w->err || !w->len)
+        return w->err;
+    return put(w, w->b.buf, w->len);
+}
+
+ssize_t weft_writer_write(weft_writer *w, const void *buf, size_t n) {
+    if (!w || (!buf && n))
+        return -EINVAL;
+    if (w->err)
+        return w->err;
+    if (n > w->b.cap - w->len) {
+        int e = weft_writer_flush(w);
+        if (e < 0)
+            return e;
+        if (n >= w->b.cap) {
+            e = put(w, buf, n);
+            return e < 0 ? e : (ssize_t)n;
+        }
+    }
+    memcpy(w->b.buf + w->len, buf, n);
+    w->len += n;
+    return (ssize_t)n;
+}
+
+int weft_writer_free(weft_writer *w) {
+    if (!w)
+        return 0;
+    int e = weft_writer_flush(w);
+    free(w->b.buf);
+    free(w);
+    return e;
+}
+
+/* ---- weft_copy ------------------------------------------------------------
+ */
+
+static ssize_t copy(weft_ctx *ctx, int dst, int src) {
+    if (dst < 0 || src < 0)
+        return -EBADF;
+    char *buf = malloc(COPY_SIZE);
+    if (!buf)
+        return -ENOMEM;
+    bool dfile = is_file(dst), sfile = is_file(src);
+    ssize_t total = 0;
+    for (;;) {
+        ssize_t n = fd_io(src, sfile, ctx, buf, COPY_SIZE, false);
+        if (n <= 0) {
+            total = n < 0 ? n : total;
+            break;
+        }
+        /* a write cut short by ctx returns the part written: go on, the
+         * next one returns ctx's error */
+        ssize_t x = 1;
+        for (ssize_t off = 0; off < n && x > 0; off += x)
+            x = fd_io(dst, dfile, ctx, buf + off, (size_t)(n - off), true);
+        if (x <= 0) {
+            total = x < 0 ? x : -EIO;
+            break;
+        }
+        total += n;
+    }
+    free(buf);
+    return total;
+}
+
+ssize_t weft_copy(int dst_fd, int src_fd) {
+    return copy(NULL, dst_fd, src_fd);
+}
+
+ssize_t weft_copy_ctx(weft_ctx *ctx, int dst_fd, int src_fd) {
+    return ctx ? copy(ctx, dst_fd, src_fd) : -EINVAL;
+}
+#undef COPY_SIZE
+#undef DEFAULT_SIZE
 
 #line 1 "src/chan.c"
 /* SPDX-License-Identifier: MIT */
@@ -2608,7 +3004,7 @@ static int resolve(const hostport *hp, const netw *n, int flags,
     }
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     atomic_store_explicit(&l->refs, 2, memory_order_relaxed);
-    e = pthread_create(&t, &attr, lookup_thread, l);
+    e = weft__thread_start(&t, &attr, lookup_thread, l);
     pthread_attr_destroy(&attr);
     if (e) {
         atomic_store_explicit(&l->refs, 1, memory_order_relaxed);
@@ -5561,8 +5957,8 @@ static int start(const weft_config *cfg) {
         rt.workers[i] = w;
     }
     for (int i = 0; i < rt.nprocs; i++) {
-        if (pthread_create(&rt.workers[i]->thread, NULL, worker_main,
-                           rt.workers[i]) != 0) {
+        if (weft__thread_start(&rt.workers[i]->thread, NULL, worker_main,
+                               rt.workers[i]) != 0) {
             atomic_store(&rt.stopping, true);
             for (int j = 0; j < i; j++) {
                 worker_wake(rt.workers[j]);
@@ -6066,6 +6462,361 @@ int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
 }
 #undef SMALL
 #undef try_each
+
+#line 1 "src/signal.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Signals as channels (Go's os/signal), and the signal mask of every thread
+ * weft creates.
+ *
+ * Runtime threads.  Workers, weft_blocking helpers and the dispatcher below
+ * are created through weft__thread_start, which gives them a mask with
+ * every asynchronous signal blocked.  So a signal sent to the process is
+ * taken by one of the program's own threads (main, or threads it made) or
+ * by the dispatcher, never by a thread running goroutines: a program that
+ * blocks SIGTERM in its threads to sigwait() for it, say, no longer loses
+ * it to a worker whatever the order of its calls.  Faults (SIGSEGV for a
+ * stack overflow, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) must reach the
+ * thread that caused them, and SIGPROF must reach the thread that is
+ * running for a profiler to sample goroutines: those stay unblocked.
+ *
+ * Delivery.  weft_signal_notify installs on_signal for each signal asked
+ * for.  The handler only bumps the signal's pending counter (a lock-free
+ * atomic) and writes the eventfd: both async-signal-safe.  The dispatcher,
+ * a plain thread, reads the eventfd, swaps the counters to zero and
+ * try-sends the signal number to every channel registered for it (a full
+ * channel drops it, as in Go), or cancels the registered context.  It
+ * keeps exactly the wanted signals unblocked (its mask is recomputed after
+ * every wake), so a receiver exists even when every thread of the program
+ * blocks them.  It exits when the last registration goes, so that a
+ * process no longer asking for signals can again be reported deadlocked.
+ *
+ * Registrations live in a list under sg.mu, which the dispatcher holds
+ * while it delivers: when weft_signal_stop returns, nothing more is sent.
+ * want[s] counts the registrations of s; the disposition s had before the
+ * first one is saved and put back when the count drops to zero.
+ *
+ * Signal contexts.  A weft_signal_ctx registration holds the context the
+ * caller got and a child of it (watch) of its own, which keeps the
+ * context's memory alive after the caller frees it and tells, by its err,
+ * when the context ended; an after-function on watch wakes the dispatcher
+ * then, which prunes the registration.
+ */
+#line 40 "src/signal.c"
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#ifdef WEFT_TSAN
+#define TSAN_WAKE_MS 20
+#else
+#define TSAN_WAKE_MS -1
+#endif
+
+/* ---- the mask of weft's own threads ------------------------------------- */
+
+/* Every signal blocked but those that must reach a particular thread. */
+static void runtime_mask(sigset_t *s) {
+    static const int keep[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+                               SIGTRAP, SIGSYS, SIGPROF};
+    sigfillset(s);
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        sigdelset(s, keep[i]);
+}
+
+int weft__thread_start(pthread_t *t, const pthread_attr_t *attr,
+                       void *(*fn)(void *), void *arg) {
+    sigset_t mask, old;
+    runtime_mask(&mask);
+    /* the new thread inherits the creator's mask: set it around the call */
+    pthread_sigmask(SIG_SETMASK, &mask, &old);
+    int e = pthread_create(t, attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return e;
+}
+
+/* ---- registrations --------------------------------------------------------
+ */
+
+typedef struct reg {
+    weft_chan *chan;   /* notified, or NULL for a signal context */
+    weft_ctx *ctx;     /* cancelled on the first signal */
+    weft_ctx *watch;   /* child of ctx: ends when ctx does */
+    weft_after *woken; /* wakes the dispatcher when watch ends */
+    sigset_t set;
+    struct reg *next;
+} reg;
+
+static struct {
+    pthread_mutex_t mu;
+    reg *regs;
+    int want[NSIG];
+    struct sigaction saved[NSIG];
+    bool running; /* a dispatcher thread is alive */
+} sg = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Written once, before the first handler is installed; never closed. */
+static int sg_evfd = -1;
+static atomic_uint pending[NSIG];
+
+static void on_signal(int sig) {
+    int saved = errno;
+    atomic_fetch_add_explicit(&pending[sig], 1, memory_order_relaxed);
+    uint64_t one = 1;
+    ssize_t r = write(sg_evfd, &one, sizeof one);
+    (void)r; /* the counter cannot overflow before the dispatcher reads */
+    errno = saved;
+}
+
+static void kick(void) {
+    uint64_t one = 1;
+    ssize_t r = write(sg_evfd, &one, sizeof one);
+    (void)r;
+}
+
+static void kick_fn(void *unused) {
+    (void)unused;
+    kick();
+}
+
+static void want_add(int s) {
+    if (sg.want[s]++)
+        return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART | SA_ONSTACK;
+    sigfillset(&sa.sa_mask);
+    sigaction(s, &sa, &sg.saved[s]);
+}
+
+static void want_drop(int s) {
+    if (--sg.want[s] == 0)
+        sigaction(s, &sg.saved[s], NULL);
+}
+
+/* Unlink *pp and give its signals back. */
+static void reg_remove(reg **pp) {
+    reg *r = *pp;
+    *pp = r->next;
+    for (int s = 1; s < NSIG; s++)
+        if (sigismember(&r->set, s))
+            want_drop(s);
+    if (r->woken)
+        weft_ctx_after_stop(r->woken);
+    weft_ctx_free(r->watch);
+    free(r);
+}
+
+/* Drop the signal contexts that have ended. */
+static void prune_locked(void) {
+    for (reg **pp = &sg.regs; *pp;)
+        if ((*pp)->watch && weft_ctx_err((*pp)->watch))
+            reg_remove(pp);
+        else
+            pp = &(*pp)->next;
+}
+
+/* Send what is pending to the registrations; called with sg.mu held. */
+static void deliver_locked(void) {
+    for (int s = 1; s < NSIG; s++) {
+        unsigned n =
+            atomic_exchange_explicit(&pending[s], 0, memory_order_relaxed);
+        for (reg *r = sg.regs; n && r; r = r->next) {
+            if (!sigismember(&r->set, s))
+                continue;
+            if (r->ctx) {
+                weft_ctx_cancel(r->ctx);
+                continue;
+            }
+            for (unsigned i = 0; i < n; i++)
+                if (weft_try_send(r->chan, &s) != 0)
+                    break; /* full (or closed): dropped, as in Go */
+        }
+    }
+}
+
+static void *dispatch_main(void *unused) {
+    (void)unused;
+    pthread_mutex_lock(&sg.mu);
+    for (;;) {
+        prune_locked();
+        deliver_locked();
+        prune_locked(); /* the contexts a signal just ended */
+        if (!sg.regs)
+            break;
+        sigset_t mask;
+        runtime_mask(&mask);
+        for (int s = 1; s < NSIG; s++)
+            if (sg.want[s])
+                sigdelset(&mask, s);
+        pthread_sigmask(SIG_SETMASK, &mask, NULL);
+        pthread_mutex_unlock(&sg.mu);
+        /* ThreadSanitizer defers a signal's handler to the thread's next
+         * intercepted call, which a thread asleep in the kernel never
+         * makes: under it, wake up now and then to let handlers run */
+        struct pollfd pfd = {.fd = sg_evfd, .events = POLLIN};
+        if (poll(&pfd, 1, TSAN_WAKE_MS) > 0) {
+            uint64_t v;
+            ssize_t r = read(sg_evfd, &v, sizeof v);
+            (void)r; /* a signal or a kick */
+        }
+        pthread_mutex_lock(&sg.mu);
+    }
+    sg.running = false;
+    pthread_mutex_unlock(&sg.mu);
+    return NULL;
+}
+
+/* With sg.mu held: wake the dispatcher, or start one.  A dispatcher that
+ * has decided to exit did so under sg.mu, so running is exact here. */
+static int dispatcher_locked(void) {
+    if (sg.running) {
+        kick();
+        return 0;
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    int e = weft__thread_start(&t, &attr, dispatch_main, NULL);
+    pthread_attr_destroy(&attr);
+    if (e)
+        return -e;
+    sg.running = true;
+    return 0;
+}
+
+/* Signals a channel may receive: not the faults (they belong to the thread
+ * that caused them), not what cannot be caught, not glibc's own. */
+static bool notifiable(int s) {
+    switch (s) {
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGFPE:
+    case SIGILL:
+    case SIGTRAP:
+    case SIGSYS:
+    case SIGKILL:
+    case SIGSTOP:
+        return false;
+    }
+    return s > 0 && s < NSIG && (s < 32 || (s >= SIGRTMIN && s <= SIGRTMAX));
+}
+
+static int set_from(const int *sigs, size_t n, sigset_t *set) {
+    if (!sigs || n == 0)
+        return -EINVAL;
+    sigemptyset(set);
+    for (size_t i = 0; i < n; i++) {
+        if (!notifiable(sigs[i]))
+            return -EINVAL;
+        sigaddset(set, sigs[i]);
+    }
+    return 0;
+}
+
+/* Add set to c's registration (a new one for a context, or when c has
+ * none yet). */
+static int reg_add(weft_chan *c, weft_ctx *ctx, weft_ctx *watch,
+                   const sigset_t *set) {
+    pthread_mutex_lock(&sg.mu);
+    if (sg_evfd < 0) {
+        sg_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (sg_evfd < 0) {
+            pthread_mutex_unlock(&sg.mu);
+            return -ENOMEM;
+        }
+    }
+    prune_locked();
+    reg *r = NULL;
+    for (reg *x = sg.regs; c && x && !r; x = x->next)
+        if (x->chan == c)
+            r = x;
+    bool fresh = !r;
+    if (fresh && !(r = calloc(1, sizeof *r))) {
+        pthread_mutex_unlock(&sg.mu);
+        return -ENOMEM;
+    }
+    if (fresh) {
+        *r = (reg){.chan = c, .ctx = ctx, .watch = watch};
+        sigemptyset(&r->set);
+        if (watch && !(r->woken = weft_ctx_after_func(watch, kick_fn, NULL))) {
+            free(r);
+            pthread_mutex_unlock(&sg.mu);
+            return -ENOMEM;
+        }
+    }
+    for (int s = 1; s < NSIG; s++)
+        if (sigismember(set, s) && !sigismember(&r->set, s)) {
+            sigaddset(&r->set, s);
+            want_add(s);
+        }
+    if (fresh) {
+        r->next = sg.regs;
+        sg.regs = r;
+    }
+    int e = dispatcher_locked();
+    if (e < 0 && fresh) {
+        r->watch = NULL; /* the caller frees it */
+        reg_remove(&sg.regs);
+    }
+    pthread_mutex_unlock(&sg.mu);
+    return e;
+}
+
+/* ---- public calls ------------------------------------------------------- */
+
+int weft_signal_notify(weft_chan *c, const int *signals, size_t n) {
+    sigset_t set;
+    if (!c || c->elem_size != sizeof(int))
+        return -EINVAL;
+    int e = set_from(signals, n, &set);
+    return e < 0 ? e : reg_add(c, NULL, NULL, &set);
+}
+
+int weft_signal_stop(weft_chan *c) {
+    if (!c)
+        return -EINVAL;
+    pthread_mutex_lock(&sg.mu);
+    bool found = false;
+    for (reg **pp = &sg.regs; *pp;)
+        if ((*pp)->chan == c) {
+            reg_remove(pp);
+            found = true;
+        } else {
+            pp = &(*pp)->next;
+        }
+    prune_locked();
+    if (found && sg.running)
+        kick(); /* re-block the signals, or exit */
+    pthread_mutex_unlock(&sg.mu);
+    return 0;
+}
+
+weft_ctx *weft_signal_ctx(weft_ctx *parent, const int *signals, size_t n) {
+    sigset_t set;
+    int e = set_from(signals, n, &set);
+    if (e < 0 || !parent) {
+        errno = EINVAL;
+        return NULL;
+    }
+    weft_ctx *ctx = weft_ctx_with_cancel(parent);
+    weft_ctx *watch = ctx ? weft_ctx_with_cancel(ctx) : NULL;
+    e = watch ? reg_add(NULL, ctx, watch, &set) : -ENOMEM;
+    if (e < 0) {
+        weft_ctx_free(watch);
+        weft_ctx_free(ctx);
+        errno = -e;
+        return NULL;
+    }
+    return ctx;
+}
+#undef TSAN_WAKE_MS
 
 #define pool weft__stack_pool
 #line 1 "src/stack.c"

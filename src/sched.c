@@ -1621,8 +1621,8 @@ static int start(const weft_config *cfg) {
         rt.workers[i] = w;
     }
     for (int i = 0; i < rt.nprocs; i++) {
-        if (pthread_create(&rt.workers[i]->thread, NULL, worker_main,
-                           rt.workers[i]) != 0) {
+        if (weft__thread_start(&rt.workers[i]->thread, NULL, worker_main,
+                               rt.workers[i]) != 0) {
             atomic_store(&rt.stopping, true);
             for (int j = 0; j < i; j++) {
                 worker_wake(rt.workers[j]);

@@ -48,6 +48,7 @@
 #include "weft.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -535,6 +536,13 @@ void weft__stack_atfork(bool prepare);
 /* In the child: close the parent's epoll instance and eventfd, drop the
  * records. */
 void weft__netpoll_forget(void);
+
+/* ---- weft's own threads (signal.c) -------------------------------------- */
+
+/* pthread_create for every thread weft runs: the thread starts with every
+ * asynchronous signal blocked (see signal.c).  0 or an errno value. */
+int weft__thread_start(pthread_t *t, const pthread_attr_t *attr,
+                       void *(*fn)(void *), void *arg);
 
 /* ---- diagnostics (debug.c, deadlock.c, trace.c) ------------------------- */
 
