@@ -7,8 +7,14 @@
  * weft_blocking helper; each child spawns goroutines, uses a channel, a
  * sleep and a timer (and stops the parent's timer, which must not touch
  * the child's heap) and exits 0 in bounded time; the parent goes on.
+ *
+ * Two leftovers of the fork work: a periodic timer whose callback is
+ * running at the fork (on a worker the child does not have) once made the
+ * child's weft__timer_del wait for ever, and the slot it kept made the
+ * child's next timer write into a freed heap.
  */
 #include "check.h"
+#include "../src/weft_internal.h" /* a timer callback held at the fork */
 
 #include <signal.h>
 #include <stdatomic.h>
@@ -18,6 +24,8 @@
 enum { N = 50 };
 
 static weft_timer *ticker; /* the parent's, armed at the fork */
+static weft__timer slow;    /* the parent's, its callback running at a fork */
+static atomic_int slow_state; /* 1: the callback runs; 2: it may return */
 static atomic_bool stop_spin;
 static weft_wg spin_wg;
 
@@ -58,6 +66,8 @@ static int child_work(void) {
     weft_timer_stop(t);
     if (weft_sleep(WEFT_MS(2)) != 0 || weft_goroutines() != 0)
         return 15;
+    if (weft_shutdown() != 0)
+        return 16;
     return 0;
 }
 
@@ -84,6 +94,38 @@ static int wait_child(pid_t pid) {
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
     return -1;
+}
+
+/* The first run waits until the parent has forked. */
+static void slow_tick(weft__timer *t, int64_t now) {
+    (void)t;
+    (void)now;
+    int first = 0;
+    if (atomic_compare_exchange_strong(&slow_state, &first, 1))
+        while (atomic_load(&slow_state) != 2)
+            weft__cpu_relax();
+}
+
+/* Fork while slow_tick runs on a worker: the child stops that timer (it
+ * must not wait for the callback) and then arms and runs a timer of its
+ * own, and the rest of child_work. */
+static void fork_in_callback(void) {
+    slow.fn = slow_tick;
+    slow.idx = -1;
+    slow.period = WEFT_MS(1);
+    CHECK_EQ(weft__timer_add(&slow, weft_now()), 0);
+    while (atomic_load(&slow_state) != 1) /* no weft wait: the only worker */
+        usleep(100);                      /* may be the one in slow_tick */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        weft__timer_del(&slow);
+        _exit(child_work());
+    }
+    CHECK(pid > 0);
+    atomic_store(&slow_state, 2);
+    CHECK_EQ(wait_child(pid), 0);
+    weft__timer_del(&slow);
 }
 
 static void fork_in_helper(void *arg) {
@@ -130,6 +172,9 @@ int main(void) {
     CHECK_EQ(weft_blocking(fork_in_helper, &pid), 0);
     CHECK(pid > 0);
     CHECK_EQ(wait_child(pid), 0);
+    check_parent();
+
+    fork_in_callback();
     check_parent();
 
     atomic_store(&stop_spin, true);
