@@ -11,10 +11,11 @@
  * Two leftovers of the fork work: a periodic timer whose callback is
  * running at the fork (on a worker the child does not have) once made the
  * child's weft__timer_del wait for ever, and the slot it kept made the
- * child's next timer write into a freed heap.
+ * child's next timer write into a freed heap; and a traced parent's child
+ * rewrote the parent's WEFT_TRACE file with its own events.
  */
-#include "check.h"
 #include "../src/weft_internal.h" /* a timer callback held at the fork */
+#include "check.h"
 
 #include <signal.h>
 #include <stdatomic.h>
@@ -23,8 +24,8 @@
 
 enum { N = 50 };
 
-static weft_timer *ticker; /* the parent's, armed at the fork */
-static weft__timer slow;    /* the parent's, its callback running at a fork */
+static weft_timer *ticker;    /* the parent's, armed at the fork */
+static weft__timer slow;      /* the parent's, its callback running at a fork */
 static atomic_int slow_state; /* 1: the callback runs; 2: it may return */
 static atomic_bool stop_spin;
 static weft_wg spin_wg;
@@ -66,7 +67,7 @@ static int child_work(void) {
     weft_timer_stop(t);
     if (weft_sleep(WEFT_MS(2)) != 0 || weft_goroutines() != 0)
         return 15;
-    if (weft_shutdown() != 0)
+    if (weft_shutdown() != 0) /* writes the trace file, if the child had one */
         return 16;
     return 0;
 }
@@ -156,6 +157,13 @@ int main(void) {
         printf("skipped: threads in a forked child under ThreadSanitizer\n");
         return SKIPPED;
     }
+    /* fork_child's children shut their runtime down, which writes a trace
+     * file if they trace: the parent's file must not appear */
+    char trace[64];
+    snprintf(trace, sizeof trace, "/tmp/weft-fork-trace-%d.json",
+             (int)getpid());
+    unlink(trace);
+    CHECK_EQ(setenv("WEFT_TRACE", trace, 1), 0);
     ticker = weft_timer_start(WEFT_MS(1), WEFT_MS(1));
     CHECK(ticker);
     weft_wg_add(&spin_wg, 4);
@@ -176,10 +184,23 @@ int main(void) {
 
     fork_in_callback();
     check_parent();
+    CHECK(access(trace, F_OK) != 0);
 
     atomic_store(&stop_spin, true);
     weft_wg_wait(&spin_wg);
     weft_timer_stop(ticker);
+    /* the parent's own trace is written, and it is the parent's */
+    CHECK_EQ(weft_shutdown(), 0);
+    FILE *f = fopen(trace, "r");
+    CHECK(f);
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    char pid_field[32];
+    snprintf(pid_field, sizeof pid_field, "\"pid\":%d,", (int)getpid());
+    CHECK(strstr(buf, pid_field));
+    unlink(trace);
     TEST_OK();
     return 0;
 }
