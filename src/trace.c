@@ -267,6 +267,8 @@ static int gname_cmp(const void *a, const void *b) {
 
 static const char *name_of(const writer *w, uint64_t g) {
     gname key = {.g = g};
+    if (!w->nnames) /* names is NULL then, which bsearch must not get */
+        return NULL;
     const gname *n = bsearch(&key, w->names, w->nnames, sizeof key, gname_cmp);
     return n ? n->name : NULL;
 }
