@@ -211,7 +211,7 @@ struct weft__timer {
     weft__timer_fn fn;
     void *arg;
     int32_t idx;        /* heap slot, -1 when not queued */
-    atomic_int running; /* fn executing now */
+    atomic_int running; /* fn executing now: its epoch (timer.c), else 0 */
 };
 
 /* Queue t to run fn at when.  t must not be queued already. */
@@ -639,6 +639,7 @@ void weft__trace_flush(void);
 /* From weft__diag_init / weft__diag_worker_init. */
 void weft__trace_init(int nprocs);
 void weft__trace_thread(int wid);
+void weft__trace_atfork_child(void); /* the child of a fork: tracing off */
 
 /* ---- the waiter's hot paths ---------------------------------------------- */
 
@@ -6057,6 +6058,7 @@ static void fork_parent(void) {
 
 static void fork_child(void) {
     fork_unlock(2);
+    weft__trace_atfork_child();
     tls_worker = NULL; /* a goroutine that forked goes on as a plain thread */
     if (atomic_load(&rt.state) == RT_RUNNING) {
         sched_free(false);
@@ -7559,7 +7561,10 @@ void weft_cond_broadcast(weft_cond *cc) {
  * Any worker runs due timers (find_runnable checks now and then; the idle
  * poller sleeps in epoll exactly until the earliest deadline).  A callback
  * runs outside the heap lock with t->running set, so weft__timer_del can
- * wait for it and the caller may free t afterwards.
+ * wait for it and the caller may free t afterwards.  running holds the
+ * epoch it was set in, not 1: a fork's child starts a new epoch, so a
+ * callback that was running on a thread the child does not have never
+ * makes the child wait.
  *
  * Invariants (under th.lock): heap[i]->idx == i; a timer not in the heap
  * has idx -1; th.next mirrors heap[0]->when (or -1) so readers need no
@@ -7569,7 +7574,7 @@ void weft_cond_broadcast(weft_cond *cc) {
  *
  * The public weft_timer (a channel fed by a timer) is at the bottom.
  */
-#line 19 "src/timer.c"
+#line 22 "src/timer.c"
 
 #include <string.h>
 
@@ -7579,7 +7584,8 @@ static struct {
     size_t n, cap, resv;
     atomic_llong next;
     atomic_size_t count;
-} th = {.next = -1};
+    int epoch; /* changes only in a fork's child, before any other thread */
+} th = {.next = -1, .epoch = 1};
 
 static bool before(const weft__timer *a, const weft__timer *b) {
     return a->when < b->when;
@@ -7673,7 +7679,7 @@ bool weft__timer_del(weft__timer *t) {
     }
     t->period = 0; /* a running periodic timer must not re-arm itself */
     weft__lock_release(&th.lock);
-    while (atomic_load_explicit(&t->running, memory_order_acquire))
+    while (atomic_load_explicit(&t->running, memory_order_acquire) == th.epoch)
         weft__cpu_relax();
     return queued;
 }
@@ -7692,7 +7698,7 @@ int64_t weft__timers_run(int64_t now) {
         bool periodic = t->period > 0;
         if (periodic)
             th.resv++;
-        atomic_store_explicit(&t->running, 1, memory_order_relaxed);
+        atomic_store_explicit(&t->running, th.epoch, memory_order_relaxed);
         weft__lock_release(&th.lock);
 
         t->fn(t, now);
@@ -7790,7 +7796,9 @@ int weft_timer_stop(weft_timer *t) {
 
 /* fork(): phase 0 (prepare) locks the heap; 1 (parent) unlocks it; 2
  * (child) empties it, marking every queued timer unqueued, so that a timer
- * of the parent's stopped in the child never touches the new heap. */
+ * of the parent's stopped in the child never touches the new heap, and
+ * forgets the callbacks running on the parent's threads: their reserved
+ * slots, and their running flags (a new epoch). */
 void weft__timers_atfork(int phase) {
     if (phase == 0) {
         weft__lock_acquire(&th.lock);
@@ -7801,7 +7809,8 @@ void weft__timers_atfork(int phase) {
             th.heap[i]->idx = -1;
         free(th.heap);
         th.heap = NULL;
-        th.n = th.cap = 0;
+        th.n = th.cap = th.resv = 0;
+        th.epoch++;
         publish_next();
     }
     weft__lock_release(&th.lock);
@@ -7884,6 +7893,7 @@ static struct {
     tbuf **workers;
     int nworkers;
     tbuf threads;
+    bool forked; /* a fork's child: the file and the buffers are the parent's */
 } tr;
 
 static __thread tbuf *tls_buf;
@@ -7997,7 +8007,7 @@ void weft__trace_park(void) {
 
 void weft__trace_init(int nprocs) {
     const char *path = getenv("WEFT_TRACE");
-    if (!tr.path && (!path || !*path))
+    if (tr.forked || (!tr.path && (!path || !*path)))
         return;
     weft__lock_acquire(&tr.lock);
     if (!tr.path) {
@@ -8016,6 +8026,15 @@ void weft__trace_init(int nprocs) {
     bool ok = tr.path && tr.nworkers >= nprocs;
     weft__lock_release(&tr.lock);
     atomic_store(&weft__trace_on, ok);
+}
+
+/* The child of a fork traces nothing: its file would overwrite the
+ * parent's, with the parent's events in it (and tr.lock may be held by a
+ * thread the child does not have). */
+void weft__trace_atfork_child(void) {
+    tr.forked = true;
+    tls_buf = NULL;
+    atomic_store(&weft__trace_on, false);
 }
 
 void weft__trace_thread(int wid) {
@@ -8068,6 +8087,8 @@ static int gname_cmp(const void *a, const void *b) {
 
 static const char *name_of(const writer *w, uint64_t g) {
     gname key = {.g = g};
+    if (!w->nnames) /* names is NULL then, which bsearch must not get */
+        return NULL;
     const gname *n = bsearch(&key, w->names, w->nnames, sizeof key, gname_cmp);
     return n ? n->name : NULL;
 }

@@ -1721,6 +1721,7 @@ static void fork_parent(void) {
 
 static void fork_child(void) {
     fork_unlock(2);
+    weft__trace_atfork_child();
     tls_worker = NULL; /* a goroutine that forked goes on as a plain thread */
     if (atomic_load(&rt.state) == RT_RUNNING) {
         sched_free(false);

@@ -182,7 +182,7 @@ struct weft__timer {
     weft__timer_fn fn;
     void *arg;
     int32_t idx;        /* heap slot, -1 when not queued */
-    atomic_int running; /* fn executing now */
+    atomic_int running; /* fn executing now: its epoch (timer.c), else 0 */
 };
 
 /* Queue t to run fn at when.  t must not be queued already. */
@@ -610,6 +610,7 @@ void weft__trace_flush(void);
 /* From weft__diag_init / weft__diag_worker_init. */
 void weft__trace_init(int nprocs);
 void weft__trace_thread(int wid);
+void weft__trace_atfork_child(void); /* the child of a fork: tracing off */
 
 /* ---- the waiter's hot paths ---------------------------------------------- */
 
