@@ -2260,6 +2260,7 @@ void weft__deadlock_idle(void) {
 }
 #undef PERIOD
 
+#define reg weft__debug_reg
 #line 1 "src/debug.c"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -2769,6 +2770,7 @@ void weft__diag_worker_init(int wid) {
 #undef ALTSTACK_SIZE
 #undef DUMP_LINE
 #undef SITE_REACH
+#undef reg
 
 #define try_each weft__dial_try_each
 #line 1 "src/dial.c"
@@ -6463,6 +6465,7 @@ int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
 #undef SMALL
 #undef try_each
 
+#define reg weft__signal_reg
 #line 1 "src/signal.c"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -6817,6 +6820,7 @@ weft_ctx *weft_signal_ctx(weft_ctx *parent, const int *signals, size_t n) {
     return ctx;
 }
 #undef TSAN_WAKE_MS
+#undef reg
 
 #define pool weft__stack_pool
 #line 1 "src/stack.c"
