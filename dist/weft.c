@@ -1528,44 +1528,38 @@ size_t weft_chan_cap(const weft_chan *c) {
 
 /* ---- size-checked forms ------------------------------------------------ */
 
-/* Checked before anything is taken or copied, so a mismatch changes
- * nothing. */
-static int size_check(const weft_chan *c, size_t size) {
+/* The size is checked before anything is taken or copied, so a mismatch
+ * changes nothing; then it is the raw form's operation. */
+static int sized_op(weft_chan *c, bool send, void *elem, size_t size,
+                    int64_t timeout_ns, int nowait_err) {
     if (!c)
         return -EINVAL;
-    return size == c->elem_size ? 0 : -EMSGSIZE;
+    if (size != c->elem_size)
+        return -EMSGSIZE;
+    return send ? chan_send(c, elem, timeout_ns, nowait_err)
+                : chan_recv(c, elem, timeout_ns, nowait_err);
 }
 
 int weft_send_sized(weft_chan *c, const void *elem, size_t size) {
-    int r = size_check(c, size);
-    return r ? r : weft_send(c, elem);
+    return sized_op(c, true, (void *)elem, size, WEFT_FOREVER, 0);
 }
-
 int weft_recv_sized(weft_chan *c, void *out, size_t size) {
-    int r = size_check(c, size);
-    return r ? r : weft_recv(c, out);
+    return sized_op(c, false, out, size, WEFT_FOREVER, 0);
 }
-
 int weft_try_send_sized(weft_chan *c, const void *elem, size_t size) {
-    int r = size_check(c, size);
-    return r ? r : weft_try_send(c, elem);
+    return sized_op(c, true, (void *)elem, size, 0, -EAGAIN);
 }
-
 int weft_try_recv_sized(weft_chan *c, void *out, size_t size) {
-    int r = size_check(c, size);
-    return r ? r : weft_try_recv(c, out);
+    return sized_op(c, false, out, size, 0, -EAGAIN);
 }
-
 int weft_send_timeout_sized(weft_chan *c, const void *elem, size_t size,
                             int64_t timeout_ns) {
-    int r = size_check(c, size);
-    return r ? r : weft_send_timeout(c, elem, timeout_ns);
+    return sized_op(c, true, (void *)elem, size, timeout_norm(timeout_ns),
+                    -ETIMEDOUT);
 }
-
 int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
                             int64_t timeout_ns) {
-    int r = size_check(c, size);
-    return r ? r : weft_recv_timeout(c, out, timeout_ns);
+    return sized_op(c, false, out, size, timeout_norm(timeout_ns), -ETIMEDOUT);
 }
 
 #define deadline_fire weft__ctx_deadline_fire
@@ -2261,6 +2255,7 @@ void weft__deadlock_idle(void) {
 }
 #undef PERIOD
 
+#define reg weft__debug_reg
 #line 1 "src/debug.c"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -2770,6 +2765,7 @@ void weft__diag_worker_init(int wid) {
 #undef ALTSTACK_SIZE
 #undef DUMP_LINE
 #undef SITE_REACH
+#undef reg
 
 #define try_each weft__dial_try_each
 #line 1 "src/dial.c"
@@ -6465,6 +6461,7 @@ int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
 #undef SMALL
 #undef try_each
 
+#define reg weft__signal_reg
 #line 1 "src/signal.c"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -6822,6 +6819,7 @@ weft_ctx *weft_signal_ctx(weft_ctx *parent, const int *signals, size_t n) {
     return ctx;
 }
 #undef TSAN_WAKE_MS
+#undef reg
 
 #define pool weft__stack_pool
 #line 1 "src/stack.c"
