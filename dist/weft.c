@@ -559,6 +559,7 @@ size_t weft__blocking_pending(void);
  * child (forget what belongs to the parent's threads, release it). */
 void weft__timers_atfork(int phase);
 void weft__blocking_atfork(int phase);
+void weft__signal_atfork(int phase);
 void weft__threads_atfork(int phase);
 /* The stack pool's lock, held across the fork (prepare) or released. */
 void weft__stack_atfork(bool prepare);
@@ -1988,18 +1989,14 @@ bool weft__ctx_hook_del(weft__ctx_hook *h) {
 /* ---- waits that end with the context -------------------------------------- */
 
 /* done is the last access: weft__ctx_wait_end waits for it before the
- * waiter's stack, which holds w, may go.  The park is claimed with the
- * compare-and-swap itself, not weft__claim: the hook may fire while the
- * waiter is still inside weft__block, which writes p->solo (false here:
- * wait_begin set p->multi), and weft__claim reads it. */
+ * waiter's stack, which holds w, may go.  The hook may fire while the
+ * waiter is still inside weft__block: weft__claim reads only p->solo,
+ * which weft__block leaves alone on a multi park. */
 static void wait_fire(weft__ctx_hook *h, int err) {
     weft__ctx_wait *w = (weft__ctx_wait *)h;
     w->err = err;
     if (w->park) {
-        unsigned zero = 0;
-        if (atomic_compare_exchange_strong_explicit(
-                &w->park->claimed, &zero, 1, memory_order_acq_rel,
-                memory_order_relaxed))
+        if (weft__claim(w->park))
             weft__unpark(w->park);
     } else {
         uint64_t one = 1;
@@ -4265,8 +4262,11 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
     p->unlock = unlock;
     p->unlock_arg = arg;
     p->tdeadline = deadline;
-    /* published to wakers by the unlock below, like the nodes */
-    p->solo = !p->multi && deadline < 0;
+    /* published to wakers by the unlock below, like the nodes.  A multi
+     * park may already be in a waker's hands (a context's hook, added
+     * before this call), so it keeps the false weft__park_init wrote. */
+    if (!p->multi)
+        p->solo = deadline < 0;
     if (!p->g) {
         if (unlock)
             unlock(arg);
@@ -6021,12 +6021,14 @@ static void sched_free(bool flush) {
  * The child of a fork has one thread, the one that called fork, and none
  * of the workers, helpers or goroutines: it starts a fresh runtime on its
  * first weft call.  Every lock whose data the child keeps or frees is held
- * across the fork, taken in the order the code nests them (init_lock
- * before the helper pool's mutex before the thread registry's lock; the
- * rest are leaves), so the child sees each structure between two updates.
+ * across the fork, taken in the order the code nests them (signal.c's
+ * lock before init_lock before the helper pool's mutex before the thread
+ * registry's lock; the rest are leaves), so the child sees each structure
+ * between two updates.
  * The child then drops everything that belongs to the parent's threads.
  */
 static void fork_prepare(void) {
+    weft__signal_atfork(0);
     pthread_mutex_lock(&rt.init_lock);
     weft__blocking_atfork(0);
     weft__threads_atfork(0);
@@ -6050,6 +6052,7 @@ static void fork_unlock(int phase) {
 static void fork_parent(void) {
     fork_unlock(1);
     pthread_mutex_unlock(&rt.init_lock);
+    weft__signal_atfork(1);
 }
 
 static void fork_child(void) {
@@ -6063,6 +6066,7 @@ static void fork_child(void) {
         atomic_store(&rt.state, RT_STOPPED);
     }
     pthread_mutex_unlock(&rt.init_lock);
+    weft__signal_atfork(2);
 }
 
 static void fork_register(void) {
@@ -6561,7 +6565,8 @@ static struct {
     bool running; /* a dispatcher thread is alive */
 } sg = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* Written once, before the first handler is installed; never closed. */
+/* Written before the first handler is installed; closed only in a forked
+ * child (weft__signal_atfork), once the handlers are gone. */
 static int sg_evfd = -1;
 static atomic_uint pending[NSIG];
 
@@ -6769,6 +6774,38 @@ static int reg_add(weft_chan *c, weft_ctx *ctx, weft_ctx *watch,
     }
     pthread_mutex_unlock(&sg.mu);
     return e;
+}
+
+/* fork(): sg.mu is held across it (taken before the runtime's locks: the
+ * dispatcher starts goroutines while it holds sg.mu).  The child has no
+ * dispatcher, and its registrations name the parent's channels and
+ * contexts, so it starts with none: the signals they caught get their old
+ * dispositions back (a SIGTERM must not be swallowed with nobody to read
+ * it), and the eventfd, shared with the parent, gives way to one of the
+ * child's own at its first registration. */
+void weft__signal_atfork(int phase) {
+    if (phase == 0) {
+        pthread_mutex_lock(&sg.mu);
+        return;
+    }
+    if (phase == 2) {
+        for (int s = 1; s < NSIG; s++) {
+            if (sg.want[s])
+                sigaction(s, &sg.saved[s], NULL);
+            sg.want[s] = 0;
+            atomic_store_explicit(&pending[s], 0, memory_order_relaxed);
+        }
+        while (sg.regs) {
+            reg *r = sg.regs;
+            sg.regs = r->next;
+            free(r);
+        }
+        sg.running = false;
+        if (sg_evfd >= 0)
+            close(sg_evfd);
+        sg_evfd = -1;
+    }
+    pthread_mutex_unlock(&sg.mu);
 }
 
 /* ---- public calls ------------------------------------------------------- */

@@ -107,7 +107,9 @@ int weft_shutdown(void);
  * and ones no goroutine or other thread of the parent was using at the
  * fork (a channel someone waits on, a mutex held, are not valid).  A
  * parent's weft_timer may be stopped.  A goroutine that forks goes on as a
- * plain thread in the child and must not return: exec or _exit. */
+ * plain thread in the child and must not return: exec or _exit.  The
+ * child has no signal registrations (weft_signal_notify, weft_signal_ctx):
+ * the signals they caught are back to their earlier dispositions there. */
 
 /* Number of worker threads. */
 int weft_procs(void);

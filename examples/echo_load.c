@@ -8,7 +8,7 @@
  * plain straight-line code.  The clients are LOAD_CLIENTS goroutines, each
  * connecting and then making LOAD_ROUNDS request/response round trips of
  * LOAD_MSG bytes, checking every echo.  weft_read, weft_write, weft_accept
- * and weft_connect park only the calling goroutine while its socket is not
+ * and weft_dial park only the calling goroutine while its socket is not
  * ready, so thousands of connections share one worker thread per core: no
  * thread per connection, no callbacks.  The program prints the round trips
  * per second it measured.
@@ -17,13 +17,11 @@
  * each, so the soft RLIMIT_NOFILE is raised as far as the hard limit
  * allows (and fewer clients run if even that is too low).
  */
-#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <weft.h>
 
@@ -40,8 +38,8 @@ typedef struct load_conn {
 } load_conn;
 
 struct load_run {
-    int lfd;                 /* listening socket */
-    struct sockaddr_in addr; /* where it listens */
+    int lfd;       /* listening socket */
+    char addr[64]; /* where it listens, as "127.0.0.1:port" */
     int clients;
     load_conn *conns;   /* one per accepted connection */
     weft_wg server;     /* the accept loop and the connections it serves */
@@ -99,9 +97,8 @@ static int load_read_full(int fd, char *buf, size_t n) {
 static void load_client(void *arg) {
     load_run *r = arg;
     int good = 0;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 &&
-        weft_connect(fd, (struct sockaddr *)&r->addr, sizeof r->addr) == 0) {
+    int fd = weft_dial("tcp", r->addr, WEFT_SEC(10));
+    if (fd >= 0) {
         char out[LOAD_MSG], in[LOAD_MSG];
         for (int i = 0; i < LOAD_ROUNDS; i++) {
             memset(out, 'a' + i % 26, sizeof out);
@@ -111,9 +108,8 @@ static void load_client(void *arg) {
                 break;
             good++;
         }
-    }
-    if (fd >= 0)
         close(fd); /* the server's read sees end of file */
+    }
     WEFT_SEND(r->results, good);
 }
 
@@ -140,15 +136,11 @@ static int load_fit_clients(int want) {
 
 /* A listening socket on 127.0.0.1, any free port, written to r->addr. */
 static int load_listen(load_run *r) {
-    socklen_t len = sizeof r->addr;
-    r->addr = (struct sockaddr_in){.sin_family = AF_INET,
-                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    r->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (r->lfd < 0 ||
-        bind(r->lfd, (struct sockaddr *)&r->addr, sizeof r->addr) < 0 ||
-        listen(r->lfd, 4096) < 0 ||
-        getsockname(r->lfd, (struct sockaddr *)&r->addr, &len) < 0) {
-        perror("echo_load: listen");
+    r->lfd = weft_listen("tcp", "127.0.0.1:0");
+    int e = r->lfd < 0 ? r->lfd
+                       : weft_local_addr(r->lfd, r->addr, sizeof r->addr);
+    if (e < 0) {
+        fprintf(stderr, "echo_load: listen: %s\n", weft_strerror(e));
         return -1;
     }
     return 0;
@@ -175,10 +167,10 @@ static int echo_load_run(void) {
     }
     double secs = (double)(weft_now() - t0) / 1e9;
     weft_wg_wait(&r.server); /* every connection closed, listener too */
-    printf("echo server on 127.0.0.1:%d, %d client goroutines x %d "
+    printf("echo server on %s, %d client goroutines x %d "
            "requests of %d bytes:\n  %ld echoed intact in %.3f s = %.0f "
            "requests/s\n",
-           ntohs(r.addr.sin_port), r.clients, LOAD_ROUNDS, LOAD_MSG, good, secs,
+           r.addr, r.clients, LOAD_ROUNDS, LOAD_MSG, good, secs,
            (double)good / secs);
     weft_chan_free(r.results);
     free(r.conns);

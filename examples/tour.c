@@ -111,8 +111,9 @@ int main(void) {
         }
     }
     printf("\nMore in examples/: worker_pool.c, rate_limiter.c, crawler.c, "
-           "select_timeout.c,\necho_server.c, http_server.c.  Tour done in "
-           "%.1f s.\n",
+           "select_timeout.c,\necho_server.c, http_server.c, chat_server.c "
+           "(weft_listen, buffered lines),\ngraceful_shutdown.c (SIGINT and "
+           "SIGTERM as a context).  Tour done in %.1f s.\n",
            (double)(weft_now() - t0) / 1e9);
     return 0;
 }

@@ -422,18 +422,14 @@ bool weft__ctx_hook_del(weft__ctx_hook *h) {
 /* ---- waits that end with the context -------------------------------------- */
 
 /* done is the last access: weft__ctx_wait_end waits for it before the
- * waiter's stack, which holds w, may go.  The park is claimed with the
- * compare-and-swap itself, not weft__claim: the hook may fire while the
- * waiter is still inside weft__block, which writes p->solo (false here:
- * wait_begin set p->multi), and weft__claim reads it. */
+ * waiter's stack, which holds w, may go.  The hook may fire while the
+ * waiter is still inside weft__block: weft__claim reads only p->solo,
+ * which weft__block leaves alone on a multi park. */
 static void wait_fire(weft__ctx_hook *h, int err) {
     weft__ctx_wait *w = (weft__ctx_wait *)h;
     w->err = err;
     if (w->park) {
-        unsigned zero = 0;
-        if (atomic_compare_exchange_strong_explicit(
-                &w->park->claimed, &zero, 1, memory_order_acq_rel,
-                memory_order_relaxed))
+        if (weft__claim(w->park))
             weft__unpark(w->park);
     } else {
         uint64_t one = 1;

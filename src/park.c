@@ -70,8 +70,11 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
     p->unlock = unlock;
     p->unlock_arg = arg;
     p->tdeadline = deadline;
-    /* published to wakers by the unlock below, like the nodes */
-    p->solo = !p->multi && deadline < 0;
+    /* published to wakers by the unlock below, like the nodes.  A multi
+     * park may already be in a waker's hands (a context's hook, added
+     * before this call), so it keeps the false weft__park_init wrote. */
+    if (!p->multi)
+        p->solo = deadline < 0;
     if (!p->g) {
         if (unlock)
             unlock(arg);

@@ -1688,12 +1688,14 @@ static void sched_free(bool flush) {
  * The child of a fork has one thread, the one that called fork, and none
  * of the workers, helpers or goroutines: it starts a fresh runtime on its
  * first weft call.  Every lock whose data the child keeps or frees is held
- * across the fork, taken in the order the code nests them (init_lock
- * before the helper pool's mutex before the thread registry's lock; the
- * rest are leaves), so the child sees each structure between two updates.
+ * across the fork, taken in the order the code nests them (signal.c's
+ * lock before init_lock before the helper pool's mutex before the thread
+ * registry's lock; the rest are leaves), so the child sees each structure
+ * between two updates.
  * The child then drops everything that belongs to the parent's threads.
  */
 static void fork_prepare(void) {
+    weft__signal_atfork(0);
     pthread_mutex_lock(&rt.init_lock);
     weft__blocking_atfork(0);
     weft__threads_atfork(0);
@@ -1717,6 +1719,7 @@ static void fork_unlock(int phase) {
 static void fork_parent(void) {
     fork_unlock(1);
     pthread_mutex_unlock(&rt.init_lock);
+    weft__signal_atfork(1);
 }
 
 static void fork_child(void) {
@@ -1730,6 +1733,7 @@ static void fork_child(void) {
         atomic_store(&rt.state, RT_STOPPED);
     }
     pthread_mutex_unlock(&rt.init_lock);
+    weft__signal_atfork(2);
 }
 
 static void fork_register(void) {

@@ -96,7 +96,8 @@ static struct {
     bool running; /* a dispatcher thread is alive */
 } sg = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* Written once, before the first handler is installed; never closed. */
+/* Written before the first handler is installed; closed only in a forked
+ * child (weft__signal_atfork), once the handlers are gone. */
 static int sg_evfd = -1;
 static atomic_uint pending[NSIG];
 
@@ -304,6 +305,38 @@ static int reg_add(weft_chan *c, weft_ctx *ctx, weft_ctx *watch,
     }
     pthread_mutex_unlock(&sg.mu);
     return e;
+}
+
+/* fork(): sg.mu is held across it (taken before the runtime's locks: the
+ * dispatcher starts goroutines while it holds sg.mu).  The child has no
+ * dispatcher, and its registrations name the parent's channels and
+ * contexts, so it starts with none: the signals they caught get their old
+ * dispositions back (a SIGTERM must not be swallowed with nobody to read
+ * it), and the eventfd, shared with the parent, gives way to one of the
+ * child's own at its first registration. */
+void weft__signal_atfork(int phase) {
+    if (phase == 0) {
+        pthread_mutex_lock(&sg.mu);
+        return;
+    }
+    if (phase == 2) {
+        for (int s = 1; s < NSIG; s++) {
+            if (sg.want[s])
+                sigaction(s, &sg.saved[s], NULL);
+            sg.want[s] = 0;
+            atomic_store_explicit(&pending[s], 0, memory_order_relaxed);
+        }
+        while (sg.regs) {
+            reg *r = sg.regs;
+            sg.regs = r->next;
+            free(r);
+        }
+        sg.running = false;
+        if (sg_evfd >= 0)
+            close(sg_evfd);
+        sg_evfd = -1;
+    }
+    pthread_mutex_unlock(&sg.mu);
 }
 
 /* ---- public calls ------------------------------------------------------- */

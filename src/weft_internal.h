@@ -530,6 +530,7 @@ size_t weft__blocking_pending(void);
  * child (forget what belongs to the parent's threads, release it). */
 void weft__timers_atfork(int phase);
 void weft__blocking_atfork(int phase);
+void weft__signal_atfork(int phase);
 void weft__threads_atfork(int phase);
 /* The stack pool's lock, held across the fork (prepare) or released. */
 void weft__stack_atfork(bool prepare);

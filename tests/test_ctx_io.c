@@ -372,6 +372,31 @@ static void race_rounds(void *arg) {
     }
 }
 
+static void sleep_g(void *p) {
+    racer *r = p;
+    CHECK_EQ(weft_sleep_ctx(r->ctx, WEFT_SEC(60)), -ECANCELED);
+    weft_wg_done(r->wg);
+}
+
+/* The cancel lands while the sleeper is still inside weft__block (before it
+ * has parked): the hook claims the park as weft__block sets it up, which
+ * ThreadSanitizer flagged when weft__block rewrote p->solo. */
+static void sleep_race_rounds(void *arg) {
+    (void)arg;
+    int rounds = 2000 / test_scale();
+    for (int i = 0; i < rounds; i++) {
+        weft_ctx *c = weft_ctx_with_cancel(weft_ctx_background());
+        weft_wg wg = {0};
+        weft_wg_add(&wg, 2);
+        racer rs = {c, -1, 0, &wg};
+        racer rc = {c, -1, jitter(i), &wg};
+        CHECK_EQ(weft_go(sleep_g, &rs), 0);
+        CHECK_EQ(weft_go(cancel_g, &rc), 0);
+        weft_wg_wait(&wg);
+        weft_ctx_free(c);
+    }
+}
+
 /* ---- after-functions ----------------------------------------------------- */
 
 typedef struct after_arg {
@@ -512,6 +537,7 @@ int main(void) {
         run(regular_file, NULL, th);
         run(race_rounds, NULL, th);
     }
+    sleep_race_rounds(NULL);
     test_after_basic();
     test_after_races();
     TEST_OK();
