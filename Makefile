@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 CMAKE ?= cmake
 CTEST_ARGS ?= --output-on-failure -j2
 
-.PHONY: all build test demo bench race asan valgrind arm64 install format clean
+.PHONY: all build test demo bench race asan valgrind arm64 install format format-check clean
 
 all: build
 
@@ -49,8 +49,17 @@ arm64:
 install: build
 	$(CMAKE) --install build --prefix $(PREFIX)
 
+# Every C file of the tree, subdirectories (src/nats, src/arch, tests/nats,
+# examples/nats, bench/nats) included; format-check changes nothing, names
+# every line clang-format would change and fails if there is one.
+CLANG_FORMAT ?= clang-format
+FORMAT_FILES = $(shell find include src tests examples bench -name '*.[ch]' | sort)
+
 format:
-	clang-format -i include/*.h src/*.c src/*.h src/arch/*.c tests/*.c tests/*.h examples/*.c bench/*.c
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
+
+format-check:
+	$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)
 
 clean:
 	rm -rf build build-tsan build-asan build-arm64
