@@ -37,6 +37,15 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+/* Marks what libweft.so exports: the library is built with
+ * -fvisibility=hidden, so its internals stay out of the dynamic symbol
+ * table and no program can link against them. */
+#if defined(__GNUC__)
+#define WEFT_API __attribute__((visibility("default")))
+#else
+#define WEFT_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -49,10 +58,10 @@ extern "C" {
 #define WEFT_SEC(x) ((int64_t)(x) * 1000000000)
 
 /* Name of a (negative or positive) errno value; never NULL. */
-const char *weft_strerror(int err);
+WEFT_API const char *weft_strerror(int err);
 
 /* errno of the thread running the caller right now (see above). */
-int weft_errno(void);
+WEFT_API int weft_errno(void);
 
 /* ------------------------------------------------------------------------ */
 /* Runtime and goroutines                                                   */
@@ -76,23 +85,23 @@ typedef struct weft_config {
 
 /* Start the runtime with cfg (NULL = defaults) before first use.
  * Returns -EALREADY if it is already running, -EINVAL for procs < 0. */
-int weft_init(const weft_config *cfg);
+WEFT_API int weft_init(const weft_config *cfg);
 
 /* Stop the workers and free the runtime's memory.  Does nothing while
  * goroutines are alive.  The next use starts the runtime again. */
-void weft_shutdown(void);
+WEFT_API void weft_shutdown(void);
 
 /* Number of worker threads. */
-int weft_procs(void);
+WEFT_API int weft_procs(void);
 
 /* Goroutines started with weft_go* that have not returned yet. */
-size_t weft_goroutines(void);
+WEFT_API size_t weft_goroutines(void);
 
 /* The library version, "major.minor.patch". */
-const char *weft_version(void);
+WEFT_API const char *weft_version(void);
 
 /* Start fn(arg) in a new goroutine.  0, -EINVAL (fn NULL), -ENOMEM, -EAGAIN. */
-int weft_go(weft_fn fn, void *arg);
+WEFT_API int weft_go(weft_fn fn, void *arg);
 
 typedef struct weft_goopts {
     size_t stack_size; /* 0 = the runtime default */
@@ -100,21 +109,21 @@ typedef struct weft_goopts {
 } weft_goopts;
 
 /* weft_go with options; opts NULL uses the defaults. */
-int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts);
+WEFT_API int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts);
 
 /* Let other goroutines run.  On a plain thread this is sched_yield(). */
-void weft_yield(void);
+WEFT_API void weft_yield(void);
 
 /* Sleep ns nanoseconds (parks a goroutine).  Returns 0; ns <= 0 returns at
  * once. */
-int weft_sleep(int64_t ns);
+WEFT_API int weft_sleep(int64_t ns);
 
 /* Monotonic clock in nanoseconds. */
-int64_t weft_now(void);
+WEFT_API int64_t weft_now(void);
 
 /* Id of the calling goroutine (ids start at 1 and are never reused); 0 on a
  * plain thread. */
-uint64_t weft_id(void);
+WEFT_API uint64_t weft_id(void);
 
 /* ------------------------------------------------------------------------ */
 /* Channels                                                                 */
@@ -124,40 +133,40 @@ typedef struct weft_chan weft_chan;
 /* A channel of cap elements of elem_size bytes each.  cap 0 is unbuffered
  * (a send completes when a receiver takes the value); elem_size 0 makes a
  * signal-only channel.  NULL with errno ENOMEM on failure. */
-weft_chan *weft_chan_make(size_t elem_size, size_t cap);
+WEFT_API weft_chan *weft_chan_make(size_t elem_size, size_t cap);
 
 /* Free c (NULL is fine).  No goroutine or thread may still use it. */
-void weft_chan_free(weft_chan *c);
+WEFT_API void weft_chan_free(weft_chan *c);
 
 /* Copy elem_size bytes from elem into c, waiting for room or a receiver.
  * 0, -EPIPE (closed, also while waiting), -EINVAL (c NULL). */
-int weft_send(weft_chan *c, const void *elem);
+WEFT_API int weft_send(weft_chan *c, const void *elem);
 
 /* Take the next value into out (NULL discards it).  After close, buffered
  * values come first, then -EPIPE forever.  -EINVAL for c NULL. */
-int weft_recv(weft_chan *c, void *out);
+WEFT_API int weft_recv(weft_chan *c, void *out);
 
 /* Send without waiting: -EAGAIN if it would block, -EPIPE if closed. */
-int weft_try_send(weft_chan *c, const void *elem);
+WEFT_API int weft_try_send(weft_chan *c, const void *elem);
 
 /* Receive without waiting: -EAGAIN if empty, -EPIPE if closed and drained. */
-int weft_try_recv(weft_chan *c, void *out);
+WEFT_API int weft_try_recv(weft_chan *c, void *out);
 
 /* weft_send giving up after timeout_ns with -ETIMEDOUT. */
-int weft_send_timeout(weft_chan *c, const void *elem, int64_t timeout_ns);
+WEFT_API int weft_send_timeout(weft_chan *c, const void *elem, int64_t timeout_ns);
 
 /* weft_recv giving up after timeout_ns with -ETIMEDOUT. */
-int weft_recv_timeout(weft_chan *c, void *out, int64_t timeout_ns);
+WEFT_API int weft_recv_timeout(weft_chan *c, void *out, int64_t timeout_ns);
 
 /* Close c: waiting senders and receivers get -EPIPE; buffered values are
  * still received.  -EPIPE if already closed, -EINVAL for NULL. */
-int weft_close(weft_chan *c);
+WEFT_API int weft_close(weft_chan *c);
 
 /* Values buffered now (0 for NULL). */
-size_t weft_chan_len(const weft_chan *c);
+WEFT_API size_t weft_chan_len(const weft_chan *c);
 
 /* Buffer capacity (0 for NULL or unbuffered). */
-size_t weft_chan_cap(const weft_chan *c);
+WEFT_API size_t weft_chan_cap(const weft_chan *c);
 
 /* ------------------------------------------------------------------------ */
 /* Select                                                                   */
@@ -176,7 +185,7 @@ typedef struct weft_case {
  * -ETIMEDOUT when timeout_ns passes (0 = Go's default:), -EINVAL for a bad
  * case (nothing takes effect then).  Only the fired case's err and elem are
  * written. */
-int weft_select(weft_case *cases, size_t n, int64_t timeout_ns);
+WEFT_API int weft_select(weft_case *cases, size_t n, int64_t timeout_ns);
 
 /* ------------------------------------------------------------------------ */
 /* Timers                                                                   */
@@ -185,15 +194,15 @@ typedef struct weft_timer weft_timer;
 
 /* A timer firing after delay_ns (negative: at once), then every period_ns
  * (0 = one-shot).  NULL with errno EINVAL for a negative period. */
-weft_timer *weft_timer_start(int64_t delay_ns, int64_t period_ns);
+WEFT_API weft_timer *weft_timer_start(int64_t delay_ns, int64_t period_ns);
 
 /* The timer's channel: int64_t elements (weft_now() at firing), cap 1.
  * A tick nobody has read yet is dropped, not queued.  Never closed. */
-weft_chan *weft_timer_chan(weft_timer *t);
+WEFT_API weft_chan *weft_timer_chan(weft_timer *t);
 
 /* Stop and free t and its channel.  1 if a one-shot was stopped before it
  * fired, else 0; -EINVAL for NULL.  Do not race a receive on its channel. */
-int weft_timer_stop(weft_timer *t);
+WEFT_API int weft_timer_stop(weft_timer *t);
 
 #ifdef __cplusplus
 #define WEFT_ALIGN8_ alignas(8)
@@ -223,52 +232,52 @@ typedef struct weft_cond {
 
 /* Lock m; spins briefly, then waits in FIFO order.  A waiter that has waited
  * over 1 ms switches m to hand-off mode, so nobody starves. */
-void weft_mutex_lock(weft_mutex *m);
+WEFT_API void weft_mutex_lock(weft_mutex *m);
 
 /* Lock m if it is free: 0, else -EBUSY. */
-int weft_mutex_trylock(weft_mutex *m);
+WEFT_API int weft_mutex_trylock(weft_mutex *m);
 
 /* Unlock m (any goroutine or thread may).  Unlocking an unlocked mutex is
  * fatal.  m may be freed right after an unlock that was its last use. */
-void weft_mutex_unlock(weft_mutex *m);
+WEFT_API void weft_mutex_unlock(weft_mutex *m);
 
 /* Shared lock; waits while a writer holds or waits for m. */
-void weft_rwmutex_rlock(weft_rwmutex *m);
+WEFT_API void weft_rwmutex_rlock(weft_rwmutex *m);
 
 /* Release a shared lock; fatal if none is held. */
-void weft_rwmutex_runlock(weft_rwmutex *m);
+WEFT_API void weft_rwmutex_runlock(weft_rwmutex *m);
 
 /* Exclusive lock; new readers wait behind a waiting writer. */
-void weft_rwmutex_lock(weft_rwmutex *m);
+WEFT_API void weft_rwmutex_lock(weft_rwmutex *m);
 
 /* Release the exclusive lock; fatal if it is not held. */
-void weft_rwmutex_unlock(weft_rwmutex *m);
+WEFT_API void weft_rwmutex_unlock(weft_rwmutex *m);
 
 /* Add delta (may be negative) to the counter; below zero is fatal. */
-void weft_wg_add(weft_wg *wg, int64_t delta);
+WEFT_API void weft_wg_add(weft_wg *wg, int64_t delta);
 
 /* weft_wg_add(wg, -1).  A counter that goroutines on other cores decrement
  * while its owner keeps calling functions (a spawn loop) is best kept off
  * the owner's stack: there it shares a cache line with the owner's call
  * frames (bench/spawn: 31 instead of 18 ns a goroutine). */
-void weft_wg_done(weft_wg *wg);
+WEFT_API void weft_wg_done(weft_wg *wg);
 
 /* Wait until the counter is zero.  wg may be freed or reused as soon as
  * this returns. */
-void weft_wg_wait(weft_wg *wg);
+WEFT_API void weft_wg_wait(weft_wg *wg);
 
 /* Run fn(arg) once per o; every caller returns after that run finished. */
-void weft_once_do(weft_once *o, weft_fn fn, void *arg);
+WEFT_API void weft_once_do(weft_once *o, weft_fn fn, void *arg);
 
 /* Unlock m, wait for a signal or broadcast, lock m again.  No spurious
  * wakeups. */
-void weft_cond_wait(weft_cond *c, weft_mutex *m);
+WEFT_API void weft_cond_wait(weft_cond *c, weft_mutex *m);
 
 /* Wake the longest-waiting waiter of c, if any. */
-void weft_cond_signal(weft_cond *c);
+WEFT_API void weft_cond_signal(weft_cond *c);
 
 /* Wake every waiter of c. */
-void weft_cond_broadcast(weft_cond *c);
+WEFT_API void weft_cond_broadcast(weft_cond *c);
 
 /* ------------------------------------------------------------------------ */
 /* Context: cancellation, deadlines and values, as Go's context package.     */
@@ -276,37 +285,37 @@ void weft_cond_broadcast(weft_cond *c);
 typedef struct weft_ctx weft_ctx;
 
 /* The root context: never cancelled, one static object; free is a no-op. */
-weft_ctx *weft_ctx_background(void);
+WEFT_API weft_ctx *weft_ctx_background(void);
 
 /* A child cancelled by weft_ctx_cancel or with its parent.  NULL parent:
  * NULL, errno EINVAL. */
-weft_ctx *weft_ctx_with_cancel(weft_ctx *parent);
+WEFT_API weft_ctx *weft_ctx_with_cancel(weft_ctx *parent);
 
 /* A child also cancelled (-ETIMEDOUT) at the absolute deadline. */
-weft_ctx *weft_ctx_with_deadline(weft_ctx *parent, int64_t deadline);
+WEFT_API weft_ctx *weft_ctx_with_deadline(weft_ctx *parent, int64_t deadline);
 
 /* weft_ctx_with_deadline(parent, weft_now() + timeout_ns). */
-weft_ctx *weft_ctx_with_timeout(weft_ctx *parent, int64_t timeout_ns);
+WEFT_API weft_ctx *weft_ctx_with_timeout(weft_ctx *parent, int64_t timeout_ns);
 
 /* A child carrying key -> value; its done and err are its parent's. */
-weft_ctx *weft_ctx_with_value(weft_ctx *parent, const void *key, void *value);
+WEFT_API weft_ctx *weft_ctx_with_value(weft_ctx *parent, const void *key, void *value);
 
 /* The value of the nearest ancestor with key (compared by address), or NULL. */
-void *weft_ctx_value(weft_ctx *c, const void *key);
+WEFT_API void *weft_ctx_value(weft_ctx *c, const void *key);
 
 /* Cancel c and every descendant (-ECANCELED); idempotent.  No-op on value
  * contexts and background. */
-void weft_ctx_cancel(weft_ctx *c);
+WEFT_API void weft_ctx_cancel(weft_ctx *c);
 
 /* A channel closed when c is cancelled (use it as a select case); NULL for
  * background. */
-weft_chan *weft_ctx_done(weft_ctx *c);
+WEFT_API weft_chan *weft_ctx_done(weft_ctx *c);
 
 /* 0, -ECANCELED, or -ETIMEDOUT (its deadline, or an ancestor's, passed). */
-int weft_ctx_err(weft_ctx *c);
+WEFT_API int weft_ctx_err(weft_ctx *c);
 
 /* Cancel c and drop the caller's reference; children stay valid.  NULL ok. */
-void weft_ctx_free(weft_ctx *c);
+WEFT_API void weft_ctx_free(weft_ctx *c);
 
 /* ------------------------------------------------------------------------ */
 /* Groups: structured concurrency, as Go's errgroup.                        */
@@ -315,22 +324,22 @@ typedef struct weft_group weft_group;
 typedef int (*weft_task)(weft_ctx *ctx, void *arg); /* 0 or a negative errno */
 
 /* A group whose context derives from parent (NULL = background). */
-weft_group *weft_group_make(weft_ctx *parent);
+WEFT_API weft_group *weft_group_make(weft_ctx *parent);
 
 /* The group's context: cancelled at the first failure or when wait returns. */
-weft_ctx *weft_group_ctx(weft_group *g);
+WEFT_API weft_ctx *weft_group_ctx(weft_group *g);
 
 /* Run at most n tasks at once (n <= 0: no limit). */
-void weft_group_limit(weft_group *g, int n);
+WEFT_API void weft_group_limit(weft_group *g, int n);
 
 /* Start fn(ctx, arg) in a goroutine, waiting for a free slot. */
-int weft_group_go(weft_group *g, weft_task fn, void *arg);
+WEFT_API int weft_group_go(weft_group *g, weft_task fn, void *arg);
 
 /* Like weft_group_go but -EAGAIN when the limit is reached. */
-int weft_group_try_go(weft_group *g, weft_task fn, void *arg);
+WEFT_API int weft_group_try_go(weft_group *g, weft_task fn, void *arg);
 
 /* Wait for every task; return the first failure or 0, and free g. */
-int weft_group_wait(weft_group *g);
+WEFT_API int weft_group_wait(weft_group *g);
 
 /* ------------------------------------------------------------------------ */
 /* Network and blocking calls.  They park only the calling goroutine; they
@@ -357,34 +366,34 @@ enum { WEFT_READABLE = 1, WEFT_WRITABLE = 2 };
 
 /* Wait until fd is ready for events: the ready requested events (> 0; a
  * hang-up or error counts as all of them), -ETIMEDOUT, or -EINVAL. */
-int weft_wait_fd(int fd, int events, int64_t timeout_ns);
+WEFT_API int weft_wait_fd(int fd, int events, int64_t timeout_ns);
 
 /* read(2) that parks instead of blocking: bytes read, 0 at EOF, -errno. */
-ssize_t weft_read(int fd, void *buf, size_t n);
+WEFT_API ssize_t weft_read(int fd, void *buf, size_t n);
 
 /* Write all n bytes (n), or return the error (-EPIPE for a closed peer). */
-ssize_t weft_write(int fd, const void *buf, size_t n);
+WEFT_API ssize_t weft_write(int fd, const void *buf, size_t n);
 
 /* accept(2); the new descriptor is non-blocking and close-on-exec. */
-int weft_accept(int fd, struct sockaddr *addr, socklen_t *len);
+WEFT_API int weft_accept(int fd, struct sockaddr *addr, socklen_t *len);
 
 /* connect(2), parking until the connection is established or fails. */
-int weft_connect(int fd, const struct sockaddr *addr, socklen_t len);
+WEFT_API int weft_connect(int fd, const struct sockaddr *addr, socklen_t len);
 
 /* The same four, giving up with -ETIMEDOUT after timeout_ns. */
-ssize_t weft_read_timeout(int fd, void *buf, size_t n, int64_t timeout_ns);
-ssize_t weft_write_timeout(int fd, const void *buf, size_t n,
+WEFT_API ssize_t weft_read_timeout(int fd, void *buf, size_t n, int64_t timeout_ns);
+WEFT_API ssize_t weft_write_timeout(int fd, const void *buf, size_t n,
                            int64_t timeout_ns);
-int weft_accept_timeout(int fd, struct sockaddr *addr, socklen_t *len,
+WEFT_API int weft_accept_timeout(int fd, struct sockaddr *addr, socklen_t *len,
                         int64_t timeout_ns);
-int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
+WEFT_API int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
                          int64_t timeout_ns);
 
 /* Run fn(arg) on a helper thread (a pool of 4 growing up to 64) and park
  * until it returns.  fn may call any weft function, as a plain thread.
  * With 64 calls running, further calls wait their turn.  Helpers start on
  * first use and stop at weft_shutdown.  0, -EINVAL (fn NULL), -ENOMEM. */
-int weft_blocking(weft_fn fn, void *arg);
+WEFT_API int weft_blocking(weft_fn fn, void *arg);
 
 /* ------------------------------------------------------------------------ */
 /* Diagnostics                                                              */
@@ -397,7 +406,7 @@ int weft_blocking(weft_fn fn, void *arg);
  * its object (e.g. "chan receive 0x5581c0a0", "mutex 0x...", "sleep, 1.5s
  * left", "fd read 7"); <file:line> is the blocking call's site, or ?.
  * SIGQUIT writes the same to stderr and the program goes on. */
-void weft_dump(FILE *out);
+WEFT_API void weft_dump(FILE *out);
 
 /* Call sites for weft_dump.  Each blocking call below is also a macro that
  * records __FILE__ and __LINE__ (weft__site, an out-of-line call costing
@@ -406,7 +415,7 @@ void weft_dump(FILE *out);
  * compiled with -DWEFT_NO_SITE call exactly the same function (their
  * blocks show "?" as the site).  Define WEFT_NO_SITE before including this
  * header to turn the macros off. */
-void weft__site(const char *file, int line);
+WEFT_API void weft__site(const char *file, int line);
 
 #ifndef WEFT_NO_SITE
 #define WEFT__AT(fn) (weft__site(__FILE__, __LINE__), fn)
