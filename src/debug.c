@@ -1,6 +1,5 @@
 /*
- * Diagnostics: fatal errors, error names, call sites, weft_dump, leak
- * reports, and the signal handlers (SIGQUIT prints the dump; SIGSEGV in a
+ * Diagnostics: call sites, weft_dump, leak reports, and the signal handlers (SIGQUIT prints the dump; SIGSEGV in a
  * guard page is reported as a stack overflow).
  *
  * Plain threads blocked in weft are kept on a list (their parks are linked
@@ -49,50 +48,6 @@ typedef struct site {
 } site;
 
 static __thread site tls_site __attribute__((tls_model("initial-exec")));
-
-_Noreturn void weft__fatal(const char *fmt, ...) {
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "weft: fatal: %s (goroutine %llu)\n", msg,
-            (unsigned long long)weft_id());
-    fflush(stderr);
-    abort();
-}
-
-const char *weft_strerror(int err) {
-    if (err < 0)
-        err = -err;
-    switch (err) {
-    case 0:
-        return "success";
-    case EINVAL:
-        return "invalid argument";
-    case ENOMEM:
-        return "out of memory";
-    case EPIPE:
-        return "channel closed";
-    case EAGAIN:
-        return "would block";
-    case ETIMEDOUT:
-        return "timed out";
-    case ECANCELED:
-        return "canceled";
-    case EBUSY:
-        return "busy";
-    case EALREADY:
-        return "already initialised";
-    default:
-        return strerror(err);
-    }
-}
-
-__attribute__((noinline)) int weft_errno(void) {
-    __asm__ volatile("" ::: "memory");
-    return errno;
-}
 
 /* ---- call sites ---------------------------------------------------------- */
 

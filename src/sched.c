@@ -82,7 +82,7 @@ struct weft__worker {
     atomic_uint tick;      /* schedules so far; stealers read it */
     atomic_uint offers;    /* goroutines offered to idle workers (see offer) */
     _Alignas(WEFT__CACHELINE) int id;
-    weft__ctx g0;
+    weft__regs g0;
     weft__g *cur;
     void (*after)(weft__worker *w, void *arg); /* see run_hook */
     void *after_arg;
@@ -149,9 +149,6 @@ static struct {
 static atomic_ullong next_gid = 1; /* never reset: ids are never reused */
 
 static __thread weft__worker *tls_worker;
-#ifdef WEFT_TSAN
-atomic_uint weft__fence_word;
-#endif
 static __thread uint64_t tls_rng;
 
 /* ---- thread-local access ------------------------------------------------ */
@@ -167,50 +164,6 @@ WEFT__NOINLINE weft__g *weft__curg(void) {
     __asm__ volatile("" ::: "memory");
     weft__worker *w = tls_worker;
     return w ? w->cur : NULL;
-}
-
-/* ---- futex and spin lock ------------------------------------------------ */
-
-int weft__futex_wait(atomic_uint *addr, unsigned val, int64_t timeout_ns) {
-    struct timespec ts, *tp = NULL;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = timeout_ns / 1000000000;
-        ts.tv_nsec = timeout_ns % 1000000000;
-        tp = &ts;
-    }
-    long r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
-    if (r < 0 && errno == ETIMEDOUT)
-        return -ETIMEDOUT;
-    return 0;
-}
-
-void weft__futex_wake(atomic_uint *addr, int n) {
-    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
-}
-
-/* Test-and-test-and-set with exponential backoff: waiters that all poll
- * the line at once only bounce it between cores and delay the holder. */
-void weft__lock_slow(weft__lock *l) {
-    unsigned backoff = 1;
-    for (unsigned spins = 0;; spins++) {
-        unsigned zero = 0;
-        if (atomic_load_explicit(&l->v, memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_weak_explicit(
-                &l->v, &zero, 1, memory_order_acquire, memory_order_relaxed))
-            return;
-        if (spins < 64) {
-            for (unsigned i = 0; i < backoff; i++)
-                weft__cpu_relax();
-            if (backoff < 64)
-                backoff <<= 1;
-        } else {
-            sched_yield(); /* the holder may have been preempted */
-        }
-    }
-}
-
-void weft__unlock_cb(void *lock) {
-    weft__lock_release(lock);
 }
 
 /* ---- random numbers ----------------------------------------------------- */
@@ -1004,7 +957,7 @@ static void g_attach_stack(weft__worker *w, weft__g *g) {
     g->stack = weft__stack_get(&w->stacks, g->stack_size);
     if (!g->stack)
         weft__fatal("out of memory for a goroutine stack");
-    weft__ctx_init(&g->ctx, g->stack->lo + g->stack->size, g_main, g);
+    weft__regs_init(&g->ctx, g->stack->lo + g->stack->size, g_main, g);
 #ifdef WEFT_TSAN
     g->tsan_fiber = __tsan_create_fiber(0);
 #endif
@@ -1444,12 +1397,6 @@ int weft_sleep(int64_t ns) {
     return 0;
 }
 
-int64_t weft_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 uint64_t weft_id(void) {
     weft__g *g = weft__curg();
     return g ? g->id : 0;
@@ -1541,6 +1488,7 @@ static void workers_free(int n) {
 /* Called with rt.init_lock held. */
 static int start(const weft_config *cfg) {
     seed_init();
+    weft__fatal_id = weft_id;
     rt.next_fenced =
         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0,
                 0) == 0;

@@ -31,7 +31,7 @@
  * valgrind) when its slab is made and deregistered when the slab is
  * unmapped, so memcheck follows switches between goroutine stacks.
  */
-#include "weft_internal.h"
+#include "stack.h"
 
 #include <stdio.h>
 #include <string.h>

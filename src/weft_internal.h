@@ -38,162 +38,10 @@
 #ifndef WEFT_INTERNAL_H
 #define WEFT_INTERNAL_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-/* The library's own calls must not overwrite the call site a user's call
- * recorded (see weft__site in weft.h). */
-#define WEFT_NO_SITE
-#include "weft.h"
-
-#include <errno.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdlib.h>
-
-#if defined(__SANITIZE_THREAD__)
-#define WEFT_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define WEFT_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define WEFT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WEFT_ASAN 1
-#endif
-#endif
-
-#define WEFT__NOINLINE __attribute__((noinline))
-#define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
-#define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define WEFT__CACHELINE 64
-
-/* ---- fatal errors -------------------------------------------------------- */
-
-/* Print "weft: fatal: <what> (goroutine <id>)" and abort. */
-_Noreturn void weft__fatal(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-/* ---- spin lock (short critical sections only) ---------------------------- */
-
-typedef struct weft__lock {
-    atomic_uint v;
-} weft__lock;
-
-void weft__lock_slow(weft__lock *l);
-
-static inline void weft__lock_acquire(weft__lock *l) {
-    unsigned zero = 0;
-    if (WEFT__LIKELY(atomic_compare_exchange_weak_explicit(
-            &l->v, &zero, 1, memory_order_acquire, memory_order_relaxed)))
-        return;
-    weft__lock_slow(l);
-}
-
-static inline void weft__lock_release(weft__lock *l) {
-    atomic_store_explicit(&l->v, 0, memory_order_release);
-}
-
-static inline void weft__cpu_relax(void) {
-#if defined(__x86_64__)
-    __asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#endif
-}
-
-/* A full (StoreLoad) fence.  GCC's ThreadSanitizer rejects
- * atomic_thread_fence; there a seq_cst read-modify-write stands in, which
- * is also a full fence on the hardware. */
-#ifdef WEFT_TSAN
-extern atomic_uint weft__fence_word;
-#define weft__fence()                                                          \
-    atomic_fetch_add_explicit(&weft__fence_word, 0, memory_order_seq_cst)
-#else
-#define weft__fence() atomic_thread_fence(memory_order_seq_cst)
-#endif
-
-/* Sleep while *addr == val (spurious returns possible); timeout in ns or -1.
- * Returns -ETIMEDOUT when the timeout passed. */
-int weft__futex_wait(atomic_uint *addr, unsigned val, int64_t timeout_ns);
-void weft__futex_wake(atomic_uint *addr, int n);
-
-/* ---- context switch (src/arch) ------------------------------------------- */
-
-typedef struct weft__ctx {
-    void *sp;
-} weft__ctx;
-
-/* Save the caller's registers into from, resume to. */
-void weft__switch(weft__ctx *from, weft__ctx *to);
-
-/* Prepare ctx so that switching to it calls fn(arg) on the stack ending at
- * top.  fn must never return. */
-void weft__ctx_init(weft__ctx *ctx, void *top, void (*fn)(void *), void *arg);
-
-/* ---- stacks -------------------------------------------------------------- */
-
-/* A stack's descriptor lives in the top bytes of the stack memory itself. */
-typedef struct weft__stack {
-    char *lo;         /* lowest usable byte (above the guard page) */
-    size_t size;      /* usable bytes, descriptor excluded */
-    uint64_t *canary; /* checked word at the bottom; NULL under a guard page */
-    struct weft__stack *next;
-} weft__stack;
-
-/* Stacks a worker keeps for reuse without taking any lock. */
-typedef struct weft__stack_cache {
-    weft__stack *head;
-    int n;
-} weft__stack_cache;
-
-/* A stack of at least size usable bytes, from cache c when it has one (c may
- * be NULL); NULL when memory is exhausted. */
-weft__stack *weft__stack_get(weft__stack_cache *c, size_t size);
-void weft__stack_put(weft__stack_cache *c, weft__stack *s);
-/* Hand every stack of c back to the shared pool. */
-void weft__stack_flush(weft__stack_cache *c);
-
-#define WEFT__STACK_CANARY 0x5745465453544b21ull /* "WEFTSTK!" */
-
-/* True while the canary at the bottom of s is intact.  Checked at every
- * switch, hence inline. */
-static inline bool weft__stack_ok(const weft__stack *s) {
-    return !s->canary || *s->canary == WEFT__STACK_CANARY;
-}
-/* True if addr lies in the guard region just below s. */
-bool weft__stack_guard_hit(const weft__stack *s, const void *addr);
-void weft__stack_release_all(void);
-
-/* ---- timers ------------------------------------------------------------- */
-
-typedef struct weft__timer weft__timer;
-typedef void (*weft__timer_fn)(weft__timer *t, int64_t now);
-
-struct weft__timer {
-    int64_t when;   /* deadline on weft_now()'s clock */
-    int64_t period; /* > 0: re-armed at when + period after each run */
-    weft__timer_fn fn;
-    void *arg;
-    int32_t idx;        /* heap slot, -1 when not queued */
-    atomic_int running; /* fn executing now */
-};
-
-/* Queue t to run fn at when.  t must not be queued already. */
-int weft__timer_add(weft__timer *t, int64_t when);
-/* Dequeue t; true if it was still queued.  Waits while t->fn runs, so after
- * it returns t may be freed (do not call it from t->fn). */
-bool weft__timer_del(weft__timer *t);
-/* Run the due timers; returns the next deadline, or -1 if none. */
-int64_t weft__timers_run(int64_t now);
-/* Deadline of the earliest timer, or -1. */
-int64_t weft__timers_next(void);
-size_t weft__timers_pending(void);
-void weft__timers_release(void);
+#include "arch/arch.h"
+#include "stack.h"
+#include "sys.h"
+#include "timer.h"
 
 /* ---- goroutines and workers --------------------------------------------- */
 
@@ -213,7 +61,7 @@ typedef struct weft__worker weft__worker;
  * loose free list, names and TSan: a free g keeps its name empty, so a
  * spawn need not touch it (see g_alloc). */
 typedef struct weft__g {
-    _Alignas(WEFT__CACHELINE) weft__ctx ctx;
+    _Alignas(WEFT__CACHELINE) weft__regs ctx;
     weft__stack *stack; /* NULL until the goroutine first runs */
     size_t stack_size;
     weft_fn fn;
@@ -378,10 +226,6 @@ static inline void weft__unpark(weft__park *p);
 int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
                 void *arg);
 
-/* Convert a relative timeout (WEFT_FOREVER, 0, > 0; other negatives = 0) to
- * an absolute deadline (-1 = never). */
-static inline int64_t weft__deadline(int64_t timeout_ns);
-
 /* A counting semaphore on the waiter: zero-initialised is count 0. */
 typedef struct weft__sema {
     weft__lock lock;
@@ -392,8 +236,6 @@ typedef struct weft__sema {
 void weft__sema_acquire(weft__sema *s, const char *why, const void *obj);
 void weft__sema_release(weft__sema *s, uint32_t n);
 
-/* Unlock callback for weft__block: releases the weft__lock arg. */
-void weft__unlock_cb(void *lock);
 
 /* ---- channels (chan.c; select.c shares the internals) ----------------- */
 
@@ -554,15 +396,6 @@ static inline void weft__unpark(weft__park *p) {
     }
     atomic_store_explicit(&p->futex, 1, memory_order_release);
     weft__futex_wake(&p->futex, 1);
-}
-
-static inline int64_t weft__deadline(int64_t timeout_ns) {
-    if (timeout_ns == WEFT_FOREVER)
-        return -1;
-    if (timeout_ns < 0)
-        timeout_ns = 0;
-    int64_t now = weft_now();
-    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
 }
 
 #endif

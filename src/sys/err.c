@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Errors: the fatal-error line and abort, error names, and the errno
+ * accessor the public header asks programs to use.
+ */
+#include "../sys.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+uint64_t (*weft__fatal_id)(void);
+
+_Noreturn void weft__fatal(const char *fmt, ...) {
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "weft: fatal: %s (goroutine %llu)\n", msg,
+            (unsigned long long)(weft__fatal_id ? weft__fatal_id() : 0));
+    fflush(stderr);
+    abort();
+}
+
+const char *weft_strerror(int err) {
+    if (err < 0)
+        err = -err;
+    switch (err) {
+    case 0:
+        return "success";
+    case EINVAL:
+        return "invalid argument";
+    case ENOMEM:
+        return "out of memory";
+    case EPIPE:
+        return "channel closed";
+    case EAGAIN:
+        return "would block";
+    case ETIMEDOUT:
+        return "timed out";
+    case ECANCELED:
+        return "canceled";
+    case EBUSY:
+        return "busy";
+    case EALREADY:
+        return "already initialised";
+    default:
+        return strerror(err);
+    }
+}
+
+__attribute__((noinline)) int weft_errno(void) {
+    __asm__ volatile("" ::: "memory");
+    return errno;
+}
