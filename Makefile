@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 CMAKE ?= cmake
 CTEST_ARGS ?= --output-on-failure -j2
 
-.PHONY: all build test demo bench race asan valgrind arm64 install format format-check clean
+.PHONY: all build test demo bench bench-instr race asan valgrind arm64 install format format-check clean
 
 all: build
 
@@ -24,6 +24,10 @@ demo: build
 
 bench: build
 	./tools/bench.sh
+
+# Instructions per operation under callgrind: unmoved by the machine's load.
+bench-instr: build
+	./tools/bench.sh --instr
 
 race:
 	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_SANITIZE=thread

@@ -2,6 +2,8 @@
 # tools/bench.sh - weft's benchmarks side by side with their Go twins.
 #
 #   ./tools/bench.sh [--rounds K] [--only NAME[,NAME...]] [--record]
+#   ./tools/bench.sh --instr [--only NAME[,NAME...]]
+#   ./tools/bench.sh --http [--rounds K]
 #
 #   --rounds K   runs of each program (default 3).  The weft program and its
 #                Go twin take turns (weft, Go, weft, Go, ...); the table shows
@@ -12,6 +14,17 @@
 #                `./tools/bench.sh --record` instead of editing figures.
 #                Notes explaining results (perf stat, callgrind) belong in
 #                docs/BENCHMARKS.notes.md, which is appended verbatim.
+#                The record also counts instructions as --instr does.
+#   --instr      instead of timing, count instructions per operation of the
+#                switch-bound workloads (`make bench-instr`): each program
+#                runs under valgrind's callgrind at N and at 2N, and
+#                (I(2N) - I(N)) / N cancels start-up and teardown.  One
+#                worker and two; every count is taken twice and the spread
+#                between the two is shown (on a noisy machine wall-clock
+#                figures move by 15-25%, these by well under 0.5%).
+#   --http       the http row alone (same as --only http): weft's example
+#                server, bench/http_epoll (the hand-written epoll ceiling)
+#                and Go's net/http take turns under the same wrk load.
 #
 # `make bench` builds weft and its bench programs, then runs this script with
 # no options.  The script builds only the Go twins (bench/go/<name>), once per
@@ -22,14 +35,21 @@
 #   BENCH_TIMEOUT  seconds one run may take before it counts as failed (600)
 #   BENCH_HTTP_PORT  port for the http row (18080)
 #   GO             the go command (go)
+#   VALGRIND       the valgrind command for --instr (valgrind)
 #
 # Each program prints `<name> <N> <value> [key=value ...]` and checks its own
 # result.  A run that fails its check, crashes or times out shows as FAIL and
 # makes the script exit 1.  Without `go` (or `wrk`) the weft side still runs.
 #
 # The http row runs only when build/examples/http_server, bench/go/http and
-# wrk all exist.  Both servers take the port as their only argument and
-# answer GET /; `wrk -t2 -c1000 -d5s` measures requests/s.
+# wrk all exist.  The servers take the port as their only argument and
+# answer GET /; `wrk -t2 -c1000 -d5s` measures requests/s.  When
+# build/bench/http_epoll exists it takes its turn too, and a second table
+# gives weft's requests/s as a fraction of that ceiling.
+#
+# yield_1p is the yield program with one worker on both sides (WEFT_PROCS =
+# GOMAXPROCS = 1): with two workers each yielder has a worker to itself and
+# weft_yield returns at once, so only this row times a real switch.
 
 set -u
 
@@ -41,15 +61,18 @@ LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 TIMEOUT=${BENCH_TIMEOUT:-600}
 HTTP_PORT=${BENCH_HTTP_PORT:-18080}
 GO=${GO:-go}
+VALGRIND=${VALGRIND:-valgrind}
 ROUNDS=3
 ONLY=""
 RECORD=0
+INSTR_ONLY=0
 INSTALL_HINT="apt-get install golang-go wrk"
 
 # name | unit | target (ratio weft/Go unless "abs"; "min" means higher wins)
 WORKLOADS="
 spawn       ns/goroutine  ratio<=0.30
 yield       ns/yield      ratio<=0.25
+yield_1p    ns/yield      ratio<=0.30
 pingpong    ns/roundtrip  ratio<=0.40
 ring        ns/hop        ratio<=0.40
 select      ns/select     ratio<=0.40
@@ -61,6 +84,22 @@ sieve       ns/prime      ratio<=0.60
 idle_mem    bytes/g       abs<=4400
 http        requests/s    ratio>=1.0
 "
+
+# The switch-bound programs --instr counts, each with its N (2N runs too):
+# large enough that the difference dwarfs the jitter of start-up, small
+# enough that a callgrind run takes seconds.
+INSTR_WORKLOADS="
+spawn       100000
+yield       400000
+pingpong    100000
+ring        200000
+select      100000
+chan_spsc   400000
+chan_mpmc   200000
+"
+
+# What the epoll ceiling's ratio has to reach (weft / epoll requests/s).
+HTTP_CEILING_TARGET=0.95
 
 die() {
     echo "bench.sh: $*" >&2
@@ -83,6 +122,14 @@ while [ $# -gt 0 ]; do
         RECORD=1
         shift
         ;;
+    --instr)
+        INSTR_ONLY=1
+        shift
+        ;;
+    --http)
+        ONLY="$ONLY http"
+        shift
+        ;;
     -h | --help)
         sed -n '2,/^$/s/^# \{0,1\}//p' "$0"
         exit 0
@@ -93,14 +140,25 @@ done
 case $ROUNDS in
 '' | *[!0-9]* | 0) die "--rounds wants a positive integer" ;;
 esac
+[ $INSTR_ONLY = 1 ] && [ $RECORD = 1 ] &&
+    die "--record counts instructions too; give it without --instr"
 
-# The programs to run: skynet_rss comes from skynet's output, not a program.
+# The rows to run: skynet_rss comes from skynet's output, not a program.
 programs() {
     echo "$WORKLOADS" | awk 'NF && $1 != "skynet_rss" {print $1}'
 }
 for name in $ONLY; do
     programs | grep -qx "$name" || die "unknown workload $name"
 done
+
+# The program behind row $1, and the workers it runs with.
+program_of() {
+    echo "${1%_1p}"
+}
+procs_of() {
+    case $1 in *_1p) echo 1 ;; *) echo "$PROCS" ;; esac
+}
+
 selected() {
     [ -z "$ONLY" ] && return 0
     case " $ONLY " in *" $1 "*) return 0 ;; esac
@@ -145,18 +203,20 @@ add_value() {
     VALUES[$1:$2]="${VALUES[$1:$2]:-} $3"
 }
 
-# Run program $2 of side $1 (weft or go) once and record its figures.
+# Run row $2's program on side $1 (weft or go) once and record its figures.
 run_bench() {
-    local side=$1 name=$2 bin out line
-    if [ "$side" = weft ]; then bin=$BUILD/bench/$name; else bin=$BUILD/bench/go/$name; fi
+    local side=$1 name=$2 prog bin out line procs
+    prog=$(program_of "$name")
+    procs=$(procs_of "$name")
+    if [ "$side" = weft ]; then bin=$BUILD/bench/$prog; else bin=$BUILD/bench/go/$prog; fi
     if [ ! -x "$bin" ]; then
         echo "  $side $name: $bin missing (run make bench)"
         add_value "$name" "$side" FAIL
         return
     fi
-    out=$(timeout "$TIMEOUT" "$bin" 2>&1)
+    out=$(WEFT_PROCS=$procs GOMAXPROCS=$procs timeout "$TIMEOUT" "$bin" 2>&1)
     local rc=$?
-    line=$(echo "$out" | awk -v n="$name" '$1 == n' | tail -n 1)
+    line=$(echo "$out" | awk -v n="$prog" '$1 == n' | tail -n 1)
     if [ $rc -ne 0 ] || [ -z "$line" ]; then
         if [ $rc -eq 124 ]; then
             echo "  $side $name: FAILED (timed out after ${TIMEOUT}s)"
@@ -223,12 +283,14 @@ run_workload() {
             return
         fi
     fi
-    [ $HAVE_GO = 1 ] && build_go "$name" && go_ok=1
+    [ $HAVE_GO = 1 ] && build_go "$(program_of "$name")" && go_ok=1
     [ $HAVE_GO = 1 ] && [ $go_ok = 0 ] && add_value "$name" go FAIL
     echo "$name:"
     for _ in $(seq "$ROUNDS"); do
         if [ "$name" = http ]; then
             run_http weft "$BUILD/examples/http_server"
+            [ -x "$BUILD/bench/http_epoll" ] &&
+                run_http epoll "$BUILD/bench/http_epoll"
             [ $go_ok = 1 ] && run_http go "$BUILD/bench/go/http"
         else
             run_bench weft "$name"
@@ -271,13 +333,107 @@ show_target() {
     echo "$1" | sed 's/^ratio//; s/^abs\(.*\)/\1 abs/; s/\([<>]=\)/\1 /'
 }
 
+# ---- instructions per operation (--instr) ------------------------------
+
+# INSTR[name:workers] is the instructions per operation, the mean of the
+# runs; INSTR_RUNS[name:workers] every run's figure; FAIL when one failed.
+declare -A INSTR=() INSTR_RUNS=()
+INSTR_REPEAT=2
+
+# Instructions callgrind counts for program $2 at N = $3 with $1 workers
+# (every thread's, start-up included); nothing when the run fails.
+# --fair-sched: valgrind runs one thread at a time, and with its default
+# lock a spinning worker could take the CPU straight back.
+callgrind_total() {
+    local out
+    out=$(WEFT_PROCS=$1 timeout "$TIMEOUT" "$VALGRIND" --tool=callgrind \
+        --fair-sched=yes --callgrind-out-file=/dev/null \
+        "$BUILD/bench/$2" "$3" 2>&1) || return 1
+    echo "$out" | awk '$2 == "Collected" && $3 == ":" {print $4}'
+}
+
+# (I(2N) - I(N)) / N for program $2 at N = $3 with $1 workers.
+instr_per_op() {
+    local a b
+    a=$(callgrind_total "$1" "$2" "$3") || return 1
+    b=$(callgrind_total "$1" "$2" $(($3 * 2))) || return 1
+    [ -n "$a" ] && [ -n "$b" ] || return 1
+    awk -v a="$a" -v b="$b" -v n="$3" 'BEGIN {printf "%.1f\n", (b - a) / n}'
+}
+
+# Spread of the figures in $* as a percentage of their mean.
+spread() {
+    printf '%s\n' "$@" | awk '{v[NR] = $1; s += $1}
+        NR == 1 || $1 < lo {lo = $1} NR == 1 || $1 > hi {hi = $1}
+        END {printf "%.2f\n", s ? 100 * (hi - lo) / (s / NR) : 0}'
+}
+
+run_instr() {
+    local name=$1 n=$2 workers x runs
+    for workers in 1 2; do
+        runs=""
+        for _ in $(seq $INSTR_REPEAT); do
+            x=$(instr_per_op $workers "$name" "$n") || x=FAIL
+            runs="$runs $x"
+        done
+        INSTR_RUNS[$name:$workers]=$runs
+        case "$runs " in
+        *FAIL*)
+            INSTR[$name:$workers]=FAIL
+            echo "  instr $name, $workers worker(s): FAILED (runs:$runs)"
+            ;;
+        *)
+            # shellcheck disable=SC2086 # the list is meant to split
+            INSTR[$name:$workers]=$(printf '%s\n' $runs |
+                awk '{s += $1} END {printf "%.0f\n", s / NR}')
+            # shellcheck disable=SC2086
+            printf '  instr %-9s %d worker(s): %s instr/op (runs:%s, spread %s%%)\n' \
+                "$name" $workers "${INSTR[$name:$workers]}" "$runs" "$(spread $runs)"
+            ;;
+        esac
+    done
+}
+
+instr_possible() {
+    command -v "$VALGRIND" >/dev/null 2>&1 && return 0
+    echo "valgrind not found: install it with 'apt-get install valgrind'" \
+        "to count instructions"
+    return 1
+}
+
+run_all_instr() {
+    local name n
+    echo "instructions per operation (callgrind, N and 2N, each twice):"
+    while read -r name n; do
+        [ -n "$name" ] || continue
+        selected "$name" || selected "${name}_1p" || continue
+        run_instr "$name" "$n"
+    done <<<"$INSTR_WORKLOADS"
+}
+
+instr_table() {
+    local name n
+    echo "| workload   |      N | instr/op, 1 worker | spread | instr/op, 2 workers | spread |"
+    echo "|------------|-------:|-------------------:|-------:|--------------------:|-------:|"
+    while read -r name n; do
+        [ -n "${INSTR[$name:1]:-}" ] || continue
+        # shellcheck disable=SC2086 # the lists are meant to split
+        printf '| %-10s | %6s | %18s | %5s%% | %19s | %5s%% |\n' "$name" "$n" \
+            "${INSTR[$name:1]}" "$(spread ${INSTR_RUNS[$name:1]})" \
+            "${INSTR[$name:2]}" "$(spread ${INSTR_RUNS[$name:2]})"
+    done <<<"$INSTR_WORKLOADS"
+}
+
 FAILED=0
 table() {
-    local name unit target weft go ratio met
-    printf '| %-10s | %-12s | %10s | %10s | %7s | %-11s | %-3s |\n' \
-        workload unit weft Go weft/Go target met
-    printf '|%s|%s|%s|%s|%s|%s|%s|\n' "------------" "--------------" \
-        "-----------:" "-----------:" "--------:" "-------------" "-----"
+    local name unit target weft go ratio met instr=0 extra=""
+    [ ${#INSTR[@]} -gt 0 ] && instr=1
+    [ $instr = 1 ] && extra=" instr/op 1w | instr/op 2w |"
+    printf '| %-10s | %-12s | %10s | %10s | %7s | %-11s | %-3s |%s\n' \
+        workload unit weft Go weft/Go target met "$extra"
+    [ $instr = 1 ] && extra="------------:|------------:|"
+    printf '|%s|%s|%s|%s|%s|%s|%s|%s\n' "------------" "--------------" \
+        "-----------:" "-----------:" "--------:" "-------------" "-----" "$extra"
     echo "$WORKLOADS" | while read -r name unit target; do
         [ -n "$name" ] || continue
         [ -n "${VALUES[$name:weft]:-}" ] || continue
@@ -291,9 +447,31 @@ table() {
                 if (b > 0) printf "%.2f", a / b; else print "-" }')
         fi
         met=$(target_met "$weft" "$go" "$ratio" "$target")
-        printf '| %-10s | %-12s | %10s | %10s | %7s | %-11s | %-3s |\n' \
-            "$name" "$unit" "$weft" "$go" "$ratio" "$(show_target "$target")" "$met"
+        extra=""
+        [ $instr = 1 ] && extra=$(printf ' %11s | %11s |' \
+            "${INSTR[$name:1]:--}" "${INSTR[$name:2]:--}")
+        printf '| %-10s | %-12s | %10s | %10s | %7s | %-11s | %-3s |%s\n' \
+            "$name" "$unit" "$weft" "$go" "$ratio" "$(show_target "$target")" \
+            "$met" "$extra"
     done
+}
+
+# weft's example server against the epoll loop of bench/http_epoll.c.
+http_ceiling_table() {
+    local mine epoll ratio=- met ours=http:weft ceiling=http:epoll
+    [ -n "${VALUES[$ceiling]:-}" ] || return 0
+    # shellcheck disable=SC2086 # the lists are meant to split
+    mine=$(median ${VALUES[$ours]})
+    # shellcheck disable=SC2086
+    epoll=$(median ${VALUES[$ceiling]})
+    if is_number "$mine" && is_number "$epoll"; then
+        ratio=$(awk -v a="$mine" -v b="$epoll" 'BEGIN {printf "%.2f", a / b}')
+    fi
+    met=$(target_met "$mine" "$epoll" "$ratio" "ratio>=$HTTP_CEILING_TARGET")
+    echo "| http       | weft req/s | epoll req/s | weft/epoll | target  | met |"
+    echo "|------------|-----------:|------------:|-----------:|---------|-----|"
+    printf '| %-10s | %10s | %11s | %10s | >= %-4s | %-3s |\n' http "$mine" \
+        "$epoll" "$ratio" "$HTTP_CEILING_TARGET" "$met"
 }
 
 machine() {
@@ -346,9 +524,31 @@ record() {
         echo "bytes per blocked goroutine, skynet_rss the peak RSS of skynet,"
         echo "http requests per second (higher is better). The workloads are"
         echo "described at the top of each bench/<name>.c; bench/go/<name> is"
-        echo "its Go twin doing the same work."
+        echo "its Go twin doing the same work. yield_1p is yield with one"
+        echo "worker on both sides (WEFT_PROCS = GOMAXPROCS = 1): with more,"
+        echo "each yielder has a worker to itself and weft_yield returns at"
+        echo "once, so only yield_1p times a real switch."
         echo
         table
+        if [ ${#INSTR[@]} -gt 0 ]; then
+            echo
+            echo "instr/op is the instructions per operation callgrind counts"
+            echo "(\`./tools/bench.sh --instr\`: (I(2N) - I(N)) / N, every thread's"
+            echo "instructions), with one worker and with two; it does not move"
+            echo "with the machine's load, so it judges a change where the times"
+            echo "cannot (yield's two-worker figure is the no-op). Each count"
+            echo "was taken $INSTR_REPEAT times; spread is their difference:"
+            echo
+            instr_table
+        fi
+        if [ -n "${VALUES[http:epoll]:-}" ]; then
+            echo
+            echo "The example server against the hand-written epoll loop of"
+            echo "bench/http_epoll.c (one thread per core), same wrk load, turns"
+            echo "taken in the same run:"
+            echo
+            http_ceiling_table
+        fi
         echo
         echo "## Every round"
         echo
@@ -361,14 +561,28 @@ record() {
     echo "wrote $doc"
 }
 
+if [ $INSTR_ONLY = 1 ]; then
+    instr_possible || exit 2
+    run_all_instr
+    [ ${#INSTR[@]} -gt 0 ] || die "--only names no workload --instr counts"
+    echo
+    instr_table
+    case " ${INSTR[*]} " in *" FAIL "*) exit 1 ;; esac
+    exit 0
+fi
+
 for name in $(programs); do
     selected "$name" && run_workload "$name"
 done
+[ $RECORD = 1 ] && instr_possible && run_all_instr
 
 echo
 table
+echo
+http_ceiling_table
 for key in "${!VALUES[@]}"; do
     case ${VALUES[$key]} in *FAIL*) FAILED=1 ;; esac
 done
+case " ${INSTR[*]} " in *" FAIL "*) FAILED=1 ;; esac
 [ $RECORD = 1 ] && record
 exit $FAILED
