@@ -642,7 +642,8 @@ static void wakep_spawn(unsigned n) {
     wakep_fenced();
 }
 
-void weft__timer_wakeup(int64_t when) {
+/* weft__timer_earliest: a timer was added at the head of the heap. */
+static void timer_wakeup(int64_t when) {
     weft__fence();
     if (atomic_load_explicit(&rt.poller, memory_order_relaxed)) {
         long long until =
@@ -941,7 +942,7 @@ static weft__g *find_runnable(weft__worker *w) {
              * still needs watching */
             if ((slept & SLEPT_POLLER) &&
                 (weft__timers_pending() || weft__netpoll_waiting()))
-                weft__timer_wakeup(INT64_MAX);
+                timer_wakeup(INT64_MAX);
             return g;
         }
         stop_spinning(w);
@@ -1387,16 +1388,6 @@ void weft_yield(void) {
     leave(w, g, yield_after, g, false);
 }
 
-int weft_sleep(int64_t ns) {
-    if (ns <= 0)
-        return 0;
-    weft__ensure();
-    weft__park p;
-    weft__park_init(&p, "sleep", NULL);
-    weft__block(&p, weft_now() + ns, NULL, NULL);
-    return 0;
-}
-
 uint64_t weft_id(void) {
     weft__g *g = weft__curg();
     return g ? g->id : 0;
@@ -1489,6 +1480,8 @@ static void workers_free(int n) {
 static int start(const weft_config *cfg) {
     seed_init();
     weft__fatal_id = weft_id;
+    atomic_store_explicit(&weft__timer_earliest, timer_wakeup,
+                          memory_order_relaxed);
     rt.next_fenced =
         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0,
                 0) == 0;

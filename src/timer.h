@@ -33,4 +33,10 @@ int64_t weft__timers_next(void);
 size_t weft__timers_pending(void);
 void weft__timers_release(void);
 
+/* Called by weft__timer_add, outside the heap's lock, when the new timer is
+ * the earliest: the scheduler installs it so that an idle worker sleeping
+ * towards a later deadline wakes up.  NULL until the scheduler starts. */
+typedef void (*weft__timer_hook)(int64_t when);
+extern _Atomic(weft__timer_hook) weft__timer_earliest;
+
 #endif

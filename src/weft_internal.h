@@ -286,9 +286,6 @@ void weft__netpoll_release(void);
 /* Descriptor waits in progress (keeps the deadlock detector quiet). */
 size_t weft__netpoll_waiting(void);
 
-/* Called after a timer was added: wakes an idle worker if the new deadline
- * is earlier than what the poller sleeps towards. */
-void weft__timer_wakeup(int64_t when);
 
 /* ---- weft_blocking helper pool (blocking.c) ----------------------------- */
 
