@@ -19,7 +19,7 @@
  * so does the wall time.
  *
  * The worker count is fixed while the runtime runs, so the program restarts
- * it between runs: weft_shutdown() (allowed once no goroutine is alive) and
+ * it between runs: weft_shutdown() (which fails while a goroutine is alive) and
  * weft_init() with the new count.
  */
 #include <errno.h>
@@ -34,18 +34,12 @@
 #define PAR_RUNS 3
 
 /* Restart the runtime with procs workers (0: WEFT_PROCS or one per CPU).
- * A goroutine that just finished may still be on its way out for a moment,
- * and shutdown does nothing until it is gone: retry until init succeeds. */
+ * Goroutines that just finished may still be on their way out: shutdown
+ * waits for them. */
 static int par_restart(int procs) {
     weft_config cfg = {.procs = procs};
-    for (int tries = 0; tries < 10000; tries++) {
-        weft_shutdown();
-        int r = weft_init(&cfg);
-        if (r != -EALREADY)
-            return r;
-        weft_sleep(WEFT_MS(1));
-    }
-    return -EBUSY;
+    int r = weft_shutdown();
+    return r < 0 ? r : weft_init(&cfg);
 }
 
 /* ---- part 1: waiting overlaps, even on one core -------------------------- */

@@ -87,9 +87,20 @@ typedef struct weft_config {
  * Returns -EALREADY if it is already running, -EINVAL for procs < 0. */
 WEFT_API int weft_init(const weft_config *cfg);
 
-/* Stop the workers and free the runtime's memory.  Does nothing while
- * goroutines are alive.  The next use starts the runtime again. */
-WEFT_API void weft_shutdown(void);
+/* Stop the workers and free the runtime's memory; the next use starts the
+ * runtime again.  0, or -EBUSY with nothing stopped while goroutines are
+ * alive (the caller is one), a weft_timer or a context deadline is armed,
+ * or a weft_blocking call runs.  Goroutines only returning (after a last
+ * weft_wg_done, say) are waited for, up to 1 s. */
+WEFT_API int weft_shutdown(void);
+
+/* fork(): the child, which has only the thread that called fork, starts a
+ * fresh runtime on its first weft call; the parent's goroutines, workers
+ * and helpers do not exist there.  In the child, use only objects it makes
+ * and ones no goroutine or other thread of the parent was using at the
+ * fork (a channel someone waits on, a mutex held, are not valid).  A
+ * parent's weft_timer may be stopped.  A goroutine that forks goes on as a
+ * plain thread in the child and must not return: exec or _exit. */
 
 /* Number of worker threads. */
 WEFT_API int weft_procs(void);
@@ -390,7 +401,8 @@ WEFT_API int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t
                          int64_t timeout_ns);
 
 /* Run fn(arg) on a helper thread (a pool of 4 growing up to 64) and park
- * until it returns.  fn may call any weft function, as a plain thread.
+ * until it returns.  fn may call any weft function, as a plain thread; a
+ * weft_blocking call made by fn runs inline on the same helper.
  * With 64 calls running, further calls wait their turn.  Helpers start on
  * first use and stop at weft_shutdown.  0, -EINVAL (fn NULL), -ENOMEM. */
 WEFT_API int weft_blocking(weft_fn fn, void *arg);

@@ -14,6 +14,10 @@
  * it has parked (weft__block's unlock callback), and the helper takes that
  * lock to claim the park: so the helper sees the park as weft__block left
  * it.  A helper touches the job for the last time in weft__unpark.
+ *
+ * A call made from a helper (fn calling weft_blocking) runs inline: the
+ * helper may block already, and queueing it could wait for ever, every
+ * helper holding an outer call that waits for an inner one.
  */
 #include "weft_internal.h"
 
@@ -111,6 +115,10 @@ static int enqueue_locked(job *j) {
 int weft_blocking(weft_fn fn, void *arg) {
     if (!fn)
         return -EINVAL;
+    if (tls_helper) {
+        fn(arg);
+        return 0;
+    }
     weft__ensure();
     job j = {.fn = fn, .arg = arg};
     weft__park_init(&j.park, "blocking call", arg);
@@ -125,6 +133,26 @@ int weft_blocking(weft_fn fn, void *arg) {
     }
     weft__block(&j.park, -1, weft__unlock_cb, &j.lock);
     return 0;
+}
+
+/* fork(): pool.mu is held across the fork; the child has no helper (and
+ * the caller is one no longer), so the queue, whose jobs belong to the
+ * parent's goroutines, is dropped. */
+void weft__blocking_atfork(int phase) {
+    if (phase == 0) {
+        pthread_mutex_lock(&pool.mu);
+        return;
+    }
+    if (phase == 2) {
+        pool.head = pool.tail = NULL;
+        pool.queued = pool.idle = 0;
+        pool.nthreads = 0;
+        pool.stopping = false;
+        atomic_store(&pool.pending, 0);
+        pthread_cond_init(&pool.cv, NULL);
+        tls_helper = false;
+    }
+    pthread_mutex_unlock(&pool.mu);
 }
 
 size_t weft__blocking_pending(void) {

@@ -102,6 +102,19 @@ void weft__pool_idle(bool on) {
     weft__lock_release(&reg.lock);
 }
 
+void weft__threads_atfork(int phase) {
+    if (phase == 0) {
+        weft__lock_acquire(&reg.lock);
+        return;
+    }
+    if (phase == 2) {
+        reg.threads = NULL; /* the parent's blocked threads */
+        reg.pool_idle = 0;
+        reg.gen++;
+    }
+    weft__lock_release(&reg.lock);
+}
+
 uint64_t weft__threads_gen(void) {
     weft__lock_acquire(&reg.lock);
     uint64_t g = reg.gen;
@@ -261,7 +274,8 @@ static void thread_name(int tid, char *buf, size_t n) {
 }
 
 /* A signal may have interrupted the holder of reg.lock on this very
- * thread: the handler gives up on the thread list rather than hang. */
+ * thread: the handler gives up on the thread list rather than hang, and
+ * says so.  (The goroutine walk takes no lock at all: weft__foreach_g.) */
 static bool reg_lock_bounded(void) {
     for (int i = 0; i < 1000000; i++) {
         unsigned zero = 0;
@@ -276,10 +290,12 @@ static bool reg_lock_bounded(void) {
 
 static void dump_threads(const sink *out) {
     char line[DUMP_LINE], name[32];
-    if (out->f)
+    if (out->f) {
         weft__lock_acquire(&reg.lock);
-    else if (!reg_lock_bounded())
+    } else if (!reg_lock_bounded()) {
+        sink_put(out, "weft: dump incomplete: the thread list is busy\n");
         return;
+    }
     for (weft__park *p = reg.threads; p; p = p->tnext) {
         thread_name(p->tid, name, sizeof name);
         line_of(line, sizeof line, "thread", (unsigned long long)p->tid,

@@ -178,6 +178,15 @@ void weft__netpoll_release(void) {
     table_free();
 }
 
+/* In a forked child, whose epoll instance and eventfd are the parent's
+ * (shared with it): drop them and every record; the next start makes new
+ * ones.  A parent's thread may have held np.grow: nobody else is left. */
+void weft__netpoll_forget(void) {
+    atomic_store_explicit(&np.grow.v, 0, memory_order_relaxed);
+    atomic_store_explicit(&np.waiting, 0, memory_order_relaxed);
+    weft__netpoll_release();
+}
+
 void weft__netpoll_break(void) {
     uint64_t one = 1;
     ssize_t r = write(np.evfd, &one, sizeof one);

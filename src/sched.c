@@ -68,6 +68,7 @@
 #define ID_BATCH 256
 #define STEAL_ROUNDS 4
 #define NEXT_STREAK 2
+#define FAIR_TICK 61 /* see find_runnable */
 
 struct weft__worker {
     /* head, tail and the ring change only when the ring is used; runnext
@@ -142,7 +143,7 @@ static struct {
     _Alignas(WEFT__CACHELINE) weft__lock gfree_lock; /* and the chunk list */
     struct gbatch *gfull, *gempty;
     weft__g *gloose;
-    struct gchunk *gchunks;
+    _Atomic(struct gchunk *) gchunks; /* read without the lock: foreach_g */
     atomic_long nlive_threads; /* goroutines spawned by plain threads */
 } rt = {.init_lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -560,8 +561,17 @@ static weft__g *gq_take_batch(weft__worker *w, int max) {
     return g;
 }
 
-/* At shutdown: the queue is empty, only spares are left. */
+/* At shutdown the queue is empty, only spares are left; in a forked child
+ * it holds the parent's goroutines, dropped too. */
 static void gq_release(void) {
+    while (rt.gq_bhead) {
+        struct gq_batch *b = rt.gq_bhead;
+        rt.gq_bhead = b->next;
+        free(b);
+    }
+    rt.gq_btail = NULL;
+    rt.gq_head = rt.gq_tail = NULL;
+    atomic_store(&rt.gq_len, 0);
     while (rt.gq_spares) {
         struct gq_batch *b = rt.gq_spares;
         rt.gq_spares = b->next;
@@ -711,7 +721,7 @@ static bool timers_due(void) {
  * paths of find_runnable (a goroutine that a plain thread readies just
  * after seed_pick looked waits for the next round) nor through next_local,
  * and the global queue is moved into the ring only when the ring is empty,
- * so the tick % 61 fairness check never decides anything. */
+ * so the tick % FAIR_TICK check never decides anything. */
 static weft__g *seed_pick(weft__worker *w) {
     weft__g *next = next_swap(w, NULL);
     if (next)
@@ -896,7 +906,7 @@ static weft__g *find_runnable(weft__worker *w) {
         unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
         atomic_store_explicit(&w->tick, tick + 1, memory_order_relaxed);
         weft__g *g = NULL;
-        if (tick % 61 == 0 && !rt.seeded) {
+        if (tick % FAIR_TICK == 0 && !rt.seeded) {
             /* fairness: the global queue and ready descriptors get a turn
              * even while local work never runs out */
             g = gq_take_batch(w, 1);
@@ -1002,7 +1012,8 @@ static void run(weft__worker *w, weft__g *g) {
 static inline __attribute__((always_inline)) weft__g *
 next_local(weft__worker *w) {
     unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
-    if (tick % 61 == 0 || rt.seeded || (tick % 16 == 0 && timers_due()))
+    if (tick % FAIR_TICK == 0 || rt.seeded ||
+        (tick % 16 == 0 && timers_due()))
         return NULL;
     weft__g *g = runq_get(w);
     if (g)
@@ -1130,8 +1141,8 @@ static bool chunk_new(void) {
     for (int i = 0; i + 1 < GCHUNK; i++)
         c->g[i].link = &c->g[i + 1];
     weft__lock_acquire(&rt.gfree_lock);
-    c->next = rt.gchunks;
-    rt.gchunks = c;
+    c->next = atomic_load_explicit(&rt.gchunks, memory_order_relaxed);
+    atomic_store_explicit(&rt.gchunks, c, memory_order_release);
     c->g[GCHUNK - 1].link = rt.gloose;
     rt.gloose = &c->g[0];
     weft__lock_release(&rt.gfree_lock);
@@ -1367,11 +1378,19 @@ static void yield_after(weft__worker *w, void *arg) {
 }
 
 /* True when nothing but the caller could run on w now: its queues and the
- * global queue are empty and no timer is due.  Yielding then is a no-op. */
-static bool nothing_else(weft__worker *w) {
-    return !rt.seeded && runq_empty(w) &&
-           !atomic_load_explicit(&rt.gq_len, memory_order_relaxed) &&
-           !timers_due();
+ * global queue are empty and no timer is due.  Yielding then is a no-op,
+ * except that it counts as a schedule: every FAIR_TICK-th one goes through
+ * find_runnable anyway (next_local declines that tick), whose fairness
+ * check polls descriptors.  With every worker busy nobody holds the poller
+ * role, so goroutines that only yield would otherwise keep a goroutine
+ * whose descriptor is ready parked for ever. */
+static bool yield_is_noop(weft__worker *w) {
+    if (rt.seeded || !runq_empty(w) ||
+        atomic_load_explicit(&rt.gq_len, memory_order_relaxed) || timers_due())
+        return false;
+    unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed) + 1;
+    atomic_store_explicit(&w->tick, tick, memory_order_relaxed);
+    return tick % FAIR_TICK != 0;
 }
 
 void weft_yield(void) {
@@ -1383,7 +1402,7 @@ void weft_yield(void) {
     }
     if (WEFT__UNLIKELY(rt.seeded) && (weft__rand() & 1))
         return; /* WEFT_SEED: whether a yield switches is a draw */
-    if (nothing_else(w))
+    if (yield_is_noop(w))
         return;
     leave(w, g, yield_after, g, false);
 }
@@ -1465,10 +1484,13 @@ static void seed_init(void) {
     rt.seed_rng = (rt.seed + 1) * 0xD1B54A32D192ED03ull | 1;
 }
 
-static void workers_free(int n) {
+/* flush: hand the workers' cached stacks back to the pool (not in a forked
+ * child: a cache may have been mid-update when its thread vanished). */
+static void workers_free(int n, bool flush) {
     for (int i = 0; i < n; i++) {
         weft__worker *w = rt.workers[i];
-        weft__stack_flush(&w->stacks);
+        if (flush)
+            weft__stack_flush(&w->stacks);
         free(w->gq_spare);
         free(w);
     }
@@ -1476,8 +1498,12 @@ static void workers_free(int n) {
     rt.workers = NULL;
 }
 
+static void fork_register(void);
+
 /* Called with rt.init_lock held. */
 static int start(const weft_config *cfg) {
+    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+    pthread_once(&fork_once, fork_register);
     seed_init();
     weft__fatal_id = weft_id;
     atomic_store_explicit(&weft__timer_earliest, timer_wakeup,
@@ -1503,7 +1529,7 @@ static int start(const weft_config *cfg) {
             aligned_alloc(WEFT__CACHELINE, (sizeof *w + WEFT__CACHELINE - 1) &
                                                ~(size_t)(WEFT__CACHELINE - 1));
         if (!w) {
-            workers_free(i);
+            workers_free(i, true);
             return -ENOMEM;
         }
         memset(w, 0, sizeof *w);
@@ -1520,7 +1546,7 @@ static int start(const weft_config *cfg) {
                 weft__netpoll_break();
                 pthread_join(rt.workers[j]->thread, NULL);
             }
-            workers_free(rt.nprocs);
+            workers_free(rt.nprocs, true);
             return -EAGAIN;
         }
     }
@@ -1555,15 +1581,116 @@ void weft__ensure(void) {
         ensure_slow();
 }
 
-void weft_shutdown(void) {
+/* The scheduler's memory and counts, back to a stopped runtime's, once no
+ * worker runs (joined, or gone in a forked child: see workers_free). */
+static void sched_free(bool flush) {
+    workers_free(rt.nprocs, flush);
+    gq_release();
+    rt.idle = NULL;
+    atomic_store(&rt.nidle, 0);
+    atomic_store(&rt.nspinning, 0);
+    atomic_store(&rt.poller, 0);
+    atomic_store(&rt.poll_woken, 0);
+    for (struct gchunk *c = atomic_load(&rt.gchunks), *next; c; c = next) {
+        next = c->next;
+        munmap(c, GCHUNK_BYTES);
+    }
+    atomic_store(&rt.gchunks, NULL);
+    gfree_release();
+    atomic_store(&rt.nlive_threads, 0);
+}
+
+/* ---- fork() ---------------------------------------------------------------
+ *
+ * The child of a fork has one thread, the one that called fork, and none
+ * of the workers, helpers or goroutines: it starts a fresh runtime on its
+ * first weft call.  Every lock whose data the child keeps or frees is held
+ * across the fork, taken in the order the code nests them (init_lock
+ * before the helper pool's mutex before the thread registry's lock; the
+ * rest are leaves), so the child sees each structure between two updates.
+ * The child then drops everything that belongs to the parent's threads.
+ */
+static void fork_prepare(void) {
     pthread_mutex_lock(&rt.init_lock);
-    if (atomic_load(&rt.state) != RT_RUNNING || weft__curg() ||
-        weft_goroutines() > 0) {
-        bool live = atomic_load(&rt.state) == RT_RUNNING;
-        pthread_mutex_unlock(&rt.init_lock);
-        if (live)
+    weft__blocking_atfork(0);
+    weft__threads_atfork(0);
+    weft__timers_atfork(0);
+    weft__stack_atfork(true);
+    weft__lock_acquire(&rt.gfree_lock);
+    weft__lock_acquire(&rt.gq_lock);
+    weft__lock_acquire(&rt.idle_lock);
+}
+
+static void fork_unlock(int phase) {
+    weft__lock_release(&rt.idle_lock);
+    weft__lock_release(&rt.gq_lock);
+    weft__lock_release(&rt.gfree_lock);
+    weft__stack_atfork(false);
+    weft__timers_atfork(phase);
+    weft__threads_atfork(phase);
+    weft__blocking_atfork(phase);
+}
+
+static void fork_parent(void) {
+    fork_unlock(1);
+    pthread_mutex_unlock(&rt.init_lock);
+}
+
+static void fork_child(void) {
+    fork_unlock(2);
+    tls_worker = NULL; /* a goroutine that forked goes on as a plain thread */
+    if (atomic_load(&rt.state) == RT_RUNNING) {
+        sched_free(false);
+        atomic_store(&rt.stopping, false);
+        weft__netpoll_forget();
+        atomic_store(&rt.state, RT_STOPPED);
+    }
+    pthread_mutex_unlock(&rt.init_lock);
+}
+
+static void fork_register(void) {
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* How long weft_shutdown waits for goroutines that are only returning. */
+#define SHUTDOWN_WAIT WEFT_SEC(1)
+
+static void count_blocked(weft__g *g, void *arg) {
+    if (weft__g_blocked_on(g))
+        ++*(size_t *)arg;
+}
+
+/* With rt.init_lock held, on a plain thread: 0 when nothing would be cut
+ * off by stopping, else -EBUSY.  A goroutine that called the last
+ * weft_wg_done may still be returning, its count not yet dropped: it is
+ * waited for, but one that is blocked is alive and fails at once. */
+static int shutdown_quiet(void) {
+    int64_t until = weft_now() + SHUTDOWN_WAIT;
+    while (weft_goroutines() > 0) {
+        size_t blocked = 0;
+        weft__diag_walk(count_blocked, &blocked);
+        if (blocked || weft_now() >= until) {
             weft__leaks_report();
-        return;
+            return -EBUSY;
+        }
+        struct timespec ts = {0, 100 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    /* an armed timer (a weft_timer, a context's deadline) would be left
+     * with a slot in a heap that no longer exists */
+    if (weft__timers_pending() || weft__blocking_pending())
+        return -EBUSY;
+    return 0;
+}
+
+int weft_shutdown(void) {
+    pthread_mutex_lock(&rt.init_lock);
+    int r = 0;
+    if (atomic_load(&rt.state) == RT_RUNNING)
+        r = weft__curg() ? -EBUSY : shutdown_quiet();
+    if (r < 0 || atomic_load(&rt.state) != RT_RUNNING) {
+        pthread_mutex_unlock(&rt.init_lock);
+        return r;
     }
     atomic_store(&rt.stopping, true);
     for (int i = 0; i < rt.nprocs; i++)
@@ -1572,19 +1699,7 @@ void weft_shutdown(void) {
         weft__netpoll_break();
         pthread_join(rt.workers[i]->thread, NULL);
     }
-    workers_free(rt.nprocs);
-    gq_release();
-    rt.idle = NULL;
-    atomic_store(&rt.nidle, 0);
-    atomic_store(&rt.nspinning, 0);
-    atomic_store(&rt.poller, 0);
-    while (rt.gchunks) {
-        struct gchunk *c = rt.gchunks;
-        rt.gchunks = c->next;
-        munmap(c, GCHUNK_BYTES);
-    }
-    gfree_release();
-    atomic_store(&rt.nlive_threads, 0);
+    sched_free(true);
     weft__timers_release();
     weft__blocking_release();
     weft__netpoll_release();
@@ -1592,6 +1707,7 @@ void weft_shutdown(void) {
     weft__trace_flush();
     atomic_store(&rt.state, RT_STOPPED);
     pthread_mutex_unlock(&rt.init_lock);
+    return 0;
 }
 
 /* ---- introspection for debug.c ------------------------------------------ */
@@ -1599,11 +1715,12 @@ void weft_shutdown(void) {
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg) {
     if (atomic_load(&rt.state) != RT_RUNNING)
         return;
-    weft__lock_acquire(&rt.gfree_lock);
-    struct gchunk *chunks = rt.gchunks;
-    weft__lock_release(&rt.gfree_lock);
-    /* chunks are only ever prepended and live until shutdown */
-    for (struct gchunk *c = chunks; c; c = c->next)
+    /* No lock: SIGQUIT's dump runs here, maybe on a thread interrupted
+     * while it holds gfree_lock.  Chunks are only ever prepended, each
+     * complete before it is published, and live until shutdown. */
+    for (struct gchunk *c =
+             atomic_load_explicit(&rt.gchunks, memory_order_acquire);
+         c; c = c->next)
         for (int i = 0; i < GCHUNK; i++)
             if (atomic_load_explicit(&c->g[i].status, memory_order_acquire))
                 fn(&c->g[i], arg);

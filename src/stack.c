@@ -336,3 +336,12 @@ void weft__stack_release_all(void) {
     atomic_store(&pool.pooled, 0);
     weft__lock_release(&pool.lock);
 }
+
+/* fork(): the pool's lock is held across the fork (prepare true, then
+ * false in parent and child), so the child inherits a consistent pool. */
+void weft__stack_atfork(bool prepare) {
+    if (prepare)
+        weft__lock_acquire(&pool.lock);
+    else
+        weft__lock_release(&pool.lock);
+}

@@ -39,5 +39,7 @@ static inline bool weft__stack_ok(const weft__stack *s) {
 /* True if addr lies in the guard region just below s. */
 bool weft__stack_guard_hit(const weft__stack *s, const void *addr);
 void weft__stack_release_all(void);
+/* The stack pool's lock, held across the fork (prepare) or released. */
+void weft__stack_atfork(bool prepare);
 
 #endif

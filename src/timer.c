@@ -170,3 +170,22 @@ void weft__timers_release(void) {
     publish_next();
     weft__lock_release(&th.lock);
 }
+
+/* fork(): phase 0 (prepare) locks the heap; 1 (parent) unlocks it; 2
+ * (child) empties it, marking every queued timer unqueued, so that a timer
+ * of the parent's stopped in the child never touches the new heap. */
+void weft__timers_atfork(int phase) {
+    if (phase == 0) {
+        weft__lock_acquire(&th.lock);
+        return;
+    }
+    if (phase == 2) {
+        for (size_t i = 0; i < th.n; i++)
+            th.heap[i]->idx = -1;
+        free(th.heap);
+        th.heap = NULL;
+        th.n = th.cap = 0;
+        publish_next();
+    }
+    weft__lock_release(&th.lock);
+}

@@ -32,6 +32,9 @@ int64_t weft__timers_run(int64_t now);
 int64_t weft__timers_next(void);
 size_t weft__timers_pending(void);
 void weft__timers_release(void);
+/* fork(): 0 before (lock the heap), 1 in the parent (unlock), 2 in the
+ * child (forget the parent's timers, unlock). */
+void weft__timers_atfork(int phase);
 
 /* Called by weft__timer_add, outside the heap's lock, when the new timer is
  * the earliest: the scheduler installs it so that an idle worker sleeping

@@ -295,6 +295,17 @@ void weft__blocking_release(void);
 /* weft_blocking calls in progress (keeps the deadlock detector quiet). */
 size_t weft__blocking_pending(void);
 
+/* ---- fork(): the child starts a fresh runtime (sched.c) ------------------ */
+
+/* pthread_atfork phases, for the parts that keep state across a fork: 0
+ * before the fork (take the lock), 1 in the parent (release it), 2 in the
+ * child (forget what belongs to the parent's threads, release it). */
+void weft__blocking_atfork(int phase);
+void weft__threads_atfork(int phase);
+/* In the child: close the parent's epoll instance and eventfd, drop the
+ * records. */
+void weft__netpoll_forget(void);
+
 /* ---- diagnostics (debug.c, deadlock.c, trace.c) ------------------------- */
 
 /* A plain thread starts (on) or stops (off) blocking on p. */

@@ -92,7 +92,7 @@ int main(void) {
     CHECK(atomic_load(&refused) > 0); /* the fallbacks really ran */
     run_burst(false);
     run_burst(true);
-    weft_shutdown();
+    CHECK_EQ(weft_shutdown(), 0);
     TEST_OK();
     return 0;
 }

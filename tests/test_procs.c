@@ -19,9 +19,7 @@ static int procs_now(void) {
         CHECK_EQ(weft_go(noop, NULL), 0);
     weft_wg_wait(&wg);
     int n = weft_procs();
-    while (weft_goroutines() > 0)
-        weft_sleep(WEFT_MS(1));
-    weft_shutdown();
+    CHECK_EQ(weft_shutdown(), 0); /* waits for goroutines still returning */
     return n;
 }
 

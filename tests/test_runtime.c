@@ -242,9 +242,7 @@ static void nothing(void *arg) {
 }
 
 static void test_shutdown_restart(void) {
-    while (weft_goroutines() > 0)
-        weft_sleep(WEFT_MS(1));
-    weft_shutdown();
+    CHECK_EQ(weft_shutdown(), 0);
     weft_config cfg = {.procs = 3};
     CHECK_EQ(weft_init(&cfg), 0);
     CHECK_EQ(weft_procs(), 3);
@@ -252,9 +250,7 @@ static void test_shutdown_restart(void) {
     for (int i = 0; i < 10; i++)
         CHECK_EQ(weft_go(nothing, NULL), 0);
     weft_wg_wait(&wg);
-    while (weft_goroutines() > 0)
-        weft_sleep(WEFT_MS(1));
-    weft_shutdown();
+    CHECK_EQ(weft_shutdown(), 0);
 }
 
 /* A goroutine that exits hands its stack to the next new goroutine when

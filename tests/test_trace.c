@@ -52,7 +52,8 @@ static int at_exit(void) {
 
 static int at_shutdown(void) {
     traced();
-    weft_shutdown();
+    if (weft_shutdown() != 0)
+        return 4;
     const char *path = getenv("WEFT_TRACE");
     if (rename(path, getenv("TRACE_MOVE_TO")) != 0)
         return 3;
