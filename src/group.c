@@ -74,6 +74,7 @@ static int slot_take(weft_group *g, bool wait) {
         weft__lock_release(&g->lock);
         return -EAGAIN;
     }
+    weft__ensure(); /* someone must be there to notice a deadlock */
     weft__park p;
     weft__wnode n = {.park = &p};
     weft__park_init(&p, "group slot", g);

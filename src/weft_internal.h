@@ -331,6 +331,11 @@ void weft__leaks_report(void);
  * thread has a deadline or is being woken. */
 uint64_t weft__threads_gen(void);
 int weft__threads_asleep(void);
+/* Call fn for every blocked plain thread's park, under the registry's
+ * lock; with bounded (a signal handler, which may have interrupted the
+ * holder), false instead of waiting long for it. */
+bool weft__threads_walk(void (*fn)(const weft__park *p, void *arg), void *arg,
+                        bool bounded);
 /* weft__foreach_g for diagnostics: racy reads of goroutines that may be
  * running, hidden from ThreadSanitizer (see debug.c). */
 void weft__diag_walk(void (*fn)(weft__g *g, void *arg), void *arg);
