@@ -11,7 +11,12 @@
  *     errno.
  *   - Durations and deadlines are int64_t nanoseconds on the weft_now()
  *     clock.  WEFT_FOREVER (-1) waits without limit; a timeout of 0 does not
- *     wait; any other negative timeout counts as 0.
+ *     wait; any other negative timeout counts as 0.  now + timeout beyond
+ *     INT64_MAX saturates there: a deadline that never comes, yet still a
+ *     deadline (a sleep sleeps, a timer stays armed).
+ *   - A timed wait in a goroutine needs a slot in the timer heap; when none
+ *     can be allocated the call returns -ENOMEM at once, having done
+ *     nothing (no value sent or consumed).
  *   - Every blocking call works from a goroutine (it parks the goroutine, the
  *     worker runs others) and from any plain OS thread, main() included (it
  *     blocks that thread).  Mixed use of one object is fine.
@@ -76,15 +81,25 @@ typedef struct weft_config {
 /* Default goroutine stack: 256 KiB of address space, committed page by page
  * as it is touched (a goroutine that stays shallow costs one 4 KiB page; one
  * that has not run yet costs none).  Sizes are rounded up to whole pages,
- * minimum 16 KiB.  Overflow is caught by a guard page below each stack
+ * minimum 16 KiB.  Overflow is caught by a 64 KiB guard below each stack
  * (MADV_GUARD_INSTALL on Linux 6.13+, which costs no memory mapping; on
  * older kernels mprotect guards while a quarter of vm.max_map_count lasts,
  * then a canary word checked at every switch) and reported as
- * "weft: fatal: goroutine N stack overflow". */
+ * "weft: fatal: goroutine N stack overflow".  The rule and its limit: a
+ * frame larger than the guard could jump it, so build code that runs in
+ * goroutines with -fstack-clash-protection (weft.pc and the CMake package
+ * add it; it makes large frames touch every page); code built without it
+ * must keep each frame under 64 KiB. */
 #define WEFT_DEFAULT_STACK ((size_t)256 * 1024)
 
+/* The largest stack_size weft_init and weft_go_with accept (-EINVAL
+ * above).  weft_go_with reserves a stack of a size other than the default
+ * at once: -ENOMEM when that address space is not available. */
+#define WEFT_STACK_MAX ((size_t)1 << 30)
+
 /* Start the runtime with cfg (NULL = defaults) before first use.
- * Returns -EALREADY if it is already running, -EINVAL for procs < 0. */
+ * Returns -EALREADY if it is already running, -EINVAL for procs < 0 or a
+ * stack_size above WEFT_STACK_MAX. */
 WEFT_API int weft_init(const weft_config *cfg);
 
 /* Stop the workers and free the runtime's memory; the next use starts the
@@ -119,14 +134,15 @@ typedef struct weft_goopts {
     const char *name;  /* shown by weft_dump(); copied (up to 31 bytes) */
 } weft_goopts;
 
-/* weft_go with options; opts NULL uses the defaults. */
+/* weft_go with options; opts NULL uses the defaults.  -EINVAL for a
+ * stack_size above WEFT_STACK_MAX, -ENOMEM when it cannot be reserved. */
 WEFT_API int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts);
 
 /* Let other goroutines run.  On a plain thread this is sched_yield(). */
 WEFT_API void weft_yield(void);
 
 /* Sleep ns nanoseconds (parks a goroutine).  Returns 0; ns <= 0 returns at
- * once. */
+ * once; -ENOMEM, without sleeping, when no timer can be allocated. */
 WEFT_API int weft_sleep(int64_t ns);
 
 /* Monotonic clock in nanoseconds. */
@@ -208,11 +224,15 @@ typedef struct weft_timer weft_timer;
 WEFT_API weft_timer *weft_timer_start(int64_t delay_ns, int64_t period_ns);
 
 /* The timer's channel: int64_t elements (weft_now() at firing), cap 1.
- * A tick nobody has read yet is dropped, not queued.  Never closed. */
+ * A tick nobody has read yet is dropped, not queued.  Closed only by
+ * weft_timer_stop. */
 WEFT_API weft_chan *weft_timer_chan(weft_timer *t);
 
 /* Stop and free t and its channel.  1 if a one-shot was stopped before it
- * fired, else 0; -EINVAL for NULL.  Do not race a receive on its channel. */
+ * fired, else 0; -EINVAL for NULL.  Goroutines and threads already blocked
+ * on the channel (receive or select) wake with -EPIPE, as from a closed
+ * channel, before it is freed; starting a receive after stop began is a
+ * use after free. */
 WEFT_API int weft_timer_stop(weft_timer *t);
 
 #ifdef __cplusplus

@@ -13,8 +13,9 @@
  * sendq/recvq and blocks on its weft__park.  A waker claims the park,
  * copies, writes park->err/fired, releases the lock and only then unparks:
  * the woken side may free the channel at once, so after a successful wake
- * it never touches the channel again.  Only a timed-out waiter (it claimed
- * its own park, so no waker holds its node) relocks to unlink its node.
+ * it never touches the channel again.  Only a waiter that claimed its own
+ * park (timed out, or its deadline could not be armed: no waker holds its
+ * node) relocks to unlink its node.
  */
 #include "weft_internal.h"
 
@@ -49,12 +50,17 @@ static inline void set_count(weft_chan *c, size_t n) {
 }
 
 /* Pop the first waiter whose park we can claim; a failed claim is a select
- * that fired elsewhere or a waiter that timed out, left for its owner. */
-static inline weft__wnode *claim_first(weft__wq *q) {
+ * that fired elsewhere or a waiter that timed out, left for its owner.  A
+ * select we claim will not touch c again, so its other nodes here must go
+ * now (multi parks on channel queues are always selects'). */
+static inline weft__wnode *claim_first(weft_chan *c, weft__wq *q) {
     while (q->head) {
         weft__wnode *n = weft__wq_pop(q);
-        if (weft__claim(n->park))
+        if (weft__claim(n->park)) {
+            if (n->park->multi)
+                weft__select_claimed(c, n);
             return n;
+        }
     }
     return NULL;
 }
@@ -70,7 +76,7 @@ int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake) {
     *wake = NULL;
     if (WEFT__UNLIKELY(c->closed))
         return -EPIPE;
-    weft__wnode *r = claim_first(&c->recvq);
+    weft__wnode *r = claim_first(c, &c->recvq);
     if (r) {
         if (r->elem)
             elem_copy(r->elem, elem, c->elem_size);
@@ -96,7 +102,7 @@ int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
         if (out)
             elem_copy(out, h, c->elem_size);
         /* a live sender waits only on a full buffer: h becomes the tail */
-        s = claim_first(&c->sendq);
+        s = claim_first(c, &c->sendq);
         if (s) {
             elem_copy(h, s->elem, c->elem_size);
             *wake = hand_over(s, 0);
@@ -107,7 +113,7 @@ int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
             c->head = 0;
         return 0;
     }
-    s = claim_first(&c->sendq);
+    s = claim_first(c, &c->sendq);
     if (s) {
         if (out)
             elem_copy(out, s->elem, c->elem_size);
@@ -126,7 +132,7 @@ static int block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
     weft__wq_push(q, &n);
     int r =
         weft__block(&p, weft__deadline(timeout_ns), weft__unlock_cb, &c->lock);
-    if (r == -ETIMEDOUT) {
+    if (r < 0) {
         weft__lock_acquire(&c->lock);
         weft__wq_remove(q, &n);
         weft__lock_release(&c->lock);
@@ -218,6 +224,40 @@ int weft_close(weft_chan *c) {
     weft__lock_release(&c->lock);
     weft__wq_unpark(list);
     return 0;
+}
+
+/* Claim the first waiter of q whose park is still claimable; the others
+ * stay queued for their owners, who will relock c to unlink them. */
+static weft__wnode *claim_live(weft_chan *c, weft__wq *q) {
+    for (weft__wnode *n = q->head; n; n = n->next)
+        if (weft__claim(n->park)) {
+            weft__wq_remove(q, n);
+            if (n->park->multi)
+                weft__select_claimed(c, n);
+            return n;
+        }
+    return NULL;
+}
+
+void weft__chan_close_drain(weft_chan *c) {
+    weft__lock_acquire(&c->lock);
+    __atomic_store_n(&c->closed, true, __ATOMIC_RELAXED);
+    for (;;) {
+        weft__wnode *list = NULL, *n;
+        while ((n = claim_live(c, &c->recvq)) ||
+               (n = claim_live(c, &c->sendq))) {
+            hand_over(n, -EPIPE);
+            n->next = list;
+            list = n;
+        }
+        bool empty = !c->recvq.head && !c->sendq.head;
+        weft__lock_release(&c->lock);
+        weft__wq_unpark(list);
+        if (empty)
+            return;
+        weft_yield(); /* an owner on this worker may have to run first */
+        weft__lock_acquire(&c->lock);
+    }
 }
 
 weft_chan *weft_chan_make(size_t elem_size, size_t cap) {

@@ -290,12 +290,7 @@ weft_ctx *weft_ctx_with_deadline(weft_ctx *parent, int64_t deadline) {
 weft_ctx *weft_ctx_with_timeout(weft_ctx *parent, int64_t timeout_ns) {
     if (timeout_ns == WEFT_FOREVER)
         return cancel_node(parent, -1);
-    int64_t now = weft_now();
-    if (timeout_ns < 0)
-        timeout_ns = 0;
-    if (timeout_ns > INT64_MAX - now)
-        return cancel_node(parent, -1); /* beyond the clock's range */
-    return cancel_node(parent, now + timeout_ns);
+    return cancel_node(parent, weft__deadline(timeout_ns));
 }
 
 weft_ctx *weft_ctx_with_value(weft_ctx *parent, const void *key, void *value) {

@@ -964,14 +964,19 @@ static weft__g *find_runnable(weft__worker *w) {
 
 static void g_main(void *arg);
 
-static void g_attach_stack(weft__worker *w, weft__g *g) {
-    g->stack = weft__stack_get(&w->stacks, g->stack_size);
-    if (!g->stack)
-        weft__fatal("out of memory for a goroutine stack");
+/* g->stack is set: make g's first switch enter g_main on it. */
+static void g_stack_ready(weft__g *g) {
     weft__regs_init(&g->ctx, g->stack->lo + g->stack->size, g_main, g);
 #ifdef WEFT_TSAN
     g->tsan_fiber = __tsan_create_fiber(0);
 #endif
+}
+
+static void g_attach_stack(weft__worker *w, weft__g *g) {
+    g->stack = weft__stack_get(&w->stacks, g->stack_size);
+    if (!g->stack)
+        weft__fatal("out of memory for a goroutine stack");
+    g_stack_ready(g);
 }
 
 /* Run the hook the previous context left when it switched to us.  Every
@@ -1341,16 +1346,33 @@ static void g_main(void *arg) {
 }
 
 int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
-    if (!fn)
+    size_t size = opts ? opts->stack_size : 0;
+    if (!fn || size > WEFT_STACK_MAX)
         return -EINVAL;
     weft__ensure();
     weft__worker *w = weft__self();
+    /* A stack of another size than the runtime's is rare and may be huge:
+     * reserve it now, so that failing is -ENOMEM here and not fatal at the
+     * first run. */
+    weft__stack *st = NULL;
+    if (size && size != rt.stack_size) {
+        st = weft__stack_get(w ? &w->stacks : NULL, size);
+        if (!st)
+            return -ENOMEM;
+    }
     weft__g *g = g_alloc(w);
-    if (!g)
+    if (!g) {
+        if (st)
+            weft__stack_put(w ? &w->stacks : NULL, st);
         return -ENOMEM;
+    }
     g->fn = fn;
     g->arg = arg;
-    g->stack_size = opts && opts->stack_size ? opts->stack_size : rt.stack_size;
+    g->stack_size = size ? size : rt.stack_size;
+    if (st) {
+        g->stack = st;
+        g_stack_ready(g);
+    }
     if (opts && opts->name) {
         snprintf(g->name, sizeof g->name, "%s", opts->name);
         g->named = true;
@@ -1555,7 +1577,7 @@ static int start(const weft_config *cfg) {
 }
 
 int weft_init(const weft_config *cfg) {
-    if (cfg && cfg->procs < 0)
+    if (cfg && (cfg->procs < 0 || cfg->stack_size > WEFT_STACK_MAX))
         return -EINVAL;
     pthread_mutex_lock(&rt.init_lock);
     int r = -EALREADY;

@@ -18,9 +18,17 @@
  *   the unlock callback releases every lock once the caller cannot miss a
  *   wake-up.  The first waker to claim the park completes its case from
  *   the other side and records park->fired (the node's idx) and err.
- * Pass 3, after waking: relock everything and unlink every node (the fired
- *   one and those popped by losing wakers are already unlinked, which
- *   weft__wq_remove tolerates), then report.
+ * Pass 3, after waking: relock every channel except the one whose case
+ *   fired and unlink the nodes there (those popped by losing wakers are
+ *   already unlinked, which weft__wq_remove tolerates), then report.
+ *
+ * Why pass 3 must skip the fired channel: the lifetime rule holds for a
+ * select as for weft_send, so once the partner's operation has completed
+ * it may free that channel.  The partner unlinks every other node of this
+ * select on that channel itself, under its lock, before it unparks us
+ * (weft__select_claimed; only a select naming one channel in several cases
+ * has any).  A timed-out select (or one whose timer could not be armed)
+ * had no partner and relocks everything.
  */
 #include "weft_internal.h"
 
@@ -98,9 +106,31 @@ static lockset lock_order(const weft_case *cases, const int *order, size_t k,
     return (lockset){v, d};
 }
 
-static void lock_all(const lockset *ls) {
-    for (size_t i = 0; i < ls->n; i++)
-        weft__lock_acquire(&ls->v[i]->lock);
+/* A select blocked in pass 2.  The park comes first: a waker holding a
+ * node finds the select from node->park (weft__select_claimed). */
+typedef struct sel {
+    weft__park p;
+    const weft_case *cases;
+    weft__wnode *nodes;
+    size_t n;
+    bool shared; /* some channel is named by more than one case */
+} sel;
+
+static weft__wq *queue_of(const weft_case *cs) {
+    return cs->op == WEFT_SEND ? &cs->chan->sendq : &cs->chan->recvq;
+}
+
+/* Lock (unlock) every channel of v but skip (NULL: all of them). */
+static void lock_all(weft_chan *const *v, size_t n, const weft_chan *skip) {
+    for (size_t i = 0; i < n; i++)
+        if (v[i] != skip)
+            weft__lock_acquire(&v[i]->lock);
+}
+
+static void release_all(weft_chan *const *v, size_t n, const weft_chan *skip) {
+    for (size_t i = 0; i < n; i++)
+        if (v[i] != skip)
+            weft__lock_release(&v[i]->lock);
 }
 
 /*
@@ -111,16 +141,25 @@ static void lock_all(const lockset *ls) {
  * waker on another channel of this select), so the stack frame must stay
  * alive for as long as this reads it.  Invariant that guarantees it: each
  * entry is read before its lock is released, and the woken goroutine
- * re-acquires ALL these locks in the same order (pass 3) before it can
- * return and free anything; it cannot pass lock i before this callback
- * released lock i, by which time entry i has been read.
+ * acquires, in the same order, every lock but the fired channel's (pass 3)
+ * before it can return and free anything.  A partner on entry f can only
+ * claim the park after lock f is released, when entries 0..f have been
+ * read; each later entry j is read while lock j is still held here, and
+ * the woken goroutine needs lock j too, so it cannot get past j before
+ * entry j has been read.  Releasing the last lock is the last access.
  */
 static void unlock_all(void *arg) {
     const lockset *ls = arg;
-    weft_chan **v = ls->v;
-    size_t n = ls->n;
-    for (size_t i = 0; i < n; i++)
-        weft__lock_release(&v[i]->lock);
+    release_all(ls->v, ls->n, NULL);
+}
+
+void weft__select_claimed(weft_chan *c, weft__wnode *won) {
+    sel *s = (sel *)won->park;
+    if (!s->shared)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->cases[i].chan == c)
+            weft__wq_remove(queue_of(&s->cases[i]), &s->nodes[i]);
 }
 
 static int try_case(weft_case *cs, weft__park **wake) {
@@ -142,33 +181,31 @@ static int try_cases(weft_case *cases, const int *order, size_t k,
     return -1;
 }
 
-static weft__wq *queue_of(const weft_case *cs) {
-    return cs->op == WEFT_SEND ? &cs->chan->sendq : &cs->chan->recvq;
-}
-
 /* Passes 2 and 3; called with every lock held, returns with none. */
-static int wait_cases(weft_case *cases, size_t n, weft__wnode *nodes,
+static int wait_cases(weft_case *cases, size_t n, size_t k, weft__wnode *nodes,
                       lockset *ls, int64_t timeout_ns) {
-    weft__park p;
-    weft__park_init(&p, "select", NULL);
-    p.multi = true;
+    sel s = {.cases = cases, .nodes = nodes, .n = n, .shared = ls->n < k};
+    weft__park_init(&s.p, "select", NULL);
+    s.p.multi = true;
     for (size_t i = 0; i < n; i++) {
         if (!cases[i].chan)
             continue;
         nodes[i] =
-            (weft__wnode){.park = &p, .elem = cases[i].elem, .idx = (int)i};
+            (weft__wnode){.park = &s.p, .elem = cases[i].elem, .idx = (int)i};
         weft__wq_push(queue_of(&cases[i]), &nodes[i]);
     }
-    int r = weft__block(&p, weft__deadline(timeout_ns), unlock_all, ls);
-    lock_all(ls);
+    int r = weft__block(&s.p, weft__deadline(timeout_ns), unlock_all, ls);
+    /* r < 0: no partner, every channel is still ours to touch */
+    weft_chan *done = r < 0 ? NULL : cases[s.p.fired].chan;
+    lock_all(ls->v, ls->n, done);
     for (size_t i = 0; i < n; i++)
-        if (cases[i].chan)
+        if (cases[i].chan && cases[i].chan != done)
             weft__wq_remove(queue_of(&cases[i]), &nodes[i]);
-    unlock_all(ls);
-    if (r == -ETIMEDOUT)
+    release_all(ls->v, ls->n, done);
+    if (r < 0)
         return r;
-    cases[p.fired].err = p.err;
-    return p.fired;
+    cases[s.p.fired].err = s.p.err;
+    return s.p.fired;
 }
 
 /* Pass 0: try each case in poll order under its own lock alone, skipping
@@ -206,22 +243,22 @@ static int select_locked(weft_case *cases, size_t n, int64_t timeout_ns,
     if (fired >= 0 || (timeout_ns == 0 && k == 1))
         return fired >= 0 ? fired : -ETIMEDOUT;
     lockset ls = lock_order(cases, order, k, chans);
-    lock_all(&ls);
+    lock_all(ls.v, ls.n, NULL);
     weft__park *wake = NULL;
     int err = 0;
     fired = try_cases(cases, order, k, &wake, &err);
     if (fired >= 0) {
-        unlock_all(&ls);
+        release_all(ls.v, ls.n, NULL);
         if (wake)
             weft__unpark(wake);
         cases[fired].err = err;
         return fired;
     }
     if (timeout_ns == 0) {
-        unlock_all(&ls);
+        release_all(ls.v, ls.n, NULL);
         return -ETIMEDOUT;
     }
-    return wait_cases(cases, n, nodes, &ls, timeout_ns);
+    return wait_cases(cases, n, k, nodes, &ls, timeout_ns);
 }
 
 int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {

@@ -5,7 +5,14 @@
  * stack slots, and the kernel commits a page only when a goroutine touches
  * it.  One slot, from low to high addresses:
  *
- *     [ guard page ][ usable stack ... ][ weft__stack descriptor ]
+ *     [ guard, GUARD bytes ][ usable stack ... ][ weft__stack descriptor ]
+ *
+ * The guard is 16 pages, not one: a frame up to GUARD bytes that skips
+ * its lower pages still lands in it, not in the next slot's stack.  It
+ * costs address space only (MAP_NORESERVE; PROT_NONE or guard markers),
+ * and an mprotect guard is one mapping whatever its size.  Larger frames
+ * are caught only in code built with -fstack-clash-protection, which
+ * touches every page it allocates (weft.pc and the CMake package add it).
  *
  * The budget problem: 1,000,000 live goroutines must work under the default
  * vm.max_map_count (65,530), and an mprotect'd guard page splits a mapping
@@ -57,6 +64,7 @@
 #define SLAB_BYTES ((size_t)32 << 20)
 #define SLAB_MAX_SLOTS 64
 #define TRIM_ABOVE 4096
+#define GUARD ((size_t)64 * 1024) /* a multiple of any page size in use */
 
 typedef struct slab {
     void *base;
@@ -130,29 +138,29 @@ static long guard_budget_init(void) {
     return max / 4;
 }
 
-/* Protect the page at guard; false if only the canary can protect it. */
-static bool guard_install(char *guard, size_t pg) {
+/* Protect the GUARD bytes at guard; false if only the canary can. */
+static bool guard_install(char *guard) {
     if (atomic_load(&pool.guard_madvise) >= 0) {
-        if (madvise(guard, pg, MADV_GUARD_INSTALL) == 0) {
+        if (madvise(guard, GUARD, MADV_GUARD_INSTALL) == 0) {
             atomic_store(&pool.guard_madvise, 1);
             return true;
         }
         atomic_store(&pool.guard_madvise, -1);
     }
     if (atomic_fetch_sub(&pool.guard_budget, 1) > 0 &&
-        mprotect(guard, pg, PROT_NONE) == 0)
+        mprotect(guard, GUARD, PROT_NONE) == 0)
         return true;
     return false;
 }
 
-/* Turn the slot [slot, slot + pg + span) into a stack descriptor. */
-static weft__stack *slot_init(char *slot, size_t span, size_t pg) {
-    weft__stack *s = (weft__stack *)(slot + pg + span - sizeof(weft__stack));
-    s->lo = slot + pg;
+/* Turn the slot [slot, slot + GUARD + span) into a stack descriptor. */
+static weft__stack *slot_init(char *slot, size_t span) {
+    weft__stack *s = (weft__stack *)(slot + GUARD + span - sizeof(weft__stack));
+    s->lo = slot + GUARD;
     s->size = span - sizeof(weft__stack);
     s->next = NULL;
     s->canary = NULL;
-    if (!guard_install(slot, pg)) {
+    if (!guard_install(slot)) {
         s->canary = (uint64_t *)s->lo;
         *s->canary = WEFT__STACK_CANARY;
     }
@@ -176,8 +184,7 @@ static bucket *bucket_for(size_t span) {
  * pool lock (it page-faults every slot's top page); then one stack is
  * returned and the rest join bucket b. */
 static weft__stack *slab_new(size_t span) {
-    size_t pg = page_size();
-    size_t slot = span + pg;
+    size_t slot = span + GUARD;
     size_t n = SLAB_BYTES / slot;
     if (n < 1)
         n = 1;
@@ -202,14 +209,14 @@ static weft__stack *slab_new(size_t span) {
     sl->nslots = 0;
 #endif
     for (size_t i = 1; i < n; i++) {
-        weft__stack *s = slot_init(base + i * slot, span, pg);
+        weft__stack *s = slot_init(base + i * slot, span);
         vg_register(sl, i, s);
         s->next = rest;
         rest = s;
         if (!last)
             last = s;
     }
-    weft__stack *first = slot_init(base, span, pg);
+    weft__stack *first = slot_init(base, span);
     vg_register(sl, 0, first);
     weft__lock_acquire(&pool.lock);
     sl->next = pool.slabs;
@@ -315,7 +322,7 @@ void weft__stack_flush(weft__stack_cache *c) {
 
 bool weft__stack_guard_hit(const weft__stack *s, const void *addr) {
     const char *a = addr;
-    return a < s->lo && a >= s->lo - page_size();
+    return a < s->lo && a >= s->lo - GUARD;
 }
 
 void weft__stack_release_all(void) {

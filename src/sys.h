@@ -103,15 +103,21 @@ void weft__unlock_cb(void *lock);
 
 /* ---- timeouts ------------------------------------------------------------ */
 
+/* The one place a deadline is computed: from + ns, where ns < 0 counts as
+ * 0 and a sum beyond the clock's range saturates at INT64_MAX, a deadline
+ * that never comes (still a deadline: not -1, "none").  from >= 0. */
+static inline int64_t weft__deadline_at(int64_t from, int64_t ns) {
+    if (ns < 0)
+        ns = 0;
+    return ns > INT64_MAX - from ? INT64_MAX : from + ns;
+}
+
 /* Convert a relative timeout (WEFT_FOREVER, 0, > 0; other negatives = 0) to
- * an absolute deadline on weft_now()'s clock (-1 = never); saturates. */
+ * an absolute deadline on weft_now()'s clock (-1 = never). */
 static inline int64_t weft__deadline(int64_t timeout_ns) {
     if (timeout_ns == WEFT_FOREVER)
         return -1;
-    if (timeout_ns < 0)
-        timeout_ns = 0;
-    int64_t now = weft_now();
-    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+    return weft__deadline_at(weft_now(), timeout_ns);
 }
 
 #endif

@@ -12,8 +12,9 @@ int weft_sleep(int64_t ns) {
     weft__ensure();
     weft__park p;
     weft__park_init(&p, "sleep", NULL);
-    weft__block(&p, weft_now() + ns, NULL, NULL);
-    return 0;
+    /* -ETIMEDOUT is the normal end of a sleep */
+    return weft__block(&p, weft__deadline(ns), NULL, NULL) == -ENOMEM ? -ENOMEM
+                                                                      : 0;
 }
 
 /* ---- weft_timer: a timer that sends on a channel --------------------------- */
@@ -53,9 +54,7 @@ weft_timer *weft_timer_start(int64_t delay_ns, int64_t period_ns) {
     wt->t.arg = wt;
     wt->t.period = period_ns;
     wt->t.idx = -1;
-    if (delay_ns < 0)
-        delay_ns = 0;
-    if (weft__timer_add(&wt->t, weft_now() + delay_ns) < 0) {
+    if (weft__timer_add(&wt->t, weft__deadline_at(weft_now(), delay_ns)) < 0) {
         weft_chan_free(wt->c);
         free(wt);
         errno = ENOMEM;
@@ -72,6 +71,7 @@ int weft_timer_stop(weft_timer *t) {
     bool periodic = t->t.period > 0;
     bool queued = weft__timer_del(&t->t);
     int r = !periodic && queued && !t->fired;
+    weft__chan_close_drain(t->c);
     weft_chan_free(t->c);
     free(t);
     return r;

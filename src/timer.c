@@ -8,7 +8,9 @@
  *
  * Invariants (under th.lock): heap[i]->idx == i; a timer not in the heap
  * has idx -1; th.next mirrors heap[0]->when (or -1) so readers need no
- * lock.
+ * lock; n + resv <= cap, where resv counts periodic timers taken out to
+ * run: each keeps its slot, so re-arming one never allocates and a
+ * periodic timer cannot silently stop when memory runs out.
  *
  * The scheduler learns of a new earliest deadline through
  * weft__timer_earliest, which it installs when it starts: the heap sits
@@ -21,7 +23,7 @@
 static struct {
     weft__lock lock;
     weft__timer **heap;
-    size_t n, cap;
+    size_t n, cap, resv;
     atomic_llong next;
     atomic_size_t count;
 } th = {.next = -1};
@@ -82,8 +84,11 @@ static void heap_remove(weft__timer *t) {
     sift_up((size_t)last->idx);
 }
 
-static int heap_push(weft__timer *t) {
-    if (th.n == th.cap) {
+/* A re-arm (rearm true) uses the slot its timer kept while it ran. */
+static int heap_push(weft__timer *t, bool rearm) {
+    if (rearm)
+        th.resv--;
+    else if (th.n + th.resv == th.cap) {
         size_t cap = th.cap ? th.cap * 2 : 64;
         weft__timer **h = realloc(th.heap, cap * sizeof *h);
         if (!h)
@@ -99,7 +104,7 @@ static int heap_push(weft__timer *t) {
 int weft__timer_add(weft__timer *t, int64_t when) {
     t->when = when;
     weft__lock_acquire(&th.lock);
-    int r = heap_push(t);
+    int r = heap_push(t, false);
     bool earliest = r == 0 && th.heap[0] == t;
     publish_next();
     weft__lock_release(&th.lock);
@@ -137,6 +142,9 @@ int64_t weft__timers_run(int64_t now) {
         weft__timer *t = th.heap[0];
         heap_remove(t);
         publish_next();
+        bool periodic = t->period > 0;
+        if (periodic)
+            th.resv++;
         atomic_store_explicit(&t->running, 1, memory_order_relaxed);
         weft__lock_release(&th.lock);
 
@@ -144,10 +152,12 @@ int64_t weft__timers_run(int64_t now) {
 
         weft__lock_acquire(&th.lock);
         if (t->period > 0) {
-            int64_t when = t->when + t->period;
-            t->when = when > now ? when : now + t->period;
-            if (heap_push(t) == 0)
-                publish_next();
+            int64_t when = weft__deadline_at(t->when, t->period);
+            t->when = when > now ? when : weft__deadline_at(now, t->period);
+            heap_push(t, true); /* cannot fail: see resv */
+            publish_next();
+        } else if (periodic) {
+            th.resv--; /* stopped while it ran: its slot is free again */
         }
         atomic_store_explicit(&t->running, 0, memory_order_release);
         weft__lock_release(&th.lock);
@@ -166,7 +176,7 @@ void weft__timers_release(void) {
     weft__lock_acquire(&th.lock);
     free(th.heap);
     th.heap = NULL;
-    th.n = th.cap = 0;
+    th.n = th.cap = th.resv = 0;
     publish_next();
     weft__lock_release(&th.lock);
 }

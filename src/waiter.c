@@ -12,7 +12,9 @@
  * in use.  A plain thread sleeps on the futex word in its park.  A deadline
  * is a timer for a goroutine, a futex timeout for a thread; either way the
  * side that times out must win the claim, so a value is never both
- * delivered and timed out.
+ * delivered and timed out.  When the timer heap cannot grow, the goroutine
+ * claims its own park at once and weft__block returns -ENOMEM: the caller
+ * cleans up as after a timeout, and nothing was delivered.
  */
 #include "weft_internal.h"
 
@@ -81,7 +83,18 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
         p->timer.fn = deadline_fire;
         p->timer.arg = p;
         p->timer.period = 0;
-        weft__timer_add(&p->timer, deadline);
+        if (WEFT__UNLIKELY(weft__timer_add(&p->timer, deadline) < 0)) {
+            /* no timer: waiting would be untimed, so give up now, as a
+             * timeout does; the caller's lock is still held, so no waker
+             * can have claimed p */
+            if (weft__claim(p)) {
+                p->timedout = true;
+                if (unlock)
+                    unlock(arg);
+                return -ENOMEM;
+            }
+            deadline = -1;
+        }
     }
     weft__g *g = p->g;
     atomic_store_explicit(&g->park, p, memory_order_release);

@@ -222,7 +222,9 @@ static inline void weft__unpark(weft__park *p);
 
 /* Block until p is claimed and unparked, or until deadline (absolute, -1 =
  * never) passes and this call claims p itself.  unlock(arg) runs once the
- * caller cannot miss an unpark.  Returns 0, or -ETIMEDOUT (p->timedout). */
+ * caller cannot miss an unpark.  Returns 0, or, having claimed p itself
+ * (p->timedout), -ETIMEDOUT or -ENOMEM (no memory for the deadline's timer:
+ * the call did not wait).  After either the caller must unlink its nodes. */
 int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
                 void *arg);
 
@@ -261,6 +263,17 @@ struct weft_chan {
  * is set to a park to weft__unpark after releasing the lock, or NULL. */
 int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake);
 int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake);
+
+/* Close c before its owner frees it while goroutines may wait on it
+ * (weft_timer_stop).  Waiters wake with -EPIPE and, as after any wake,
+ * never touch c again; a waiter that claimed its own park (timed out, or a
+ * select that fired elsewhere) still relocks c to unlink its node, so this
+ * returns once no node is left: then nothing refers to c. */
+void weft__chan_close_drain(weft_chan *c);
+
+/* With c->lock held, just after claiming the select that owns won (a node
+ * on c): unlink the select's other nodes on c (select.c). */
+void weft__select_claimed(weft_chan *c, weft__wnode *won);
 
 /* Without the lock: false only if, an instant ago, a send (send true) or
  * receive on c would have had to wait.  A true may be stale; so may a

@@ -115,6 +115,57 @@ static void test_select_timer(void) {
 /* A process whose only goroutine sleeps is idle: the workers wait for the
  * timer instead of waking each other.  (Handing the poller role on at every
  * wake-up once kept them at ~50 ms of CPU per second.)  Loose bound. */
+/* weft_timer_stop with receivers parked on the channel (plain, timed and
+ * in a select): each wakes with -EPIPE; none sleeps on freed memory. */
+static weft_wg stop_wg;
+
+static void stop_waiter(void *arg) {
+    weft_chan *c = arg;
+    int64_t at;
+    CHECK_EQ(weft_recv(c, &at), -EPIPE);
+    weft_wg_done(&stop_wg);
+}
+
+static void stop_timed_waiter(void *arg) {
+    int64_t at;
+    CHECK_EQ(weft_recv_timeout(arg, &at, WEFT_SEC(30)), -EPIPE);
+    weft_wg_done(&stop_wg);
+}
+
+static void stop_selector(void *arg) {
+    int64_t at;
+    weft_chan *other = weft_chan_make(0, 0);
+    CHECK(other);
+    weft_case cs[2] = {{.chan = other, .op = WEFT_RECV},
+                       {.chan = arg, .op = WEFT_RECV, .elem = &at}};
+    CHECK_EQ(weft_select(cs, 2, WEFT_FOREVER), 1);
+    CHECK_EQ(cs[1].err, -EPIPE);
+    weft_chan_free(other);
+    weft_wg_done(&stop_wg);
+}
+
+static void test_stop_with_waiters(void) {
+    for (int round = 0; round < 20 / test_scale(); round++) {
+        weft_timer *t = weft_timer_start(WEFT_SEC(30), 0);
+        CHECK(t);
+        weft_wg_add(&stop_wg, 3);
+        CHECK_EQ(weft_go(stop_waiter, weft_timer_chan(t)), 0);
+        CHECK_EQ(weft_go(stop_timed_waiter, weft_timer_chan(t)), 0);
+        CHECK_EQ(weft_go(stop_selector, weft_timer_chan(t)), 0);
+        /* all three parked: a receive that starts after stop would be a
+         * use after free */
+        for (;;) {
+            const char *d = test_dump();
+            if (test_count(d, "[waiting] -: chan receive") +
+                    test_count(d, "[waiting] -: select") == 3)
+                break;
+            weft_sleep(WEFT_MS(1));
+        }
+        CHECK_EQ(weft_timer_stop(t), 1);
+        weft_wg_wait(&stop_wg);
+    }
+}
+
 static int64_t cpu_now(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -158,6 +209,7 @@ int main(void) {
     test_many_sleepers();
     test_plain_thread();
     test_idle_with_timer();
+    test_stop_with_waiters();
     TEST_OK();
     return 0;
 }

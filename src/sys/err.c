@@ -5,6 +5,7 @@
  */
 #include "../sys.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +25,7 @@ _Noreturn void weft__fatal(const char *fmt, ...) {
 }
 
 const char *weft_strerror(int err) {
-    if (err < 0)
+    if (err < 0 && err != INT_MIN) /* -INT_MIN overflows */
         err = -err;
     switch (err) {
     case 0:
