@@ -7,8 +7,8 @@
  * pool.cv.  Helpers are started lazily: MIN_HELPERS with the first job,
  * then one more whenever queued jobs outnumber idle helpers, up to
  * MAX_HELPERS; beyond that jobs wait their turn.  Helpers live until
- * weft__blocking_release (weft_shutdown), which lets them drain the queue
- * and joins them.
+ * weft_shutdown (the pool joins the runtime as a weft__subsystem with the
+ * first call), which lets them drain the queue and joins them.
  *
  * The caller holds the job's own lock from before it queues the job until
  * it has parked (weft__block's unlock callback), and the helper takes that
@@ -19,6 +19,7 @@
  * helper may block already, and queueing it could wait for ever, every
  * helper holding an outer call that waits for an inner one.
  */
+#include "runtime.h"
 #include "weft_internal.h"
 
 #include <pthread.h>
@@ -47,6 +48,9 @@ static struct {
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static __thread bool tls_helper;
+
+static pthread_once_t joined = PTHREAD_ONCE_INIT;
+static void join_runtime(void);
 
 static job *pop_locked(void) {
     job *j = pool.head;
@@ -120,6 +124,7 @@ int weft_blocking(weft_fn fn, void *arg) {
         return 0;
     }
     weft__ensure();
+    pthread_once(&joined, join_runtime);
     job j = {.fn = fn, .arg = arg};
     weft__park_init(&j.park, "blocking call", arg);
     weft__lock_acquire(&j.lock);
@@ -138,7 +143,7 @@ int weft_blocking(weft_fn fn, void *arg) {
 /* fork(): pool.mu is held across the fork; the child has no helper (and
  * the caller is one no longer), so the queue, whose jobs belong to the
  * parent's goroutines, is dropped. */
-void weft__blocking_atfork(int phase) {
+static void pool_atfork(int phase) {
     if (phase == 0) {
         pthread_mutex_lock(&pool.mu);
         return;
@@ -159,7 +164,9 @@ size_t weft__blocking_pending(void) {
     return atomic_load_explicit(&pool.pending, memory_order_acquire);
 }
 
-void weft__blocking_release(void) {
+/* Stop and join the helper threads (weft_shutdown).  A no-op when called
+ * from a helper itself. */
+static void pool_release(void) {
     if (tls_helper)
         return; /* a helper cannot join itself; the pool stays */
     pthread_mutex_lock(&pool.mu);
@@ -173,4 +180,12 @@ void weft__blocking_release(void) {
     }
     pool.stopping = false;
     pthread_mutex_unlock(&pool.mu);
+}
+
+static weft__subsystem pool_sub = {.busy = weft__blocking_pending,
+                                   .release = pool_release,
+                                   .atfork = pool_atfork};
+
+static void join_runtime(void) {
+    weft__runtime_join(&pool_sub);
 }

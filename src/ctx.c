@@ -48,6 +48,7 @@
  * NULL: the constructors fail with EINVAL, weft_ctx_err returns -EINVAL,
  * weft_ctx_done and weft_ctx_value return NULL, cancel and free do nothing.
  */
+#include "runtime.h"
 #include "weft_internal.h"
 
 enum { K_BACKGROUND, K_CANCEL, K_VALUE };

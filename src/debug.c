@@ -210,7 +210,7 @@ void weft__deadlock_report(void) {
 }
 
 static void at_exit(void) {
-    atomic_store(&weft__deadlock_on, false);
+    atomic_store(&weft__idle_hook, NULL);
     if (reg.leakcheck && !atomic_load(&reg.deadlock_reported) &&
         weft_goroutines())
         weft__leaks_report();
@@ -283,7 +283,8 @@ void weft__diag_init(int nprocs) {
         handle(SIGQUIT, on_sigquit, NULL);
         handle(SIGSEGV, NULL, on_sigsegv);
         pthread_key_create(&reg.altstack_key, altstack_free);
-        atomic_store(&weft__deadlock_on, !env_is("WEFT_DEADLOCK", "0"));
+        if (!env_is("WEFT_DEADLOCK", "0"))
+            atomic_store(&weft__idle_hook, &weft__deadlock_ops);
         reg.leakcheck = env_is("WEFT_LEAKCHECK", "1");
         atexit(at_exit);
     }

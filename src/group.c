@@ -26,6 +26,7 @@
  * or task, weft_group_ctx(NULL) returns NULL (errno EINVAL),
  * weft_group_limit(NULL, n) does nothing.
  */
+#include "runtime.h"
 #include "weft_internal.h"
 
 struct weft_group {

@@ -42,6 +42,7 @@
  * non-socket descriptor (pipe, FIFO, tty) passed to weft_read/weft_write
  * are switched to O_NONBLOCK for good: there is no per-call flag for them.
  */
+#include "runtime.h"
 #include "weft_internal.h"
 
 #include <fcntl.h>

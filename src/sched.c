@@ -106,13 +106,11 @@ struct weft__worker {
     size_t stack_size;
 };
 
-enum { RT_STOPPED, RT_RUNNING };
-
 /* Fields are grouped by who writes them, one cache line per group, so
  * that spinning workers and the global queue do not slow each other down. */
 static struct {
     /* read-mostly */
-    atomic_int state;
+    atomic_bool started; /* workers exist: weft__sched_start to _stop */
     int nprocs;
     size_t stack_size;
     weft__worker **workers;
@@ -121,7 +119,6 @@ static struct {
     bool next_fenced; /* sys_membarrier works: see next_swap */
     uint64_t seed;
     uint64_t seed_rng; /* WEFT_SEED: schedule draws, the one worker only */
-    pthread_mutex_t init_lock;
 
     _Alignas(WEFT__CACHELINE) weft__lock gq_lock; /* see gq_batch */
     weft__g *gq_head, *gq_tail;
@@ -145,11 +142,14 @@ static struct {
     weft__g *gloose;
     _Atomic(struct gchunk *) gchunks; /* read without the lock: foreach_g */
     atomic_long nlive_threads; /* goroutines spawned by plain threads */
-} rt = {.init_lock = PTHREAD_MUTEX_INITIALIZER};
+} rt;
 
 static atomic_ullong next_gid = 1; /* never reset: ids are never reused */
 
 static __thread weft__worker *tls_worker;
+
+void (*weft__thread_start)(int wid);
+_Atomic(const weft__idle_ops *) weft__idle_hook;
 static __thread uint64_t tls_rng;
 
 /* ---- thread-local access ------------------------------------------------ */
@@ -859,9 +859,17 @@ static int idle_sleep(weft__worker *w) {
         if (!work_offered(w) && !atomic_load(&rt.stopping)) {
             deadline = poll_deadline(&look); /* a timer added meanwhile */
             atomic_store(&rt.poll_deadline, deadline);
-            if (WEFT__UNLIKELY(deadline < 0 && weft__deadlock_on))
-                weft__deadlock_idle(); /* bounded sleep, then a check */
-            else if (weft__netpoll(deadline) == 0 && look &&
+            const weft__idle_ops *idle = NULL;
+            if (WEFT__UNLIKELY(deadline < 0) &&
+                (idle = atomic_load_explicit(&weft__idle_hook,
+                                             memory_order_relaxed))) {
+                /* a bounded sleep, then the hook's check if it passed
+                 * undisturbed */
+                int64_t until = weft_now() + idle->period;
+                weft__netpoll(until);
+                if (weft_now() >= until)
+                    idle->check();
+            } else if (weft__netpoll(deadline) == 0 && look &&
                      !atomic_load(&rt.poll_woken))
                 slept |= SLEPT_LOOKED;
         }
@@ -1345,11 +1353,8 @@ static void g_main(void *arg) {
     }
 }
 
-int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
+int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
     size_t size = opts ? opts->stack_size : 0;
-    if (!fn || size > WEFT_STACK_MAX)
-        return -EINVAL;
-    weft__ensure();
     weft__worker *w = weft__self();
     /* A stack of another size than the runtime's is rare and may be huge:
      * reserve it now, so that failing is -ENOMEM here and not fatal at the
@@ -1384,10 +1389,6 @@ int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
         weft__trace_spawn(g);
     ready(g, true);
     return 0;
-}
-
-int weft_go(weft_fn fn, void *arg) {
-    return weft_go_with(fn, arg, NULL);
 }
 
 /* ---- yielding and sleeping ---------------------------------------------- */
@@ -1435,7 +1436,7 @@ uint64_t weft_id(void) {
 }
 
 size_t weft_goroutines(void) {
-    if (atomic_load_explicit(&rt.state, memory_order_acquire) != RT_RUNNING)
+    if (!atomic_load_explicit(&rt.started, memory_order_acquire))
         return 0;
     long n = atomic_load_explicit(&rt.nlive_threads, memory_order_acquire);
     for (int i = 0; i < rt.nprocs; i++)
@@ -1443,13 +1444,8 @@ size_t weft_goroutines(void) {
     return n > 0 ? (size_t)n : 0;
 }
 
-int weft_procs(void) {
-    weft__ensure();
+int weft__nprocs(void) {
     return rt.nprocs;
-}
-
-const char *weft_version(void) {
-    return WEFT_VERSION;
 }
 
 /* ---- parking, for the waiter (park.c) ----------------------------------- */
@@ -1471,7 +1467,8 @@ static void *worker_main(void *arg) {
 #ifdef WEFT_TSAN
     w->tsan_fiber = __tsan_get_current_fiber();
 #endif
-    weft__diag_worker_init(w->id);
+    if (weft__thread_start)
+        weft__thread_start(w->id);
     /* the poller's epoll timeout is the timer heap's deadline: do not let
      * the kernel's default 50 us of slack blur it */
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
@@ -1520,12 +1517,7 @@ static void workers_free(int n, bool flush) {
     rt.workers = NULL;
 }
 
-static void fork_register(void);
-
-/* Called with rt.init_lock held. */
-static int start(const weft_config *cfg) {
-    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-    pthread_once(&fork_once, fork_register);
+int weft__sched_config(const weft_config *cfg) {
     seed_init();
     weft__fatal_id = weft_id;
     atomic_store_explicit(&weft__timer_earliest, timer_wakeup,
@@ -1540,9 +1532,10 @@ static int start(const weft_config *cfg) {
         cfg && cfg->stack_size ? cfg->stack_size : WEFT_DEFAULT_STACK;
     atomic_store(&rt.stopping, false);
     atomic_store(&rt.poll_deadline, -1);
-    if (weft__netpoll_init() < 0)
-        return -ENOMEM;
-    weft__diag_init(rt.nprocs);
+    return rt.nprocs;
+}
+
+int weft__sched_start(void) {
     rt.workers = calloc((size_t)rt.nprocs, sizeof *rt.workers);
     if (!rt.workers)
         return -ENOMEM;
@@ -1572,35 +1565,8 @@ static int start(const weft_config *cfg) {
             return -EAGAIN;
         }
     }
-    atomic_store_explicit(&rt.state, RT_RUNNING, memory_order_release);
+    atomic_store_explicit(&rt.started, true, memory_order_release);
     return 0;
-}
-
-int weft_init(const weft_config *cfg) {
-    if (cfg && (cfg->procs < 0 || cfg->stack_size > WEFT_STACK_MAX))
-        return -EINVAL;
-    pthread_mutex_lock(&rt.init_lock);
-    int r = -EALREADY;
-    if (atomic_load(&rt.state) != RT_RUNNING)
-        r = start(cfg);
-    pthread_mutex_unlock(&rt.init_lock);
-    return r;
-}
-
-WEFT__NOINLINE static void ensure_slow(void) {
-    pthread_mutex_lock(&rt.init_lock);
-    int r = 0;
-    if (atomic_load(&rt.state) != RT_RUNNING)
-        r = start(NULL);
-    pthread_mutex_unlock(&rt.init_lock);
-    if (r < 0)
-        weft__fatal("cannot start the runtime: %s", weft_strerror(r));
-}
-
-void weft__ensure(void) {
-    if (WEFT__UNLIKELY(atomic_load_explicit(&rt.state, memory_order_acquire) !=
-                       RT_RUNNING))
-        ensure_slow();
 }
 
 /* The scheduler's memory and counts, back to a stopped runtime's, once no
@@ -1622,98 +1588,8 @@ static void sched_free(bool flush) {
     atomic_store(&rt.nlive_threads, 0);
 }
 
-/* ---- fork() ---------------------------------------------------------------
- *
- * The child of a fork has one thread, the one that called fork, and none
- * of the workers, helpers or goroutines: it starts a fresh runtime on its
- * first weft call.  Every lock whose data the child keeps or frees is held
- * across the fork, taken in the order the code nests them (init_lock
- * before the helper pool's mutex before the thread registry's lock; the
- * rest are leaves), so the child sees each structure between two updates.
- * The child then drops everything that belongs to the parent's threads.
- */
-static void fork_prepare(void) {
-    pthread_mutex_lock(&rt.init_lock);
-    weft__blocking_atfork(0);
-    weft__threads_atfork(0);
-    weft__timers_atfork(0);
-    weft__stack_atfork(true);
-    weft__lock_acquire(&rt.gfree_lock);
-    weft__lock_acquire(&rt.gq_lock);
-    weft__lock_acquire(&rt.idle_lock);
-}
-
-static void fork_unlock(int phase) {
-    weft__lock_release(&rt.idle_lock);
-    weft__lock_release(&rt.gq_lock);
-    weft__lock_release(&rt.gfree_lock);
-    weft__stack_atfork(false);
-    weft__timers_atfork(phase);
-    weft__threads_atfork(phase);
-    weft__blocking_atfork(phase);
-}
-
-static void fork_parent(void) {
-    fork_unlock(1);
-    pthread_mutex_unlock(&rt.init_lock);
-}
-
-static void fork_child(void) {
-    fork_unlock(2);
-    tls_worker = NULL; /* a goroutine that forked goes on as a plain thread */
-    if (atomic_load(&rt.state) == RT_RUNNING) {
-        sched_free(false);
-        atomic_store(&rt.stopping, false);
-        weft__netpoll_forget();
-        atomic_store(&rt.state, RT_STOPPED);
-    }
-    pthread_mutex_unlock(&rt.init_lock);
-}
-
-static void fork_register(void) {
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
-
-/* How long weft_shutdown waits for goroutines that are only returning. */
-#define SHUTDOWN_WAIT WEFT_SEC(1)
-
-static void count_blocked(weft__g *g, void *arg) {
-    if (weft__g_blocked_on(g))
-        ++*(size_t *)arg;
-}
-
-/* With rt.init_lock held, on a plain thread: 0 when nothing would be cut
- * off by stopping, else -EBUSY.  A goroutine that called the last
- * weft_wg_done may still be returning, its count not yet dropped: it is
- * waited for, but one that is blocked is alive and fails at once. */
-static int shutdown_quiet(void) {
-    int64_t until = weft_now() + SHUTDOWN_WAIT;
-    while (weft_goroutines() > 0) {
-        size_t blocked = 0;
-        weft__diag_walk(count_blocked, &blocked);
-        if (blocked || weft_now() >= until) {
-            weft__leaks_report();
-            return -EBUSY;
-        }
-        struct timespec ts = {0, 100 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    /* an armed timer (a weft_timer, a context's deadline) would be left
-     * with a slot in a heap that no longer exists */
-    if (weft__timers_pending() || weft__blocking_pending())
-        return -EBUSY;
-    return 0;
-}
-
-int weft_shutdown(void) {
-    pthread_mutex_lock(&rt.init_lock);
-    int r = 0;
-    if (atomic_load(&rt.state) == RT_RUNNING)
-        r = weft__curg() ? -EBUSY : shutdown_quiet();
-    if (r < 0 || atomic_load(&rt.state) != RT_RUNNING) {
-        pthread_mutex_unlock(&rt.init_lock);
-        return r;
-    }
+void weft__sched_stop(void) {
+    atomic_store(&rt.started, false);
     atomic_store(&rt.stopping, true);
     for (int i = 0; i < rt.nprocs; i++)
         worker_wake(rt.workers[i]);
@@ -1722,20 +1598,34 @@ int weft_shutdown(void) {
         pthread_join(rt.workers[i]->thread, NULL);
     }
     sched_free(true);
-    weft__timers_release();
-    weft__blocking_release();
-    weft__netpoll_release();
-    weft__stack_release_all();
-    weft__trace_flush();
-    atomic_store(&rt.state, RT_STOPPED);
-    pthread_mutex_unlock(&rt.init_lock);
-    return 0;
+}
+
+void weft__sched_atfork(int phase) {
+    if (phase == 0) {
+        weft__lock_acquire(&rt.gfree_lock);
+        weft__lock_acquire(&rt.gq_lock);
+        weft__lock_acquire(&rt.idle_lock);
+        return;
+    }
+    weft__lock_release(&rt.idle_lock);
+    weft__lock_release(&rt.gq_lock);
+    weft__lock_release(&rt.gfree_lock);
+    if (phase == 2)
+        tls_worker = NULL; /* a goroutine that forked goes on as a plain thread */
+}
+
+void weft__sched_forget(void) {
+    if (!atomic_load(&rt.started))
+        return;
+    atomic_store(&rt.started, false);
+    sched_free(false);
+    atomic_store(&rt.stopping, false);
 }
 
 /* ---- introspection for debug.c ------------------------------------------ */
 
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg) {
-    if (atomic_load(&rt.state) != RT_RUNNING)
+    if (!atomic_load(&rt.started))
         return;
     /* No lock: SIGQUIT's dump runs here, maybe on a thread interrupted
      * while it holds gfree_lock.  Chunks are only ever prepended, each

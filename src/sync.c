@@ -11,6 +11,7 @@
  * free the object at once (freeing a WaitGroup right after wait returns, a
  * mutex right after its last unlock).
  */
+#include "runtime.h"
 #include "weft_internal.h"
 
 #include <assert.h>

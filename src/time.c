@@ -4,6 +4,7 @@
  * by an entry of the timer heap).  Built on the waiter and the channels,
  * like any other blocking call.
  */
+#include "runtime.h"
 #include "weft_internal.h"
 
 int weft_sleep(int64_t ns) {

@@ -81,8 +81,34 @@ weft__worker *weft__self(void);
 /* The running goroutine, NULL on a plain thread. */
 weft__g *weft__curg(void);
 
-/* Start the runtime if it is not running.  Cheap when it is. */
-void weft__ensure(void);
+/* The scheduler's part of start-up and shutdown, in runtime.c's order.
+ * weft__sched_config reads cfg and the environment and returns the number
+ * of workers; weft__sched_start starts them (0, -ENOMEM, -EAGAIN);
+ * weft__sched_stop stops and joins them and frees the scheduler's memory.
+ * For fork: weft__sched_atfork takes (0) or releases (1, 2) the
+ * scheduler's locks, and in the child weft__sched_forget drops what
+ * belonged to the parent's workers. */
+int weft__sched_config(const weft_config *cfg);
+int weft__sched_start(void);
+void weft__sched_stop(void);
+void weft__sched_atfork(int phase);
+void weft__sched_forget(void);
+/* Number of workers, without starting the runtime. */
+int weft__nprocs(void);
+/* First thing on each worker's thread, set before weft__sched_start: the
+ * diagnostics' per-thread set-up, installed by the runtime, so that the
+ * scheduler does not call the layers above it by name. */
+extern void (*weft__thread_start)(int wid);
+/* What the poller does when it would sleep without a deadline: sleep at
+ * most period, then call check() if that sleep passed undisturbed (the
+ * deadlock detector; NULL: sleep until woken).  check may exit. */
+typedef struct weft__idle_ops {
+    int64_t period;
+    void (*check)(void);
+} weft__idle_ops;
+extern _Atomic(const weft__idle_ops *) weft__idle_hook;
+/* weft_go_with after its checks and weft__ensure: make and ready the g. */
+int weft__go(weft_fn fn, void *arg, const weft_goopts *opts);
 
 /* Make g runnable (from anywhere).  A goroutine woken by a goroutine goes to
  * the waker's "run next" slot. */
@@ -302,18 +328,14 @@ size_t weft__netpoll_waiting(void);
 
 /* ---- weft_blocking helper pool (blocking.c) ----------------------------- */
 
-/* Stop and join the helper threads; weft_shutdown calls it.  A no-op when
- * called from a helper itself. */
-void weft__blocking_release(void);
 /* weft_blocking calls in progress (keeps the deadlock detector quiet). */
 size_t weft__blocking_pending(void);
 
-/* ---- fork(): the child starts a fresh runtime (sched.c) ------------------ */
+/* ---- fork(): the child starts a fresh runtime (runtime.c) ---------------- */
 
 /* pthread_atfork phases, for the parts that keep state across a fork: 0
  * before the fork (take the lock), 1 in the parent (release it), 2 in the
  * child (forget what belongs to the parent's threads, release it). */
-void weft__blocking_atfork(int phase);
 void weft__threads_atfork(int phase);
 /* In the child: close the parent's epoll instance and eventfd, drop the
  * records. */
@@ -359,11 +381,9 @@ void weft__deadlock_report(void);
 /* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
 
-/* Deadlock detection (deadlock.c).  The idle poller calls
- * weft__deadlock_idle instead of sleeping without a deadline while
- * weft__deadlock_on; it sleeps a bounded period and then checks. */
-extern atomic_bool weft__deadlock_on;
-void weft__deadlock_idle(void);
+/* Deadlock detection (deadlock.c): the idle hook the diagnostics install
+ * unless WEFT_DEADLOCK=0. */
+extern const weft__idle_ops weft__deadlock_ops;
 /* sched.c, for the check: true when every worker but the caller sleeps on
  * the idle list; *epoch changes whenever any worker schedules. */
 bool weft__sched_quiet(uint64_t *epoch);
