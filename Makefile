@@ -6,7 +6,8 @@ JOBS ?= $(shell nproc)
 CMAKE ?= cmake
 CTEST_ARGS ?= --output-on-failure -j2
 
-.PHONY: all build test demo bench bench-instr race asan valgrind arm64 install format format-check clean
+.PHONY: all build test demo bench bench-instr race asan valgrind arm64 install format format-check \
+	clean deb amalgamation
 
 all: build
 
@@ -50,6 +51,17 @@ arm64:
 	# have to be asked to run: it is left to the native suite
 	cd build-arm64 && WEFT_SANITIZER=qemu ctest $(CTEST_ARGS) -LE "bench|nosan" -E test_http_server
 
+# dist/weft.c and dist/weft.h: weft as one file (cc prog.c weft.c -lpthread)
+amalgamation:
+	python3 tools/amalgamate
+
+# Debian packages (CPack): libweft0, libweft-dev, libweft-nats, in build-deb/
+deb:
+	$(CMAKE) -S . -B build-deb -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DCMAKE_INSTALL_PREFIX=/usr -DWEFT_BUILD_TESTS=OFF
+	$(CMAKE) --build build-deb -j$(JOBS)
+	cd build-deb && cpack -G DEB
+
 install: build
 	$(CMAKE) --install build --prefix $(PREFIX)
 
@@ -66,4 +78,4 @@ format-check:
 	$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)
 
 clean:
-	rm -rf build build-tsan build-asan build-arm64
+	rm -rf build build-tsan build-asan build-arm64 build-deb

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scaffolding shared by the bench programs (bench/<name>.c).
  *

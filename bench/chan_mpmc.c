@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chan_mpmc: 4 producers send the integers 0..N-1 (producer p a contiguous
  * quarter) through one buffered channel of capacity 128; 4 consumers

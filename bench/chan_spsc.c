@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chan_spsc: one producer sends the integers 0..N-1 through a buffered
  * channel of capacity 128 and closes it; the root receives until the close.

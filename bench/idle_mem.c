@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * idle_mem: N goroutines all blocked receiving on one unbuffered signal
  * channel.  Value: resident memory per blocked goroutine, in bytes: RSS

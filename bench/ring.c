@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ring: 1,000 goroutines in a ring of unbuffered channels (node i receives
  * on ch[i] and sends on ch[i+1 mod 1000]).  The root puts a token holding

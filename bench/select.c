@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * select: one goroutine receives N values with weft_select over 4
  * unbuffered channels, each fed by its own producer (producer p sends the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sieve: Go's concurrent prime sieve.  A generator sends 2, 3, 4, ... on an
  * unbuffered channel; the root takes the first number of the chain as the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * skynet: the classic benchmark.  A tree of goroutines with branching 10
  * and N leaves (N a power of 10); leaf k sends k to its parent on the

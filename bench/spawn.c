@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * spawn: start N goroutines that each only call weft_wg_done, then wait for
  * them all.  Value: ns per goroutine (creation, first run, exit).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * yield: two goroutines call weft_yield, N times in total (N/2 each).
  * Value: ns per yield.

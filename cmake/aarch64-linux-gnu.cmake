@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Cross build for AArch64, run under qemu-user (Debian: gcc-aarch64-linux-gnu,
 # libc6-dev-arm64-cross, qemu-user).  Used by `make arm64`.
 set(CMAKE_SYSTEM_NAME Linux)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crawler: bounded parallel fan-out over a fake web, with a group.
  *

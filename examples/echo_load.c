@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo_load: a TCP echo server under load from LOAD_CLIENTS concurrent
  * clients, all of them goroutines in one process, over loopback.
@@ -113,7 +114,7 @@ static void load_client(void *arg) {
     }
     if (fd >= 0)
         close(fd); /* the server's read sees end of file */
-    weft_send(r->results, &good);
+    WEFT_SEND(r->results, good);
 }
 
 /* ---- setting up and measuring
@@ -169,7 +170,7 @@ static int echo_load_run(void) {
     long good = 0;
     for (int i = 0; i < r.clients; i++) {
         int g;
-        weft_recv(r.results, &g);
+        WEFT_RECV(r.results, &g);
         good += g;
     }
     double secs = (double)(weft_now() - t0) / 1e9;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo_server: a TCP echo server, one goroutine per connection.
  *

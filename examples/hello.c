@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hello: the smallest weft program, the README's first example.
  *
@@ -11,7 +12,7 @@
 static void produce(void *arg) {
     weft_chan *c = arg;
     for (int i = 1; i <= 3; i++)
-        weft_send(c, &i); /* c <- i */
+        WEFT_SEND(c, i); /* c <- i */
     weft_close(c);        /* close(c) */
 }
 
@@ -20,7 +21,7 @@ int main(void) {
     if (!c || weft_go(produce, c) != 0)            /* go produce(c) */
         return 1;
     int v;
-    while (weft_recv(c, &v) == 0) /* for v := range c */
+    while (WEFT_RECV(c, &v) == 0) /* for v := range c */
         printf("got %d\n", v);
     weft_chan_free(c);
     return 0;

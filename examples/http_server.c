@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http_server: a minimal HTTP/1.1 server, one goroutine per connection,
  * written as straight-line blocking code over weft_read/weft_write.

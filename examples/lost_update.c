@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lost_update: a read-yield-write race that loses a deposit in some
  * interleavings and not in others.  In a normal run, whether it fails

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ownership: a channel hands a buffer from one goroutine to the next.
  *
@@ -44,7 +45,7 @@ static void own_make(void *arg) {
             break;
         l->n = i + 1;
         snprintf(l->text, sizeof l->text, "%s", own_words[i]);
-        weft_send(st->out, &l); /* hand it over... */
+        WEFT_SEND(st->out, l); /* hand it over... */
         l = NULL;               /* ...and let go of it */
     }
     weft_close(st->out);
@@ -53,10 +54,10 @@ static void own_make(void *arg) {
 static void own_shout(void *arg) {
     own_stage *st = arg;
     own_line *l;
-    while (weft_recv(st->in, &l) == 0) {
+    while (WEFT_RECV(st->in, &l) == 0) {
         for (char *p = l->text; *p; p++) /* ours now: no lock needed */
             *p = (char)toupper((unsigned char)*p);
-        weft_send(st->out, &l);
+        WEFT_SEND(st->out, l);
     }
     weft_close(st->out);
 }
@@ -65,7 +66,7 @@ static void own_shout(void *arg) {
 static int own_print(weft_chan *in) {
     own_line *l;
     int n = 0;
-    while (weft_recv(in, &l) == 0) {
+    while (WEFT_RECV(in, &l) == 0) {
         printf("  line %d: %s\n", l->n, l->text);
         free(l);
         n++;

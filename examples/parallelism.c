@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parallelism: concurrency is not parallelism.
  *
@@ -94,7 +95,7 @@ static void par_count_range(void *arg) {
     long n = 0;
     for (int i = r->lo; i < r->hi; i++)
         n += par_is_prime(i);
-    weft_send(r->out, &n);
+    WEFT_SEND(r->out, n);
 }
 
 typedef struct par_timing {
@@ -118,7 +119,7 @@ static long par_count_primes(par_timing *t) {
     }
     long total = 0, n;
     for (int i = 0; i < PAR_CHUNKS; i++) {
-        weft_recv(out, &n);
+        WEFT_RECV(out, &n);
         total += n;
     }
     t->wall = (double)(weft_now() - t0) / 1e9;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pipeline: stages joined by channels, fan-out, fan-in, and a deadline.
  *
@@ -63,7 +64,7 @@ static void pipe_square(void *arg) {
     pipe_worker *w = arg;
     pipe_run *r = w->run;
     long v;
-    while (weft_recv(r->nums, &v) == 0) {
+    while (WEFT_RECV(r->nums, &v) == 0) {
         weft_sleep(WEFT_MS(PIPE_WORK_MS)); /* the slow part */
         if (pipe_send(r->out[w->id], v * v, r->done) < 0)
             break;

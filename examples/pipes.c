@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pipes: a channel is a pipe between goroutines.
  *
@@ -32,7 +33,7 @@ static const char *const pipes_words[] = {"one",  "two", "three", "four",
 static void pipes_write_words(void *arg) {
     weft_chan *c = arg;
     for (size_t i = 0; i < PIPES_NWORDS; i++)
-        weft_send(c, &pipes_words[i]);
+        WEFT_SEND(c, pipes_words[i]);
     weft_close(c); /* no more values: the reader's loop will end */
 }
 
@@ -43,7 +44,7 @@ static int pipes_show_order(void) {
     const char *w;
     size_t n = 0;
     printf("one writer, one reader, buffer of 2:");
-    while (weft_recv(c, &w) == 0) { /* -EPIPE: closed and drained */
+    while (WEFT_RECV(c, &w) == 0) { /* -EPIPE: closed and drained */
         printf(" %s", w);
         if (w != pipes_words[n++])
             return 1;
@@ -74,7 +75,7 @@ static void pipes_writer(void *arg) {
     pipes_writer_arg *a = arg;
     for (int i = 0; i < PIPES_N; i++) {
         pipes_msg m = {a->id, i};
-        weft_send(a->s->c, &m);
+        WEFT_SEND(a->s->c, m);
     }
     weft_wg_done(&a->s->writers);
 }
@@ -93,7 +94,7 @@ static void pipes_reader(void *arg) {
     for (int i = 0; i < PIPES_W; i++)
         last[i] = -1;
     pipes_msg m;
-    while (weft_recv(s->c, &m) == 0) {
+    while (WEFT_RECV(s->c, &m) == 0) {
         out_of_order += m.seq <= last[m.writer];
         last[m.writer] = m.seq;
         got++;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * race: a race condition, and the four ways to cure it.
  *
@@ -93,7 +94,7 @@ static void race_own_count(void *arg) {
         weft_yield();
         mine = v + 1;
     }
-    weft_send(a->run->chan, &mine);
+    WEFT_SEND(a->run->chan, mine);
     weft_wg_done(&a->run->wg);
 }
 
@@ -103,7 +104,7 @@ static int race_cure_nothing_shared(void) {
         return -1;
     long total = 0, part;
     for (int i = 0; i < RACE_G; i++) {
-        weft_recv(run.chan, &part);
+        WEFT_RECV(run.chan, &part);
         total += part;
     }
     weft_chan_free(run.chan);
@@ -149,9 +150,9 @@ static void race_own_counter(void *arg) {
     race_owner *o = arg;
     long counter = 0;
     int delta;
-    while (weft_recv(o->updates, &delta) == 0) /* until updates is closed */
+    while (WEFT_RECV(o->updates, &delta) == 0) /* until updates is closed */
         counter += delta;
-    weft_send(o->result, &counter);
+    WEFT_SEND(o->result, counter);
 }
 
 static void race_send_increments(void *arg) {
@@ -159,7 +160,7 @@ static void race_send_increments(void *arg) {
     int one = 1;
     for (int i = 0; i < RACE_N; i++) {
         weft_yield();
-        weft_send(a->run->chan, &one);
+        WEFT_SEND(a->run->chan, one);
     }
     weft_wg_done(&a->run->wg);
 }
@@ -173,7 +174,7 @@ static int race_cure_one_writer(void) {
         return -1;
     weft_close(o.updates); /* every sender is done: the owner may finish */
     long total;
-    weft_recv(o.result, &total);
+    WEFT_RECV(o.result, &total);
     weft_chan_free(o.updates);
     weft_chan_free(o.result);
     return race_report("3. one writer owns the counter:", total);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rate_limiter: a ticker paces work; a buffered channel allows bursts.
  *

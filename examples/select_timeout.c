@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * select_timeout: waiting on several channels at once, with a time limit.
  *
@@ -25,7 +26,7 @@ static void sel_answer(void *arg) {
     sel_reply *r = arg;
     weft_sleep(r->delay);
     int v = 42;
-    weft_send(r->c, &v); /* buffered: never stuck, even if nobody waits */
+    WEFT_SEND(r->c, v); /* buffered: never stuck, even if nobody waits */
     weft_wg_done(&r->done);
 }
 

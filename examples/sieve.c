@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sieve: Go's concurrent prime sieve, a daisy chain of goroutines.
  *
@@ -29,7 +30,7 @@ typedef struct sieve_filter {
 
 /* Send v; on -EPIPE (the reader hung up) free c and return -1. */
 static int sieve_pass(weft_chan *c, int v) {
-    if (weft_send(c, &v) == 0)
+    if (WEFT_SEND(c, v) == 0)
         return 0;
     weft_chan_free(c);
     return -1;
@@ -45,7 +46,7 @@ static void sieve_gen(void *arg) {
 static void sieve_filter_run(void *arg) {
     sieve_filter *f = arg;
     int v;
-    while (weft_recv(f->in, &v) == 0)
+    while (WEFT_RECV(f->in, &v) == 0)
         if (v % f->prime != 0 && sieve_pass(f->out, v) < 0)
             break;
     weft_close(f->in); /* tell the goroutine upstream to stop */
@@ -67,7 +68,7 @@ static int sieve_run(void) {
     printf("first %d primes:", SIEVE_PRIMES);
     for (int i = 1; i <= SIEVE_PRIMES; i++) {
         int prime;
-        weft_recv(ch, &prime);
+        WEFT_RECV(ch, &prime);
         printf(" %d", prime);
         bad |= prime != first[i - 1];
         weft_chan *next = weft_chan_make(sizeof(int), 0);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stopping: how a goroutine ends, and what a stuck one looks like.
  *
@@ -29,7 +30,7 @@ static void stop_sum(void *arg) {
     long sum = 0;
     for (int i = 1; i <= 1000; i++) /* a loop with an end */
         sum += i;
-    weft_send(out, &sum);
+    WEFT_SEND(out, sum);
 } /* returning is the goroutine's end */
 
 static int stop_show_finite(void) {
@@ -37,7 +38,7 @@ static int stop_show_finite(void) {
     long sum;
     if (!out || weft_go(stop_sum, out) != 0)
         return 1;
-    weft_recv(out, &sum);
+    WEFT_RECV(out, &sum);
     weft_chan_free(out);
     printf("1. loop ends by itself: summed 1..1000 = %ld and returned\n", sum);
     return sum != 500500;
@@ -60,7 +61,7 @@ static void stop_until_done(void *arg) {
             break; /* done was closed */
         rounds++;
     }
-    weft_send(w->report, &rounds);
+    WEFT_SEND(w->report, rounds);
 }
 
 /* Start a worker that runs until done is closed. */
@@ -73,7 +74,7 @@ static int stop_start(stop_worker *w, weft_chan *done) {
 /* Wait for the worker to return; the rounds of work it did. */
 static long stop_wait(stop_worker *w) {
     long rounds = -1;
-    weft_recv(w->report, &rounds);
+    WEFT_RECV(w->report, &rounds);
     weft_chan_free(w->report);
     return rounds;
 }
@@ -126,7 +127,7 @@ static void stop_slow_lookup(void *arg) {
     stop_lookup *l = arg;
     weft_sleep(WEFT_MS(20));
     int answer = 42;
-    weft_send(l->answer, &answer); /* unbuffered: waits for a receiver */
+    WEFT_SEND(l->answer, answer); /* unbuffered: waits for a receiver */
     if (l->finished)
         weft_wg_done(l->finished);
 }
@@ -138,7 +139,7 @@ static int stop_ask(stop_lookup *l, size_t cap) {
     l->answer = weft_chan_make(sizeof(int), cap);
     if (!l->answer || weft_go_with(stop_slow_lookup, l, &named) != 0)
         return -1;
-    return weft_recv_timeout(l->answer, &answer, WEFT_MS(5));
+    return WEFT_RECV_TIMEOUT(l->answer, &answer, WEFT_MS(5));
 }
 
 /* Static so that a leak checker sees it reachable: the goroutine itself is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tour: `make demo` - the ideas weft is built on, each one running live.
  *

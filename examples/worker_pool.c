@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * worker_pool: a fixed number of goroutines share a queue of jobs.
  *
@@ -33,10 +34,10 @@ typedef struct pool_worker {
 static void pool_work(void *arg) {
     pool_worker *w = arg;
     int job;
-    while (weft_recv(w->p->jobs, &job) == 0) {
+    while (WEFT_RECV(w->p->jobs, &job) == 0) {
         weft_sleep(WEFT_MS(POOL_JOB_MS)); /* the job's slow part */
         pool_result r = {job, w->id, job * 2};
-        weft_send(w->p->results, &r);
+        WEFT_SEND(w->p->results, r);
     }
     weft_wg_done(&w->p->running);
 }
@@ -55,12 +56,12 @@ static int worker_pool_run(void) {
             return 1;
     }
     for (int j = 1; j <= POOL_JOBS; j++)
-        weft_send(p.jobs, &j);
+        WEFT_SEND(p.jobs, j);
     weft_close(p.jobs); /* no more jobs: idle workers return */
     int sum = 0;
     for (int j = 0; j < POOL_JOBS; j++) {
         pool_result r;
-        weft_recv(p.results, &r);
+        WEFT_RECV(p.results, &r);
         printf("  worker %d did job %d -> %d\n", r.worker, r.job, r.value);
         sum += r.value;
     }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * weft - Go's concurrency model for C.
  *
@@ -195,6 +196,49 @@ WEFT_API size_t weft_chan_len(const weft_chan *c);
 /* Buffer capacity (0 for NULL or unbuffered). */
 WEFT_API size_t weft_chan_cap(const weft_chan *c);
 
+/* weft_send after checking size against c's element size: -EMSGSIZE, and
+ * nothing sent, when they differ; -EINVAL for c NULL.  See WEFT_SEND. */
+WEFT_API int weft_send_sized(weft_chan *c, const void *elem, size_t size);
+
+/* weft_recv after checking size against c's element size: -EMSGSIZE, and
+ * nothing received or written, when they differ.  See WEFT_RECV. */
+WEFT_API int weft_recv_sized(weft_chan *c, void *out, size_t size);
+
+/* weft_try_send with the size check of weft_send_sized. */
+WEFT_API int weft_try_send_sized(weft_chan *c, const void *elem, size_t size);
+
+/* weft_try_recv with the size check of weft_recv_sized. */
+WEFT_API int weft_try_recv_sized(weft_chan *c, void *out, size_t size);
+
+/* weft_send_timeout with the size check of weft_send_sized. */
+WEFT_API int weft_send_timeout_sized(weft_chan *c, const void *elem, size_t size,
+                            int64_t timeout_ns);
+
+/* weft_recv_timeout with the size check of weft_recv_sized. */
+WEFT_API int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
+                            int64_t timeout_ns);
+
+/* Size-checked sends and receives of an object: WEFT_SEND(c, v) sends v,
+ * WEFT_RECV(c, &v) receives into v, passing sizeof.  With GCC or Clang v
+ * may be an rvalue (a scalar or struct, copied into a __typeof__ compound
+ * literal), otherwise it must be an lvalue.  An rvalue has its own type: on
+ * a long long channel WEFT_SEND(c, 42) is an int (-EMSGSIZE); write 42LL.
+ * They share the names of the select ops below, which as function-like
+ * macros they never disturb (those are never followed by a parenthesis). */
+#if defined(__GNUC__)
+#define WEFT__OBJ(v) ((__typeof__(v)[1]){v})
+#else
+#define WEFT__OBJ(v) (&(v))
+#endif
+#define WEFT_SEND(c, v) weft_send_sized((c), WEFT__OBJ(v), sizeof(v))
+#define WEFT_RECV(c, p) weft_recv_sized((c), (p), sizeof *(p))
+#define WEFT_TRY_SEND(c, v) weft_try_send_sized((c), WEFT__OBJ(v), sizeof(v))
+#define WEFT_TRY_RECV(c, p) weft_try_recv_sized((c), (p), sizeof *(p))
+#define WEFT_SEND_TIMEOUT(c, v, ns)                                            \
+    weft_send_timeout_sized((c), WEFT__OBJ(v), sizeof(v), (ns))
+#define WEFT_RECV_TIMEOUT(c, p, ns)                                            \
+    weft_recv_timeout_sized((c), (p), sizeof *(p), (ns))
+
 /* ------------------------------------------------------------------------ */
 /* Select                                                                   */
 
@@ -389,6 +433,13 @@ WEFT_API int weft_group_wait(weft_group *g);
  * That flag belongs to the open file, so it is shared with dup()s and with
  * other processes holding it (an inherited stdin, say).
  *
+ * Regular files (and block devices, directories): epoll cannot wait on
+ * them, and the kernel reports them always ready.  weft_read/weft_write
+ * and weft_wait_fd work on them but never park: the read(2) or write(2)
+ * runs at once and blocks the calling thread, a worker when called from a
+ * goroutine, for as long as the disk takes.  weft leaves their flags
+ * alone.  To keep workers free during file I/O, run it in weft_blocking.
+ *
  * Closing: close(2) does not wake a goroutine parked on that descriptor
  * (as with threads blocked in read(2)); call shutdown(2) first, or use the
  * _timeout variants.  Descriptor numbers may be closed and reused freely. */
@@ -426,6 +477,116 @@ WEFT_API int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t
  * With 64 calls running, further calls wait their turn.  Helpers start on
  * first use and stop at weft_shutdown.  0, -EINVAL (fn NULL), -ENOMEM. */
 WEFT_API int weft_blocking(weft_fn fn, void *arg);
+
+/* ------------------------------------------------------------------------ */
+/* Cancellation that reaches blocked calls.  Each call below is its blocking
+ * counterpart above, also returning as soon as ctx ends (cancelled, or its
+ * deadline or an ancestor's passed) with ctx's error: -ECANCELED or
+ * -ETIMEDOUT.  A ctx that has ended already fails at once, before any I/O,
+ * as in Go.  Nothing is lost: a call cut short has consumed nothing
+ * (received bytes and queued connections stay where they were), except
+ * that weft_write_ctx returns the count already written.  The end reaches
+ * a goroutine parked on the netpoller and a plain thread in poll(2)
+ * alike.  NULL ctx: -EINVAL (use weft_ctx_background() for none). */
+
+/* As Go's ctx.Deadline(): 1 and *deadline (absolute, weft_now() clock) when
+ * c or an ancestor has one, else 0 and *deadline = WEFT_FOREVER.  deadline
+ * may be NULL.  -EINVAL for c NULL. */
+WEFT_API int weft_ctx_deadline(weft_ctx *c, int64_t *deadline);
+
+/* A pending after-function; see weft_ctx_after_func. */
+typedef struct weft_after weft_after;
+
+/* As Go's context.AfterFunc: run fn(arg) once, in a goroutine of its own,
+ * when c ends (at once if it has ended; weft_ctx_free ends c too).  Never
+ * for background or a context no cancel can reach.  NULL, errno EINVAL (c
+ * or fn NULL) or ENOMEM.  Call weft_ctx_after_stop once per handle. */
+WEFT_API weft_after *weft_ctx_after_func(weft_ctx *c, weft_fn fn, void *arg);
+
+/* Stop a's fn from running and free a: 1 if this stopped it, 0 if fn has
+ * started or run (it is not waited for), -EINVAL for NULL.  Call exactly
+ * once per handle, whether fn ran or not; c may be freed before. */
+WEFT_API int weft_ctx_after_stop(weft_after *a);
+
+/* weft_sleep(ns) that ends early with ctx's error; 0 after the full sleep. */
+WEFT_API int weft_sleep_ctx(weft_ctx *ctx, int64_t ns);
+
+/* weft_wait_fd without a timeout, ending with ctx. */
+WEFT_API int weft_wait_fd_ctx(weft_ctx *ctx, int fd, int events);
+
+/* weft_read ending with ctx: bytes read, 0 at EOF, ctx's error, -errno. */
+WEFT_API ssize_t weft_read_ctx(weft_ctx *ctx, int fd, void *buf, size_t n);
+
+/* weft_write ending with ctx: n when all was written; when ctx ends part
+ * way, the bytes written so far (0 < count < n; the next call then returns
+ * ctx's error); ctx's error or -errno when nothing was written. */
+WEFT_API ssize_t weft_write_ctx(weft_ctx *ctx, int fd, const void *buf, size_t n);
+
+/* weft_accept ending with ctx; a pending connection stays queued. */
+WEFT_API int weft_accept_ctx(weft_ctx *ctx, int fd, struct sockaddr *addr,
+                    socklen_t *len);
+
+/* weft_connect ending with ctx.  A connection cut short is left half
+ * open: close fd. */
+WEFT_API int weft_connect_ctx(weft_ctx *ctx, int fd, const struct sockaddr *addr,
+                     socklen_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Dialling and listening by name, as Go's net.Dial and net.Listen.
+ *
+ * network: "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6" or "unix" (a stream
+ * socket).  address, as Go writes it: "host:port", "[v6]:port" or ":port"
+ * (no host: the local system to dial, every local address to listen on);
+ * host a name or a literal address, port a number or a service name
+ * ("http"); for "unix" a path, or "@name" in Linux's abstract namespace.
+ * Names are resolved (getaddrinfo) on a thread of their own, never on a
+ * worker; a literal address with a numeric port needs no lookup.  The
+ * caller leaves at its deadline or when its context ends even while the
+ * lookup still runs (it cleans up after itself).
+ *
+ * Descriptors returned are non-blocking and close-on-exec; use them with
+ * weft_read/weft_write (or read(2) and write(2)) and close(2) them.
+ * Errors: -EINVAL (unknown network, bad address syntax, unknown service,
+ * port out of range), -ENXIO (no such host), -EAGAIN (the name server
+ * failed for now), -ENAMETOOLONG (unix path), -ECONNREFUSED, -ETIMEDOUT,
+ * -ECANCELED, -ENETUNREACH, -EADDRINUSE (listen), -ENOMEM, other -errno. */
+
+/* Connect to address: a descriptor (>= 0) or -errno.  Each address the
+ * name resolves to is tried in order until one connects; with a timeout
+ * each try gets an equal share of the time left (at least 2 s), all
+ * within timeout_ns, which covers the lookup too (WEFT_FOREVER: none; 0
+ * fails with -ETIMEDOUT unless it connects at once).  When every address
+ * fails, the first failure is returned.  A "udp" dial connects the socket
+ * (no packet is sent). */
+WEFT_API int weft_dial(const char *network, const char *address, int64_t timeout_ns);
+
+/* weft_dial within ctx: its deadline is the timeout, and it ends with
+ * ctx's error (-ECANCELED, -ETIMEDOUT) as soon as ctx ends, also during
+ * the lookup.  NULL ctx: -EINVAL. */
+WEFT_API int weft_dial_ctx(weft_ctx *ctx, const char *network, const char *address);
+
+/* A listening socket for "tcp*" and "unix", a bound socket for "udp*"
+ * (read it with recvfrom(2), or weft_wait_fd first): a descriptor or
+ * -errno.  Port 0 picks a free port (read it back with weft_local_addr or
+ * weft_local_port).  TCP sockets get SO_REUSEADDR; "tcp" and "udp"
+ * without a host listen on one dual-stack [::] socket (0.0.0.0 where
+ * IPv6 is missing), "tcp6" with a host on IPv6 only.  A unix path must not
+ * exist yet (-EADDRINUSE): remove it with unlink(2) when done.  The
+ * backlog is SOMAXCONN.  The lookup of a host name has no deadline. */
+WEFT_API int weft_listen(const char *network, const char *address);
+
+/* The local address of socket fd as text, the way address above is
+ * written: "127.0.0.1:41234", "[::1]:41234", a unix path, "@name", or ""
+ * for an unnamed unix socket.  Returns its length, or -ENOSPC when cap
+ * bytes cannot hold it and its NUL (buf then holds ""), -EINVAL (buf NULL
+ * or cap 0), -EAFNOSUPPORT, -errno. */
+WEFT_API int weft_local_addr(int fd, char *buf, size_t cap);
+
+/* The peer's address of connected socket fd, as weft_local_addr. */
+WEFT_API int weft_remote_addr(int fd, char *buf, size_t cap);
+
+/* The local port of an IPv4 or IPv6 socket, or -EAFNOSUPPORT, -errno. */
+WEFT_API int weft_local_port(int fd);
 
 /* ------------------------------------------------------------------------ */
 /* Diagnostics                                                              */
@@ -475,6 +636,14 @@ WEFT_API void weft__site(const char *file, int line);
 #define weft_accept_timeout(...) WEFT__AT(weft_accept_timeout)(__VA_ARGS__)
 #define weft_connect_timeout(...) WEFT__AT(weft_connect_timeout)(__VA_ARGS__)
 #define weft_blocking(...) WEFT__AT(weft_blocking)(__VA_ARGS__)
+#define weft_sleep_ctx(...) WEFT__AT(weft_sleep_ctx)(__VA_ARGS__)
+#define weft_wait_fd_ctx(...) WEFT__AT(weft_wait_fd_ctx)(__VA_ARGS__)
+#define weft_read_ctx(...) WEFT__AT(weft_read_ctx)(__VA_ARGS__)
+#define weft_write_ctx(...) WEFT__AT(weft_write_ctx)(__VA_ARGS__)
+#define weft_accept_ctx(...) WEFT__AT(weft_accept_ctx)(__VA_ARGS__)
+#define weft_connect_ctx(...) WEFT__AT(weft_connect_ctx)(__VA_ARGS__)
+#define weft_dial(...) WEFT__AT(weft_dial)(__VA_ARGS__)
+#define weft_dial_ctx(...) WEFT__AT(weft_dial_ctx)(__VA_ARGS__)
 #endif
 
 #ifdef __cplusplus

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * weft_nats - weft channels that cross hosts through NATS.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * weft_blocking: a pool of helper threads for calls that block in the
  * kernel (file I/O, getaddrinfo), so they never hold a worker.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Channels, after Go's hchan.
  *
@@ -292,4 +293,46 @@ size_t weft_chan_len(const weft_chan *c) {
 
 size_t weft_chan_cap(const weft_chan *c) {
     return c ? c->cap : 0;
+}
+
+/* ---- size-checked forms ------------------------------------------------ */
+
+/* Checked before anything is taken or copied, so a mismatch changes
+ * nothing. */
+static int size_check(const weft_chan *c, size_t size) {
+    if (!c)
+        return -EINVAL;
+    return size == c->elem_size ? 0 : -EMSGSIZE;
+}
+
+int weft_send_sized(weft_chan *c, const void *elem, size_t size) {
+    int r = size_check(c, size);
+    return r ? r : weft_send(c, elem);
+}
+
+int weft_recv_sized(weft_chan *c, void *out, size_t size) {
+    int r = size_check(c, size);
+    return r ? r : weft_recv(c, out);
+}
+
+int weft_try_send_sized(weft_chan *c, const void *elem, size_t size) {
+    int r = size_check(c, size);
+    return r ? r : weft_try_send(c, elem);
+}
+
+int weft_try_recv_sized(weft_chan *c, void *out, size_t size) {
+    int r = size_check(c, size);
+    return r ? r : weft_try_recv(c, out);
+}
+
+int weft_send_timeout_sized(weft_chan *c, const void *elem, size_t size,
+                            int64_t timeout_ns) {
+    int r = size_check(c, size);
+    return r ? r : weft_send_timeout(c, elem, timeout_ns);
+}
+
+int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
+                            int64_t timeout_ns) {
+    int r = size_check(c, size);
+    return r ? r : weft_recv_timeout(c, out, timeout_ns);
 }

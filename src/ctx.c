@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Contexts: a tree of cancellation scopes, as Go's context package.
  *
@@ -45,11 +46,29 @@
  * weft_ctx_with_deadline(p, WEFT_FOREVER) has no deadline; any other
  * deadline not after weft_now() cancels the new node at once.
  *
+ * Hooks.  A cancel node also keeps a list of weft__ctx_hook, callbacks
+ * for whoever must hear of the end at once: a descriptor wait, a sleep, an
+ * after-function.  The canceller detaches the list under the lock, along
+ * with the children, and runs each hook once after releasing it, so a hook
+ * may take any lock but the node's.  A hook's owner unlinks it with
+ * weft__ctx_hook_del; once the canceller has detached it, the owner must
+ * wait for (or not care about) the run in progress: weft__ctx_wait does
+ * the first, an after-function's references the second.
+ *
+ * After-functions.  weft_ctx_after_func links a heap hook that starts fn
+ * in a goroutine.  The handle holds a reference on the cancel node it is
+ * linked on, so weft_ctx_after_stop can take that node's lock whenever it
+ * comes, even after weft_ctx_free; whoever of the stop and the canceller
+ * takes the hook off the list first decides whether fn runs.
+ *
  * NULL: the constructors fail with EINVAL, weft_ctx_err returns -EINVAL,
  * weft_ctx_done and weft_ctx_value return NULL, cancel and free do nothing.
  */
 #include "runtime.h"
 #include "weft_internal.h"
+
+#include <sched.h>
+#include <unistd.h>
 
 enum { K_BACKGROUND, K_CANCEL, K_VALUE };
 
@@ -70,6 +89,7 @@ struct weft_ctx {
     bool linked;           /* in parent->canc->children */
     bool timed;            /* timer armed (under lock; final once err is set) */
     weft__timer timer;
+    weft__ctx_hook *hooks; /* run by the canceller, see "Hooks" */
 };
 
 static weft_ctx background = {.kind = K_BACKGROUND, .deadline = -1};
@@ -145,6 +165,27 @@ static void detach(weft_ctx *c) {
     weft__lock_release(&owner->lock);
 }
 
+/* ---- hooks (under the node's lock) --------------------------------------- */
+
+/* Detach every hook of c; from here on weft__ctx_hook_del reports them
+ * taken. */
+static weft__ctx_hook *hooks_take(weft_ctx *c) {
+    weft__ctx_hook *hooks = c->hooks;
+    c->hooks = NULL;
+    for (weft__ctx_hook *h = hooks; h; h = h->next)
+        h->linked = false;
+    return hooks;
+}
+
+/* Outside every lock.  next is read first: fn may free its hook. */
+static void hooks_run(weft__ctx_hook *h, int err) {
+    while (h) {
+        weft__ctx_hook *next = h->next;
+        h->fn(h, err);
+        h = next;
+    }
+}
+
 /* ---- cancellation -------------------------------------------------------- */
 
 /* Cancel c alone with err if nobody did yet.  Its children move, each with
@@ -160,6 +201,7 @@ static weft_ctx *cancel_one(weft_ctx *c, int err, weft_ctx *firing,
     bool timed = c->timed;
     weft_ctx *kids = c->children;
     c->children = NULL;
+    weft__ctx_hook *hooks = hooks_take(c);
     while (kids) {
         weft_ctx *k = kids;
         kids = k->next;
@@ -170,6 +212,7 @@ static weft_ctx *cancel_one(weft_ctx *c, int err, weft_ctx *firing,
     }
     weft__lock_release(&c->lock);
     weft_close(c->done);
+    hooks_run(hooks, err);
     detach(c);
     if (timed && c != firing)
         weft__timer_del(&c->timer);
@@ -194,8 +237,13 @@ static void deadline_fire(weft__timer *t, int64_t now) {
 }
 
 void weft_ctx_cancel(weft_ctx *c) {
-    if (c && c->kind == K_CANCEL)
+    if (c && c->kind == K_CANCEL) {
+        /* whoever sees the cancel (done closed, a hook run: a read_ctx
+         * returning) may free c while this call is still in it */
+        ctx_ref(c);
         cancel_tree(c, -ECANCELED, NULL);
+        ctx_unref(c);
+    }
 }
 
 void weft_ctx_free(weft_ctx *c) {
@@ -321,4 +369,196 @@ int weft_ctx_err(weft_ctx *c) {
         return -EINVAL;
     return c->canc ? atomic_load_explicit(&c->canc->err, memory_order_acquire)
                    : 0;
+}
+
+int weft_ctx_deadline(weft_ctx *c, int64_t *deadline) {
+    if (!c)
+        return -EINVAL;
+    if (deadline)
+        *deadline = c->deadline;
+    return c->deadline >= 0;
+}
+
+/* ---- hooks ---------------------------------------------------------------- */
+
+int weft__ctx_hook_add(weft_ctx *c, weft__ctx_hook *h) {
+    weft_ctx *o = c->canc;
+    h->owner = o;
+    h->linked = false;
+    if (!o)
+        return 0;
+    weft__lock_acquire(&o->lock);
+    int err = atomic_load_explicit(&o->err, memory_order_relaxed);
+    if (!err) {
+        h->prev = NULL;
+        h->next = o->hooks;
+        if (o->hooks)
+            o->hooks->prev = h;
+        o->hooks = h;
+        h->linked = true;
+    }
+    weft__lock_release(&o->lock);
+    return err;
+}
+
+bool weft__ctx_hook_del(weft__ctx_hook *h) {
+    weft_ctx *o = h->owner;
+    if (!o)
+        return true;
+    weft__lock_acquire(&o->lock);
+    bool was = h->linked;
+    if (was) {
+        if (h->prev)
+            h->prev->next = h->next;
+        else
+            o->hooks = h->next;
+        if (h->next)
+            h->next->prev = h->prev;
+        h->linked = false;
+    }
+    weft__lock_release(&o->lock);
+    return was;
+}
+
+/* ---- waits that end with the context -------------------------------------- */
+
+/* done is the last access: weft__ctx_wait_end waits for it before the
+ * waiter's stack, which holds w, may go.  The park is claimed with the
+ * compare-and-swap itself, not weft__claim: the hook may fire while the
+ * waiter is still inside weft__block, which writes p->solo (false here:
+ * wait_begin set p->multi), and weft__claim reads it. */
+static void wait_fire(weft__ctx_hook *h, int err) {
+    weft__ctx_wait *w = (weft__ctx_wait *)h;
+    w->err = err;
+    if (w->park) {
+        unsigned zero = 0;
+        if (atomic_compare_exchange_strong_explicit(
+                &w->park->claimed, &zero, 1, memory_order_acq_rel,
+                memory_order_relaxed))
+            weft__unpark(w->park);
+    } else {
+        uint64_t one = 1;
+        ssize_t r = write(w->efd, &one, sizeof one);
+        (void)r; /* EAGAIN: the counter is non-zero, the poll wakes anyway */
+    }
+    atomic_store_explicit(&w->done, 1, memory_order_release);
+}
+
+int weft__ctx_wait_begin(weft__ctx_wait *w, weft_ctx *c, weft__park *p,
+                         int efd) {
+    w->hook.fn = wait_fire;
+    w->park = p;
+    w->efd = efd;
+    w->err = 0;
+    atomic_store_explicit(&w->done, 0, memory_order_relaxed);
+    if (p)
+        p->multi = true; /* the hook races every other waker for the claim */
+    return weft__ctx_hook_add(c, &w->hook);
+}
+
+int weft__ctx_wait_end(weft__ctx_wait *w) {
+    if (weft__ctx_hook_del(&w->hook))
+        return 0;
+    /* the canceller took the hook and runs it now or ran it: it never
+     * blocks in between, so this wait is short */
+    for (int spins = 0;
+         !atomic_load_explicit(&w->done, memory_order_acquire); spins++)
+        if (spins < 100)
+            weft__cpu_relax();
+        else
+            sched_yield();
+    return w->err;
+}
+
+int weft_sleep_ctx(weft_ctx *c, int64_t ns) {
+    if (!c)
+        return -EINVAL;
+    int err = weft_ctx_err(c);
+    if (err || ns <= 0)
+        return err;
+    weft__ensure();
+    weft__park p;
+    weft__park_init(&p, "sleep", NULL);
+    weft__ctx_wait w;
+    err = weft__ctx_wait_begin(&w, c, &p, -1);
+    if (err)
+        return err;
+    weft__block(&p, weft__deadline(ns), NULL, NULL);
+    return weft__ctx_wait_end(&w);
+}
+
+/* ---- after-functions ------------------------------------------------------ */
+
+/* Two references: the caller's (dropped by weft_ctx_after_stop) and the
+ * pending run's (dropped when fn returns, or by a stop that unlinked the
+ * hook first).  hook.owner carries a reference of its own until the
+ * handle goes, so a stop can always take the owner's lock. */
+struct weft_after {
+    weft__ctx_hook hook;
+    weft_fn fn;
+    void *arg;
+    atomic_int refs;
+};
+
+static void after_unref(weft_after *a) {
+    if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    ctx_unref(a->hook.owner);
+    free(a);
+}
+
+static void after_run(void *arg) {
+    weft_after *a = arg;
+    a->fn(a->arg);
+    after_unref(a);
+}
+
+static int after_go(weft_after *a) {
+    static const weft_goopts opts = {.name = "ctx after func"};
+    return weft_go_with(after_run, a, &opts);
+}
+
+/* On the canceller, outside every lock.  Without memory for a goroutine
+ * fn still runs: on the canceller, which is better than never. */
+static void after_fire(weft__ctx_hook *h, int err) {
+    weft_after *a = (weft_after *)h;
+    (void)err;
+    if (after_go(a) != 0)
+        after_run(a);
+}
+
+weft_after *weft_ctx_after_func(weft_ctx *c, weft_fn fn, void *arg) {
+    if (!c || !fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    weft__ensure();
+    weft_after *a = calloc(1, sizeof *a);
+    if (!a) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    a->hook.fn = after_fire;
+    a->fn = fn;
+    a->arg = arg;
+    atomic_init(&a->refs, 2);
+    if (c->canc)
+        ctx_ref(c->canc);
+    if (weft__ctx_hook_add(c, &a->hook) && after_go(a) != 0) {
+        ctx_unref(a->hook.owner);
+        free(a);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return a;
+}
+
+int weft_ctx_after_stop(weft_after *a) {
+    if (!a)
+        return -EINVAL;
+    bool stopped = weft__ctx_hook_del(&a->hook);
+    if (stopped)
+        after_unref(a);
+    after_unref(a);
+    return stopped;
 }

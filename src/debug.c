@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Diagnostics: weft_dump, leak reports, and the signal handlers (SIGQUIT
  * prints the dump; SIGSEGV in a guard page is reported as a stack
@@ -18,8 +19,11 @@
 
 #define DUMP_LINE 400
 
+/* WEFT_LEAKCHECK=1 reports leaks at exit; =exit also exits with status 3 */
+enum { LEAK_REPORT = 1, LEAK_EXIT = 2, LEAK_EXIT_STATUS = 3 };
+
 static struct {
-    bool leakcheck;
+    int leakcheck; /* 0, LEAK_REPORT or LEAK_EXIT: WEFT_LEAKCHECK */
     atomic_bool deadlock_reported; /* then exit reports no leaks */
     pthread_key_t altstack_key;
 } reg;
@@ -188,11 +192,12 @@ void weft_dump(FILE *out) {
 
 /* ---- leaks and fatal reports --------------------------------------------- */
 
-void weft__leaks_report(void) {
+size_t weft__leaks_report(void) {
     dump_ctx d = {.only_blocked = true};
     weft__diag_walk(dump_g, &d);
     if (d.n == 0)
-        return;
+        return 0;
+    size_t n = d.n;
     sink s = {.f = stderr};
     fprintf(stderr, "weft: leak: %zu goroutine%s still blocked\n", d.n,
             d.n == 1 ? "" : "s");
@@ -200,6 +205,7 @@ void weft__leaks_report(void) {
     d.n = 0;
     weft__diag_walk(dump_g, &d);
     fflush(stderr);
+    return n;
 }
 
 void weft__deadlock_report(void) {
@@ -211,10 +217,17 @@ void weft__deadlock_report(void) {
 
 static void at_exit(void) {
     atomic_store(&weft__idle_hook, NULL);
+    size_t leaks = 0;
     if (reg.leakcheck && !atomic_load(&reg.deadlock_reported) &&
         weft_goroutines())
-        weft__leaks_report();
+        leaks = weft__leaks_report();
     weft__trace_flush();
+    if (leaks && reg.leakcheck == LEAK_EXIT) {
+        /* exit() from an atexit handler is undefined: flush what exit
+         * would, then leave with the status docs/debugging.md promises */
+        fflush(NULL);
+        _exit(LEAK_EXIT_STATUS);
+    }
 }
 
 /* ---- signals ------------------------------------------------------------- */
@@ -285,7 +298,9 @@ void weft__diag_init(int nprocs) {
         pthread_key_create(&reg.altstack_key, altstack_free);
         if (!env_is("WEFT_DEADLOCK", "0"))
             atomic_store(&weft__idle_hook, &weft__deadlock_ops);
-        reg.leakcheck = env_is("WEFT_LEAKCHECK", "1");
+        reg.leakcheck = env_is("WEFT_LEAKCHECK", "1")      ? LEAK_REPORT
+                        : env_is("WEFT_LEAKCHECK", "exit") ? LEAK_EXIT
+                                                           : 0;
         atexit(at_exit);
     }
     weft__trace_init(nprocs);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Groups: structured concurrency, as Go's errgroup.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The netpoller (one epoll instance shared by every worker) and the
  * descriptor calls built on it: weft_wait_fd, weft_read, weft_write,
@@ -41,6 +42,10 @@
  * of the call only.  A listening socket passed to weft_accept and any
  * non-socket descriptor (pipe, FIFO, tty) passed to weft_read/weft_write
  * are switched to O_NONBLOCK for good: there is no per-call flag for them.
+ * Regular files, block devices and directories keep their flags: epoll
+ * cannot wait on them (EPERM), they are always "ready", and read(2) and
+ * write(2) on them block the calling thread (a worker, for a goroutine)
+ * for the disk's time whatever the flags say.
  */
 #include "runtime.h"
 #include "weft_internal.h"
@@ -52,6 +57,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifdef WEFT_TSAN
@@ -299,9 +305,10 @@ static void seq_load(fdrec *r, unsigned seq[NDIR]) {
 }
 
 /* Park the calling goroutine until an event for events arrives on fd after
- * seq was read, or deadline passes.  0 (try again), -ETIMEDOUT, -errno. */
+ * seq was read, deadline passes or ctx (NULL: none) ends.  0 (try again),
+ * -ETIMEDOUT, ctx's error, -errno. */
 static int park_fd(int fd, fdrec *r, int events, const unsigned seq[NDIR],
-                   int64_t deadline) {
+                   int64_t deadline, weft_ctx *ctx) {
     if (deadline >= 0 && weft_now() >= deadline)
         return -ETIMEDOUT;
     int e = fd_register(fd, r);
@@ -318,13 +325,20 @@ static int park_fd(int fd, fdrec *r, int events, const unsigned seq[NDIR],
             weft__lock_release(&r->lock);
             return 0;
         }
+    /* linked last, under the lock: from here this goroutine blocks for
+     * sure, which is what a hook that claims the park relies on */
+    weft__ctx_wait cw;
+    if (ctx && (e = weft__ctx_wait_begin(&cw, ctx, &p, -1)) != 0) {
+        weft__lock_release(&r->lock);
+        return e;
+    }
     for (int d = 0; d < NDIR; d++)
         if (events & (1 << d))
             weft__wq_push(&r->q[d], &n[d]);
     atomic_fetch_add_explicit(&np.waiting, 1, memory_order_relaxed);
     int res = weft__block(&p, deadline, weft__unlock_cb, &r->lock);
     atomic_fetch_sub_explicit(&np.waiting, 1, memory_order_relaxed);
-    if (res < 0 || events == BOTH) {
+    if (res < 0 || events == BOTH || ctx) {
         /* nodes the poller did not pop are still queued */
         weft__lock_acquire(&r->lock);
         for (int d = 0; d < NDIR; d++)
@@ -332,6 +346,8 @@ static int park_fd(int fd, fdrec *r, int events, const unsigned seq[NDIR],
                 weft__wq_remove(&r->q[d], &n[d]);
         weft__lock_release(&r->lock);
     }
+    if (ctx && (e = weft__ctx_wait_end(&cw)) != 0)
+        return e;
     return res;
 }
 
@@ -350,18 +366,20 @@ static int ready_mask(short revents, int events) {
     return m & events;
 }
 
-/* One poll(2) of fd for ms milliseconds (-1 forever): the ready mask, 0 when
- * nothing is ready yet, or -errno. */
-static int poll_once(int fd, int events, int ms) {
-    struct pollfd pfd = {
-        .fd = fd,
-        .events = (short)((events & WEFT_READABLE ? POLLIN | POLLRDHUP : 0) |
-                          (events & WEFT_WRITABLE ? POLLOUT : 0)),
+/* One poll(2) of fd for ms milliseconds (-1 forever), and of the eventfd
+ * efd too unless it is -1: the ready mask, 0 when nothing is ready yet (or
+ * only efd), or -errno. */
+static int poll_once(int fd, int events, int efd, int ms) {
+    struct pollfd pfd[2] = {
+        {.fd = fd,
+         .events = (short)((events & WEFT_READABLE ? POLLIN | POLLRDHUP : 0) |
+                           (events & WEFT_WRITABLE ? POLLOUT : 0))},
+        {.fd = efd, .events = POLLIN},
     };
-    int n = (int)sys(poll(&pfd, 1, ms));
+    int n = (int)sys(poll(pfd, efd >= 0 ? 2 : 1, ms));
     if (n < 0)
         return n == -EINTR ? 0 : n;
-    return n ? ready_mask(pfd.revents, events) : 0;
+    return n ? ready_mask(pfd[0].revents, events) : 0;
 }
 
 /* Milliseconds until deadline, rounded up; -1 for no deadline. */
@@ -375,17 +393,33 @@ static int ms_until(int64_t deadline) {
     return left > INT_MAX ? INT_MAX : (int)left;
 }
 
-/* A plain thread blocks in poll(2): the ready mask, -ETIMEDOUT or -errno.
- * It is listed as blocked (weft_dump) and counted as a descriptor wait. */
-static int thread_wait(int fd, int events, int64_t deadline) {
+/* A plain thread blocks in poll(2): the ready mask, -ETIMEDOUT, ctx's
+ * error, or -errno.  It is listed as blocked (weft_dump) and counted as a
+ * descriptor wait.  A context that can end gets an eventfd of this wait's
+ * own, which the context's hook writes: a poll(2) cannot be woken
+ * otherwise, and a descriptor per wait needs no cleanup per thread. */
+static int thread_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
+    weft__ctx_wait cw;
+    int efd = -1;
+    if (ctx && weft_ctx_done(ctx)) {
+        efd = (int)sys(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        if (efd < 0)
+            return efd;
+        int e = weft__ctx_wait_begin(&cw, ctx, NULL, efd);
+        if (e) {
+            close(efd);
+            return e;
+        }
+    }
     weft__park p;
     weft__park_init(&p, wait_why(events), (const void *)(intptr_t)fd);
     weft__thread_blocked(&p, true);
     atomic_fetch_add_explicit(&np.waiting, 1, memory_order_relaxed);
     int m;
     for (;;) {
-        m = poll_once(fd, events, ms_until(deadline));
-        if (m != 0)
+        m = poll_once(fd, events, efd, ms_until(deadline));
+        if (m != 0 || (efd >= 0 && atomic_load_explicit(
+                                       &cw.done, memory_order_acquire)))
             break;
         if (deadline >= 0 && weft_now() >= deadline) {
             m = -ETIMEDOUT;
@@ -394,25 +428,31 @@ static int thread_wait(int fd, int events, int64_t deadline) {
     }
     atomic_fetch_sub_explicit(&np.waiting, 1, memory_order_relaxed);
     weft__thread_blocked(&p, false);
+    if (efd >= 0) {
+        int e = weft__ctx_wait_end(&cw);
+        close(efd);
+        if (e)
+            return e;
+    }
     return m;
 }
 
 /* Wait until poll(2) reports fd ready for events: the mask, -ETIMEDOUT,
  * -errno.  A goroutine re-checks after each wake, so a stray event never
  * makes it return early. */
-static int fd_wait(int fd, int events, int64_t deadline) {
+static int fd_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
     if (!weft__curg())
-        return thread_wait(fd, events, deadline);
+        return thread_wait(fd, events, deadline, ctx);
     fdrec *r = rec_get(fd);
     if (!r)
         return -ENOMEM;
     for (;;) {
         unsigned seq[NDIR];
         seq_load(r, seq);
-        int m = poll_once(fd, events, 0);
+        int m = poll_once(fd, events, -1, 0);
         if (m != 0)
             return m;
-        int e = park_fd(fd, r, events, seq, deadline);
+        int e = park_fd(fd, r, events, seq, deadline, ctx);
         if (e < 0)
             return e;
     }
@@ -424,7 +464,7 @@ int weft_wait_fd(int fd, int events, int64_t timeout_ns) {
     if (fd < 0)
         return -EBADF;
     weft__ensure();
-    return fd_wait(fd, events, weft__deadline(timeout_ns));
+    return fd_wait(fd, events, weft__deadline(timeout_ns), NULL);
 }
 
 /* ---- the I/O loop ------------------------------------------------------- */
@@ -435,13 +475,23 @@ typedef struct io {
     size_t n;
     struct sockaddr *addr;
     socklen_t *alen;
-    bool nonsock; /* not a socket: plain read/write on O_NONBLOCK */
+    weft_ctx *ctx; /* the _ctx variants' context, else NULL */
+    bool nonsock;  /* not a socket: plain read/write (see to_nonsock) */
 } io;
 
+/* Set O_NONBLOCK on fd, except on a file epoll cannot wait on (a regular
+ * file, a block device, a directory): reads and writes there never say
+ * EAGAIN, so the flag would change nothing for weft, only the file's
+ * flags behind its owner's back. */
 static int set_nonblock(int fd) {
     int fl = (int)sys(fcntl(fd, F_GETFL));
     if (fl < 0 || (fl & O_NONBLOCK))
         return fl < 0 ? fl : 0;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -weft_errno();
+    if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
+        return 0;
     return (int)sys(fcntl(fd, F_SETFL, fl | O_NONBLOCK));
 }
 
@@ -514,6 +564,11 @@ static ssize_t accept_op(io *o) {
 /* Run op until it does not say -EAGAIN, waiting for events in between. */
 static ssize_t io_loop(io *o, int events, int64_t deadline,
                        ssize_t (*op)(io *)) {
+    if (o->ctx) {
+        int e = weft_ctx_err(o->ctx);
+        if (e)
+            return e; /* as Go: a context that has ended fails at once */
+    }
     fdrec *r = NULL;
     if (weft__curg() && !(r = rec_get(o->fd)))
         return -ENOMEM;
@@ -524,56 +579,60 @@ static ssize_t io_loop(io *o, int events, int64_t deadline,
         ssize_t x = op(o);
         if (x != -EAGAIN)
             return x;
-        int e = r ? park_fd(o->fd, r, events, seq, deadline)
-                  : thread_wait(o->fd, events, deadline);
+        int e = r ? park_fd(o->fd, r, events, seq, deadline, o->ctx)
+                  : thread_wait(o->fd, events, deadline, o->ctx);
         if (e < 0)
             return e;
     }
 }
 
-static ssize_t do_read(int fd, void *buf, size_t n, int64_t deadline) {
+static ssize_t do_read(int fd, void *buf, size_t n, int64_t deadline,
+                       weft_ctx *ctx) {
     if (fd < 0)
         return -EBADF;
     weft__ensure();
-    io o = {.fd = fd, .buf = buf, .n = n};
+    io o = {.fd = fd, .buf = buf, .n = n, .ctx = ctx};
     return io_loop(&o, WEFT_READABLE, deadline, read_op);
 }
 
-static ssize_t do_write(int fd, const void *buf, size_t n, int64_t deadline) {
+/* With a context, bytes already written count for more than its end: a
+ * write cut short returns them, and the next call the context's error. */
+static ssize_t do_write(int fd, const void *buf, size_t n, int64_t deadline,
+                        weft_ctx *ctx) {
     if (fd < 0)
         return -EBADF;
     weft__ensure();
-    io o = {.fd = fd};
+    io o = {.fd = fd, .ctx = ctx};
     for (size_t done = 0; done < n;) {
         o.buf = (char *)buf + done;
         o.n = n - done;
         ssize_t x = io_loop(&o, WEFT_WRITABLE, deadline, write_op);
         if (x < 0)
-            return x;
+            return ctx && done && x == weft_ctx_err(ctx) ? (ssize_t)done : x;
         done += (size_t)x;
     }
     return (ssize_t)n;
 }
 
 static int do_accept(int fd, struct sockaddr *addr, socklen_t *len,
-                     int64_t deadline) {
+                     int64_t deadline, weft_ctx *ctx) {
     if (fd < 0)
         return -EBADF;
     weft__ensure();
     int e = set_nonblock(fd);
     if (e < 0)
         return e;
-    io o = {.fd = fd, .addr = addr, .alen = len};
+    io o = {.fd = fd, .addr = addr, .alen = len, .ctx = ctx};
     return (int)io_loop(&o, WEFT_READABLE, deadline, accept_op);
 }
 
 static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len,
-                      int64_t deadline) {
+                      int64_t deadline, weft_ctx *ctx) {
     int e = (int)sys(connect(fd, addr, len));
     /* EINTR: the connection goes on in the background, like EINPROGRESS */
     if (e != -EINPROGRESS && e != -EINTR)
         return e;
-    int m = fd_wait(fd, WEFT_WRITABLE, deadline);
+    int m = fd_wait(fd, WEFT_WRITABLE, deadline, ctx);
     if (m < 0)
         return m;
     int soerr = 0;
@@ -584,11 +643,16 @@ static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len,
 
 /* The socket is non-blocking during the call only: afterwards it is used
  * with MSG_DONTWAIT, so its flags go back to what the user chose. */
-static int do_connect(int fd, const struct sockaddr *addr, socklen_t len,
-                      int64_t deadline) {
+int weft__connect(int fd, const struct sockaddr *addr, socklen_t len,
+                  int64_t deadline, weft_ctx *ctx) {
     if (fd < 0)
         return -EBADF;
     weft__ensure();
+    if (ctx) {
+        int e = weft_ctx_err(ctx);
+        if (e)
+            return e;
+    }
     int fl = (int)sys(fcntl(fd, F_GETFL));
     if (fl < 0)
         return fl;
@@ -596,7 +660,7 @@ static int do_connect(int fd, const struct sockaddr *addr, socklen_t len,
     int e = restore ? (int)sys(fcntl(fd, F_SETFL, fl | O_NONBLOCK)) : 0;
     if (e < 0)
         return e;
-    int r = connect_nb(fd, addr, len, deadline);
+    int r = connect_nb(fd, addr, len, deadline, ctx);
     if (restore)
         fcntl(fd, F_SETFL, fl);
     return r;
@@ -605,36 +669,68 @@ static int do_connect(int fd, const struct sockaddr *addr, socklen_t len,
 /* ---- public calls ------------------------------------------------------- */
 
 ssize_t weft_read(int fd, void *buf, size_t n) {
-    return do_read(fd, buf, n, -1);
+    return do_read(fd, buf, n, -1, NULL);
 }
 
 ssize_t weft_read_timeout(int fd, void *buf, size_t n, int64_t timeout_ns) {
-    return do_read(fd, buf, n, weft__deadline(timeout_ns));
+    return do_read(fd, buf, n, weft__deadline(timeout_ns), NULL);
 }
 
 ssize_t weft_write(int fd, const void *buf, size_t n) {
-    return do_write(fd, buf, n, -1);
+    return do_write(fd, buf, n, -1, NULL);
 }
 
 ssize_t weft_write_timeout(int fd, const void *buf, size_t n,
                            int64_t timeout_ns) {
-    return do_write(fd, buf, n, weft__deadline(timeout_ns));
+    return do_write(fd, buf, n, weft__deadline(timeout_ns), NULL);
 }
 
 int weft_accept(int fd, struct sockaddr *addr, socklen_t *len) {
-    return do_accept(fd, addr, len, -1);
+    return do_accept(fd, addr, len, -1, NULL);
 }
 
 int weft_accept_timeout(int fd, struct sockaddr *addr, socklen_t *len,
                         int64_t timeout_ns) {
-    return do_accept(fd, addr, len, weft__deadline(timeout_ns));
+    return do_accept(fd, addr, len, weft__deadline(timeout_ns), NULL);
 }
 
 int weft_connect(int fd, const struct sockaddr *addr, socklen_t len) {
-    return do_connect(fd, addr, len, -1);
+    return weft__connect(fd, addr, len, -1, NULL);
 }
 
 int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
                          int64_t timeout_ns) {
-    return do_connect(fd, addr, len, weft__deadline(timeout_ns));
+    return weft__connect(fd, addr, len, weft__deadline(timeout_ns), NULL);
+}
+
+/* ---- context variants: the same calls, ending with ctx -------------------- */
+
+int weft_wait_fd_ctx(weft_ctx *ctx, int fd, int events) {
+    if (!ctx || events == 0 || (events & ~BOTH))
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    int e = weft_ctx_err(ctx);
+    if (e)
+        return e;
+    weft__ensure();
+    return fd_wait(fd, events, -1, ctx);
+}
+
+ssize_t weft_read_ctx(weft_ctx *ctx, int fd, void *buf, size_t n) {
+    return ctx ? do_read(fd, buf, n, -1, ctx) : -EINVAL;
+}
+
+ssize_t weft_write_ctx(weft_ctx *ctx, int fd, const void *buf, size_t n) {
+    return ctx ? do_write(fd, buf, n, -1, ctx) : -EINVAL;
+}
+
+int weft_accept_ctx(weft_ctx *ctx, int fd, struct sockaddr *addr,
+                    socklen_t *len) {
+    return ctx ? do_accept(fd, addr, len, -1, ctx) : -EINVAL;
+}
+
+int weft_connect_ctx(weft_ctx *ctx, int fd, const struct sockaddr *addr,
+                     socklen_t len) {
+    return ctx ? weft__connect(fd, addr, len, -1, ctx) : -EINVAL;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The scheduler: goroutines multiplexed M:N onto worker threads.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Select, after Go's selectgo.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Sync primitives: mutex, rwmutex, WaitGroup, Once, Cond, and the internal
  * semaphore, all on the shared waiter (weft__park / weft__block).

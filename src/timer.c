@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Timers: one binary min-heap of weft__timer, ordered by deadline.
  *

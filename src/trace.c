@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * WEFT_TRACE=path: a Chrome trace-event JSON file of what the scheduler did
  * (open it in https://ui.perfetto.dev or chrome://tracing).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The waiter: how anything in weft blocks and is woken, for goroutines and
  * plain threads alike.  The protocol (park, claim, unpark, block, and the

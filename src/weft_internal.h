@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * weft internal interfaces.  One header for every src/ file.
  *
@@ -325,6 +326,48 @@ void weft__netpoll_release(void);
 /* Descriptor waits in progress (keeps the deadlock detector quiet). */
 size_t weft__netpoll_waiting(void);
 
+/* weft_connect with a deadline (-1: none) and a context (NULL: none), for
+ * the dialler (dial.c). */
+int weft__connect(int fd, const struct sockaddr *addr, socklen_t len,
+                  int64_t deadline, weft_ctx *ctx);
+
+/* ---- context hooks (ctx.c) ---------------------------------------------- */
+
+/* A callback run once, on the canceller and outside every lock, when the
+ * cancel node it is linked on ends.  Linked by weft__ctx_hook_add. */
+typedef struct weft__ctx_hook weft__ctx_hook;
+struct weft__ctx_hook {
+    void (*fn)(weft__ctx_hook *h, int err);
+    weft__ctx_hook *next, *prev; /* under owner's lock while linked */
+    weft_ctx *owner;             /* c's nearest cancel node, or NULL */
+    bool linked;
+};
+
+/* Link h to c: 0, or c's error when c has ended already (h is then not
+ * linked).  A context that can never end links nothing and returns 0. */
+int weft__ctx_hook_add(weft_ctx *c, weft__ctx_hook *h);
+/* Unlink h: true if it was still linked (fn will never run); false when
+ * the canceller has taken it (fn runs now or has run). */
+bool weft__ctx_hook_del(weft__ctx_hook *h);
+
+/* A wait that ends with its context: when the context ends, park is
+ * claimed and unparked (for a park not yet claimed), or, with park NULL,
+ * the eventfd efd is written (a plain thread's poll(2)).  Begin only
+ * when the caller will block on park for sure (a claim wakes the park's
+ * goroutine): 0, or the context's error, having linked nothing.  End
+ * after the wait: 0, or the context's error if it ended meanwhile; it
+ * waits out a hook still running, so w may then go. */
+typedef struct weft__ctx_wait {
+    weft__ctx_hook hook;
+    weft__park *park;
+    int efd;
+    int err;
+    atomic_uint done; /* the hook's last store */
+} weft__ctx_wait;
+
+int weft__ctx_wait_begin(weft__ctx_wait *w, weft_ctx *c, weft__park *p,
+                         int efd);
+int weft__ctx_wait_end(weft__ctx_wait *w);
 
 /* ---- weft_blocking helper pool (blocking.c) ----------------------------- */
 
@@ -358,8 +401,9 @@ void weft__park_diag_init(weft__park *p);
 static inline bool weft__why_is_fd(const char *why) {
     return why[0] == 'f' && why[1] == 'd' && why[2] == ' ';
 }
-/* weft_shutdown found goroutines alive: report the blocked ones as leaks. */
-void weft__leaks_report(void);
+/* weft_shutdown found goroutines alive: report the blocked ones as leaks;
+ * how many it reported. */
+size_t weft__leaks_report(void);
 /* For deadlock.c: the thread registry's generation (see debug.c), and how
  * many threads sleep in weft for good (blocked plain threads whose park is
  * unclaimed and has no deadline, plus idle pool threads); -1 if a listed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Subprocess support for tests whose subject ends the process (deadlock
  * exit, stack overflow abort, sanitizer reports) or depends on variables

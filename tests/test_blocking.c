@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * weft_blocking: calls run on helper threads concurrently while workers
  * keep running goroutines; fn runs as a plain thread and may call weft

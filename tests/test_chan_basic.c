@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Channel semantics, one property per function.  The whole suite runs
  * twice: on the main thread (a plain thread blocks on a futex) and inside a

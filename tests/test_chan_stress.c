@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Channels under load: 8 producers x 8 consumers (two of each are plain
  * threads) for capacities 0, 1 and 64.  Every value arrives exactly once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Contexts: background, cancellation and its propagation, deadlines,
  * values, lifetimes (children outliving parents), concurrent cancellation

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Deadlock detection: a program whose goroutines and threads all wait on
  * the runtime exits 2 with the message and the dump, within about a
@@ -211,7 +212,7 @@ int main(void) {
     CHILD_CHECK(&c, child_signal(&c) == SIGALRM);
     CHILD_CHECK(&c, !strstr(c.out, "deadlock"));
     if (qemu)
-        test_skip("deadlock reports under qemu-user");
+        TEST_SKIP("deadlock reports under qemu-user");
     TEST_OK();
     return 0;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * weft_dump, SIGQUIT and leak reports: the line format, the call sites the
  * public macros record (and "?" for a call that bypasses them), plain

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fairness on one worker: two goroutines that keep waking each other (each
  * hand-off puts the other in runnext) must not starve a goroutine waiting

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Groups: success, first failure wins and cancels the siblings, the limit
  * holds, try_go, wait outlasts every task, use from goroutines and threads.

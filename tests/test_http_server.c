@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Runs build/examples/http_server (found next to this test binary, as
  * ../examples/http_server) on a free loopback port with a 1 s idle

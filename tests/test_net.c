@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Network calls from goroutines and plain threads: socketpair ping-pong,
  * weft_wait_fd readiness and timeouts, a loopback TCP echo server with many

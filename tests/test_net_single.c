@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * With a single worker (procs = 1), goroutines blocked on descriptors -
  * blocking ones included: a socket, a pipe, a listening socket - must not

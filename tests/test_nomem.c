@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Out of memory inside the scheduler: nothing may be lost.  A full run
  * queue spills half of itself to the global queue in an array it

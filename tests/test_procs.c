@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Worker count: WEFT_PROCS, weft_config.procs (wins over the variable), an
  * invalid WEFT_PROCS ignored, WEFT_SEED forcing one worker; each checked
  * across a shutdown and restart of the runtime. */

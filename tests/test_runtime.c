@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Goroutines and the scheduler: spawning, ids, workers, migration, stacks,
  * 1,000,000 parked goroutines, shutdown and restart. */
 #include "check.h"

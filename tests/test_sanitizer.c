@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The sanitizers see goroutines as they see threads.
  *
@@ -210,7 +211,7 @@ int main(void) {
     bool ran = tsan_part();
     ran |= asan_part();
     if (!ran)
-        test_skip("neither a ThreadSanitizer nor an AddressSanitizer build");
+        TEST_SKIP("neither a ThreadSanitizer nor an AddressSanitizer build");
     TEST_OK();
     return 0;
 }

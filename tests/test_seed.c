@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * WEFT_SEED: a run under a seed is one interleaving, the same every time;
  * other seeds give other interleavings.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * weft_select: readiness, default and timeouts, NULL and closed channels,
  * one channel in two cases, fairness, exactly-once under contention,

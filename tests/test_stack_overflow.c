@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A goroutine that overflows its stack is reported by name and id, from
  * the guard-page SIGSEGV handler on the worker's alternate signal stack,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Sync primitives from goroutines on every worker and from plain threads:
  * mutex, rwmutex, WaitGroup, Once, Cond, and the fatal misuse reports. */
 #include "check.h"

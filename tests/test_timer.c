@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Timers and sleeps: one-shot and periodic timers, dropped ticks, stop,
  * bad arguments, many concurrent sleepers, plain-thread use. */
 #include "check.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * WEFT_TRACE: the file written at exit, and at weft_shutdown, is valid JSON
  * (checked by the strict parser below, not by pattern matching) in the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tools/bench.sh - weft's benchmarks side by side with their Go twins.
 #
 #   ./tools/bench.sh [--rounds K] [--only NAME[,NAME...]] [--record]

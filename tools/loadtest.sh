@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Load test: wrk against build/examples/http_server and the Go net/http twin
 # (bench/go/http), interleaved, on 127.0.0.1.  Prints req/s, errors and the
 # servers' RSS after each run.

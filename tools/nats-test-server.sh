@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # A throw-away nats-server for trying the NATS bridge (tests start their own
 # from C; see tests/nats/nats_test.h).  Loopback only, a free port, JetStream
 # storing in a temporary folder.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nats_bridge: what the weft bridge costs over libnats alone, measured in
  * the same run against the same server (its own nats-server on loopback,

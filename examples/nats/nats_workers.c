@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A worker pool whose workers run as goroutines in this process or as
  * processes on any number of hosts, chosen by a flag.  The worker code is

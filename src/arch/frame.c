@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * weft__regs_init: lay out the frame weft__switch expects on a fresh stack,
  * so that the first switch to it "returns" into weft__start with fn and arg

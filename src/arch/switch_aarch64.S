@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * weft__switch(from, to) for AArch64 (AAPCS64).
  *

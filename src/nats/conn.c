@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A weft_nats is one libnats connection plus a JetStream context.
  *

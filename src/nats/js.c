@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * JetStream set-up: streams and durable push consumers.
  *

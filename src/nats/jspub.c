@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * JetStream publishing: at-least-once from channel to stream.
  *

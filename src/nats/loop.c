@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The connection's socket, served by goroutines through libnats's external
  * event loop interface (natsOptions_SetEventLoop) instead of libnats's own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Core NATS publishing: each value received from the channel goes to
  * natsConnection_Publish, which copies it into libnats's write buffer; the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The publishing side of a bridge reads a weft channel: a receive that
  * also stops on a context, and the value's wire form.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A subscription: each message becomes a value sent into the weft channel
  * (the value is copied once, from libnats's message into the channel's

@@ -24,6 +24,9 @@ _Noreturn void weft__fatal(const char *fmt, ...) {
     abort();
 }
 
+/* Each name fits every weft call that returns the code (channels, the
+ * net calls, sync, ctx, the NATS bridge): -EPIPE is a closed channel or a
+ * broken socket or pipe, so the name must not blame either alone. */
 const char *weft_strerror(int err) {
     if (err < 0 && err != INT_MIN) /* -INT_MIN overflows */
         err = -err;
@@ -35,7 +38,7 @@ const char *weft_strerror(int err) {
     case ENOMEM:
         return "out of memory";
     case EPIPE:
-        return "channel closed";
+        return "broken pipe or closed channel";
     case EAGAIN:
         return "would block";
     case ETIMEDOUT:
@@ -45,7 +48,11 @@ const char *weft_strerror(int err) {
     case EBUSY:
         return "busy";
     case EALREADY:
-        return "already initialised";
+        return "already running";
+    case EMSGSIZE:
+        return "wrong size (element size mismatch, or message too long)";
+    case ENOTCONN:
+        return "not connected";
     default:
         return strerror(err);
     }

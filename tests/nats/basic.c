@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * NATS bridge, one process: connect errors, channel -> subject -> channel
  * in order, codecs, wrong-size and oversize values, the full-channel drop

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A producer process and a consumer process exchange 1,000,000 values
  * through one core NATS subject: every value arrives, in order.

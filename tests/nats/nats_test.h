@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Support for the NATS bridge tests (and its benchmark): a private
  * nats-server per test, and child processes of the test binary itself.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The server restarts mid-stream (graceful stop, start on the same port
  * with the same JetStream store), while one connection publishes a paced

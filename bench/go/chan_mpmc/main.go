@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // chan_mpmc: 4 producers send 0..N-1 (a contiguous quarter each) through
 // one buffered channel of capacity 128; 4 consumers receive until main
 // closes it after the producers are done. Value: ns per item. Twin of

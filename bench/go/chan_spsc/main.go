@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // chan_spsc: one producer sends 0..N-1 through a buffered channel of
 // capacity 128 and closes it; main receives until the close. Value: ns per
 // item. Twin of bench/chan_spsc.c.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The Go twin of examples/http_server.c for the wrk comparison: net/http,
 // listening on 127.0.0.1:<port> (first argument), "hello, world" for /,
 // 404 for any other path, 8 KiB header limit, 10 s idle timeout.

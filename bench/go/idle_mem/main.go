@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // idle_mem: N goroutines all blocked receiving on one unbuffered channel.
 // Value: resident memory per blocked goroutine in bytes (RSS from
 // /proc/self/statm after a GC, minus the same before). Twin of

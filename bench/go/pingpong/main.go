@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // pingpong: two goroutines, two unbuffered channels; main sends i on ping,
 // the echo goroutine answers i + 1 on pong. N round trips. Value: ns per
 // round trip. Twin of bench/pingpong.c.

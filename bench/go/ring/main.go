@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ring: 1,000 goroutines in a ring of unbuffered channels; a token holding
 // N is passed on less one per hop, the node that receives 0 reports its
 // index and the ring winds down by closing. Value: ns per hop. Twin of

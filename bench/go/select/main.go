@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // select: main receives N values with a select over 4 unbuffered channels,
 // each fed by its own producer (producer p sends the i < N with
 // i mod 4 == p). Value: ns per select. Twin of bench/select.c.

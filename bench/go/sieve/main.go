@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // sieve: Go's concurrent prime sieve (a generator and a daisy chain of
 // filters over unbuffered channels), first N primes. Value: ns per prime;
 // also total_ms. As in bench/sieve.c, the generator stops at the N-th

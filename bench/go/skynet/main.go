@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // skynet: the classic benchmark, a tree of goroutines with branching 10
 // and N leaves over unbuffered channels; leaf k sends k, inner nodes send
 // the sum of their children. Value: ns per leaf; also total_ms and

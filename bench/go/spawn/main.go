@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // spawn: start N goroutines that each only call wg.Done, then wait for them
 // all. Value: ns per goroutine. Twin of bench/spawn.c.
 package main

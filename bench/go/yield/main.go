@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // yield: two goroutines call runtime.Gosched, N times in total (N/2 each).
 // Value: ns per yield. Twin of bench/yield.c.
 package main

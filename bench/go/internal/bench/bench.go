@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Package bench is the scaffolding shared by the Go twins of weft's bench
 // programs (bench/<name>.c). Each twin takes N as an optional first
 // argument, checks its own result, and prints one line
