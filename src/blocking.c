@@ -45,7 +45,6 @@ static struct {
     int nthreads;
     bool stopping;
     pthread_t threads[MAX_HELPERS];
-    atomic_size_t pending; /* calls in progress, queued or running */
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static __thread bool tls_helper;
@@ -79,7 +78,7 @@ static void *helper_main(void *unused) {
         job *j = pop_locked();
         pthread_mutex_unlock(&pool.mu);
         j->fn(j->arg);
-        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
+        atomic_fetch_sub_explicit(&weft__blocking_calls, 1, memory_order_release);
         weft__lock_acquire(&j->lock);
         bool won = weft__claim(&j->park); /* always: nobody else claims */
         weft__lock_release(&j->lock);
@@ -129,12 +128,12 @@ int weft_blocking(weft_fn fn, void *arg) {
     job j = {.fn = fn, .arg = arg};
     weft__park_init(&j.park, "blocking call", arg);
     weft__lock_acquire(&j.lock);
-    atomic_fetch_add_explicit(&pool.pending, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&weft__blocking_calls, 1, memory_order_relaxed);
     pthread_mutex_lock(&pool.mu);
     int e = enqueue_locked(&j);
     pthread_mutex_unlock(&pool.mu);
     if (e < 0) {
-        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&weft__blocking_calls, 1, memory_order_relaxed);
         return e;
     }
     weft__block(&j.park, -1, weft__unlock_cb, &j.lock);
@@ -154,15 +153,15 @@ static void pool_atfork(int phase) {
         pool.queued = pool.idle = 0;
         pool.nthreads = 0;
         pool.stopping = false;
-        atomic_store(&pool.pending, 0);
+        atomic_store(&weft__blocking_calls, 0);
         pthread_cond_init(&pool.cv, NULL);
         tls_helper = false;
     }
     pthread_mutex_unlock(&pool.mu);
 }
 
-size_t weft__blocking_pending(void) {
-    return atomic_load_explicit(&pool.pending, memory_order_acquire);
+static size_t pool_busy(void) {
+    return weft__blocking_pending();
 }
 
 /* Stop and join the helper threads (weft_shutdown).  A no-op when called
@@ -183,7 +182,7 @@ static void pool_release(void) {
     pthread_mutex_unlock(&pool.mu);
 }
 
-static weft__subsystem pool_sub = {.busy = weft__blocking_pending,
+static weft__subsystem pool_sub = {.busy = pool_busy,
                                    .release = pool_release,
                                    .atfork = pool_atfork};
 

@@ -163,6 +163,8 @@ static struct {
     int pool_idle;
 } reg;
 
+atomic_size_t weft__blocking_calls;
+
 typedef struct site {
     const char *file;
     int line;

@@ -371,8 +371,13 @@ int weft__ctx_wait_end(weft__ctx_wait *w);
 
 /* ---- weft_blocking helper pool (blocking.c) ----------------------------- */
 
-/* weft_blocking calls in progress (keeps the deadlock detector quiet). */
-size_t weft__blocking_pending(void);
+/* weft_blocking calls in progress, queued or running (keeps the deadlock
+ * detector quiet).  blocking.c counts them; the counter sits with the
+ * waiter's registry of threads (waiter.c), which the detector reads. */
+extern atomic_size_t weft__blocking_calls;
+static inline size_t weft__blocking_pending(void) {
+    return atomic_load_explicit(&weft__blocking_calls, memory_order_acquire);
+}
 
 /* ---- fork(): the child starts a fresh runtime (runtime.c) ---------------- */
 
