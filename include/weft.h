@@ -438,7 +438,9 @@ WEFT_API int weft_group_wait(weft_group *g);
  * and weft_wait_fd work on them but never park: the read(2) or write(2)
  * runs at once and blocks the calling thread, a worker when called from a
  * goroutine, for as long as the disk takes.  weft leaves their flags
- * alone.  To keep workers free during file I/O, run it in weft_blocking.
+ * alone.  To keep workers free during file I/O, run it in weft_blocking,
+ * or use a weft_reader/weft_writer (below), which does so a buffer at a
+ * time.
  *
  * Closing: close(2) does not wake a goroutine parked on that descriptor
  * (as with threads blocked in read(2)); call shutdown(2) first, or use the
@@ -587,6 +589,129 @@ WEFT_API int weft_remote_addr(int fd, char *buf, size_t cap);
 
 /* The local port of an IPv4 or IPv6 socket, or -EAFNOSUPPORT, -errno. */
 WEFT_API int weft_local_port(int fd);
+
+/* ------------------------------------------------------------------------ */
+/* Buffered I/O, as Go's bufio, and weft_copy (io.Copy).
+ *
+ * Over any descriptor weft_read/weft_write take (the goroutine parks, never
+ * its thread) and over regular files and block devices, which epoll cannot
+ * wait on: each read or write of those runs on the weft_blocking pool, one
+ * thread hand-off per buffer fill or flush (not per line), and the file's
+ * flags are left alone.  A reader or writer is used by one
+ * goroutine at a time; neither closes its descriptor.  Errors are negative
+ * errno values; the end of the input reads as 0, as with read(2). */
+
+typedef struct weft_reader weft_reader;
+typedef struct weft_writer weft_writer;
+
+/* A reader of fd with a size-byte buffer (0 = 4096).  NULL with errno
+ * EBADF (fd < 0) or ENOMEM. */
+WEFT_API weft_reader *weft_reader_make(int fd, size_t size);
+
+/* Free r (NULL ok); bytes still buffered are dropped, fd stays open. */
+WEFT_API void weft_reader_free(weft_reader *r);
+
+/* Later reads (fills) of r also end with ctx's error when ctx ends, as
+ * weft_read_ctx (a file's fill checks ctx before it starts); NULL = none.
+ * ctx must outlive its use by r.  0, or -EINVAL for r NULL. */
+WEFT_API int weft_reader_ctx(weft_reader *r, weft_ctx *ctx);
+
+/* Bytes buffered now, which the next read returns without waiting. */
+WEFT_API size_t weft_reader_buffered(const weft_reader *r);
+
+/* Up to n bytes: the buffered ones, else one read(2)'s worth.  Bytes
+ * (> 0), 0 at the end of the input, -errno. */
+WEFT_API ssize_t weft_reader_read(weft_reader *r, void *buf, size_t n);
+
+/* Exactly n bytes (io.ReadFull): n; 0 at the end of the input before any
+ * byte; -EPIPE when it ends part way; or the error (-ECANCELED...).  On
+ * any failure nothing is consumed: the bytes read stay in r for the next
+ * call (r's buffer grows to hold them). */
+WEFT_API ssize_t weft_reader_read_full(weft_reader *r, void *buf, size_t n);
+
+/* The bytes up to and including the first delim (Go's ReadString; '
+'
+ * for a line) into buf, NUL-terminated: their count.  A line longer than
+ * cap - 1 bytes: -EMSGSIZE and nothing consumed (read it in pieces with
+ * weft_reader_read); r's buffer grows up to cap bytes to look.  At the end
+ * of the input, the last bytes without a delim (0 when none are left).
+ * -EINVAL for buf NULL or cap 0. */
+WEFT_API ssize_t weft_reader_read_until(weft_reader *r, int delim, char *buf,
+                               size_t cap);
+
+/* A writer of fd with a size-byte buffer (0 = 4096).  NULL with errno
+ * EBADF (fd < 0) or ENOMEM. */
+WEFT_API weft_writer *weft_writer_make(int fd, size_t size);
+
+/* As weft_reader_ctx, for w's writes: a write cut short keeps the rest of
+ * the buffer, and the error sticks (see weft_writer_write). */
+WEFT_API int weft_writer_ctx(weft_writer *w, weft_ctx *ctx);
+
+/* Bytes buffered, not yet written. */
+WEFT_API size_t weft_writer_buffered(const weft_writer *w);
+
+/* Buffer n bytes, writing the buffer out when it fills (a write at least
+ * as big as the buffer goes straight out): n or -errno.  An error sticks,
+ * as in Go: every later write and flush returns it (-EPIPE for a closed
+ * peer). */
+WEFT_API ssize_t weft_writer_write(weft_writer *w, const void *buf, size_t n);
+
+/* Write out everything buffered: 0 or the (sticky) error. */
+WEFT_API int weft_writer_flush(weft_writer *w);
+
+/* Flush, then free w (NULL ok: 0); fd stays open.  Returns the flush's
+ * result: w is freed even when it fails. */
+WEFT_API int weft_writer_free(weft_writer *w);
+
+/* Copy src_fd to dst_fd until src's end (io.Copy), parking on both sides:
+ * the bytes copied, or -errno (the count copied before is lost then). */
+WEFT_API ssize_t weft_copy(int dst_fd, int src_fd);
+
+/* weft_copy ending with ctx's error when ctx ends; -EINVAL for ctx NULL. */
+WEFT_API ssize_t weft_copy_ctx(weft_ctx *ctx, int dst_fd, int src_fd);
+
+/* ------------------------------------------------------------------------ */
+/* Signals as channels, as Go's os/signal.
+ *
+ * Which thread takes a signal.  Every thread weft creates (workers,
+ * weft_blocking helpers, the signal thread below) runs with all
+ * asynchronous signals blocked, whenever the runtime starts: a signal sent
+ * to the process (kill, Ctrl-C) is taken by one of the program's own
+ * threads, main() included, exactly as if weft were not there.  So a
+ * program that handles signals itself (sigaction, sigwait, signalfd) keeps
+ * its rules: its handlers run on its own threads, never on a worker in the
+ * middle of a goroutine.  Only faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * SIGTRAP, SIGSYS) and SIGPROF (profilers) reach a worker.  raise() and
+ * pthread_kill() target one thread: from a goroutine, that is a worker,
+ * which never takes the signal; use kill(getpid(), sig).  SIGQUIT's dump
+ * (weft_dump) runs on whichever of the program's threads takes it.
+ *
+ * Signals asked for below are caught by weft instead: a handler that only
+ * records the signal, and a signal thread that keeps exactly those signals
+ * unblocked (so they are received even if every other thread blocks them)
+ * and passes them on.  While any signal is asked for, that thread exists
+ * and the deadlock report is off, as in Go. */
+
+/* Send each of the n signals to c, an int channel, as it arrives; delivery
+ * never blocks: a signal finding c full is dropped (as in Go; give c a
+ * buffer).  Adds to c's earlier signals.  0, -EINVAL (c NULL or not of
+ * int, n 0, a fault signal, SIGKILL/SIGSTOP), -ENOMEM.  Signals arriving
+ * close together may be merged by the kernel. */
+WEFT_API int weft_signal_notify(weft_chan *c, const int *signals, size_t n);
+
+/* Stop sending signals to c: nothing more is sent once it returns.  A
+ * signal no registration wants any more gets back the disposition it had
+ * before the first weft_signal_notify or weft_signal_ctx (normally the
+ * default).  0 (also when c had nothing registered), -EINVAL for NULL. */
+WEFT_API int weft_signal_stop(weft_chan *c);
+
+/* A child of parent cancelled (-ECANCELED) when one of the n signals
+ * arrives: Go's signal.NotifyContext.  The signals are caught from the
+ * call until the context ends, by a signal, its parent or weft_ctx_free
+ * (Go's stop); then, if nothing else wants them, they get their old
+ * disposition back, so a second Ctrl-C ends the program.  NULL with errno
+ * EINVAL (as weft_signal_notify) or ENOMEM. */
+WEFT_API weft_ctx *weft_signal_ctx(weft_ctx *parent, const int *signals, size_t n);
 
 /* ------------------------------------------------------------------------ */
 /* Diagnostics                                                              */

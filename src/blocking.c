@@ -104,8 +104,8 @@ static int enqueue_locked(job *j) {
                : pool.queued > pool.idle   ? pool.nthreads + 1
                                            : pool.nthreads;
     while (pool.nthreads < want && pool.nthreads < MAX_HELPERS &&
-           pthread_create(&pool.threads[pool.nthreads], NULL, helper_main,
-                          NULL) == 0)
+           weft__thread_start(&pool.threads[pool.nthreads], NULL, helper_main,
+                              NULL) == 0)
         pool.nthreads++;
     if (pool.nthreads == 0) {
         pool.head = pool.tail = NULL;

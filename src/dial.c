@@ -231,7 +231,7 @@ static int resolve(const hostport *hp, const netw *n, int flags,
     }
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     atomic_store_explicit(&l->refs, 2, memory_order_relaxed);
-    e = pthread_create(&t, &attr, lookup_thread, l);
+    e = weft__thread_start(&t, &attr, lookup_thread, l);
     pthread_attr_destroy(&attr);
     if (e) {
         atomic_store_explicit(&l->refs, 1, memory_order_relaxed);

@@ -91,7 +91,7 @@ static int start(const weft_config *cfg) {
     if (weft__netpoll_init() < 0)
         return -ENOMEM;
     weft__diag_init(nprocs);
-    weft__thread_start = weft__diag_worker_init;
+    weft__worker_init = weft__diag_worker_init;
     int r = weft__sched_start();
     if (r < 0)
         return r;

@@ -149,7 +149,7 @@ static atomic_ullong next_gid = 1; /* never reset: ids are never reused */
 
 static __thread weft__worker *tls_worker;
 
-void (*weft__thread_start)(int wid);
+void (*weft__worker_init)(int wid);
 _Atomic(const weft__idle_ops *) weft__idle_hook;
 static __thread uint64_t tls_rng;
 
@@ -1468,8 +1468,8 @@ static void *worker_main(void *arg) {
 #ifdef WEFT_TSAN
     w->tsan_fiber = __tsan_get_current_fiber();
 #endif
-    if (weft__thread_start)
-        weft__thread_start(w->id);
+    if (weft__worker_init)
+        weft__worker_init(w->id);
     /* the poller's epoll timeout is the timer heap's deadline: do not let
      * the kernel's default 50 us of slack blur it */
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
@@ -1554,8 +1554,8 @@ int weft__sched_start(void) {
         rt.workers[i] = w;
     }
     for (int i = 0; i < rt.nprocs; i++) {
-        if (pthread_create(&rt.workers[i]->thread, NULL, worker_main,
-                           rt.workers[i]) != 0) {
+        if (weft__thread_start(&rt.workers[i]->thread, NULL, worker_main,
+                               rt.workers[i]) != 0) {
             atomic_store(&rt.stopping, true);
             for (int j = 0; j < i; j++) {
                 worker_wake(rt.workers[j]);

@@ -20,6 +20,8 @@
 #include "weft.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -97,6 +99,14 @@ extern atomic_uint weft__fence_word;
  * Returns -ETIMEDOUT when the timeout passed. */
 int weft__futex_wait(atomic_uint *addr, unsigned val, int64_t timeout_ns);
 void weft__futex_wake(atomic_uint *addr, int n);
+
+/* pthread_create for every thread weft runs: the thread starts with every
+ * asynchronous signal blocked (see signal.c).  0 or an errno value. */
+int weft__thread_start(pthread_t *t, const pthread_attr_t *attr,
+                       void *(*fn)(void *), void *arg);
+/* That mask: every signal blocked but those that must reach a particular
+ * thread (faults, SIGPROF). */
+void weft__thread_mask(sigset_t *s);
 
 /* Unlock callback for weft__block: releases the weft__lock arg. */
 void weft__unlock_cb(void *lock);

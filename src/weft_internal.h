@@ -99,7 +99,7 @@ int weft__nprocs(void);
 /* First thing on each worker's thread, set before weft__sched_start: the
  * diagnostics' per-thread set-up, installed by the runtime, so that the
  * scheduler does not call the layers above it by name. */
-extern void (*weft__thread_start)(int wid);
+extern void (*weft__worker_init)(int wid);
 /* What the poller does when it would sleep without a deadline: sleep at
  * most period, then call check() if that sleep passed undisturbed (the
  * deadlock detector; NULL: sleep until woken).  check may exit. */

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The operating system's primitives every layer uses: the futex, the spin
- * lock's contended path, the fence word ThreadSanitizer needs, and the
- * monotonic clock.
+ * lock's contended path, the fence word ThreadSanitizer needs, the
+ * monotonic clock, and the creation of weft's own threads with the signal
+ * mask signal.c explains.
  */
 #include "../sys.h"
 
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,4 +65,26 @@ int64_t weft_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- the mask of weft's own threads ------------------------------------- */
+
+/* Every signal blocked but those that must reach a particular thread. */
+void weft__thread_mask(sigset_t *s) {
+    static const int keep[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+                               SIGTRAP, SIGSYS, SIGPROF};
+    sigfillset(s);
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        sigdelset(s, keep[i]);
+}
+
+int weft__thread_start(pthread_t *t, const pthread_attr_t *attr,
+                       void *(*fn)(void *), void *arg) {
+    sigset_t mask, old;
+    weft__thread_mask(&mask);
+    /* the new thread inherits the creator's mask: set it around the call */
+    pthread_sigmask(SIG_SETMASK, &mask, &old);
+    int e = pthread_create(t, attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return e;
 }
