@@ -7,7 +7,7 @@ CMAKE ?= cmake
 CTEST_ARGS ?= --output-on-failure -j2
 
 .PHONY: all build test demo bench bench-instr race asan valgrind arm64 install format format-check \
-	clean deb amalgamation
+	check-layers clean deb amalgamation
 
 all: build
 
@@ -76,6 +76,13 @@ format:
 
 format-check:
 	$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)
+
+# The layers hold (docs/design.md): no cycle of more than 3 object files in
+# the link graph (the scheduler, the netpoller and the waiter), and the
+# shared libraries export the public API only.
+check-layers: build
+	tools/linkgraph --max 3
+	tools/check-exports
 
 clean:
 	rm -rf build build-tsan build-asan build-arm64 build-deb
