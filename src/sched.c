@@ -1449,7 +1449,7 @@ int weft__nprocs(void) {
     return rt.nprocs;
 }
 
-/* ---- parking, for the waiter (park.c) ----------------------------------- */
+/* ---- parking, for the waiter (waiter.c) --------------------------------- */
 
 void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg) {
     leave(weft__self(), g, after, arg, false);

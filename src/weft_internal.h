@@ -1,18 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * weft internal interfaces.  One header for every src/ file.
- *
- * The pieces and how they fit:
- *
- *   arch/    weft__switch: save callee-saved registers on the current stack,
- *             store sp, load the other context's sp, restore, return.
- *   stack.c   goroutine stacks: mmap'd slabs, guard pages, per-worker cache.
- *   sched.c   workers (one OS thread each, with a g0 context on the thread's
- *             own stack), local run queues, global queue, stealing, idling.
- *   park.c    the waiter below: park/unpark/block, and wait queues.
- *   timer.c   one timer heap; due timers run on whichever worker finds them.
- *   netpoll.c epoll; the idle worker that holds the poller role waits in it.
- *   chan.c, select.c, sync.c, ctx.c, group.c: built on park/unpark.
+ * weft internal interfaces of layers 3 to 8 (docs/design.md, "Layers"):
+ * the scheduler, the waiter, channels, the poller's and the diagnostics'
+ * entry points.  Layers 0-2 have their own headers (arch/arch.h, sys.h,
+ * stack.h), as do the timer heap (timer.h), the netpoller's wait records
+ * (netpoll.h) and the runtime's life (runtime.h).
  *
  * Blocking, the one mechanism everything shares (the "waiter"):
  *
@@ -115,7 +107,7 @@ int weft__go(weft_fn fn, void *arg, const weft_goopts *opts);
  * the waker's "run next" slot. */
 void weft__ready(weft__g *g);
 
-/* Switch the running goroutine g out (park.c's way to block).  after(w,
+/* Switch the running goroutine g out (the waiter's way to block).  after(w,
  * arg) runs once g's stack is no longer in use, on the context that runs
  * next on that worker; it must publish g's new state. */
 void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg);
@@ -314,7 +306,7 @@ static inline bool weft__chan_ready_hint(weft_chan *c, bool send) {
     return n > 0 || weft__wq_maybe_waiting(&c->sendq);
 }
 
-/* ---- scheduler internals shared with netpoll.c -------------------------- */
+/* ---- the netpoller (netpoll.c): the scheduler's poll, fdio.c's connect -- */
 
 /* Wait for descriptor events or until deadline (-1 = until woken) and ready
  * the goroutines whose descriptors are ready.  Returns how many. */
