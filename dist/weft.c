@@ -195,19 +195,11 @@ void weft__runtime_join(weft__subsystem *s);
 #line 1 "src/weft_internal.h"
 /* SPDX-License-Identifier: MIT */
 /*
- * weft internal interfaces.  One header for every src/ file.
- *
- * The pieces and how they fit:
- *
- *   arch/    weft__switch: save callee-saved registers on the current stack,
- *             store sp, load the other context's sp, restore, return.
- *   stack.c   goroutine stacks: mmap'd slabs, guard pages, per-worker cache.
- *   sched.c   workers (one OS thread each, with a g0 context on the thread's
- *             own stack), local run queues, global queue, stealing, idling.
- *   park.c    the waiter below: park/unpark/block, and wait queues.
- *   timer.c   one timer heap; due timers run on whichever worker finds them.
- *   netpoll.c epoll; the idle worker that holds the poller role waits in it.
- *   chan.c, select.c, sync.c, ctx.c, group.c: built on park/unpark.
+ * weft internal interfaces of layers 3 to 8 (docs/design.md, "Layers"):
+ * the scheduler, the waiter, channels, the poller's and the diagnostics'
+ * entry points.  Layers 0-2 have their own headers (arch/arch.h, sys.h,
+ * stack.h), as do the timer heap (timer.h), the netpoller's wait records
+ * (netpoll.h) and the runtime's life (runtime.h).
  *
  * Blocking, the one mechanism everything shares (the "waiter"):
  *
@@ -253,11 +245,11 @@ void weft__switch(weft__regs *from, weft__regs *to);
 
 /* Prepare regs so that switching to it calls fn(arg) on the stack ending at
  * top.  fn must never return. */
-void weft__regs_init(weft__regs *regs, void *top, void (*fn)(void *), void *arg);
+void weft__regs_init(weft__regs *regs, void *top, void (*fn)(void *),
+                     void *arg);
 
 #endif
-
-#line 43 "src/weft_internal.h"
+#line 35 "src/weft_internal.h"
 #line 1 "src/stack.h"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -304,8 +296,8 @@ void weft__stack_release_all(void);
 void weft__stack_atfork(bool prepare);
 
 #endif
-#line 44 "src/weft_internal.h"
-#line 45 "src/weft_internal.h"
+#line 36 "src/weft_internal.h"
+#line 37 "src/weft_internal.h"
 #line 1 "src/timer.h"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -352,7 +344,7 @@ typedef void (*weft__timer_hook)(int64_t when);
 extern _Atomic(weft__timer_hook) weft__timer_earliest;
 
 #endif
-#line 46 "src/weft_internal.h"
+#line 38 "src/weft_internal.h"
 
 /* ---- goroutines and workers --------------------------------------------- */
 
@@ -425,7 +417,7 @@ int weft__go(weft_fn fn, void *arg, const weft_goopts *opts);
  * the waker's "run next" slot. */
 void weft__ready(weft__g *g);
 
-/* Switch the running goroutine g out (park.c's way to block).  after(w,
+/* Switch the running goroutine g out (the waiter's way to block).  after(w,
  * arg) runs once g's stack is no longer in use, on the context that runs
  * next on that worker; it must publish g's new state. */
 void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg);
@@ -575,7 +567,6 @@ typedef struct weft__sema {
 void weft__sema_acquire(weft__sema *s, const char *why, const void *obj);
 void weft__sema_release(weft__sema *s, uint32_t n);
 
-
 /* ---- channels (chan.c; select.c shares the internals) ----------------- */
 
 /* Invariants, all under lock: live (still claimable) receivers wait only
@@ -624,7 +615,7 @@ static inline bool weft__chan_ready_hint(weft_chan *c, bool send) {
     return n > 0 || weft__wq_maybe_waiting(&c->sendq);
 }
 
-/* ---- scheduler internals shared with netpoll.c -------------------------- */
+/* ---- the netpoller (netpoll.c): the scheduler's poll, fdio.c's connect -- */
 
 /* Wait for descriptor events or until deadline (-1 = until woken) and ready
  * the goroutines whose descriptors are ready.  Returns how many. */
@@ -861,7 +852,8 @@ static void *helper_main(void *unused) {
         job *j = pop_locked();
         pthread_mutex_unlock(&pool.mu);
         j->fn(j->arg);
-        atomic_fetch_sub_explicit(&weft__blocking_calls, 1, memory_order_release);
+        atomic_fetch_sub_explicit(&weft__blocking_calls, 1,
+                                  memory_order_release);
         weft__lock_acquire(&j->lock);
         bool won = weft__claim(&j->park); /* always: nobody else claims */
         weft__lock_release(&j->lock);
@@ -916,7 +908,8 @@ int weft_blocking(weft_fn fn, void *arg) {
     int e = enqueue_locked(&j);
     pthread_mutex_unlock(&pool.mu);
     if (e < 0) {
-        atomic_fetch_sub_explicit(&weft__blocking_calls, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&weft__blocking_calls, 1,
+                                  memory_order_relaxed);
         return e;
     }
     weft__block(&j.park, -1, weft__unlock_cb, &j.lock);
@@ -965,9 +958,8 @@ static void pool_release(void) {
     pthread_mutex_unlock(&pool.mu);
 }
 
-static weft__subsystem pool_sub = {.busy = pool_busy,
-                                   .release = pool_release,
-                                   .atfork = pool_atfork};
+static weft__subsystem pool_sub = {
+    .busy = pool_busy, .release = pool_release, .atfork = pool_atfork};
 
 static void join_runtime(void) {
     weft__runtime_join(&pool_sub);
@@ -2087,7 +2079,8 @@ int weft_ctx_deadline(weft_ctx *c, int64_t *deadline) {
     return c->deadline >= 0;
 }
 
-/* ---- hooks ---------------------------------------------------------------- */
+/* ---- hooks ----------------------------------------------------------------
+ */
 
 int weft__ctx_hook_add(weft_ctx *c, weft__ctx_hook *h) {
     weft_ctx *o = c->canc;
@@ -2128,7 +2121,8 @@ bool weft__ctx_hook_del(weft__ctx_hook *h) {
     return was;
 }
 
-/* ---- waits that end with the context -------------------------------------- */
+/* ---- waits that end with the context --------------------------------------
+ */
 
 /* done is the last access: weft__ctx_wait_end waits for it before the
  * waiter's stack, which holds w, may go.  The park is claimed with the
@@ -2140,9 +2134,9 @@ static void wait_fire(weft__ctx_hook *h, int err) {
     w->err = err;
     if (w->park) {
         unsigned zero = 0;
-        if (atomic_compare_exchange_strong_explicit(
-                &w->park->claimed, &zero, 1, memory_order_acq_rel,
-                memory_order_relaxed))
+        if (atomic_compare_exchange_strong_explicit(&w->park->claimed, &zero, 1,
+                                                    memory_order_acq_rel,
+                                                    memory_order_relaxed))
             weft__unpark(w->park);
     } else {
         uint64_t one = 1;
@@ -2169,8 +2163,8 @@ int weft__ctx_wait_end(weft__ctx_wait *w) {
         return 0;
     /* the canceller took the hook and runs it now or ran it: it never
      * blocks in between, so this wait is short */
-    for (int spins = 0;
-         !atomic_load_explicit(&w->done, memory_order_acquire); spins++)
+    for (int spins = 0; !atomic_load_explicit(&w->done, memory_order_acquire);
+         spins++)
         if (spins < 100)
             weft__cpu_relax();
         else
@@ -2195,7 +2189,8 @@ int weft_sleep_ctx(weft_ctx *c, int64_t ns) {
     return weft__ctx_wait_end(&w);
 }
 
-/* ---- after-functions ------------------------------------------------------ */
+/* ---- after-functions ------------------------------------------------------
+ */
 
 /* Two references: the caller's (dropped by weft_ctx_after_stop) and the
  * pending run's (dropped when fn returns, or by a stop that unlinked the
@@ -2504,8 +2499,7 @@ static const char *state_of(const weft__g *g) {
     case WEFT__G_RUNNING:
         return "running";
     case WEFT__G_WAITING:
-        return atomic_load_explicit(&((weft__g *)g)->park,
-                                    memory_order_relaxed)
+        return atomic_load_explicit(&((weft__g *)g)->park, memory_order_relaxed)
                    ? "waiting"
                    : "runnable";
     default:
@@ -2571,8 +2565,8 @@ static void dump_thread(const weft__park *p, void *arg) {
     const sink *out = arg;
     char line[DUMP_LINE], name[32];
     thread_name(p->tid, name, sizeof name);
-    line_of(line, sizeof line, "thread", (unsigned long long)p->tid,
-            "waiting", name, p);
+    line_of(line, sizeof line, "thread", (unsigned long long)p->tid, "waiting",
+            name, p);
     sink_put(out, line);
 }
 
@@ -3424,8 +3418,8 @@ static int thread_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
     int m;
     for (;;) {
         m = poll_once(fd, events, efd, ms_until(deadline));
-        if (m != 0 || (efd >= 0 && atomic_load_explicit(
-                                       &cw.done, memory_order_acquire)))
+        if (m != 0 ||
+            (efd >= 0 && atomic_load_explicit(&cw.done, memory_order_acquire)))
             break;
         if (deadline >= 0 && weft_now() >= deadline) {
             m = -ETIMEDOUT;
@@ -3536,8 +3530,8 @@ static ssize_t transfer(io *o, bool writing) {
             r = writing ? write_nosigpipe(o->fd, o->buf, o->n)
                         : weft__sys(read(o->fd, o->buf, o->n));
         else
-            r = weft__sys(writing
-                        ? send(o->fd, o->buf, o->n, MSG_DONTWAIT | MSG_NOSIGNAL)
+            r = weft__sys(
+                writing ? send(o->fd, o->buf, o->n, MSG_DONTWAIT | MSG_NOSIGNAL)
                         : recv(o->fd, o->buf, o->n, MSG_DONTWAIT));
         if (r == -EINTR)
             continue;
@@ -3559,8 +3553,8 @@ static ssize_t write_op(io *o) {
 
 static ssize_t accept_op(io *o) {
     for (;;) {
-        ssize_t c =
-            weft__sys(accept4(o->fd, o->addr, o->alen, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        ssize_t c = weft__sys(
+            accept4(o->fd, o->addr, o->alen, SOCK_NONBLOCK | SOCK_CLOEXEC));
         /* ECONNABORTED: reset while queued; wait for the next one */
         if (c != -EINTR && c != -ECONNABORTED)
             return c;
@@ -3709,7 +3703,8 @@ int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
     return weft__connect(fd, addr, len, weft__deadline(timeout_ns), NULL);
 }
 
-/* ---- context variants: the same calls, ending with ctx -------------------- */
+/* ---- context variants: the same calls, ending with ctx --------------------
+ */
 
 int weft_wait_fd_ctx(weft_ctx *ctx, int fd, int events) {
     if (!ctx || events == 0 || (events & ~BOTH))
@@ -4066,7 +4061,8 @@ weft__fdrec *weft__fd_rec(int fd) {
     fddir *d = atomic_load_explicit(&np.dir, memory_order_acquire);
     size_t c = (size_t)fd / CHUNK;
     if (d && c < d->n) {
-        weft__fdrec *ch = atomic_load_explicit(&d->chunk[c], memory_order_acquire);
+        weft__fdrec *ch =
+            atomic_load_explicit(&d->chunk[c], memory_order_acquire);
         if (ch)
             return &ch[fd % CHUNK];
     }
@@ -4199,7 +4195,8 @@ int weft__netpoll(int64_t deadline) {
     return readied;
 }
 
-/* ---- what the descriptor calls (fdio.c) build on -------------------------- */
+/* ---- what the descriptor calls (fdio.c) build on --------------------------
+ */
 
 /* Make sure the file fd names now is in the epoll set (see the top).
  * 0, 1 when it cannot be polled (a regular file: always ready), -errno. */
@@ -4273,9 +4270,10 @@ void weft__runtime_join(weft__subsystem *s) {
  * of the workers, helpers or goroutines: it starts a fresh runtime on its
  * first weft call.  Every lock whose data the child keeps or frees is held
  * across the fork, taken in the order the code nests them (init_lock
- * before the helper pool's mutex (a joined subsystem) before the thread registry's lock; the
- * rest are leaves), so the child sees each structure between two updates.
- * The child then drops everything that belongs to the parent's threads.
+ * before the helper pool's mutex (a joined subsystem) before the thread
+ * registry's lock; the rest are leaves), so the child sees each structure
+ * between two updates. The child then drops everything that belongs to the
+ * parent's threads.
  */
 static void fork_prepare(void) {
     pthread_mutex_lock(&rt.init_lock);
@@ -4412,7 +4410,6 @@ int weft_shutdown(void) {
     pthread_mutex_unlock(&rt.init_lock);
     return 0;
 }
-
 
 int weft_procs(void) {
     weft__ensure();
@@ -4571,7 +4568,7 @@ static struct {
     struct gbatch *gfull, *gempty;
     weft__g *gloose;
     _Atomic(struct gchunk *) gchunks; /* read without the lock: foreach_g */
-    atomic_long nlive_threads; /* goroutines spawned by plain threads */
+    atomic_long nlive_threads;        /* goroutines spawned by plain threads */
 } rt;
 
 static atomic_ullong next_gid = 1; /* never reset: ids are never reused */
@@ -5300,7 +5297,7 @@ static int idle_sleep(weft__worker *w) {
                 if (weft_now() >= until)
                     idle->check();
             } else if (weft__netpoll(deadline) == 0 && look &&
-                     !atomic_load(&rt.poll_woken))
+                       !atomic_load(&rt.poll_woken))
                 slept |= SLEPT_LOOKED;
         }
         atomic_store(&rt.poll_woken, 0);
@@ -5455,8 +5452,7 @@ static void run(weft__worker *w, weft__g *g) {
 static inline __attribute__((always_inline)) weft__g *
 next_local(weft__worker *w) {
     unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
-    if (tick % FAIR_TICK == 0 || rt.seeded ||
-        (tick % 16 == 0 && timers_due()))
+    if (tick % FAIR_TICK == 0 || rt.seeded || (tick % 16 == 0 && timers_due()))
         return NULL;
     weft__g *g = runq_get(w);
     if (g)
@@ -5878,7 +5874,7 @@ int weft__nprocs(void) {
     return rt.nprocs;
 }
 
-/* ---- parking, for the waiter (park.c) ----------------------------------- */
+/* ---- parking, for the waiter (waiter.c) --------------------------------- */
 
 void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg) {
     leave(weft__self(), g, after, arg, false);
@@ -6041,7 +6037,8 @@ void weft__sched_atfork(int phase) {
     weft__lock_release(&rt.gq_lock);
     weft__lock_release(&rt.gfree_lock);
     if (phase == 2)
-        tls_worker = NULL; /* a goroutine that forked goes on as a plain thread */
+        tls_worker =
+            NULL; /* a goroutine that forked goes on as a plain thread */
 }
 
 void weft__sched_forget(void) {
@@ -6394,8 +6391,8 @@ int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
  * weft creates.
  *
  * Runtime threads.  Workers, weft_blocking helpers and the dispatcher below
- * are created through weft__thread_start (sys/os.c), which gives them a mask with
- * every asynchronous signal blocked.  So a signal sent to the process is
+ * are created through weft__thread_start (sys/os.c), which gives them a mask
+ * with every asynchronous signal blocked.  So a signal sent to the process is
  * taken by one of the program's own threads (main, or threads it made) or
  * by the dispatcher, never by a thread running goroutines: a program that
  * blocks SIGTERM in its threads to sigwait() for it, say, no longer loses
@@ -6918,9 +6915,9 @@ static weft__stack *slab_new(size_t span) {
     slab *sl = malloc(sizeof *sl);
     if (!sl)
         return NULL;
-    char *base = mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                      -1, 0);
+    char *base =
+        mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) {
         free(sl);
         return NULL;
@@ -7019,8 +7016,8 @@ static void pool_put(weft__stack *s) {
 }
 
 void weft__stack_put(weft__stack_cache *c, weft__stack *s) {
-    if (!c || s->size + sizeof(weft__stack) !=
-                  stack_round(WEFT_DEFAULT_STACK)) {
+    if (!c ||
+        s->size + sizeof(weft__stack) != stack_round(WEFT_DEFAULT_STACK)) {
         pool_put(s);
         return;
     }
@@ -7476,7 +7473,8 @@ int weft_sleep(int64_t ns) {
                                                                       : 0;
 }
 
-/* ---- weft_timer: a timer that sends on a channel --------------------------- */
+/* ---- weft_timer: a timer that sends on a channel ---------------------------
+ */
 
 struct weft_timer {
     weft__timer t;
@@ -7522,7 +7520,9 @@ weft_timer *weft_timer_start(int64_t delay_ns, int64_t period_ns) {
     return wt;
 }
 
-weft_chan *weft_timer_chan(weft_timer *t) { return t ? t->c : NULL; }
+weft_chan *weft_timer_chan(weft_timer *t) {
+    return t ? t->c : NULL;
+}
 
 int weft_timer_stop(weft_timer *t) {
     if (!t)
@@ -8440,18 +8440,20 @@ void weft__start(void);
 #if defined(__x86_64__)
 /* Slots, from sp up: control words, r15, r14, r13, r12, rbx, rbp, rip.
  * sp is 16-aligned so weft__start's call sees the ABI's alignment. */
-void weft__regs_init(weft__regs *regs, void *top, void (*fn)(void *), void *arg) {
+void weft__regs_init(weft__regs *regs, void *top, void (*fn)(void *),
+                     void *arg) {
     uint64_t *f = (uint64_t *)(((uintptr_t)top & ~(uintptr_t)15) - 64);
     memset(f, 0, 64);
     f[0] = 0x1F80u | ((uint64_t)0x037F << 32); /* MXCSR, x87 CW defaults */
-    f[3] = (uint64_t)(uintptr_t)fn;             /* r13 */
-    f[4] = (uint64_t)(uintptr_t)arg;            /* r12 */
+    f[3] = (uint64_t)(uintptr_t)fn;            /* r13 */
+    f[4] = (uint64_t)(uintptr_t)arg;           /* r12 */
     f[7] = (uint64_t)(uintptr_t)weft__start;
     regs->sp = f;
 }
 #elif defined(__aarch64__)
 /* Slots, from sp up: x19..x28, x29, x30, d8..d15, FPCR, padding. */
-void weft__regs_init(weft__regs *regs, void *top, void (*fn)(void *), void *arg) {
+void weft__regs_init(weft__regs *regs, void *top, void (*fn)(void *),
+                     void *arg) {
     uint64_t *f = (uint64_t *)(((uintptr_t)top & ~(uintptr_t)15) - 176);
     memset(f, 0, 176);
     f[0] = (uint64_t)(uintptr_t)arg;          /* x19 */

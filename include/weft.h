@@ -59,9 +59,9 @@ extern "C" {
 #define WEFT_VERSION "0.1.0"
 
 #define WEFT_FOREVER ((int64_t)-1)
-#define WEFT_US(x) ((int64_t)(x) * 1000)
-#define WEFT_MS(x) ((int64_t)(x) * 1000000)
-#define WEFT_SEC(x) ((int64_t)(x) * 1000000000)
+#define WEFT_US(x) ((int64_t)(x)*1000)
+#define WEFT_MS(x) ((int64_t)(x)*1000000)
+#define WEFT_SEC(x) ((int64_t)(x)*1000000000)
 
 /* Name of a (negative or positive) errno value; never NULL. */
 WEFT_API const char *weft_strerror(int err);
@@ -181,7 +181,8 @@ WEFT_API int weft_try_send(weft_chan *c, const void *elem);
 WEFT_API int weft_try_recv(weft_chan *c, void *out);
 
 /* weft_send giving up after timeout_ns with -ETIMEDOUT. */
-WEFT_API int weft_send_timeout(weft_chan *c, const void *elem, int64_t timeout_ns);
+WEFT_API int weft_send_timeout(weft_chan *c, const void *elem,
+                               int64_t timeout_ns);
 
 /* weft_recv giving up after timeout_ns with -ETIMEDOUT. */
 WEFT_API int weft_recv_timeout(weft_chan *c, void *out, int64_t timeout_ns);
@@ -211,12 +212,12 @@ WEFT_API int weft_try_send_sized(weft_chan *c, const void *elem, size_t size);
 WEFT_API int weft_try_recv_sized(weft_chan *c, void *out, size_t size);
 
 /* weft_send_timeout with the size check of weft_send_sized. */
-WEFT_API int weft_send_timeout_sized(weft_chan *c, const void *elem, size_t size,
-                            int64_t timeout_ns);
+WEFT_API int weft_send_timeout_sized(weft_chan *c, const void *elem,
+                                     size_t size, int64_t timeout_ns);
 
 /* weft_recv_timeout with the size check of weft_recv_sized. */
 WEFT_API int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
-                            int64_t timeout_ns);
+                                     int64_t timeout_ns);
 
 /* Size-checked sends and receives of an object: WEFT_SEND(c, v) sends v,
  * WEFT_RECV(c, &v) receives into v, passing sizeof.  With GCC or Clang v
@@ -373,7 +374,8 @@ WEFT_API weft_ctx *weft_ctx_with_deadline(weft_ctx *parent, int64_t deadline);
 WEFT_API weft_ctx *weft_ctx_with_timeout(weft_ctx *parent, int64_t timeout_ns);
 
 /* A child carrying key -> value; its done and err are its parent's. */
-WEFT_API weft_ctx *weft_ctx_with_value(weft_ctx *parent, const void *key, void *value);
+WEFT_API weft_ctx *weft_ctx_with_value(weft_ctx *parent, const void *key,
+                                       void *value);
 
 /* The value of the nearest ancestor with key (compared by address), or NULL. */
 WEFT_API void *weft_ctx_value(weft_ctx *c, const void *key);
@@ -465,13 +467,14 @@ WEFT_API int weft_accept(int fd, struct sockaddr *addr, socklen_t *len);
 WEFT_API int weft_connect(int fd, const struct sockaddr *addr, socklen_t len);
 
 /* The same four, giving up with -ETIMEDOUT after timeout_ns. */
-WEFT_API ssize_t weft_read_timeout(int fd, void *buf, size_t n, int64_t timeout_ns);
+WEFT_API ssize_t weft_read_timeout(int fd, void *buf, size_t n,
+                                   int64_t timeout_ns);
 WEFT_API ssize_t weft_write_timeout(int fd, const void *buf, size_t n,
-                           int64_t timeout_ns);
+                                    int64_t timeout_ns);
 WEFT_API int weft_accept_timeout(int fd, struct sockaddr *addr, socklen_t *len,
-                        int64_t timeout_ns);
-WEFT_API int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
-                         int64_t timeout_ns);
+                                 int64_t timeout_ns);
+WEFT_API int weft_connect_timeout(int fd, const struct sockaddr *addr,
+                                  socklen_t len, int64_t timeout_ns);
 
 /* Run fn(arg) on a helper thread (a pool of 4 growing up to 64) and park
  * until it returns.  fn may call any weft function, as a plain thread; a
@@ -522,16 +525,17 @@ WEFT_API ssize_t weft_read_ctx(weft_ctx *ctx, int fd, void *buf, size_t n);
 /* weft_write ending with ctx: n when all was written; when ctx ends part
  * way, the bytes written so far (0 < count < n; the next call then returns
  * ctx's error); ctx's error or -errno when nothing was written. */
-WEFT_API ssize_t weft_write_ctx(weft_ctx *ctx, int fd, const void *buf, size_t n);
+WEFT_API ssize_t weft_write_ctx(weft_ctx *ctx, int fd, const void *buf,
+                                size_t n);
 
 /* weft_accept ending with ctx; a pending connection stays queued. */
 WEFT_API int weft_accept_ctx(weft_ctx *ctx, int fd, struct sockaddr *addr,
-                    socklen_t *len);
+                             socklen_t *len);
 
 /* weft_connect ending with ctx.  A connection cut short is left half
  * open: close fd. */
-WEFT_API int weft_connect_ctx(weft_ctx *ctx, int fd, const struct sockaddr *addr,
-                     socklen_t len);
+WEFT_API int weft_connect_ctx(weft_ctx *ctx, int fd,
+                              const struct sockaddr *addr, socklen_t len);
 
 /* ------------------------------------------------------------------------ */
 /* Dialling and listening by name, as Go's net.Dial and net.Listen.
@@ -560,12 +564,14 @@ WEFT_API int weft_connect_ctx(weft_ctx *ctx, int fd, const struct sockaddr *addr
  * fails with -ETIMEDOUT unless it connects at once).  When every address
  * fails, the first failure is returned.  A "udp" dial connects the socket
  * (no packet is sent). */
-WEFT_API int weft_dial(const char *network, const char *address, int64_t timeout_ns);
+WEFT_API int weft_dial(const char *network, const char *address,
+                       int64_t timeout_ns);
 
 /* weft_dial within ctx: its deadline is the timeout, and it ends with
  * ctx's error (-ECANCELED, -ETIMEDOUT) as soon as ctx ends, also during
  * the lookup.  NULL ctx: -EINVAL. */
-WEFT_API int weft_dial_ctx(weft_ctx *ctx, const char *network, const char *address);
+WEFT_API int weft_dial_ctx(weft_ctx *ctx, const char *network,
+                           const char *address);
 
 /* A listening socket for "tcp*" and "unix", a bound socket for "udp*"
  * (read it with recvfrom(2), or weft_wait_fd first): a descriptor or
@@ -637,7 +643,7 @@ WEFT_API ssize_t weft_reader_read_full(weft_reader *r, void *buf, size_t n);
  * of the input, the last bytes without a delim (0 when none are left).
  * -EINVAL for buf NULL or cap 0. */
 WEFT_API ssize_t weft_reader_read_until(weft_reader *r, int delim, char *buf,
-                               size_t cap);
+                                        size_t cap);
 
 /* A writer of fd with a size-byte buffer (0 = 4096).  NULL with errno
  * EBADF (fd < 0) or ENOMEM. */
@@ -711,7 +717,8 @@ WEFT_API int weft_signal_stop(weft_chan *c);
  * (Go's stop); then, if nothing else wants them, they get their old
  * disposition back, so a second Ctrl-C ends the program.  NULL with errno
  * EINVAL (as weft_signal_notify) or ENOMEM. */
-WEFT_API weft_ctx *weft_signal_ctx(weft_ctx *parent, const int *signals, size_t n);
+WEFT_API weft_ctx *weft_signal_ctx(weft_ctx *parent, const int *signals,
+                                   size_t n);
 
 /* ------------------------------------------------------------------------ */
 /* Diagnostics                                                              */

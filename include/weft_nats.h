@@ -76,12 +76,13 @@ typedef struct weft_nats_opts {
 /* Connect to url ("nats://host:port", several comma-separated).  Retry
  * policy: attempts 50 ms apart, doubling up to 1 s, until timeout_ns has
  * passed (0 = one attempt); then -ECONNREFUSED if nothing answered. */
-WEFT_API int weft_nats_connect(const char *url, int64_t timeout_ns, weft_nats **out);
+WEFT_API int weft_nats_connect(const char *url, int64_t timeout_ns,
+                               weft_nats **out);
 
 /* weft_nats_connect with options (NULL = defaults, one attempt).  A
  * cancelled ctx returns its error (-ECANCELED or -ETIMEDOUT). */
 WEFT_API int weft_nats_connect_with(const char *url, const weft_nats_opts *opts,
-                           weft_nats **out);
+                                    weft_nats **out);
 
 /* Flush what was published, close and free nc (NULL is fine).  Every
  * subscription's channel is closed; free them with weft_nats_sub_free. */
@@ -134,17 +135,18 @@ typedef struct weft_nats_pubopts {
  * server did not ack are resent until stored; -EHOSTUNREACH if the first
  * value finds no stream for subject.  opts->elem_size must be c's. */
 WEFT_API int weft_nats_publish(weft_nats *nc, const char *subject, weft_chan *c,
-                      const weft_nats_pubopts *opts);
+                               const weft_nats_pubopts *opts);
 
 /* Publish one value of len bytes to subject (core NATS, at-most-once):
  * 0, -EMSGSIZE, -ENOTCONN, -ENOBUFS (reconnect buffer full). */
-WEFT_API int weft_nats_send(weft_nats *nc, const char *subject, const void *data,
-                   size_t len);
+WEFT_API int weft_nats_send(weft_nats *nc, const char *subject,
+                            const void *data, size_t len);
 
 /* Create the JetStream stream name (file storage) capturing subject, or
  * accept an existing one: 0, -EHOSTUNREACH (JetStream not enabled), or
  * another error. */
-WEFT_API int weft_nats_stream(weft_nats *nc, const char *name, const char *subject);
+WEFT_API int weft_nats_stream(weft_nats *nc, const char *name,
+                              const char *subject);
 
 /* ------------------------------------------------------------------------ */
 /* Subscribing                                                              */
@@ -184,7 +186,8 @@ typedef struct weft_nats_subopts {
  * durable set, a JetStream push consumer of that name on opts->stream is
  * created or joined (same queue = one group across processes). */
 WEFT_API int weft_nats_subscribe(weft_nats *nc, const char *subject,
-                        const weft_nats_subopts *opts, weft_nats_sub **out);
+                                 const weft_nats_subopts *opts,
+                                 weft_nats_sub **out);
 
 /* The subscription's channel: elem_size elements (weft_nats_msg with
  * manual_ack).  Closed by weft_nats_sub_close or when nc closes. */
@@ -208,7 +211,8 @@ typedef struct weft_nats_sub_stats {
 } weft_nats_sub_stats;
 
 /* Counters of s (a snapshot). */
-WEFT_API void weft_nats_sub_stats_get(weft_nats_sub *s, weft_nats_sub_stats *out);
+WEFT_API void weft_nats_sub_stats_get(weft_nats_sub *s,
+                                      weft_nats_sub_stats *out);
 
 /* Values lost on this side: the dropped counter above. */
 WEFT_API uint64_t weft_nats_sub_dropped(weft_nats_sub *s);

@@ -78,7 +78,8 @@ static void *helper_main(void *unused) {
         job *j = pop_locked();
         pthread_mutex_unlock(&pool.mu);
         j->fn(j->arg);
-        atomic_fetch_sub_explicit(&weft__blocking_calls, 1, memory_order_release);
+        atomic_fetch_sub_explicit(&weft__blocking_calls, 1,
+                                  memory_order_release);
         weft__lock_acquire(&j->lock);
         bool won = weft__claim(&j->park); /* always: nobody else claims */
         weft__lock_release(&j->lock);
@@ -133,7 +134,8 @@ int weft_blocking(weft_fn fn, void *arg) {
     int e = enqueue_locked(&j);
     pthread_mutex_unlock(&pool.mu);
     if (e < 0) {
-        atomic_fetch_sub_explicit(&weft__blocking_calls, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&weft__blocking_calls, 1,
+                                  memory_order_relaxed);
         return e;
     }
     weft__block(&j.park, -1, weft__unlock_cb, &j.lock);
@@ -182,9 +184,8 @@ static void pool_release(void) {
     pthread_mutex_unlock(&pool.mu);
 }
 
-static weft__subsystem pool_sub = {.busy = pool_busy,
-                                   .release = pool_release,
-                                   .atfork = pool_atfork};
+static weft__subsystem pool_sub = {
+    .busy = pool_busy, .release = pool_release, .atfork = pool_atfork};
 
 static void join_runtime(void) {
     weft__runtime_join(&pool_sub);

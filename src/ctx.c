@@ -379,7 +379,8 @@ int weft_ctx_deadline(weft_ctx *c, int64_t *deadline) {
     return c->deadline >= 0;
 }
 
-/* ---- hooks ---------------------------------------------------------------- */
+/* ---- hooks ----------------------------------------------------------------
+ */
 
 int weft__ctx_hook_add(weft_ctx *c, weft__ctx_hook *h) {
     weft_ctx *o = c->canc;
@@ -420,7 +421,8 @@ bool weft__ctx_hook_del(weft__ctx_hook *h) {
     return was;
 }
 
-/* ---- waits that end with the context -------------------------------------- */
+/* ---- waits that end with the context --------------------------------------
+ */
 
 /* done is the last access: weft__ctx_wait_end waits for it before the
  * waiter's stack, which holds w, may go.  The park is claimed with the
@@ -432,9 +434,9 @@ static void wait_fire(weft__ctx_hook *h, int err) {
     w->err = err;
     if (w->park) {
         unsigned zero = 0;
-        if (atomic_compare_exchange_strong_explicit(
-                &w->park->claimed, &zero, 1, memory_order_acq_rel,
-                memory_order_relaxed))
+        if (atomic_compare_exchange_strong_explicit(&w->park->claimed, &zero, 1,
+                                                    memory_order_acq_rel,
+                                                    memory_order_relaxed))
             weft__unpark(w->park);
     } else {
         uint64_t one = 1;
@@ -461,8 +463,8 @@ int weft__ctx_wait_end(weft__ctx_wait *w) {
         return 0;
     /* the canceller took the hook and runs it now or ran it: it never
      * blocks in between, so this wait is short */
-    for (int spins = 0;
-         !atomic_load_explicit(&w->done, memory_order_acquire); spins++)
+    for (int spins = 0; !atomic_load_explicit(&w->done, memory_order_acquire);
+         spins++)
         if (spins < 100)
             weft__cpu_relax();
         else
@@ -487,7 +489,8 @@ int weft_sleep_ctx(weft_ctx *c, int64_t ns) {
     return weft__ctx_wait_end(&w);
 }
 
-/* ---- after-functions ------------------------------------------------------ */
+/* ---- after-functions ------------------------------------------------------
+ */
 
 /* Two references: the caller's (dropped by weft_ctx_after_stop) and the
  * pending run's (dropped when fn returns, or by a stop that unlinked the

@@ -101,8 +101,7 @@ static const char *state_of(const weft__g *g) {
     case WEFT__G_RUNNING:
         return "running";
     case WEFT__G_WAITING:
-        return atomic_load_explicit(&((weft__g *)g)->park,
-                                    memory_order_relaxed)
+        return atomic_load_explicit(&((weft__g *)g)->park, memory_order_relaxed)
                    ? "waiting"
                    : "runnable";
     default:
@@ -168,8 +167,8 @@ static void dump_thread(const weft__park *p, void *arg) {
     const sink *out = arg;
     char line[DUMP_LINE], name[32];
     thread_name(p->tid, name, sizeof name);
-    line_of(line, sizeof line, "thread", (unsigned long long)p->tid,
-            "waiting", name, p);
+    line_of(line, sizeof line, "thread", (unsigned long long)p->tid, "waiting",
+            name, p);
     sink_put(out, line);
 }
 

@@ -150,8 +150,8 @@ static int thread_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
     int m;
     for (;;) {
         m = poll_once(fd, events, efd, ms_until(deadline));
-        if (m != 0 || (efd >= 0 && atomic_load_explicit(
-                                       &cw.done, memory_order_acquire)))
+        if (m != 0 ||
+            (efd >= 0 && atomic_load_explicit(&cw.done, memory_order_acquire)))
             break;
         if (deadline >= 0 && weft_now() >= deadline) {
             m = -ETIMEDOUT;
@@ -262,8 +262,8 @@ static ssize_t transfer(io *o, bool writing) {
             r = writing ? write_nosigpipe(o->fd, o->buf, o->n)
                         : weft__sys(read(o->fd, o->buf, o->n));
         else
-            r = weft__sys(writing
-                        ? send(o->fd, o->buf, o->n, MSG_DONTWAIT | MSG_NOSIGNAL)
+            r = weft__sys(
+                writing ? send(o->fd, o->buf, o->n, MSG_DONTWAIT | MSG_NOSIGNAL)
                         : recv(o->fd, o->buf, o->n, MSG_DONTWAIT));
         if (r == -EINTR)
             continue;
@@ -285,8 +285,8 @@ static ssize_t write_op(io *o) {
 
 static ssize_t accept_op(io *o) {
     for (;;) {
-        ssize_t c =
-            weft__sys(accept4(o->fd, o->addr, o->alen, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        ssize_t c = weft__sys(
+            accept4(o->fd, o->addr, o->alen, SOCK_NONBLOCK | SOCK_CLOEXEC));
         /* ECONNABORTED: reset while queued; wait for the next one */
         if (c != -EINTR && c != -ECONNABORTED)
             return c;
@@ -435,7 +435,8 @@ int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
     return weft__connect(fd, addr, len, weft__deadline(timeout_ns), NULL);
 }
 
-/* ---- context variants: the same calls, ending with ctx -------------------- */
+/* ---- context variants: the same calls, ending with ctx --------------------
+ */
 
 int weft_wait_fd_ctx(weft_ctx *ctx, int fd, int events) {
     if (!ctx || events == 0 || (events & ~BOTH))

@@ -116,7 +116,8 @@ weft__fdrec *weft__fd_rec(int fd) {
     fddir *d = atomic_load_explicit(&np.dir, memory_order_acquire);
     size_t c = (size_t)fd / CHUNK;
     if (d && c < d->n) {
-        weft__fdrec *ch = atomic_load_explicit(&d->chunk[c], memory_order_acquire);
+        weft__fdrec *ch =
+            atomic_load_explicit(&d->chunk[c], memory_order_acquire);
         if (ch)
             return &ch[fd % CHUNK];
     }
@@ -249,7 +250,8 @@ int weft__netpoll(int64_t deadline) {
     return readied;
 }
 
-/* ---- what the descriptor calls (fdio.c) build on -------------------------- */
+/* ---- what the descriptor calls (fdio.c) build on --------------------------
+ */
 
 /* Make sure the file fd names now is in the epoll set (see the top).
  * 0, 1 when it cannot be polled (a regular file: always ready), -errno. */

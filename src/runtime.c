@@ -41,9 +41,10 @@ void weft__runtime_join(weft__subsystem *s) {
  * of the workers, helpers or goroutines: it starts a fresh runtime on its
  * first weft call.  Every lock whose data the child keeps or frees is held
  * across the fork, taken in the order the code nests them (init_lock
- * before the helper pool's mutex (a joined subsystem) before the thread registry's lock; the
- * rest are leaves), so the child sees each structure between two updates.
- * The child then drops everything that belongs to the parent's threads.
+ * before the helper pool's mutex (a joined subsystem) before the thread
+ * registry's lock; the rest are leaves), so the child sees each structure
+ * between two updates. The child then drops everything that belongs to the
+ * parent's threads.
  */
 static void fork_prepare(void) {
     pthread_mutex_lock(&rt.init_lock);
@@ -180,7 +181,6 @@ int weft_shutdown(void) {
     pthread_mutex_unlock(&rt.init_lock);
     return 0;
 }
-
 
 int weft_procs(void) {
     weft__ensure();

@@ -142,7 +142,7 @@ static struct {
     struct gbatch *gfull, *gempty;
     weft__g *gloose;
     _Atomic(struct gchunk *) gchunks; /* read without the lock: foreach_g */
-    atomic_long nlive_threads; /* goroutines spawned by plain threads */
+    atomic_long nlive_threads;        /* goroutines spawned by plain threads */
 } rt;
 
 static atomic_ullong next_gid = 1; /* never reset: ids are never reused */
@@ -871,7 +871,7 @@ static int idle_sleep(weft__worker *w) {
                 if (weft_now() >= until)
                     idle->check();
             } else if (weft__netpoll(deadline) == 0 && look &&
-                     !atomic_load(&rt.poll_woken))
+                       !atomic_load(&rt.poll_woken))
                 slept |= SLEPT_LOOKED;
         }
         atomic_store(&rt.poll_woken, 0);
@@ -1026,8 +1026,7 @@ static void run(weft__worker *w, weft__g *g) {
 static inline __attribute__((always_inline)) weft__g *
 next_local(weft__worker *w) {
     unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
-    if (tick % FAIR_TICK == 0 || rt.seeded ||
-        (tick % 16 == 0 && timers_due()))
+    if (tick % FAIR_TICK == 0 || rt.seeded || (tick % 16 == 0 && timers_due()))
         return NULL;
     weft__g *g = runq_get(w);
     if (g)
@@ -1612,7 +1611,8 @@ void weft__sched_atfork(int phase) {
     weft__lock_release(&rt.gq_lock);
     weft__lock_release(&rt.gfree_lock);
     if (phase == 2)
-        tls_worker = NULL; /* a goroutine that forked goes on as a plain thread */
+        tls_worker =
+            NULL; /* a goroutine that forked goes on as a plain thread */
 }
 
 void weft__sched_forget(void) {

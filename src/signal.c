@@ -4,8 +4,8 @@
  * weft creates.
  *
  * Runtime threads.  Workers, weft_blocking helpers and the dispatcher below
- * are created through weft__thread_start (sys/os.c), which gives them a mask with
- * every asynchronous signal blocked.  So a signal sent to the process is
+ * are created through weft__thread_start (sys/os.c), which gives them a mask
+ * with every asynchronous signal blocked.  So a signal sent to the process is
  * taken by one of the program's own threads (main, or threads it made) or
  * by the dispatcher, never by a thread running goroutines: a program that
  * blocks SIGTERM in its threads to sigwait() for it, say, no longer loses

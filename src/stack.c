@@ -194,9 +194,9 @@ static weft__stack *slab_new(size_t span) {
     slab *sl = malloc(sizeof *sl);
     if (!sl)
         return NULL;
-    char *base = mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                      -1, 0);
+    char *base =
+        mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) {
         free(sl);
         return NULL;
@@ -295,8 +295,8 @@ static void pool_put(weft__stack *s) {
 }
 
 void weft__stack_put(weft__stack_cache *c, weft__stack *s) {
-    if (!c || s->size + sizeof(weft__stack) !=
-                  stack_round(WEFT_DEFAULT_STACK)) {
+    if (!c ||
+        s->size + sizeof(weft__stack) != stack_round(WEFT_DEFAULT_STACK)) {
         pool_put(s);
         return;
     }

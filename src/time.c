@@ -18,7 +18,8 @@ int weft_sleep(int64_t ns) {
                                                                       : 0;
 }
 
-/* ---- weft_timer: a timer that sends on a channel --------------------------- */
+/* ---- weft_timer: a timer that sends on a channel ---------------------------
+ */
 
 struct weft_timer {
     weft__timer t;
@@ -64,7 +65,9 @@ weft_timer *weft_timer_start(int64_t delay_ns, int64_t period_ns) {
     return wt;
 }
 
-weft_chan *weft_timer_chan(weft_timer *t) { return t ? t->c : NULL; }
+weft_chan *weft_timer_chan(weft_timer *t) {
+    return t ? t->c : NULL;
+}
 
 int weft_timer_stop(weft_timer *t) {
     if (!t)

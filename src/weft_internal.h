@@ -257,7 +257,6 @@ typedef struct weft__sema {
 void weft__sema_acquire(weft__sema *s, const char *why, const void *obj);
 void weft__sema_release(weft__sema *s, uint32_t n);
 
-
 /* ---- channels (chan.c; select.c shares the internals) ----------------- */
 
 /* Invariants, all under lock: live (still claimable) receivers wait only

@@ -16,7 +16,7 @@ void weft__switch(weft__regs *from, weft__regs *to);
 
 /* Prepare regs so that switching to it calls fn(arg) on the stack ending at
  * top.  fn must never return. */
-void weft__regs_init(weft__regs *regs, void *top, void (*fn)(void *), void *arg);
+void weft__regs_init(weft__regs *regs, void *top, void (*fn)(void *),
+                     void *arg);
 
 #endif
-
