@@ -5461,7 +5461,7 @@ next_local(weft__worker *w) {
 }
 
 /* Checks and trace events for a goroutine that stops running. */
-static inline __attribute__((always_inline)) void stopping(weft__g *g) {
+static inline __attribute__((always_inline)) void g_stop_checks(weft__g *g) {
     if (WEFT__UNLIKELY(!weft__stack_ok(g->stack)))
         weft__fatal("goroutine %llu stack overflow", (unsigned long long)g->id);
     if (WEFT__UNLIKELY(weft__tracing()))
@@ -5492,7 +5492,7 @@ switch_away(weft__worker *w, weft__g *g, weft__g *next, bool dying) {
 static void leave(weft__worker *w, weft__g *g,
                   void (*after)(weft__worker *, void *), void *arg,
                   bool dying) {
-    stopping(g);
+    g_stop_checks(g);
     w->after = after;
     w->after_arg = arg;
     switch_away(w, g, next_local(w), dying);
@@ -5727,8 +5727,8 @@ static void live_add(weft__worker *w, long d) {
     atomic_store_explicit(&w->nlive, v + d, memory_order_release);
 }
 
-/* Runs on g0 once a finished goroutine has switched away for good. */
-/* A finished goroutine whose stack has been given away or back. */
+/* A finished goroutine whose stack has been handed to the next goroutine
+ * (g_exit) or back to the cache (g_free_after, on g0). */
 static void g_retire(weft__worker *w, weft__g *g) {
 #ifdef WEFT_TSAN
     __tsan_destroy_fiber(g->tsan_fiber);
@@ -5751,7 +5751,7 @@ static void g_free_after(weft__worker *w, void *arg) {
 static weft__g *g_exit(weft__g *g) {
     weft__worker *w = weft__self();
     atomic_store_explicit(&g->status, WEFT__G_DEAD, memory_order_relaxed);
-    stopping(g);
+    g_stop_checks(g);
     weft__g *next = next_local(w);
     if (next && !next->stack && next->stack_size == g->stack_size) {
         next->stack = g->stack;
@@ -6904,7 +6904,7 @@ static bucket *bucket_for(size_t span) {
 
 /* Map and initialise a new slab of span-sized stacks without holding the
  * pool lock (it page-faults every slot's top page); then one stack is
- * returned and the rest join bucket b. */
+ * returned and the rest join the bucket of span (bucket_for). */
 static weft__stack *slab_new(size_t span) {
     size_t slot = span + GUARD;
     size_t n = SLAB_BYTES / slot;
@@ -7763,9 +7763,10 @@ void weft__timers_atfork(int phase) {
  * Goroutine names are recorded once, at spawn, and looked up when the file
  * is written.
  *
- * Cost when off: each hook in sched.c is one predictable branch on a flag.
+ * Cost when off: each hook (in sched.c, waiter.c and the inline unpark of
+ * every waker) is one predictable branch on a flag.
  */
-#line 26 "src/trace.c"
+#line 27 "src/trace.c"
 
 #include <stdio.h>
 #include <string.h>

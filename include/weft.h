@@ -30,9 +30,12 @@
  * is the common case: __errno_location() is declared const, so inside one
  * function the compiler may reuse the errno address computed before a weft
  * call after it - on the wrong thread.  Rules: weft's own functions return
- * errors as values and never need errno; in a function that calls weft, read
- * errno through weft_errno() (never inlined, always the current thread's);
- * never keep a pointer to a thread-local across a weft call.
+ * errors as values, except the pointer-returning constructors
+ * (weft_chan_make, weft_timer_start, weft_ctx_*, weft_group_make, ...),
+ * whose errno is read right after the call, before another weft call; in
+ * a function that calls weft, read errno through weft_errno() (never
+ * inlined, always the current thread's); never keep a pointer to a
+ * thread-local across a weft call.
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -127,7 +130,7 @@ WEFT_API size_t weft_goroutines(void);
 /* The library version, "major.minor.patch". */
 WEFT_API const char *weft_version(void);
 
-/* Start fn(arg) in a new goroutine.  0, -EINVAL (fn NULL), -ENOMEM, -EAGAIN. */
+/* Start fn(arg) in a new goroutine.  0, -EINVAL (fn NULL), -ENOMEM. */
 WEFT_API int weft_go(weft_fn fn, void *arg);
 
 typedef struct weft_goopts {
@@ -255,8 +258,9 @@ typedef struct weft_case {
 /* Wait until one case can proceed and perform exactly that one; returns its
  * index.  Several ready cases: one is picked uniformly at random.
  * -ETIMEDOUT when timeout_ns passes (0 = Go's default:), -EINVAL for a bad
- * case (nothing takes effect then).  Only the fired case's err and elem are
- * written. */
+ * case, -ENOMEM when the wait's bookkeeping for a large n cannot be
+ * allocated (nothing takes effect then).  Only the fired case's err and
+ * elem are written. */
 WEFT_API int weft_select(weft_case *cases, size_t n, int64_t timeout_ns);
 
 /* ------------------------------------------------------------------------ */

@@ -1035,7 +1035,7 @@ next_local(weft__worker *w) {
 }
 
 /* Checks and trace events for a goroutine that stops running. */
-static inline __attribute__((always_inline)) void stopping(weft__g *g) {
+static inline __attribute__((always_inline)) void g_stop_checks(weft__g *g) {
     if (WEFT__UNLIKELY(!weft__stack_ok(g->stack)))
         weft__fatal("goroutine %llu stack overflow", (unsigned long long)g->id);
     if (WEFT__UNLIKELY(weft__tracing()))
@@ -1066,7 +1066,7 @@ switch_away(weft__worker *w, weft__g *g, weft__g *next, bool dying) {
 static void leave(weft__worker *w, weft__g *g,
                   void (*after)(weft__worker *, void *), void *arg,
                   bool dying) {
-    stopping(g);
+    g_stop_checks(g);
     w->after = after;
     w->after_arg = arg;
     switch_away(w, g, next_local(w), dying);
@@ -1301,8 +1301,8 @@ static void live_add(weft__worker *w, long d) {
     atomic_store_explicit(&w->nlive, v + d, memory_order_release);
 }
 
-/* Runs on g0 once a finished goroutine has switched away for good. */
-/* A finished goroutine whose stack has been given away or back. */
+/* A finished goroutine whose stack has been handed to the next goroutine
+ * (g_exit) or back to the cache (g_free_after, on g0). */
 static void g_retire(weft__worker *w, weft__g *g) {
 #ifdef WEFT_TSAN
     __tsan_destroy_fiber(g->tsan_fiber);
@@ -1325,7 +1325,7 @@ static void g_free_after(weft__worker *w, void *arg) {
 static weft__g *g_exit(weft__g *g) {
     weft__worker *w = weft__self();
     atomic_store_explicit(&g->status, WEFT__G_DEAD, memory_order_relaxed);
-    stopping(g);
+    g_stop_checks(g);
     weft__g *next = next_local(w);
     if (next && !next->stack && next->stack_size == g->stack_size) {
         next->stack = g->stack;

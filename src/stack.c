@@ -183,7 +183,7 @@ static bucket *bucket_for(size_t span) {
 
 /* Map and initialise a new slab of span-sized stacks without holding the
  * pool lock (it page-faults every slot's top page); then one stack is
- * returned and the rest join bucket b. */
+ * returned and the rest join the bucket of span (bucket_for). */
 static weft__stack *slab_new(size_t span) {
     size_t slot = span + GUARD;
     size_t n = SLAB_BYTES / slot;
