@@ -20,10 +20,9 @@
 #include <pthread.h>
 #include <time.h>
 
-enum { RT_STOPPED, RT_RUNNING };
+atomic_int weft__rt_state; /* WEFT__RT_STOPPED or WEFT__RT_RUNNING */
 
 static struct {
-    atomic_int state;
     pthread_mutex_t init_lock;
     weft__subsystem *subs; /* under init_lock */
 } rt = {.init_lock = PTHREAD_MUTEX_INITIALIZER};
@@ -72,10 +71,10 @@ static void fork_parent(void) {
 
 static void fork_child(void) {
     fork_unlock(2);
-    if (atomic_load(&rt.state) == RT_RUNNING) {
+    if (atomic_load(&weft__rt_state) == WEFT__RT_RUNNING) {
         weft__sched_forget();
         weft__netpoll_forget();
-        atomic_store(&rt.state, RT_STOPPED);
+        atomic_store(&weft__rt_state, WEFT__RT_STOPPED);
     }
     pthread_mutex_unlock(&rt.init_lock);
 }
@@ -96,7 +95,8 @@ static int start(const weft_config *cfg) {
     int r = weft__sched_start();
     if (r < 0)
         return r;
-    atomic_store_explicit(&rt.state, RT_RUNNING, memory_order_release);
+    atomic_store_explicit(&weft__rt_state, WEFT__RT_RUNNING,
+                          memory_order_release);
     return 0;
 }
 
@@ -105,26 +105,20 @@ int weft_init(const weft_config *cfg) {
         return -EINVAL;
     pthread_mutex_lock(&rt.init_lock);
     int r = -EALREADY;
-    if (atomic_load(&rt.state) != RT_RUNNING)
+    if (atomic_load(&weft__rt_state) != WEFT__RT_RUNNING)
         r = start(cfg);
     pthread_mutex_unlock(&rt.init_lock);
     return r;
 }
 
-WEFT__NOINLINE static void ensure_slow(void) {
+void weft__ensure_slow(void) {
     pthread_mutex_lock(&rt.init_lock);
     int r = 0;
-    if (atomic_load(&rt.state) != RT_RUNNING)
+    if (atomic_load(&weft__rt_state) != WEFT__RT_RUNNING)
         r = start(NULL);
     pthread_mutex_unlock(&rt.init_lock);
     if (r < 0)
         weft__fatal("cannot start the runtime: %s", weft_strerror(r));
-}
-
-void weft__ensure(void) {
-    if (WEFT__UNLIKELY(atomic_load_explicit(&rt.state, memory_order_acquire) !=
-                       RT_RUNNING))
-        ensure_slow();
 }
 
 /* How long weft_shutdown waits for goroutines that are only returning. */
@@ -164,9 +158,9 @@ static int shutdown_quiet(void) {
 int weft_shutdown(void) {
     pthread_mutex_lock(&rt.init_lock);
     int r = 0;
-    if (atomic_load(&rt.state) == RT_RUNNING)
+    if (atomic_load(&weft__rt_state) == WEFT__RT_RUNNING)
         r = weft__curg() ? -EBUSY : shutdown_quiet();
-    if (r < 0 || atomic_load(&rt.state) != RT_RUNNING) {
+    if (r < 0 || atomic_load(&weft__rt_state) != WEFT__RT_RUNNING) {
         pthread_mutex_unlock(&rt.init_lock);
         return r;
     }
@@ -177,7 +171,7 @@ int weft_shutdown(void) {
     weft__netpoll_release();
     weft__stack_release_all();
     weft__trace_flush();
-    atomic_store(&rt.state, RT_STOPPED);
+    atomic_store(&weft__rt_state, WEFT__RT_STOPPED);
     pthread_mutex_unlock(&rt.init_lock);
     return 0;
 }

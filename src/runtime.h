@@ -10,8 +10,18 @@
 
 #include "sys.h"
 
-/* Start the runtime if it is not running.  Cheap when it is. */
-void weft__ensure(void);
+enum { WEFT__RT_STOPPED, WEFT__RT_RUNNING };
+extern atomic_int weft__rt_state;
+void weft__ensure_slow(void);
+
+/* Start the runtime if it is not running.  Inline: one load on every
+ * entry point's path while it runs. */
+static inline void weft__ensure(void) {
+    if (WEFT__UNLIKELY(
+            atomic_load_explicit(&weft__rt_state, memory_order_acquire) !=
+            WEFT__RT_RUNNING))
+        weft__ensure_slow();
+}
 
 /* A part above the scheduler that keeps threads or calls of its own (the
  * weft_blocking pool): the runtime asks it before a shutdown, releases it
