@@ -58,11 +58,14 @@ amalgamation:
 # Debian packages (CPack): libweft0, libweft-dev, libweft-nats, in build-deb/
 deb:
 	$(CMAKE) -S . -B build-deb -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-		-DCMAKE_INSTALL_PREFIX=/usr -DWEFT_BUILD_TESTS=OFF
+		-DCMAKE_INSTALL_PREFIX=/usr -DWEFT_BUILD_TESTS=OFF -DWEFT_SANITIZER_LIBS=ON
 	$(CMAKE) --build build-deb -j$(JOBS)
 	cd build-deb && cpack -G DEB
 
-install: build
+# with the sanitizer libraries, which a plain `make build` leaves out
+install:
+	$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_SANITIZER_LIBS=ON
+	$(CMAKE) --build build -j$(JOBS)
 	$(CMAKE) --install build --prefix $(PREFIX)
 
 # Every C file of the tree, subdirectories (src/nats, src/arch, tests/nats,

@@ -329,7 +329,7 @@ struct weft__timer {
     weft__timer_fn fn;
     void *arg;
     int32_t idx;        /* heap slot, -1 when not queued */
-    atomic_int running; /* fn executing now */
+    atomic_int running; /* fn executing now: its epoch (timer.c), else 0 */
 };
 
 /* Queue t to run fn at when.  t must not be queued already. */
@@ -769,6 +769,7 @@ void weft__trace_flush(void);
 /* From weft__diag_init / weft__diag_worker_init. */
 void weft__trace_init(int nprocs);
 void weft__trace_thread(int wid);
+void weft__trace_atfork_child(void); /* the child of a fork: tracing off */
 
 /* ---- the waiter's hot paths ---------------------------------------------- */
 
@@ -1666,44 +1667,38 @@ size_t weft_chan_cap(const weft_chan *c) {
 
 /* ---- size-checked forms ------------------------------------------------ */
 
-/* Checked before anything is taken or copied, so a mismatch changes
- * nothing. */
-static int size_check(const weft_chan *c, size_t size) {
+/* The size is checked before anything is taken or copied, so a mismatch
+ * changes nothing; then it is the raw form's operation. */
+static int sized_op(weft_chan *c, bool send, void *elem, size_t size,
+                    int64_t timeout_ns, int nowait_err) {
     if (!c)
         return -EINVAL;
-    return size == c->elem_size ? 0 : -EMSGSIZE;
+    if (size != c->elem_size)
+        return -EMSGSIZE;
+    return send ? chan_send(c, elem, timeout_ns, nowait_err)
+                : chan_recv(c, elem, timeout_ns, nowait_err);
 }
 
 int weft_send_sized(weft_chan *c, const void *elem, size_t size) {
-    int r = size_check(c, size);
-    return r ? r : weft_send(c, elem);
+    return sized_op(c, true, (void *)elem, size, WEFT_FOREVER, 0);
 }
-
 int weft_recv_sized(weft_chan *c, void *out, size_t size) {
-    int r = size_check(c, size);
-    return r ? r : weft_recv(c, out);
+    return sized_op(c, false, out, size, WEFT_FOREVER, 0);
 }
-
 int weft_try_send_sized(weft_chan *c, const void *elem, size_t size) {
-    int r = size_check(c, size);
-    return r ? r : weft_try_send(c, elem);
+    return sized_op(c, true, (void *)elem, size, 0, -EAGAIN);
 }
-
 int weft_try_recv_sized(weft_chan *c, void *out, size_t size) {
-    int r = size_check(c, size);
-    return r ? r : weft_try_recv(c, out);
+    return sized_op(c, false, out, size, 0, -EAGAIN);
 }
-
 int weft_send_timeout_sized(weft_chan *c, const void *elem, size_t size,
                             int64_t timeout_ns) {
-    int r = size_check(c, size);
-    return r ? r : weft_send_timeout(c, elem, timeout_ns);
+    return sized_op(c, true, (void *)elem, size, timeout_norm(timeout_ns),
+                    -ETIMEDOUT);
 }
-
 int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
                             int64_t timeout_ns) {
-    int r = size_check(c, size);
-    return r ? r : weft_recv_timeout(c, out, timeout_ns);
+    return sized_op(c, false, out, size, timeout_norm(timeout_ns), -ETIMEDOUT);
 }
 
 #define deadline_fire weft__ctx_deadline_fire
@@ -4310,6 +4305,7 @@ static void fork_parent(void) {
 
 static void fork_child(void) {
     fork_unlock(2);
+    weft__trace_atfork_child();
     if (atomic_load(&weft__rt_state) == WEFT__RT_RUNNING) {
         weft__sched_forget();
         weft__netpoll_forget();
@@ -6388,6 +6384,7 @@ int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
 #undef SMALL
 #undef try_each
 
+#define reg weft__signal_reg
 #line 1 "src/signal.c"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -6402,8 +6399,11 @@ int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
  * blocks SIGTERM in its threads to sigwait() for it, say, no longer loses
  * it to a worker whatever the order of its calls.  Faults (SIGSEGV for a
  * stack overflow, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) must reach the
- * thread that caused them, and SIGPROF must reach the thread that is
- * running for a profiler to sample goroutines: those stay unblocked.
+ * thread that caused them, SIGPROF must reach the thread that is running
+ * for a profiler to sample goroutines, and SIGQUIT is the runtime's own
+ * (the dump, debug.c), whose handler may run on any thread: a burst of
+ * them must not all land on one program thread and starve it.  Those stay
+ * unblocked.
  *
  * Delivery.  weft_signal_notify installs on_signal for each signal asked
  * for.  The handler only bumps the signal's pending counter (a lock-free
@@ -6427,7 +6427,7 @@ int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
  * when the context ended; an after-function on watch wakes the dispatcher
  * then, which prunes the registration.
  */
-#line 40 "src/signal.c"
+#line 43 "src/signal.c"
 
 #include <poll.h>
 #include <pthread.h>
@@ -6720,6 +6720,7 @@ weft_ctx *weft_signal_ctx(weft_ctx *parent, const int *signals, size_t n) {
     return ctx;
 }
 #undef TSAN_WAKE_MS
+#undef reg
 
 #define pool weft__stack_pool
 #line 1 "src/stack.c"
@@ -7548,7 +7549,10 @@ int weft_timer_stop(weft_timer *t) {
  * Any worker runs due timers (find_runnable checks now and then; the idle
  * poller sleeps in epoll exactly until the earliest deadline).  A callback
  * runs outside the heap lock with t->running set, so weft__timer_del can
- * wait for it and the caller may free t afterwards.
+ * wait for it and the caller may free t afterwards.  running holds the
+ * epoch it was set in, not 1: a fork's child starts a new epoch, so a
+ * callback that was running on a thread the child does not have never
+ * makes the child wait.
  *
  * Invariants (under th.lock): heap[i]->idx == i; a timer not in the heap
  * has idx -1; th.next mirrors heap[0]->when (or -1) so readers need no
@@ -7560,7 +7564,7 @@ int weft_timer_stop(weft_timer *t) {
  * weft__timer_earliest, which it installs when it starts: the heap sits
  * below the scheduler and does not call it by name.
  */
-#line 21 "src/timer.c"
+#line 24 "src/timer.c"
 
 #include <string.h>
 
@@ -7570,7 +7574,8 @@ static struct {
     size_t n, cap, resv;
     atomic_llong next;
     atomic_size_t count;
-} th = {.next = -1};
+    int epoch; /* changes only in a fork's child, before any other thread */
+} th = {.next = -1, .epoch = 1};
 
 _Atomic(weft__timer_hook) weft__timer_earliest;
 
@@ -7670,7 +7675,7 @@ bool weft__timer_del(weft__timer *t) {
     }
     t->period = 0; /* a running periodic timer must not re-arm itself */
     weft__lock_release(&th.lock);
-    while (atomic_load_explicit(&t->running, memory_order_acquire))
+    while (atomic_load_explicit(&t->running, memory_order_acquire) == th.epoch)
         weft__cpu_relax();
     return queued;
 }
@@ -7689,7 +7694,7 @@ int64_t weft__timers_run(int64_t now) {
         bool periodic = t->period > 0;
         if (periodic)
             th.resv++;
-        atomic_store_explicit(&t->running, 1, memory_order_relaxed);
+        atomic_store_explicit(&t->running, th.epoch, memory_order_relaxed);
         weft__lock_release(&th.lock);
 
         t->fn(t, now);
@@ -7727,7 +7732,9 @@ void weft__timers_release(void) {
 
 /* fork(): phase 0 (prepare) locks the heap; 1 (parent) unlocks it; 2
  * (child) empties it, marking every queued timer unqueued, so that a timer
- * of the parent's stopped in the child never touches the new heap. */
+ * of the parent's stopped in the child never touches the new heap, and
+ * forgets the callbacks running on the parent's threads: their reserved
+ * slots, and their running flags (a new epoch). */
 void weft__timers_atfork(int phase) {
     if (phase == 0) {
         weft__lock_acquire(&th.lock);
@@ -7738,7 +7745,8 @@ void weft__timers_atfork(int phase) {
             th.heap[i]->idx = -1;
         free(th.heap);
         th.heap = NULL;
-        th.n = th.cap = 0;
+        th.n = th.cap = th.resv = 0;
+        th.epoch++;
         publish_next();
     }
     weft__lock_release(&th.lock);
@@ -7822,6 +7830,7 @@ static struct {
     tbuf **workers;
     int nworkers;
     tbuf threads;
+    bool forked; /* a fork's child: the file and the buffers are the parent's */
 } tr;
 
 static __thread tbuf *tls_buf;
@@ -7935,7 +7944,7 @@ void weft__trace_park(void) {
 
 void weft__trace_init(int nprocs) {
     const char *path = getenv("WEFT_TRACE");
-    if (!tr.path && (!path || !*path))
+    if (tr.forked || (!tr.path && (!path || !*path)))
         return;
     weft__lock_acquire(&tr.lock);
     if (!tr.path) {
@@ -7954,6 +7963,15 @@ void weft__trace_init(int nprocs) {
     bool ok = tr.path && tr.nworkers >= nprocs;
     weft__lock_release(&tr.lock);
     atomic_store(&weft__trace_on, ok);
+}
+
+/* The child of a fork traces nothing: its file would overwrite the
+ * parent's, with the parent's events in it (and tr.lock may be held by a
+ * thread the child does not have). */
+void weft__trace_atfork_child(void) {
+    tr.forked = true;
+    tls_buf = NULL;
+    atomic_store(&weft__trace_on, false);
 }
 
 void weft__trace_thread(int wid) {
@@ -8006,6 +8024,8 @@ static int gname_cmp(const void *a, const void *b) {
 
 static const char *name_of(const writer *w, uint64_t g) {
     gname key = {.g = g};
+    if (!w->nnames) /* names is NULL then, which bsearch must not get */
+        return NULL;
     const gname *n = bsearch(&key, w->names, w->nnames, sizeof key, gname_cmp);
     return n ? n->name : NULL;
 }
@@ -8610,8 +8630,8 @@ int64_t weft_now(void) {
 
 /* Every signal blocked but those that must reach a particular thread. */
 void weft__thread_mask(sigset_t *s) {
-    static const int keep[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL,
-                               SIGTRAP, SIGSYS, SIGPROF};
+    static const int keep[] = {SIGSEGV, SIGBUS, SIGFPE,  SIGILL,
+                               SIGTRAP, SIGSYS, SIGPROF, SIGQUIT};
     sigfillset(s);
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         sigdelset(s, keep[i]);

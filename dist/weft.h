@@ -691,10 +691,10 @@ WEFT_API ssize_t weft_copy_ctx(weft_ctx *ctx, int dst_fd, int src_fd);
  * program that handles signals itself (sigaction, sigwait, signalfd) keeps
  * its rules: its handlers run on its own threads, never on a worker in the
  * middle of a goroutine.  Only faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
- * SIGTRAP, SIGSYS) and SIGPROF (profilers) reach a worker.  raise() and
- * pthread_kill() target one thread: from a goroutine, that is a worker,
- * which never takes the signal; use kill(getpid(), sig).  SIGQUIT's dump
- * (weft_dump) runs on whichever of the program's threads takes it.
+ * SIGTRAP, SIGSYS), SIGPROF (profilers) and SIGQUIT (the runtime's own
+ * dump, weft_dump, which may run on any thread) reach a worker.  raise()
+ * and pthread_kill() target one thread: from a goroutine, that is a
+ * worker, which never takes the signal; use kill(getpid(), sig).
  *
  * Signals asked for below are caught by weft instead: a handler that only
  * records the signal, and a signal thread that keeps exactly those signals

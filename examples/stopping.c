@@ -119,13 +119,17 @@ static int stop_show_ctx(void) {
 
 typedef struct stop_lookup {
     weft_chan *answer; /* the caller waits here, for a while */
+    weft_chan *slow;   /* closed when the lookup may answer */
     weft_wg *finished; /* NULL for the leaky version */
 } stop_lookup;
 
-/* A slow lookup: answers after 20 ms. */
+/* A slow lookup: it answers when slow is closed.  Its slowness is that
+ * gate, opened once the caller has given up, not a sleep: on a loaded
+ * machine a lookup that sleeps 20 ms could still answer within the 5 ms
+ * the caller waits, and there would be no late answer to show. */
 static void stop_slow_lookup(void *arg) {
     stop_lookup *l = arg;
-    weft_sleep(WEFT_MS(20));
+    weft_recv(l->slow, NULL);
     int answer = 42;
     WEFT_SEND(l->answer, answer); /* unbuffered: waits for a receiver */
     if (l->finished)
@@ -137,9 +141,13 @@ static int stop_ask(stop_lookup *l, size_t cap) {
     weft_goopts named = {.name = "slow-lookup"};
     int answer;
     l->answer = weft_chan_make(sizeof(int), cap);
-    if (!l->answer || weft_go_with(stop_slow_lookup, l, &named) != 0)
+    l->slow = weft_chan_make(0, 0);
+    if (!l->answer || !l->slow ||
+        weft_go_with(stop_slow_lookup, l, &named) != 0)
         return -1;
-    return WEFT_RECV_TIMEOUT(l->answer, &answer, WEFT_MS(5));
+    int r = WEFT_RECV_TIMEOUT(l->answer, &answer, WEFT_MS(5));
+    weft_close(l->slow); /* the lookup answers now, too late */
+    return r;
 }
 
 /* Static so that a leak checker sees it reachable: the goroutine itself is
@@ -149,7 +157,7 @@ static stop_lookup stop_leaky;
 static int stop_show_leak(void) {
     if (stop_ask(&stop_leaky, 0) != -ETIMEDOUT)
         return 1;
-    weft_sleep(WEFT_MS(40)); /* the lookup has answered by now... */
+    weft_sleep(WEFT_MS(20)); /* the lookup has answered by now... */
     printf("3. blocked by mistake: the caller gave up, so nobody receives "
            "the answer;\n   %zu goroutine(s) alive, and weft_dump() shows who "
            "is stuck where:\n",
@@ -164,6 +172,7 @@ static int stop_show_leak(void) {
         return 1;
     weft_wg_wait(&finished);
     weft_chan_free(fixed.answer);
+    weft_chan_free(fixed.slow);
     printf("   fixed with a buffer of one: the late answer is dropped off, "
            "the lookup returns\n");
     return 0;

@@ -297,42 +297,36 @@ size_t weft_chan_cap(const weft_chan *c) {
 
 /* ---- size-checked forms ------------------------------------------------ */
 
-/* Checked before anything is taken or copied, so a mismatch changes
- * nothing. */
-static int size_check(const weft_chan *c, size_t size) {
+/* The size is checked before anything is taken or copied, so a mismatch
+ * changes nothing; then it is the raw form's operation. */
+static int sized_op(weft_chan *c, bool send, void *elem, size_t size,
+                    int64_t timeout_ns, int nowait_err) {
     if (!c)
         return -EINVAL;
-    return size == c->elem_size ? 0 : -EMSGSIZE;
+    if (size != c->elem_size)
+        return -EMSGSIZE;
+    return send ? chan_send(c, elem, timeout_ns, nowait_err)
+                : chan_recv(c, elem, timeout_ns, nowait_err);
 }
 
 int weft_send_sized(weft_chan *c, const void *elem, size_t size) {
-    int r = size_check(c, size);
-    return r ? r : weft_send(c, elem);
+    return sized_op(c, true, (void *)elem, size, WEFT_FOREVER, 0);
 }
-
 int weft_recv_sized(weft_chan *c, void *out, size_t size) {
-    int r = size_check(c, size);
-    return r ? r : weft_recv(c, out);
+    return sized_op(c, false, out, size, WEFT_FOREVER, 0);
 }
-
 int weft_try_send_sized(weft_chan *c, const void *elem, size_t size) {
-    int r = size_check(c, size);
-    return r ? r : weft_try_send(c, elem);
+    return sized_op(c, true, (void *)elem, size, 0, -EAGAIN);
 }
-
 int weft_try_recv_sized(weft_chan *c, void *out, size_t size) {
-    int r = size_check(c, size);
-    return r ? r : weft_try_recv(c, out);
+    return sized_op(c, false, out, size, 0, -EAGAIN);
 }
-
 int weft_send_timeout_sized(weft_chan *c, const void *elem, size_t size,
                             int64_t timeout_ns) {
-    int r = size_check(c, size);
-    return r ? r : weft_send_timeout(c, elem, timeout_ns);
+    return sized_op(c, true, (void *)elem, size, timeout_norm(timeout_ns),
+                    -ETIMEDOUT);
 }
-
 int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
                             int64_t timeout_ns) {
-    int r = size_check(c, size);
-    return r ? r : weft_recv_timeout(c, out, timeout_ns);
+    return sized_op(c, false, out, size, timeout_norm(timeout_ns), -ETIMEDOUT);
 }

@@ -71,6 +71,7 @@ static void fork_parent(void) {
 
 static void fork_child(void) {
     fork_unlock(2);
+    weft__trace_atfork_child();
     if (atomic_load(&weft__rt_state) == WEFT__RT_RUNNING) {
         weft__sched_forget();
         weft__netpoll_forget();

@@ -11,8 +11,11 @@
  * blocks SIGTERM in its threads to sigwait() for it, say, no longer loses
  * it to a worker whatever the order of its calls.  Faults (SIGSEGV for a
  * stack overflow, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) must reach the
- * thread that caused them, and SIGPROF must reach the thread that is
- * running for a profiler to sample goroutines: those stay unblocked.
+ * thread that caused them, SIGPROF must reach the thread that is running
+ * for a profiler to sample goroutines, and SIGQUIT is the runtime's own
+ * (the dump, debug.c), whose handler may run on any thread: a burst of
+ * them must not all land on one program thread and starve it.  Those stay
+ * unblocked.
  *
  * Delivery.  weft_signal_notify installs on_signal for each signal asked
  * for.  The handler only bumps the signal's pending counter (a lock-free

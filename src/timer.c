@@ -5,7 +5,10 @@
  * Any worker runs due timers (find_runnable checks now and then; the idle
  * poller sleeps in epoll exactly until the earliest deadline).  A callback
  * runs outside the heap lock with t->running set, so weft__timer_del can
- * wait for it and the caller may free t afterwards.
+ * wait for it and the caller may free t afterwards.  running holds the
+ * epoch it was set in, not 1: a fork's child starts a new epoch, so a
+ * callback that was running on a thread the child does not have never
+ * makes the child wait.
  *
  * Invariants (under th.lock): heap[i]->idx == i; a timer not in the heap
  * has idx -1; th.next mirrors heap[0]->when (or -1) so readers need no
@@ -27,7 +30,8 @@ static struct {
     size_t n, cap, resv;
     atomic_llong next;
     atomic_size_t count;
-} th = {.next = -1};
+    int epoch; /* changes only in a fork's child, before any other thread */
+} th = {.next = -1, .epoch = 1};
 
 _Atomic(weft__timer_hook) weft__timer_earliest;
 
@@ -127,7 +131,7 @@ bool weft__timer_del(weft__timer *t) {
     }
     t->period = 0; /* a running periodic timer must not re-arm itself */
     weft__lock_release(&th.lock);
-    while (atomic_load_explicit(&t->running, memory_order_acquire))
+    while (atomic_load_explicit(&t->running, memory_order_acquire) == th.epoch)
         weft__cpu_relax();
     return queued;
 }
@@ -146,7 +150,7 @@ int64_t weft__timers_run(int64_t now) {
         bool periodic = t->period > 0;
         if (periodic)
             th.resv++;
-        atomic_store_explicit(&t->running, 1, memory_order_relaxed);
+        atomic_store_explicit(&t->running, th.epoch, memory_order_relaxed);
         weft__lock_release(&th.lock);
 
         t->fn(t, now);
@@ -184,7 +188,9 @@ void weft__timers_release(void) {
 
 /* fork(): phase 0 (prepare) locks the heap; 1 (parent) unlocks it; 2
  * (child) empties it, marking every queued timer unqueued, so that a timer
- * of the parent's stopped in the child never touches the new heap. */
+ * of the parent's stopped in the child never touches the new heap, and
+ * forgets the callbacks running on the parent's threads: their reserved
+ * slots, and their running flags (a new epoch). */
 void weft__timers_atfork(int phase) {
     if (phase == 0) {
         weft__lock_acquire(&th.lock);
@@ -195,7 +201,8 @@ void weft__timers_atfork(int phase) {
             th.heap[i]->idx = -1;
         free(th.heap);
         th.heap = NULL;
-        th.n = th.cap = 0;
+        th.n = th.cap = th.resv = 0;
+        th.epoch++;
         publish_next();
     }
     weft__lock_release(&th.lock);

@@ -18,7 +18,7 @@ struct weft__timer {
     weft__timer_fn fn;
     void *arg;
     int32_t idx;        /* heap slot, -1 when not queued */
-    atomic_int running; /* fn executing now */
+    atomic_int running; /* fn executing now: its epoch (timer.c), else 0 */
 };
 
 /* Queue t to run fn at when.  t must not be queued already. */

@@ -75,6 +75,7 @@ static struct {
     tbuf **workers;
     int nworkers;
     tbuf threads;
+    bool forked; /* a fork's child: the file and the buffers are the parent's */
 } tr;
 
 static __thread tbuf *tls_buf;
@@ -188,7 +189,7 @@ void weft__trace_park(void) {
 
 void weft__trace_init(int nprocs) {
     const char *path = getenv("WEFT_TRACE");
-    if (!tr.path && (!path || !*path))
+    if (tr.forked || (!tr.path && (!path || !*path)))
         return;
     weft__lock_acquire(&tr.lock);
     if (!tr.path) {
@@ -207,6 +208,15 @@ void weft__trace_init(int nprocs) {
     bool ok = tr.path && tr.nworkers >= nprocs;
     weft__lock_release(&tr.lock);
     atomic_store(&weft__trace_on, ok);
+}
+
+/* The child of a fork traces nothing: its file would overwrite the
+ * parent's, with the parent's events in it (and tr.lock may be held by a
+ * thread the child does not have). */
+void weft__trace_atfork_child(void) {
+    tr.forked = true;
+    tls_buf = NULL;
+    atomic_store(&weft__trace_on, false);
 }
 
 void weft__trace_thread(int wid) {
@@ -259,6 +269,8 @@ static int gname_cmp(const void *a, const void *b) {
 
 static const char *name_of(const writer *w, uint64_t g) {
     gname key = {.g = g};
+    if (!w->nnames) /* names is NULL then, which bsearch must not get */
+        return NULL;
     const gname *n = bsearch(&key, w->names, w->nnames, sizeof key, gname_cmp);
     return n ? n->name : NULL;
 }

@@ -449,6 +449,7 @@ void weft__trace_flush(void);
 /* From weft__diag_init / weft__diag_worker_init. */
 void weft__trace_init(int nprocs);
 void weft__trace_thread(int wid);
+void weft__trace_atfork_child(void); /* the child of a fork: tracing off */
 
 /* ---- the waiter's hot paths ---------------------------------------------- */
 

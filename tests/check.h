@@ -68,6 +68,22 @@ static inline int test_count(const char *s, const char *what) {
     return n;
 }
 
+/* How many times slower than when idle the machine runs now: its load
+ * average per core, 1 to 8.  For a bound on CPU-heavy work, which a
+ * loaded machine stretches by as much. */
+static inline int test_load_factor(void) {
+    double load = 0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1)
+            load = 0;
+        fclose(f);
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int k = (int)(load / (double)(cores > 0 ? cores : 1) + 0.999);
+    return k < 1 ? 1 : k > 8 ? 8 : k;
+}
+
 #define TEST_BEGIN(seconds)                                                    \
     do {                                                                       \
         alarm((unsigned)(seconds) * (unsigned)test_scale());                   \

@@ -7,7 +7,14 @@
  * weft_blocking helper; each child spawns goroutines, uses a channel, a
  * sleep and a timer (and stops the parent's timer, which must not touch
  * the child's heap) and exits 0 in bounded time; the parent goes on.
+ *
+ * Two leftovers of the fork work: a periodic timer whose callback is
+ * running at the fork (on a worker the child does not have) once made the
+ * child's weft__timer_del wait for ever, and the slot it kept made the
+ * child's next timer write into a freed heap; and a traced parent's child
+ * rewrote the parent's WEFT_TRACE file with its own events.
  */
+#include "../src/weft_internal.h" /* a timer callback held at the fork */
 #include "check.h"
 
 #include <signal.h>
@@ -17,7 +24,9 @@
 
 enum { N = 50 };
 
-static weft_timer *ticker; /* the parent's, armed at the fork */
+static weft_timer *ticker;    /* the parent's, armed at the fork */
+static weft__timer slow;      /* the parent's, its callback running at a fork */
+static atomic_int slow_state; /* 1: the callback runs; 2: it may return */
 static atomic_bool stop_spin;
 static weft_wg spin_wg;
 
@@ -58,6 +67,8 @@ static int child_work(void) {
     weft_timer_stop(t);
     if (weft_sleep(WEFT_MS(2)) != 0 || weft_goroutines() != 0)
         return 15;
+    if (weft_shutdown() != 0) /* writes the trace file, if the child had one */
+        return 16;
     return 0;
 }
 
@@ -84,6 +95,38 @@ static int wait_child(pid_t pid) {
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
     return -1;
+}
+
+/* The first run waits until the parent has forked. */
+static void slow_tick(weft__timer *t, int64_t now) {
+    (void)t;
+    (void)now;
+    int first = 0;
+    if (atomic_compare_exchange_strong(&slow_state, &first, 1))
+        while (atomic_load(&slow_state) != 2)
+            weft__cpu_relax();
+}
+
+/* Fork while slow_tick runs on a worker: the child stops that timer (it
+ * must not wait for the callback) and then arms and runs a timer of its
+ * own, and the rest of child_work. */
+static void fork_in_callback(void) {
+    slow.fn = slow_tick;
+    slow.idx = -1;
+    slow.period = WEFT_MS(1);
+    CHECK_EQ(weft__timer_add(&slow, weft_now()), 0);
+    while (atomic_load(&slow_state) != 1) /* no weft wait: the only worker */
+        usleep(100);                      /* may be the one in slow_tick */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        weft__timer_del(&slow);
+        _exit(child_work());
+    }
+    CHECK(pid > 0);
+    atomic_store(&slow_state, 2);
+    CHECK_EQ(wait_child(pid), 0);
+    weft__timer_del(&slow);
 }
 
 static void fork_in_helper(void *arg) {
@@ -114,6 +157,13 @@ int main(void) {
         printf("skipped: threads in a forked child under ThreadSanitizer\n");
         return SKIPPED;
     }
+    /* fork_child's children shut their runtime down, which writes a trace
+     * file if they trace: the parent's file must not appear */
+    char trace[64];
+    snprintf(trace, sizeof trace, "/tmp/weft-fork-trace-%d.json",
+             (int)getpid());
+    unlink(trace);
+    CHECK_EQ(setenv("WEFT_TRACE", trace, 1), 0);
     ticker = weft_timer_start(WEFT_MS(1), WEFT_MS(1));
     CHECK(ticker);
     weft_wg_add(&spin_wg, 4);
@@ -132,9 +182,25 @@ int main(void) {
     CHECK_EQ(wait_child(pid), 0);
     check_parent();
 
+    fork_in_callback();
+    check_parent();
+    CHECK(access(trace, F_OK) != 0);
+
     atomic_store(&stop_spin, true);
     weft_wg_wait(&spin_wg);
     weft_timer_stop(ticker);
+    /* the parent's own trace is written, and it is the parent's */
+    CHECK_EQ(weft_shutdown(), 0);
+    FILE *f = fopen(trace, "r");
+    CHECK(f);
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    char pid_field[32];
+    snprintf(pid_field, sizeof pid_field, "\"pid\":%d,", (int)getpid());
+    CHECK(strstr(buf, pid_field));
+    unlink(trace);
     TEST_OK();
     return 0;
 }

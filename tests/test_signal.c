@@ -35,8 +35,9 @@ static void mask_goroutine(void *arg) {
     weft_wg_done(&done);
 }
 
-/* Worker and helper threads block asynchronous signals, but not faults,
- * whatever the mask of the thread that started the runtime. */
+/* Worker and helper threads block asynchronous signals, but not faults
+ * nor the runtime's own SIGQUIT, whatever the mask of the thread that
+ * started the runtime. */
 static int runtime_masks(void) {
     weft_wg_add(&done, 1);
     weft_go(mask_goroutine, NULL);
@@ -44,9 +45,10 @@ static int runtime_masks(void) {
     const sigset_t *masks[] = {&g_mask, &helper_mask};
     for (int i = 0; i < 2; i++) {
         if (!sigismember(masks[i], SIGTERM) || !sigismember(masks[i], SIGINT) ||
-            !sigismember(masks[i], SIGUSR1) || !sigismember(masks[i], SIGQUIT))
+            !sigismember(masks[i], SIGUSR1))
             return 10 + i;
-        if (sigismember(masks[i], SIGSEGV) || sigismember(masks[i], SIGBUS))
+        if (sigismember(masks[i], SIGSEGV) || sigismember(masks[i], SIGBUS) ||
+            sigismember(masks[i], SIGQUIT))
             return 20 + i;
     }
     return 0;

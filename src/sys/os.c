@@ -71,8 +71,8 @@ int64_t weft_now(void) {
 
 /* Every signal blocked but those that must reach a particular thread. */
 void weft__thread_mask(sigset_t *s) {
-    static const int keep[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL,
-                               SIGTRAP, SIGSYS, SIGPROF};
+    static const int keep[] = {SIGSEGV, SIGBUS, SIGFPE,  SIGILL,
+                               SIGTRAP, SIGSYS, SIGPROF, SIGQUIT};
     sigfillset(s);
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         sigdelset(s, keep[i]);
