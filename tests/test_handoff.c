@@ -6,9 +6,10 @@
  *
  * Every case runs in a child process (child.h), once with WEFT_PROCS=1 and
  * once with 2, under its own alarm: a case that hangs is reported as hung
- * and the next one still runs.  Time bounds are loose (a loaded 2-core VM)
- * and grow under sanitizers and qemu (slack); under valgrind, which runs
- * one thread at a time, the test skips itself.
+ * and the next one still runs.  `test_handoff <case>` runs one case.  Time
+ * bounds are loose (a loaded 2-core VM) and grow under sanitizers and qemu
+ * (slack); under valgrind, which runs one thread at a time, the test skips
+ * itself.
  */
 #include "child.h"
 
@@ -669,6 +670,7 @@ static int child_main(void) {
 }
 
 static int failures;
+static const char *only; /* argv[1]: run only the case of that name */
 
 /* Run fn in a child with n workers and env; what it must end with: exit
  * code want, and, if check is given, output check accepts. */
@@ -676,6 +678,8 @@ static void run_case(const char *name, int (*fn)(void), unsigned secs, int n,
                      const char *extra_env, int want,
                      bool (*check)(const char *out)) {
     static child c;
+    if (only && strcmp(only, name) != 0)
+        return;
     char procs_env[32];
     snprintf(procs_env, sizeof procs_env, "WEFT_PROCS=%d", n);
     const char *env[] = {procs_env, "ASAN_OPTIONS=detect_leaks=0", extra_env,
@@ -710,7 +714,8 @@ static bool deadlock_out(const char *out) {
            NULL;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    only = argc > 1 ? argv[1] : NULL;
     if (getenv("WEFT_VALGRIND")) {
         printf("skipped: valgrind runs one thread at a time\n");
         return SKIPPED;
