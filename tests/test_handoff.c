@@ -634,6 +634,10 @@ static int no_false_deadlock_case(void) {
     CHECK_EQ(weft_go(forever, NULL), 0);
     for (int i = 0; i < procs; i++) /* every worker's goroutine in C */
         CHECK_EQ(weft_go(late_answer, NULL), 0);
+    /* work behind them: Ps are handed off, then go idle while the
+     * goroutines that held them are still in usleep */
+    start_sleeper(5);
+    weft_wg_wait(&sleeper_wg);
     for (int i = 0; i < procs; i++) {
         int v = 0;
         CHECK_EQ(weft_recv(answer, &v), 0);
