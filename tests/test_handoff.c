@@ -738,7 +738,7 @@ int main(int argc, char **argv) {
         run_case("usleep", usleep_case, 10, n, NULL, 0, NULL);
         run_case("queued-behind", behind_case, 10, n, NULL, 0, NULL);
         run_case("blocking-read", read_case, 15, n, NULL, 0, NULL);
-        run_case("mix", mix_case, 60, n, NULL, 0, NULL);
+        run_case("mix", mix_case, 120, n, NULL, 0, NULL);
         char cap[32];
         snprintf(cap, sizeof cap, "WEFT_MAXTHREADS=%d", n + CAP_EXTRA);
         run_case("thread-cap", cap_case, 10, n, cap, 0, cap_out);
