@@ -69,9 +69,18 @@ static long max_lead;
 
 static weft_chan *start;
 
+static atomic_int arrived;
+
 static void yielder(void *arg) {
     int me = (int)(intptr_t)arg;
     CHECK_EQ(weft_recv(start, NULL), -EPIPE); /* both exist before turns */
+    /* The close readies one waiter, then the other: until the second has
+     * run, the first may be alone on the worker and its yields return at
+     * once (seen under ThreadSanitizer, which slows the closing thread
+     * between the two).  Count turns only once both have run. */
+    atomic_fetch_add(&arrived, 1);
+    while (atomic_load(&arrived) < 2)
+        weft_yield();
     for (int i = 0; i < 10000; i++) {
         atomic_fetch_add(&turns[me], 1);
         long lead = atomic_load(&turns[me]) - atomic_load(&turns[!me]);
