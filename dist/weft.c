@@ -14,8 +14,8 @@
  * pool.cv.  Helpers are started lazily: MIN_HELPERS with the first job,
  * then one more whenever queued jobs outnumber idle helpers, up to
  * MAX_HELPERS; beyond that jobs wait their turn.  Helpers live until
- * weft__blocking_release (weft_shutdown), which lets them drain the queue
- * and joins them.
+ * weft_shutdown (the pool joins the runtime as a weft__subsystem with the
+ * first call), which lets them drain the queue and joins them.
  *
  * The caller holds the job's own lock from before it queues the job until
  * it has parked (weft__block's unlock callback), and the helper takes that
@@ -26,47 +26,30 @@
  * helper may block already, and queueing it could wait for ever, every
  * helper holding an outer call that waits for an inner one.
  */
-#line 1 "src/weft_internal.h"
+#line 1 "src/runtime.h"
 /* SPDX-License-Identifier: MIT */
 /*
- * weft internal interfaces.  One header for every src/ file.
- *
- * The pieces and how they fit:
- *
- *   arch/    weft__switch: save callee-saved registers on the current stack,
- *             store sp, load the other context's sp, restore, return.
- *   stack.c   goroutine stacks: mmap'd slabs, guard pages, per-worker cache.
- *   sched.c   workers (one OS thread each, with a g0 context on the thread's
- *             own stack), local run queues, global queue, stealing, idling.
- *   park.c    the waiter below: park/unpark/block, and wait queues.
- *   timer.c   one timer heap; due timers run on whichever worker finds them.
- *   netpoll.c epoll; the idle worker that holds the poller role waits in it.
- *   chan.c, select.c, sync.c, ctx.c, group.c: built on park/unpark.
- *
- * Blocking, the one mechanism everything shares (the "waiter"):
- *
- *   A blocked call owns a weft__park on its stack.  Wait queues of channels
- *   and sync objects hold weft__wnode entries pointing at it (select puts
- *   one node per case on several queues, all sharing one park).  A waker
- *   must win weft__claim(p) before it touches the waiter's data: exactly
- *   one party (a waker, or the deadline timer) claims a park.  The winner
- *   writes its results (p->err, p->fired, copied elements), releases the
- *   object's lock, then calls weft__unpark(p) as its very last access to
- *   the object - so the woken party may free the object at once.
- *
- *   weft__block() publishes nothing itself.  The caller enqueues its nodes
- *   while holding the object's lock and passes an unlock callback; for a
- *   goroutine that callback runs on the worker's g0 *after* the goroutine
- *   has switched out, so no waker (who needs the lock) can unpark a
- *   goroutine that is still running.  (weft__ready also waits for a
- *   goroutine whose status still says RUNNING, which covers wakers that need
- *   no lock, such as the deadline timer.)  A plain thread runs the callback and
- *   then sleeps on a futex.  After a timeout the caller must take the lock
- *   again and remove its nodes (a waker that lost the claim race leaves
- *   them alone).
+ * Layer 9, the runtime's life (runtime.c): start-up, shutdown and fork, in
+ * the one order every layer below follows.  Only the public entry points
+ * (channels, select, time, descriptor calls, goroutines, sync, ctx,
+ * weft_blocking) call weft__ensure; nothing the runtime itself names does.
  */
-#ifndef WEFT_INTERNAL_H
-#define WEFT_INTERNAL_H
+#ifndef WEFT_RUNTIME_H
+#define WEFT_RUNTIME_H
+
+#line 1 "src/sys.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 1, system primitives: what every other layer uses and that depends
+ * on nothing of weft but the public header.
+ *
+ * Owns: the build's sanitizer and branch-hint macros, fatal errors and
+ * error names (sys/err.c), the spin lock, the futex, the full fence and
+ * the monotonic clock (sys/os.c), and the timeout-to-deadline rule every
+ * blocking call shares.
+ */
+#ifndef WEFT_SYS_H
+#define WEFT_SYS_H
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -78,6 +61,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -108,6 +92,9 @@
 /* Print "weft: fatal: <what> (goroutine <id>)" and abort. */
 _Noreturn void weft__fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
+/* The running goroutine's id for that line: the scheduler sets it when it
+ * starts (sys sits below the scheduler and cannot ask it by name). */
+extern uint64_t (*weft__fatal_id)(void);
 
 /* ---- spin lock (short critical sections only) ---------------------------- */
 
@@ -153,20 +140,136 @@ extern atomic_uint weft__fence_word;
 int weft__futex_wait(atomic_uint *addr, unsigned val, int64_t timeout_ns);
 void weft__futex_wake(atomic_uint *addr, int n);
 
-/* ---- context switch (src/arch) ------------------------------------------- */
+/* pthread_create for every thread weft runs: the thread starts with every
+ * asynchronous signal blocked (see signal.c).  0 or an errno value. */
+int weft__thread_start(pthread_t *t, const pthread_attr_t *attr,
+                       void *(*fn)(void *), void *arg);
+/* That mask: every signal blocked but those that must reach a particular
+ * thread (faults, SIGPROF). */
+void weft__thread_mask(sigset_t *s);
 
-typedef struct weft__ctx {
+/* Unlock callback for weft__block: releases the weft__lock arg. */
+void weft__unlock_cb(void *lock);
+
+/* ---- timeouts ------------------------------------------------------------ */
+
+/* The one place a deadline is computed: from + ns, where ns < 0 counts as
+ * 0 and a sum beyond the clock's range saturates at INT64_MAX, a deadline
+ * that never comes (still a deadline: not -1, "none").  from >= 0. */
+static inline int64_t weft__deadline_at(int64_t from, int64_t ns) {
+    if (ns < 0)
+        ns = 0;
+    return ns > INT64_MAX - from ? INT64_MAX : from + ns;
+}
+
+/* Convert a relative timeout (WEFT_FOREVER, 0, > 0; other negatives = 0) to
+ * an absolute deadline on weft_now()'s clock (-1 = never). */
+static inline int64_t weft__deadline(int64_t timeout_ns) {
+    if (timeout_ns == WEFT_FOREVER)
+        return -1;
+    return weft__deadline_at(weft_now(), timeout_ns);
+}
+
+#endif
+#line 12 "src/runtime.h"
+
+enum { WEFT__RT_STOPPED, WEFT__RT_RUNNING };
+extern atomic_int weft__rt_state;
+void weft__ensure_slow(void);
+
+/* Start the runtime if it is not running.  Inline: one load on every
+ * entry point's path while it runs. */
+static inline void weft__ensure(void) {
+    if (WEFT__UNLIKELY(
+            atomic_load_explicit(&weft__rt_state, memory_order_acquire) !=
+            WEFT__RT_RUNNING))
+        weft__ensure_slow();
+}
+
+/* A part above the scheduler that keeps threads or calls of its own (the
+ * weft_blocking pool): the runtime asks it before a shutdown, releases it
+ * during one and takes its lock across a fork, in the order of the file
+ * comment of runtime.c. */
+typedef struct weft__subsystem {
+    size_t (*busy)(void);      /* calls in progress: weft_shutdown refuses */
+    void (*release)(void);     /* after the timers, before the netpoller */
+    void (*atfork)(int phase); /* 0 before, 1 parent, 2 child */
+    struct weft__subsystem *next;
+} weft__subsystem;
+
+/* Add s for good (once per process; s is static). */
+void weft__runtime_join(weft__subsystem *s);
+
+#endif
+#line 24 "src/blocking.c"
+#line 1 "src/weft_internal.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * weft internal interfaces of layers 3 to 8 (docs/design.md, "Layers"):
+ * the scheduler, the waiter, channels, the poller's and the diagnostics'
+ * entry points.  Layers 0-2 have their own headers (arch/arch.h, sys.h,
+ * stack.h), as do the timer heap (timer.h), the netpoller's wait records
+ * (netpoll.h) and the runtime's life (runtime.h).
+ *
+ * Blocking, the one mechanism everything shares (the "waiter"):
+ *
+ *   A blocked call owns a weft__park on its stack.  Wait queues of channels
+ *   and sync objects hold weft__wnode entries pointing at it (select puts
+ *   one node per case on several queues, all sharing one park).  A waker
+ *   must win weft__claim(p) before it touches the waiter's data: exactly
+ *   one party (a waker, or the deadline timer) claims a park.  The winner
+ *   writes its results (p->err, p->fired, copied elements), releases the
+ *   object's lock, then calls weft__unpark(p) as its very last access to
+ *   the object - so the woken party may free the object at once.
+ *
+ *   weft__block() publishes nothing itself.  The caller enqueues its nodes
+ *   while holding the object's lock and passes an unlock callback; for a
+ *   goroutine that callback runs on the worker's g0 *after* the goroutine
+ *   has switched out, so no waker (who needs the lock) can unpark a
+ *   goroutine that is still running.  (weft__ready also waits for a
+ *   goroutine whose status still says RUNNING, which covers wakers that need
+ *   no lock, such as the deadline timer.)  A plain thread runs the callback and
+ *   then sleeps on a futex.  After a timeout the caller must take the lock
+ *   again and remove its nodes (a waker that lost the claim race leaves
+ *   them alone).
+ */
+#ifndef WEFT_INTERNAL_H
+#define WEFT_INTERNAL_H
+
+#line 1 "src/arch/arch.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 0, the context switch: saved registers and the assembly that swaps
+ * them (switch_<arch>.S), and the frame a fresh stack starts from
+ * (frame.c).  Knows nothing of goroutines.
+ */
+#ifndef WEFT_ARCH_H
+#define WEFT_ARCH_H
+
+typedef struct weft__regs {
     void *sp;
-} weft__ctx;
+} weft__regs;
 
 /* Save the caller's registers into from, resume to. */
-void weft__switch(weft__ctx *from, weft__ctx *to);
+void weft__switch(weft__regs *from, weft__regs *to);
 
-/* Prepare ctx so that switching to it calls fn(arg) on the stack ending at
+/* Prepare regs so that switching to it calls fn(arg) on the stack ending at
  * top.  fn must never return. */
-void weft__ctx_init(weft__ctx *ctx, void *top, void (*fn)(void *), void *arg);
+void weft__regs_init(weft__regs *regs, void *top, void (*fn)(void *),
+                     void *arg);
 
-/* ---- stacks -------------------------------------------------------------- */
+#endif
+#line 35 "src/weft_internal.h"
+#line 1 "src/stack.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 2, goroutine stacks (stack.c): mmap'd slabs with guard pages or
+ * canaries, size buckets, the per-worker cache and the shared pool.
+ */
+#ifndef WEFT_STACK_H
+#define WEFT_STACK_H
+
+#line 10 "src/stack.h"
 
 /* A stack's descriptor lives in the top bytes of the stack memory itself. */
 typedef struct weft__stack {
@@ -199,8 +302,23 @@ static inline bool weft__stack_ok(const weft__stack *s) {
 /* True if addr lies in the guard region just below s. */
 bool weft__stack_guard_hit(const weft__stack *s, const void *addr);
 void weft__stack_release_all(void);
+/* The stack pool's lock, held across the fork (prepare) or released. */
+void weft__stack_atfork(bool prepare);
 
-/* ---- timers ------------------------------------------------------------- */
+#endif
+#line 36 "src/weft_internal.h"
+#line 37 "src/weft_internal.h"
+#line 1 "src/timer.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 4, the timer heap (timer.c): one heap for the process, run by
+ * whichever worker finds timers due.  Park deadlines, weft_sleep, the
+ * public weft_timer and ctx deadlines are all entries of it.
+ */
+#ifndef WEFT_TIMER_H
+#define WEFT_TIMER_H
+
+#line 11 "src/timer.h"
 
 typedef struct weft__timer weft__timer;
 typedef void (*weft__timer_fn)(weft__timer *t, int64_t now);
@@ -225,6 +343,18 @@ int64_t weft__timers_run(int64_t now);
 int64_t weft__timers_next(void);
 size_t weft__timers_pending(void);
 void weft__timers_release(void);
+/* fork(): 0 before (lock the heap), 1 in the parent (unlock), 2 in the
+ * child (forget the parent's timers, unlock). */
+void weft__timers_atfork(int phase);
+
+/* Called by weft__timer_add, outside the heap's lock, when the new timer is
+ * the earliest: the scheduler installs it so that an idle worker sleeping
+ * towards a later deadline wakes up.  NULL until the scheduler starts. */
+typedef void (*weft__timer_hook)(int64_t when);
+extern _Atomic(weft__timer_hook) weft__timer_earliest;
+
+#endif
+#line 38 "src/weft_internal.h"
 
 /* ---- goroutines and workers --------------------------------------------- */
 
@@ -244,7 +374,7 @@ typedef struct weft__worker weft__worker;
  * loose free list, names and TSan: a free g keeps its name empty, so a
  * spawn need not touch it (see g_alloc). */
 typedef struct weft__g {
-    _Alignas(WEFT__CACHELINE) weft__ctx ctx;
+    _Alignas(WEFT__CACHELINE) weft__regs ctx;
     weft__stack *stack; /* NULL until the goroutine first runs */
     size_t stack_size;
     weft_fn fn;
@@ -264,14 +394,40 @@ weft__worker *weft__self(void);
 /* The running goroutine, NULL on a plain thread. */
 weft__g *weft__curg(void);
 
-/* Start the runtime if it is not running.  Cheap when it is. */
-void weft__ensure(void);
+/* The scheduler's part of start-up and shutdown, in runtime.c's order.
+ * weft__sched_config reads cfg and the environment and returns the number
+ * of workers; weft__sched_start starts them (0, -ENOMEM, -EAGAIN);
+ * weft__sched_stop stops and joins them and frees the scheduler's memory.
+ * For fork: weft__sched_atfork takes (0) or releases (1, 2) the
+ * scheduler's locks, and in the child weft__sched_forget drops what
+ * belonged to the parent's workers. */
+int weft__sched_config(const weft_config *cfg);
+int weft__sched_start(void);
+void weft__sched_stop(void);
+void weft__sched_atfork(int phase);
+void weft__sched_forget(void);
+/* Number of workers, without starting the runtime. */
+int weft__nprocs(void);
+/* First thing on each worker's thread, set before weft__sched_start: the
+ * diagnostics' per-thread set-up, installed by the runtime, so that the
+ * scheduler does not call the layers above it by name. */
+extern void (*weft__worker_init)(int wid);
+/* What the poller does when it would sleep without a deadline: sleep at
+ * most period, then call check() if that sleep passed undisturbed (the
+ * deadlock detector; NULL: sleep until woken).  check may exit. */
+typedef struct weft__idle_ops {
+    int64_t period;
+    void (*check)(void);
+} weft__idle_ops;
+extern _Atomic(const weft__idle_ops *) weft__idle_hook;
+/* weft_go_with after its checks and weft__ensure: make and ready the g. */
+int weft__go(weft_fn fn, void *arg, const weft_goopts *opts);
 
 /* Make g runnable (from anywhere).  A goroutine woken by a goroutine goes to
  * the waker's "run next" slot. */
 void weft__ready(weft__g *g);
 
-/* Switch the running goroutine g out (park.c's way to block).  after(w,
+/* Switch the running goroutine g out (the waiter's way to block).  after(w,
  * arg) runs once g's stack is no longer in use, on the context that runs
  * next on that worker; it must publish g's new state. */
 void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg);
@@ -411,19 +567,6 @@ static inline void weft__unpark(weft__park *p);
 int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
                 void *arg);
 
-/* Convert a relative timeout (WEFT_FOREVER, 0, > 0; other negatives = 0) to
- * an absolute deadline (-1 = never). */
-static inline int64_t weft__deadline(int64_t timeout_ns);
-
-/* The one place a deadline is computed: from + ns, where ns < 0 counts as
- * 0 and a sum beyond the clock's range saturates at INT64_MAX, a deadline
- * that never comes (still a deadline: not -1, "none").  from >= 0. */
-static inline int64_t weft__deadline_at(int64_t from, int64_t ns) {
-    if (ns < 0)
-        ns = 0;
-    return ns > INT64_MAX - from ? INT64_MAX : from + ns;
-}
-
 /* A counting semaphore on the waiter: zero-initialised is count 0. */
 typedef struct weft__sema {
     weft__lock lock;
@@ -433,9 +576,6 @@ typedef struct weft__sema {
 
 void weft__sema_acquire(weft__sema *s, const char *why, const void *obj);
 void weft__sema_release(weft__sema *s, uint32_t n);
-
-/* Unlock callback for weft__block: releases the weft__lock arg. */
-void weft__unlock_cb(void *lock);
 
 /* ---- channels (chan.c; select.c shares the internals) ----------------- */
 
@@ -485,7 +625,7 @@ static inline bool weft__chan_ready_hint(weft_chan *c, bool send) {
     return n > 0 || weft__wq_maybe_waiting(&c->sendq);
 }
 
-/* ---- scheduler internals shared with netpoll.c -------------------------- */
+/* ---- the netpoller (netpoll.c): the scheduler's poll, fdio.c's connect -- */
 
 /* Wait for descriptor events or until deadline (-1 = until woken) and ready
  * the goroutines whose descriptors are ready.  Returns how many. */
@@ -501,10 +641,6 @@ size_t weft__netpoll_waiting(void);
  * the dialler (dial.c). */
 int weft__connect(int fd, const struct sockaddr *addr, socklen_t len,
                   int64_t deadline, weft_ctx *ctx);
-
-/* Called after a timer was added: wakes an idle worker if the new deadline
- * is earlier than what the poller sleeps towards. */
-void weft__timer_wakeup(int64_t when);
 
 /* ---- context hooks (ctx.c) ---------------------------------------------- */
 
@@ -546,33 +682,23 @@ int weft__ctx_wait_end(weft__ctx_wait *w);
 
 /* ---- weft_blocking helper pool (blocking.c) ----------------------------- */
 
-/* Stop and join the helper threads; weft_shutdown calls it.  A no-op when
- * called from a helper itself. */
-void weft__blocking_release(void);
-/* weft_blocking calls in progress (keeps the deadlock detector quiet). */
-size_t weft__blocking_pending(void);
+/* weft_blocking calls in progress, queued or running (keeps the deadlock
+ * detector quiet).  blocking.c counts them; the counter sits with the
+ * waiter's registry of threads (waiter.c), which the detector reads. */
+extern atomic_size_t weft__blocking_calls;
+static inline size_t weft__blocking_pending(void) {
+    return atomic_load_explicit(&weft__blocking_calls, memory_order_acquire);
+}
 
-/* ---- fork(): the child starts a fresh runtime (sched.c) ------------------ */
+/* ---- fork(): the child starts a fresh runtime (runtime.c) ---------------- */
 
 /* pthread_atfork phases, for the parts that keep state across a fork: 0
  * before the fork (take the lock), 1 in the parent (release it), 2 in the
  * child (forget what belongs to the parent's threads, release it). */
-void weft__timers_atfork(int phase);
-void weft__blocking_atfork(int phase);
-void weft__signal_atfork(int phase);
 void weft__threads_atfork(int phase);
-/* The stack pool's lock, held across the fork (prepare) or released. */
-void weft__stack_atfork(bool prepare);
 /* In the child: close the parent's epoll instance and eventfd, drop the
  * records. */
 void weft__netpoll_forget(void);
-
-/* ---- weft's own threads (signal.c) -------------------------------------- */
-
-/* pthread_create for every thread weft runs: the thread starts with every
- * asynchronous signal blocked (see signal.c).  0 or an errno value. */
-int weft__thread_start(pthread_t *t, const pthread_attr_t *attr,
-                       void *(*fn)(void *), void *arg);
 
 /* ---- diagnostics (debug.c, deadlock.c, trace.c) ------------------------- */
 
@@ -600,6 +726,11 @@ size_t weft__leaks_report(void);
  * thread has a deadline or is being woken. */
 uint64_t weft__threads_gen(void);
 int weft__threads_asleep(void);
+/* Call fn for every blocked plain thread's park, under the registry's
+ * lock; with bounded (a signal handler, which may have interrupted the
+ * holder), false instead of waiting long for it. */
+bool weft__threads_walk(void (*fn)(const weft__park *p, void *arg), void *arg,
+                        bool bounded);
 /* weft__foreach_g for diagnostics: racy reads of goroutines that may be
  * running, hidden from ThreadSanitizer (see debug.c). */
 void weft__diag_walk(void (*fn)(weft__g *g, void *arg), void *arg);
@@ -610,11 +741,9 @@ void weft__deadlock_report(void);
 /* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
 
-/* Deadlock detection (deadlock.c).  The idle poller calls
- * weft__deadlock_idle instead of sleeping without a deadline while
- * weft__deadlock_on; it sleeps a bounded period and then checks. */
-extern atomic_bool weft__deadlock_on;
-void weft__deadlock_idle(void);
+/* Deadlock detection (deadlock.c): the idle hook the diagnostics install
+ * unless WEFT_DEADLOCK=0. */
+extern const weft__idle_ops weft__deadlock_ops;
 /* sched.c, for the check: true when every worker but the caller sleeps on
  * the idle list; *epoch changes whenever any worker schedules. */
 bool weft__sched_quiet(uint64_t *epoch);
@@ -676,14 +805,8 @@ static inline void weft__unpark(weft__park *p) {
     weft__futex_wake(&p->futex, 1);
 }
 
-static inline int64_t weft__deadline(int64_t timeout_ns) {
-    if (timeout_ns == WEFT_FOREVER)
-        return -1;
-    return weft__deadline_at(weft_now(), timeout_ns);
-}
-
 #endif
-#line 24 "src/blocking.c"
+#line 25 "src/blocking.c"
 
 #include <pthread.h>
 
@@ -707,10 +830,12 @@ static struct {
     int nthreads;
     bool stopping;
     pthread_t threads[MAX_HELPERS];
-    atomic_size_t pending; /* calls in progress, queued or running */
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static __thread bool tls_helper;
+
+static pthread_once_t joined = PTHREAD_ONCE_INIT;
+static void join_runtime(void);
 
 static job *pop_locked(void) {
     job *j = pool.head;
@@ -738,7 +863,8 @@ static void *helper_main(void *unused) {
         job *j = pop_locked();
         pthread_mutex_unlock(&pool.mu);
         j->fn(j->arg);
-        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
+        atomic_fetch_sub_explicit(&weft__blocking_calls, 1,
+                                  memory_order_release);
         weft__lock_acquire(&j->lock);
         bool won = weft__claim(&j->park); /* always: nobody else claims */
         weft__lock_release(&j->lock);
@@ -784,15 +910,17 @@ int weft_blocking(weft_fn fn, void *arg) {
         return 0;
     }
     weft__ensure();
+    pthread_once(&joined, join_runtime);
     job j = {.fn = fn, .arg = arg};
     weft__park_init(&j.park, "blocking call", arg);
     weft__lock_acquire(&j.lock);
-    atomic_fetch_add_explicit(&pool.pending, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&weft__blocking_calls, 1, memory_order_relaxed);
     pthread_mutex_lock(&pool.mu);
     int e = enqueue_locked(&j);
     pthread_mutex_unlock(&pool.mu);
     if (e < 0) {
-        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&weft__blocking_calls, 1,
+                                  memory_order_relaxed);
         return e;
     }
     weft__block(&j.park, -1, weft__unlock_cb, &j.lock);
@@ -802,7 +930,7 @@ int weft_blocking(weft_fn fn, void *arg) {
 /* fork(): pool.mu is held across the fork; the child has no helper (and
  * the caller is one no longer), so the queue, whose jobs belong to the
  * parent's goroutines, is dropped. */
-void weft__blocking_atfork(int phase) {
+static void pool_atfork(int phase) {
     if (phase == 0) {
         pthread_mutex_lock(&pool.mu);
         return;
@@ -812,18 +940,20 @@ void weft__blocking_atfork(int phase) {
         pool.queued = pool.idle = 0;
         pool.nthreads = 0;
         pool.stopping = false;
-        atomic_store(&pool.pending, 0);
+        atomic_store(&weft__blocking_calls, 0);
         pthread_cond_init(&pool.cv, NULL);
         tls_helper = false;
     }
     pthread_mutex_unlock(&pool.mu);
 }
 
-size_t weft__blocking_pending(void) {
-    return atomic_load_explicit(&pool.pending, memory_order_acquire);
+static size_t pool_busy(void) {
+    return weft__blocking_pending();
 }
 
-void weft__blocking_release(void) {
+/* Stop and join the helper threads (weft_shutdown).  A no-op when called
+ * from a helper itself. */
+static void pool_release(void) {
     if (tls_helper)
         return; /* a helper cannot join itself; the pool stays */
     pthread_mutex_lock(&pool.mu);
@@ -837,6 +967,13 @@ void weft__blocking_release(void) {
     }
     pool.stopping = false;
     pthread_mutex_unlock(&pool.mu);
+}
+
+static weft__subsystem pool_sub = {
+    .busy = pool_busy, .release = pool_release, .atfork = pool_atfork};
+
+static void join_runtime(void) {
+    weft__runtime_join(&pool_sub);
 }
 #undef MAX_HELPERS
 #undef MIN_HELPERS
@@ -881,8 +1018,7 @@ static bool is_file(int fd) {
     return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
 }
 
-/* ---- one read or write, on the pool for a file ----------------------------
- */
+/* ---- one read or write, on the pool for a file --------------------------- */
 
 typedef struct file_job {
     int fd;
@@ -1188,8 +1324,7 @@ int weft_writer_free(weft_writer *w) {
     return e;
 }
 
-/* ---- weft_copy ------------------------------------------------------------
- */
+/* ---- weft_copy ----------------------------------------------------------- */
 
 static ssize_t copy(weft_ctx *ctx, int dst, int src) {
     if (dst < 0 || src < 0)
@@ -1252,6 +1387,7 @@ ssize_t weft_copy_ctx(weft_ctx *ctx, int dst_fd, int src_fd) {
  * node) relocks to unlink its node.
  */
 #line 22 "src/chan.c"
+#line 23 "src/chan.c"
 
 #include <string.h>
 
@@ -1632,6 +1768,7 @@ int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
  * weft_ctx_done and weft_ctx_value return NULL, cancel and free do nothing.
  */
 #line 68 "src/ctx.c"
+#line 69 "src/ctx.c"
 
 #include <sched.h>
 #include <unistd.h>
@@ -1945,7 +2082,7 @@ int weft_ctx_deadline(weft_ctx *c, int64_t *deadline) {
     return c->deadline >= 0;
 }
 
-/* ---- hooks ---------------------------------------------------------------- */
+/* ---- hooks --------------------------------------------------------------- */
 
 int weft__ctx_hook_add(weft_ctx *c, weft__ctx_hook *h) {
     weft_ctx *o = c->canc;
@@ -1986,7 +2123,7 @@ bool weft__ctx_hook_del(weft__ctx_hook *h) {
     return was;
 }
 
-/* ---- waits that end with the context -------------------------------------- */
+/* ---- waits that end with the context ------------------------------------- */
 
 /* done is the last access: weft__ctx_wait_end waits for it before the
  * waiter's stack, which holds w, may go.  The hook may fire while the
@@ -2023,8 +2160,8 @@ int weft__ctx_wait_end(weft__ctx_wait *w) {
         return 0;
     /* the canceller took the hook and runs it now or ran it: it never
      * blocks in between, so this wait is short */
-    for (int spins = 0;
-         !atomic_load_explicit(&w->done, memory_order_acquire); spins++)
+    for (int spins = 0; !atomic_load_explicit(&w->done, memory_order_acquire);
+         spins++)
         if (spins < 100)
             weft__cpu_relax();
         else
@@ -2049,7 +2186,7 @@ int weft_sleep_ctx(weft_ctx *c, int64_t ns) {
     return weft__ctx_wait_end(&w);
 }
 
-/* ---- after-functions ------------------------------------------------------ */
+/* ---- after-functions ----------------------------------------------------- */
 
 /* Two references: the caller's (dropped by weft_ctx_after_stop) and the
  * pending run's (dropped when fn returns, or by a stop that unlinked the
@@ -2133,11 +2270,13 @@ int weft_ctx_after_stop(weft_after *a) {
  *
  * When to look.  Only when the whole runtime is idle: the worker holding
  * the poller role, about to sleep with no timer pending, sleeps at most
- * PERIOD instead of forever (weft__deadlock_idle) and checks when that
- * period passed undisturbed.  Nothing is added to any hot path, and an idle
- * process wakes four times a second.  Never once exit() has begun (the
- * exit handler clears weft__deadlock_on): the exiting thread is neither
- * blocked in weft nor going to wake anybody.
+ * PERIOD instead of forever (the scheduler's idle hook, weft__idle_hook,
+ * which the diagnostics install as weft__deadlock_ops) and calls check()
+ * when that period passed undisturbed.  The detector performs no sleep of
+ * its own.  Nothing is added to any hot path, and an idle process wakes
+ * four times a second.  Never once exit() has begun (the exit handler
+ * uninstalls the hook): the exiting thread is neither blocked in weft nor
+ * going to wake anybody.
  *
  * What is checked (the API's deadlock rule): every other worker sleeps on
  * the idle list; every goroutine is parked on an unclaimed park; no timer,
@@ -2164,7 +2303,7 @@ int weft_ctx_after_stop(weft_after *a) {
  * Nothing can wake a sleeper but a running goroutine (none ran), a thread
  * (counted), a timer or a descriptor (none pending): dead stays dead.
  */
-#line 39 "src/deadlock.c"
+#line 41 "src/deadlock.c"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -2197,8 +2336,6 @@ static bool sanitizer_thread(const char *tid) {
 #endif
 }
 
-atomic_bool weft__deadlock_on;
-
 static int tasks(void) {
     DIR *d = opendir("/proc/self/task");
     if (!d)
@@ -2230,7 +2367,7 @@ static bool dead(void) {
     if (!nothing_pending())
         return false;
     int asleep = weft__threads_asleep();
-    int expect = weft_procs() + asleep;
+    int expect = weft__nprocs() + asleep;
     if (asleep < 0 || before != expect)
         return false;
     size_t awake = 0;
@@ -2240,43 +2377,31 @@ static bool dead(void) {
     return weft__sched_quiet(&e1) && e0 == e1 && gen == weft__threads_gen();
 }
 
-void weft__deadlock_idle(void) {
-    int64_t until = weft_now() + PERIOD;
-    weft__netpoll(until);
-    /* the flag is read after the check: a thread seen in a sanitizer's
-     * exit-time sleep means exit had cleared it before */
-    if (weft_now() < until || !dead() || !atomic_load(&weft__deadlock_on))
+/* After a PERIOD of idling undisturbed (the hook's contract).  The hook is
+ * read after the check: a thread seen in a sanitizer's exit-time sleep
+ * means exit had uninstalled it before. */
+static void check(void) {
+    if (!dead() || atomic_load(&weft__idle_hook) != &weft__deadlock_ops)
         return;
     weft__deadlock_report();
     exit(2);
 }
+
+const weft__idle_ops weft__deadlock_ops = {.period = PERIOD, .check = check};
 #undef PERIOD
 
 #define reg weft__debug_reg
 #line 1 "src/debug.c"
 /* SPDX-License-Identifier: MIT */
 /*
- * Diagnostics: fatal errors, error names, call sites, weft_dump, leak
- * reports, and the signal handlers (SIGQUIT prints the dump; SIGSEGV in a
- * guard page is reported as a stack overflow).
- *
- * Plain threads blocked in weft are kept on a list (their parks are linked
- * through tnext/tprev) so the dump can show them and the deadlock check
- * (deadlock.c) can count them.  reg.gen changes, under reg.lock, whenever a
- * thread joins or leaves the list or a weft_blocking pool thread goes idle
- * or busy: the deadlock check compares it before and after its snapshot.
- *
- * Call sites: the public macros call weft__site(file, line) right before a
- * blocking call; it lands in a thread-local slot together with the
- * caller's frame address.  weft__park_init (through weft__park_diag_init)
- * moves it into the park only when that park lies just below the recorded
- * frame on the same stack, so a site left behind by a call that did not
- * block, on another goroutine that ran on this thread, is never shown.
+ * Diagnostics: weft_dump, leak reports, and the signal handlers (SIGQUIT
+ * prints the dump; SIGSEGV in a guard page is reported as a stack
+ * overflow).  The call sites and the list of blocked plain threads that the
+ * dump shows belong to the waiter (waiter.c).
  */
-#line 21 "src/debug.c"
+#line 9 "src/debug.c"
 
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -2286,169 +2411,16 @@ void weft__deadlock_idle(void) {
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* How far below the weft__site frame the park of the same call may lie. */
-#define SITE_REACH (16 * 1024)
 #define DUMP_LINE 400
 
 /* WEFT_LEAKCHECK=1 reports leaks at exit; =exit also exits with status 3 */
 enum { LEAK_REPORT = 1, LEAK_EXIT = 2, LEAK_EXIT_STATUS = 3 };
 
 static struct {
-    weft__lock lock;
-    weft__park *threads;
-    uint64_t gen;
-    int pool_idle;
     int leakcheck; /* 0, LEAK_REPORT or LEAK_EXIT: WEFT_LEAKCHECK */
     atomic_bool deadlock_reported; /* then exit reports no leaks */
     pthread_key_t altstack_key;
 } reg;
-
-typedef struct site {
-    const char *file;
-    int line;
-    const char *frame;
-} site;
-
-static __thread site tls_site __attribute__((tls_model("initial-exec")));
-
-_Noreturn void weft__fatal(const char *fmt, ...) {
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "weft: fatal: %s (goroutine %llu)\n", msg,
-            (unsigned long long)weft_id());
-    fflush(stderr);
-    abort();
-}
-
-/* Each name fits every weft call that returns the code (channels, the
- * net calls, sync, ctx, the NATS bridge): -EPIPE is a closed channel or a
- * broken socket or pipe, so the name must not blame either alone. */
-const char *weft_strerror(int err) {
-    if (err < 0 && err != INT_MIN) /* -INT_MIN overflows */
-        err = -err;
-    switch (err) {
-    case 0:
-        return "success";
-    case EINVAL:
-        return "invalid argument";
-    case ENOMEM:
-        return "out of memory";
-    case EPIPE:
-        return "broken pipe or closed channel";
-    case EAGAIN:
-        return "would block";
-    case ETIMEDOUT:
-        return "timed out";
-    case ECANCELED:
-        return "canceled";
-    case EBUSY:
-        return "busy";
-    case EALREADY:
-        return "already running";
-    case EMSGSIZE:
-        return "wrong size (element size mismatch, or message too long)";
-    case ENOTCONN:
-        return "not connected";
-    default:
-        return strerror(err);
-    }
-}
-
-__attribute__((noinline)) int weft_errno(void) {
-    __asm__ volatile("" ::: "memory");
-    return errno;
-}
-
-/* ---- call sites ---------------------------------------------------------- */
-
-__attribute__((noinline)) void weft__site(const char *file, int line) {
-    tls_site.file = file;
-    tls_site.line = line;
-    tls_site.frame = __builtin_frame_address(0);
-}
-
-void weft__park_diag_init(weft__park *p) {
-    const char *at = (const char *)p;
-    p->site_file = NULL;
-    p->site_line = 0;
-    p->tdeadline = -1;
-    if (tls_site.file && at < tls_site.frame &&
-        tls_site.frame - at < SITE_REACH) {
-        p->site_file = tls_site.file;
-        p->site_line = tls_site.line;
-    }
-    tls_site.file = NULL;
-}
-
-/* ---- the registry of blocked plain threads ------------------------------- */
-
-void weft__thread_blocked(weft__park *p, bool on) {
-    if (on)
-        weft__ensure(); /* someone must be there to notice a deadlock */
-    weft__lock_acquire(&reg.lock);
-    if (on) {
-        p->tid = (int)syscall(SYS_gettid);
-        p->tprev = NULL;
-        p->tnext = reg.threads;
-        if (reg.threads)
-            reg.threads->tprev = p;
-        reg.threads = p;
-    } else {
-        if (p->tprev)
-            p->tprev->tnext = p->tnext;
-        else
-            reg.threads = p->tnext;
-        if (p->tnext)
-            p->tnext->tprev = p->tprev;
-    }
-    reg.gen++;
-    weft__lock_release(&reg.lock);
-}
-
-void weft__pool_idle(bool on) {
-    weft__lock_acquire(&reg.lock);
-    reg.pool_idle += on ? 1 : -1;
-    reg.gen++;
-    weft__lock_release(&reg.lock);
-}
-
-void weft__threads_atfork(int phase) {
-    if (phase == 0) {
-        weft__lock_acquire(&reg.lock);
-        return;
-    }
-    if (phase == 2) {
-        reg.threads = NULL; /* the parent's blocked threads */
-        reg.pool_idle = 0;
-        reg.gen++;
-    }
-    weft__lock_release(&reg.lock);
-}
-
-uint64_t weft__threads_gen(void) {
-    weft__lock_acquire(&reg.lock);
-    uint64_t g = reg.gen;
-    weft__lock_release(&reg.lock);
-    return g;
-}
-
-int weft__threads_asleep(void) {
-    int n = 0;
-    weft__lock_acquire(&reg.lock);
-    for (weft__park *p = reg.threads; p && n >= 0; p = p->tnext) {
-        bool for_good =
-            p->tdeadline < 0 &&
-            !atomic_load_explicit(&p->claimed, memory_order_acquire);
-        n = for_good ? n + 1 : -1;
-    }
-    if (n >= 0)
-        n += reg.pool_idle;
-    weft__lock_release(&reg.lock);
-    return n;
-}
 
 /* ---- dump lines ---------------------------------------------------------- */
 
@@ -2523,8 +2495,7 @@ static const char *state_of(const weft__g *g) {
     case WEFT__G_RUNNING:
         return "running";
     case WEFT__G_WAITING:
-        return atomic_load_explicit(&((weft__g *)g)->park,
-                                    memory_order_relaxed)
+        return atomic_load_explicit(&((weft__g *)g)->park, memory_order_relaxed)
                    ? "waiting"
                    : "runnable";
     default:
@@ -2586,36 +2557,18 @@ static void thread_name(int tid, char *buf, size_t n) {
     buf[strcspn(buf, "\n")] = 0;
 }
 
-/* A signal may have interrupted the holder of reg.lock on this very
- * thread: the handler gives up on the thread list rather than hang, and
- * says so.  (The goroutine walk takes no lock at all: weft__foreach_g.) */
-static bool reg_lock_bounded(void) {
-    for (int i = 0; i < 1000000; i++) {
-        unsigned zero = 0;
-        if (atomic_compare_exchange_weak_explicit(&reg.lock.v, &zero, 1,
-                                                  memory_order_acquire,
-                                                  memory_order_relaxed))
-            return true;
-        weft__cpu_relax();
-    }
-    return false;
+static void dump_thread(const weft__park *p, void *arg) {
+    const sink *out = arg;
+    char line[DUMP_LINE], name[32];
+    thread_name(p->tid, name, sizeof name);
+    line_of(line, sizeof line, "thread", (unsigned long long)p->tid, "waiting",
+            name, p);
+    sink_put(out, line);
 }
 
 static void dump_threads(const sink *out) {
-    char line[DUMP_LINE], name[32];
-    if (out->f) {
-        weft__lock_acquire(&reg.lock);
-    } else if (!reg_lock_bounded()) {
+    if (!weft__threads_walk(dump_thread, (void *)out, !out->f))
         sink_put(out, "weft: dump incomplete: the thread list is busy\n");
-        return;
-    }
-    for (weft__park *p = reg.threads; p; p = p->tnext) {
-        thread_name(p->tid, name, sizeof name);
-        line_of(line, sizeof line, "thread", (unsigned long long)p->tid,
-                "waiting", name, p);
-        sink_put(out, line);
-    }
-    weft__lock_release(&reg.lock);
 }
 
 static void dump_to(const sink *out) {
@@ -2656,7 +2609,7 @@ void weft__deadlock_report(void) {
 }
 
 static void at_exit(void) {
-    atomic_store(&weft__deadlock_on, false);
+    atomic_store(&weft__idle_hook, NULL);
     size_t leaks = 0;
     if (reg.leakcheck && !atomic_load(&reg.deadlock_reported) &&
         weft_goroutines())
@@ -2736,7 +2689,8 @@ void weft__diag_init(int nprocs) {
         handle(SIGQUIT, on_sigquit, NULL);
         handle(SIGSEGV, NULL, on_sigsegv);
         pthread_key_create(&reg.altstack_key, altstack_free);
-        atomic_store(&weft__deadlock_on, !env_is("WEFT_DEADLOCK", "0"));
+        if (!env_is("WEFT_DEADLOCK", "0"))
+            atomic_store(&weft__idle_hook, &weft__deadlock_ops);
         reg.leakcheck = env_is("WEFT_LEAKCHECK", "1")      ? LEAK_REPORT
                         : env_is("WEFT_LEAKCHECK", "exit") ? LEAK_EXIT
                                                            : 0;
@@ -2761,7 +2715,6 @@ void weft__diag_worker_init(int wid) {
 }
 #undef ALTSTACK_SIZE
 #undef DUMP_LINE
-#undef SITE_REACH
 #undef reg
 
 #define try_each weft__dial_try_each
@@ -2796,6 +2749,7 @@ void weft__diag_worker_init(int wid) {
  * the loop at once.
  */
 #line 31 "src/dial.c"
+#line 32 "src/dial.c"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -3263,6 +3217,541 @@ int weft_local_port(int fd) {
 #undef MIN_ATTEMPT
 #undef try_each
 
+#line 1 "src/fdio.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * The descriptor calls: weft_wait_fd, weft_read, weft_write, weft_accept,
+ * weft_connect, their _timeout and _ctx variants, and weft__connect for
+ * the dialler.  Built on the netpoller's wait records (netpoll.c) and the
+ * waiter.
+ *
+ * Plain threads never touch records: they wait in poll(2), which needs no
+ * poller and blocks just that thread.
+ *
+ * Descriptor flags.  Sockets are used with MSG_DONTWAIT, so their flags
+ * stay as the user set them; weft_connect sets O_NONBLOCK for the duration
+ * of the call only.  A listening socket passed to weft_accept and any
+ * non-socket descriptor (pipe, FIFO, tty) passed to weft_read/weft_write
+ * are switched to O_NONBLOCK for good: there is no per-call flag for them.
+ * Regular files, block devices and directories keep their flags: epoll
+ * cannot wait on them (EPERM), they are always "ready", and read(2) and
+ * write(2) on them block the calling thread (a worker, for a goroutine)
+ * for the disk's time whatever the flags say.
+ */
+#line 1 "src/netpoll.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 4, the netpoller's wait records (netpoll.c), for the descriptor
+ * calls above it (fdio.c): the record of a descriptor, its registration in
+ * the epoll set, and the count of waits in progress.  The poller itself
+ * (weft__netpoll, _break, _init, _release) is declared with the scheduler,
+ * its one caller.
+ */
+#ifndef WEFT_NETPOLL_H
+#define WEFT_NETPOLL_H
+
+#line 13 "src/netpoll.h"
+
+#define BOTH (WEFT_READABLE | WEFT_WRITABLE)
+
+/* Directions: bit d of an events mask (WEFT_READABLE = 1 << 0, WEFT_WRITABLE
+ * = 1 << 1) selects seq[d] and q[d]. */
+enum { RD, WR, NDIR };
+
+typedef struct weft__fdrec {
+    weft__lock lock;
+    atomic_uint seq[NDIR]; /* events delivered per direction */
+    weft__wq q[NDIR];      /* parked goroutines per direction */
+} weft__fdrec;
+
+/* The record of fd, made on first use; NULL when memory runs out. */
+weft__fdrec *weft__fd_rec(int fd);
+/* Make sure the file fd names now is in the epoll set (see netpoll.c).
+ * 0, 1 when it cannot be polled (a regular file: always ready), -errno. */
+int weft__fd_register(int fd, weft__fdrec *r);
+/* The events delivered so far per direction, read before a syscall. */
+void weft__fd_seq_load(weft__fdrec *r, unsigned seq[NDIR]);
+/* A descriptor wait starts (1) or ends (-1): weft__netpoll_waiting. */
+void weft__netpoll_waits(int d);
+
+/* A system call's result, or -errno read the safe way: these functions
+ * park, and a goroutine may resume on another thread, so errno is always
+ * read through weft_errno() (see weft.h). */
+static inline ssize_t weft__sys(ssize_t r) {
+    return r < 0 ? -weft_errno() : r;
+}
+
+#endif
+#line 22 "src/fdio.c"
+#line 23 "src/fdio.c"
+#line 24 "src/fdio.c"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- waiting for a descriptor ------------------------------------------- */
+
+static const char *wait_why(int events) {
+    return events & WEFT_READABLE ? "fd read" : "fd write";
+}
+
+/* Park the calling goroutine until an event for events arrives on fd after
+ * seq was read, deadline passes or ctx (NULL: none) ends.  0 (try again),
+ * -ETIMEDOUT, ctx's error, -errno. */
+static int park_fd(int fd, weft__fdrec *r, int events, const unsigned seq[NDIR],
+                   int64_t deadline, weft_ctx *ctx) {
+    if (deadline >= 0 && weft_now() >= deadline)
+        return -ETIMEDOUT;
+    int e = weft__fd_register(fd, r);
+    if (e != 0)
+        return e > 0 ? 0 : e;
+    weft__park p;
+    weft__wnode n[NDIR] = {{.park = &p}, {.park = &p}};
+    weft__park_init(&p, wait_why(events), (const void *)(intptr_t)fd);
+    p.multi = events == BOTH; /* one node per queue: wakers must race */
+    weft__lock_acquire(&r->lock);
+    for (int d = 0; d < NDIR; d++)
+        if ((events & (1 << d)) &&
+            atomic_load_explicit(&r->seq[d], memory_order_relaxed) != seq[d]) {
+            weft__lock_release(&r->lock);
+            return 0;
+        }
+    /* linked last, under the lock: from here this goroutine blocks for
+     * sure, which is what a hook that claims the park relies on */
+    weft__ctx_wait cw;
+    if (ctx && (e = weft__ctx_wait_begin(&cw, ctx, &p, -1)) != 0) {
+        weft__lock_release(&r->lock);
+        return e;
+    }
+    for (int d = 0; d < NDIR; d++)
+        if (events & (1 << d))
+            weft__wq_push(&r->q[d], &n[d]);
+    weft__netpoll_waits(1);
+    int res = weft__block(&p, deadline, weft__unlock_cb, &r->lock);
+    weft__netpoll_waits(-1);
+    if (res < 0 || events == BOTH || ctx) {
+        /* nodes the poller did not pop are still queued */
+        weft__lock_acquire(&r->lock);
+        for (int d = 0; d < NDIR; d++)
+            if (events & (1 << d))
+                weft__wq_remove(&r->q[d], &n[d]);
+        weft__lock_release(&r->lock);
+    }
+    if (ctx && (e = weft__ctx_wait_end(&cw)) != 0)
+        return e;
+    return res;
+}
+
+/* Requested events that revents reports: hang-up and error count as all of
+ * them.  -EBADF for a closed descriptor. */
+static int ready_mask(short revents, int events) {
+    if (revents & POLLNVAL)
+        return -EBADF;
+    if (revents & (POLLHUP | POLLERR))
+        return events;
+    int m = 0;
+    if (revents & (POLLIN | POLLPRI | POLLRDHUP))
+        m |= WEFT_READABLE;
+    if (revents & POLLOUT)
+        m |= WEFT_WRITABLE;
+    return m & events;
+}
+
+/* One poll(2) of fd for ms milliseconds (-1 forever), and of the eventfd
+ * efd too unless it is -1: the ready mask, 0 when nothing is ready yet (or
+ * only efd), or -errno. */
+static int poll_once(int fd, int events, int efd, int ms) {
+    struct pollfd pfd[2] = {
+        {.fd = fd,
+         .events = (short)((events & WEFT_READABLE ? POLLIN | POLLRDHUP : 0) |
+                           (events & WEFT_WRITABLE ? POLLOUT : 0))},
+        {.fd = efd, .events = POLLIN},
+    };
+    int n = (int)weft__sys(poll(pfd, efd >= 0 ? 2 : 1, ms));
+    if (n < 0)
+        return n == -EINTR ? 0 : n;
+    return n ? ready_mask(pfd[0].revents, events) : 0;
+}
+
+/* Milliseconds until deadline, rounded up; -1 for no deadline. */
+static int ms_until(int64_t deadline) {
+    if (deadline < 0)
+        return -1;
+    int64_t left = deadline - weft_now();
+    if (left <= 0)
+        return 0;
+    left = (left + 999999) / 1000000;
+    return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* A plain thread blocks in poll(2): the ready mask, -ETIMEDOUT, ctx's
+ * error, or -errno.  It is listed as blocked (weft_dump) and counted as a
+ * descriptor wait.  A context that can end gets an eventfd of this wait's
+ * own, which the context's hook writes: a poll(2) cannot be woken
+ * otherwise, and a descriptor per wait needs no cleanup per thread. */
+static int thread_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
+    weft__ctx_wait cw;
+    int efd = -1;
+    if (ctx && weft_ctx_done(ctx)) {
+        efd = (int)weft__sys(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        if (efd < 0)
+            return efd;
+        int e = weft__ctx_wait_begin(&cw, ctx, NULL, efd);
+        if (e) {
+            close(efd);
+            return e;
+        }
+    }
+    weft__park p;
+    weft__park_init(&p, wait_why(events), (const void *)(intptr_t)fd);
+    weft__thread_blocked(&p, true);
+    weft__netpoll_waits(1);
+    int m;
+    for (;;) {
+        m = poll_once(fd, events, efd, ms_until(deadline));
+        if (m != 0 ||
+            (efd >= 0 && atomic_load_explicit(&cw.done, memory_order_acquire)))
+            break;
+        if (deadline >= 0 && weft_now() >= deadline) {
+            m = -ETIMEDOUT;
+            break;
+        }
+    }
+    weft__netpoll_waits(-1);
+    weft__thread_blocked(&p, false);
+    if (efd >= 0) {
+        int e = weft__ctx_wait_end(&cw);
+        close(efd);
+        if (e)
+            return e;
+    }
+    return m;
+}
+
+/* Wait until poll(2) reports fd ready for events: the mask, -ETIMEDOUT,
+ * -errno.  A goroutine re-checks after each wake, so a stray event never
+ * makes it return early. */
+static int fd_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
+    if (!weft__curg())
+        return thread_wait(fd, events, deadline, ctx);
+    weft__fdrec *r = weft__fd_rec(fd);
+    if (!r)
+        return -ENOMEM;
+    for (;;) {
+        unsigned seq[NDIR];
+        weft__fd_seq_load(r, seq);
+        int m = poll_once(fd, events, -1, 0);
+        if (m != 0)
+            return m;
+        int e = park_fd(fd, r, events, seq, deadline, ctx);
+        if (e < 0)
+            return e;
+    }
+}
+
+int weft_wait_fd(int fd, int events, int64_t timeout_ns) {
+    if (events == 0 || (events & ~BOTH))
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    weft__ensure();
+    return fd_wait(fd, events, weft__deadline(timeout_ns), NULL);
+}
+
+/* ---- the I/O loop ------------------------------------------------------- */
+
+typedef struct io {
+    int fd;
+    void *buf; /* read destination or write source */
+    size_t n;
+    struct sockaddr *addr;
+    socklen_t *alen;
+    weft_ctx *ctx; /* the _ctx variants' context, else NULL */
+    bool nonsock;  /* not a socket: plain read/write (see to_nonsock) */
+} io;
+
+/* Set O_NONBLOCK on fd, except on a file epoll cannot wait on (a regular
+ * file, a block device, a directory): reads and writes there never say
+ * EAGAIN, so the flag would change nothing for weft, only the file's
+ * flags behind its owner's back. */
+static int set_nonblock(int fd) {
+    int fl = (int)weft__sys(fcntl(fd, F_GETFL));
+    if (fl < 0 || (fl & O_NONBLOCK))
+        return fl < 0 ? fl : 0;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -weft_errno();
+    if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
+        return 0;
+    return (int)weft__sys(fcntl(fd, F_SETFL, fl | O_NONBLOCK));
+}
+
+/* A socket call failed with ENOTSOCK: switch o to the non-socket path. */
+static int to_nonsock(io *o) {
+    int e = set_nonblock(o->fd);
+    if (e == 0)
+        o->nonsock = true;
+    return e;
+}
+
+/* write(2) with SIGPIPE blocked in this thread; a SIGPIPE it raised is
+ * consumed before the old mask returns, so the process never sees it. */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t n) {
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE);
+    ssize_t r = weft__sys(write(fd, buf, n));
+    if (r == -EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        sigtimedwait(&pipe_set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
+}
+
+/* One read or write attempt; a descriptor that turns out not to be a
+ * socket switches to the non-socket path (see to_nonsock) and retries. */
+static ssize_t transfer(io *o, bool writing) {
+    for (;;) {
+        ssize_t r;
+        if (o->nonsock)
+            r = writing ? write_nosigpipe(o->fd, o->buf, o->n)
+                        : weft__sys(read(o->fd, o->buf, o->n));
+        else
+            r = weft__sys(
+                writing ? send(o->fd, o->buf, o->n, MSG_DONTWAIT | MSG_NOSIGNAL)
+                        : recv(o->fd, o->buf, o->n, MSG_DONTWAIT));
+        if (r == -EINTR)
+            continue;
+        if (r != -ENOTSOCK || o->nonsock)
+            return r;
+        int e = to_nonsock(o);
+        if (e < 0)
+            return e;
+    }
+}
+
+static ssize_t read_op(io *o) {
+    return transfer(o, false);
+}
+
+static ssize_t write_op(io *o) {
+    return transfer(o, true);
+}
+
+static ssize_t accept_op(io *o) {
+    for (;;) {
+        ssize_t c = weft__sys(
+            accept4(o->fd, o->addr, o->alen, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        /* ECONNABORTED: reset while queued; wait for the next one */
+        if (c != -EINTR && c != -ECONNABORTED)
+            return c;
+    }
+}
+
+/* Run op until it does not say -EAGAIN, waiting for events in between. */
+static ssize_t io_loop(io *o, int events, int64_t deadline,
+                       ssize_t (*op)(io *)) {
+    if (o->ctx) {
+        int e = weft_ctx_err(o->ctx);
+        if (e)
+            return e; /* as Go: a context that has ended fails at once */
+    }
+    weft__fdrec *r = NULL;
+    if (weft__curg() && !(r = weft__fd_rec(o->fd)))
+        return -ENOMEM;
+    for (;;) {
+        unsigned seq[NDIR] = {0, 0};
+        if (r)
+            weft__fd_seq_load(r, seq);
+        ssize_t x = op(o);
+        if (x != -EAGAIN)
+            return x;
+        int e = r ? park_fd(o->fd, r, events, seq, deadline, o->ctx)
+                  : thread_wait(o->fd, events, deadline, o->ctx);
+        if (e < 0)
+            return e;
+    }
+}
+
+static ssize_t do_read(int fd, void *buf, size_t n, int64_t deadline,
+                       weft_ctx *ctx) {
+    if (fd < 0)
+        return -EBADF;
+    weft__ensure();
+    io o = {.fd = fd, .buf = buf, .n = n, .ctx = ctx};
+    return io_loop(&o, WEFT_READABLE, deadline, read_op);
+}
+
+/* With a context, bytes already written count for more than its end: a
+ * write cut short returns them, and the next call the context's error. */
+static ssize_t do_write(int fd, const void *buf, size_t n, int64_t deadline,
+                        weft_ctx *ctx) {
+    if (fd < 0)
+        return -EBADF;
+    weft__ensure();
+    io o = {.fd = fd, .ctx = ctx};
+    for (size_t done = 0; done < n;) {
+        o.buf = (char *)buf + done;
+        o.n = n - done;
+        ssize_t x = io_loop(&o, WEFT_WRITABLE, deadline, write_op);
+        if (x < 0)
+            return ctx && done && x == weft_ctx_err(ctx) ? (ssize_t)done : x;
+        done += (size_t)x;
+    }
+    return (ssize_t)n;
+}
+
+static int do_accept(int fd, struct sockaddr *addr, socklen_t *len,
+                     int64_t deadline, weft_ctx *ctx) {
+    if (fd < 0)
+        return -EBADF;
+    weft__ensure();
+    int e = set_nonblock(fd);
+    if (e < 0)
+        return e;
+    io o = {.fd = fd, .addr = addr, .alen = len, .ctx = ctx};
+    return (int)io_loop(&o, WEFT_READABLE, deadline, accept_op);
+}
+
+static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len,
+                      int64_t deadline, weft_ctx *ctx) {
+    int e = (int)weft__sys(connect(fd, addr, len));
+    /* EINTR: the connection goes on in the background, like EINPROGRESS */
+    if (e != -EINPROGRESS && e != -EINTR)
+        return e;
+    int m = fd_wait(fd, WEFT_WRITABLE, deadline, ctx);
+    if (m < 0)
+        return m;
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    e = (int)weft__sys(getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl));
+    return e < 0 ? e : -soerr;
+}
+
+/* The socket is non-blocking during the call only: afterwards it is used
+ * with MSG_DONTWAIT, so its flags go back to what the user chose. */
+int weft__connect(int fd, const struct sockaddr *addr, socklen_t len,
+                  int64_t deadline, weft_ctx *ctx) {
+    if (fd < 0)
+        return -EBADF;
+    weft__ensure();
+    if (ctx) {
+        int e = weft_ctx_err(ctx);
+        if (e)
+            return e;
+    }
+    int fl = (int)weft__sys(fcntl(fd, F_GETFL));
+    if (fl < 0)
+        return fl;
+    bool restore = !(fl & O_NONBLOCK);
+    int e = restore ? (int)weft__sys(fcntl(fd, F_SETFL, fl | O_NONBLOCK)) : 0;
+    if (e < 0)
+        return e;
+    int r = connect_nb(fd, addr, len, deadline, ctx);
+    if (restore)
+        fcntl(fd, F_SETFL, fl);
+    return r;
+}
+
+/* ---- public calls ------------------------------------------------------- */
+
+ssize_t weft_read(int fd, void *buf, size_t n) {
+    return do_read(fd, buf, n, -1, NULL);
+}
+
+ssize_t weft_read_timeout(int fd, void *buf, size_t n, int64_t timeout_ns) {
+    return do_read(fd, buf, n, weft__deadline(timeout_ns), NULL);
+}
+
+ssize_t weft_write(int fd, const void *buf, size_t n) {
+    return do_write(fd, buf, n, -1, NULL);
+}
+
+ssize_t weft_write_timeout(int fd, const void *buf, size_t n,
+                           int64_t timeout_ns) {
+    return do_write(fd, buf, n, weft__deadline(timeout_ns), NULL);
+}
+
+int weft_accept(int fd, struct sockaddr *addr, socklen_t *len) {
+    return do_accept(fd, addr, len, -1, NULL);
+}
+
+int weft_accept_timeout(int fd, struct sockaddr *addr, socklen_t *len,
+                        int64_t timeout_ns) {
+    return do_accept(fd, addr, len, weft__deadline(timeout_ns), NULL);
+}
+
+int weft_connect(int fd, const struct sockaddr *addr, socklen_t len) {
+    return weft__connect(fd, addr, len, -1, NULL);
+}
+
+int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
+                         int64_t timeout_ns) {
+    return weft__connect(fd, addr, len, weft__deadline(timeout_ns), NULL);
+}
+
+/* ---- context variants: the same calls, ending with ctx ------------------- */
+
+int weft_wait_fd_ctx(weft_ctx *ctx, int fd, int events) {
+    if (!ctx || events == 0 || (events & ~BOTH))
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    int e = weft_ctx_err(ctx);
+    if (e)
+        return e;
+    weft__ensure();
+    return fd_wait(fd, events, -1, ctx);
+}
+
+ssize_t weft_read_ctx(weft_ctx *ctx, int fd, void *buf, size_t n) {
+    return ctx ? do_read(fd, buf, n, -1, ctx) : -EINVAL;
+}
+
+ssize_t weft_write_ctx(weft_ctx *ctx, int fd, const void *buf, size_t n) {
+    return ctx ? do_write(fd, buf, n, -1, ctx) : -EINVAL;
+}
+
+int weft_accept_ctx(weft_ctx *ctx, int fd, struct sockaddr *addr,
+                    socklen_t *len) {
+    return ctx ? do_accept(fd, addr, len, -1, ctx) : -EINVAL;
+}
+
+int weft_connect_ctx(weft_ctx *ctx, int fd, const struct sockaddr *addr,
+                     socklen_t len) {
+    return ctx ? weft__connect(fd, addr, len, -1, ctx) : -EINVAL;
+}
+
+#line 1 "src/go.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Starting goroutines: the public entry points, which check their
+ * arguments and start the runtime, in front of the scheduler's weft__go.
+ */
+#line 7 "src/go.c"
+#line 8 "src/go.c"
+
+int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
+    size_t size = opts ? opts->stack_size : 0;
+    if (!fn || size > WEFT_STACK_MAX)
+        return -EINVAL;
+    weft__ensure();
+    return weft__go(fn, arg, opts);
+}
+
+int weft_go(weft_fn fn, void *arg) {
+    return weft_go_with(fn, arg, NULL);
+}
+
 #line 1 "src/group.c"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -3294,6 +3783,7 @@ int weft_local_port(int fd) {
  * weft_group_limit(NULL, n) does nothing.
  */
 #line 31 "src/group.c"
+#line 32 "src/group.c"
 
 struct weft_group {
     weft_ctx *ctx;
@@ -3341,6 +3831,7 @@ static int slot_take(weft_group *g, bool wait) {
         weft__lock_release(&g->lock);
         return -EAGAIN;
     }
+    weft__ensure(); /* someone must be there to notice a deadlock */
     weft__park p;
     weft__wnode n = {.park = &p};
     weft__park_init(&p, "group slot", g);
@@ -3449,12 +3940,11 @@ int weft_group_wait(weft_group *g) {
 #line 1 "src/netpoll.c"
 /* SPDX-License-Identifier: MIT */
 /*
- * The netpoller (one epoll instance shared by every worker) and the
- * descriptor calls built on it: weft_wait_fd, weft_read, weft_write,
- * weft_accept, weft_connect and their _timeout variants.
+ * The netpoller: one epoll instance shared by every worker, and the wait
+ * records of the descriptors goroutines wait on.
  *
  * Wait records.  Each descriptor number a goroutine has waited on owns an
- * fdrec, found by fd in a two-level table: a directory of pointers to
+ * weft__fdrec, found by fd in a two-level table: a directory of pointers to
  * chunks of CHUNK records.  Lookups take no lock.  Growth (a new chunk, or
  * a directory twice as big) happens under np.grow; a replaced directory is
  * kept until weft__netpoll_release, so a reader still holding it stays
@@ -3483,20 +3973,11 @@ int weft_group_wait(weft_group *g) {
  * node on each queue, sharing one park.  The waiter takes its nodes off
  * again under the lock after a timeout (see weft_internal.h).
  *
- * Plain threads never touch records: they wait in poll(2), which needs no
- * poller and blocks just that thread.
- *
- * Descriptor flags.  Sockets are used with MSG_DONTWAIT, so their flags
- * stay as the user set them; weft_connect sets O_NONBLOCK for the duration
- * of the call only.  A listening socket passed to weft_accept and any
- * non-socket descriptor (pipe, FIFO, tty) passed to weft_read/weft_write
- * are switched to O_NONBLOCK for good: there is no per-call flag for them.
- * Regular files, block devices and directories keep their flags: epoll
- * cannot wait on them (EPERM), they are always "ready", and read(2) and
- * write(2) on them block the calling thread (a worker, for a goroutine)
- * for the disk's time whatever the flags say.
+ * The descriptor calls built on these records (weft_wait_fd, weft_read,
+ * ...) are in fdio.c.
  */
-#line 51 "src/netpoll.c"
+#line 40 "src/netpoll.c"
+#line 41 "src/netpoll.c"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -3522,22 +4003,10 @@ int weft_group_wait(weft_group *g) {
 
 #define CHUNK 256
 #define MAX_EVENTS 128
-#define BOTH (WEFT_READABLE | WEFT_WRITABLE)
-
-/* Directions: bit d of an events mask (WEFT_READABLE = 1 << 0, WEFT_WRITABLE
- * = 1 << 1) selects seq[d] and q[d]. */
-enum { RD, WR, NDIR };
-
-typedef struct fdrec {
-    weft__lock lock;
-    atomic_uint seq[NDIR]; /* events delivered per direction */
-    weft__wq q[NDIR];      /* parked goroutines per direction */
-} fdrec;
-
 typedef struct fddir {
     size_t n;            /* chunk slots */
     struct fddir *older; /* replaced directories, freed at release */
-    _Atomic(fdrec *) chunk[];
+    _Atomic(weft__fdrec *) chunk[];
 } fddir;
 
 static struct {
@@ -3566,9 +4035,9 @@ static fddir *dir_grow(fddir *d, size_t need) {
     return nd;
 }
 
-static fdrec *rec_slow(int fd) {
+static weft__fdrec *rec_slow(int fd) {
     size_t c = (size_t)fd / CHUNK;
-    fdrec *ch = NULL;
+    weft__fdrec *ch = NULL;
     weft__lock_acquire(&np.grow);
     fddir *d = atomic_load_explicit(&np.dir, memory_order_relaxed);
     if (!d || c >= d->n)
@@ -3583,11 +4052,12 @@ static fdrec *rec_slow(int fd) {
 }
 
 /* The record of fd (>= 0), NULL when memory is exhausted. */
-static fdrec *rec_get(int fd) {
+weft__fdrec *weft__fd_rec(int fd) {
     fddir *d = atomic_load_explicit(&np.dir, memory_order_acquire);
     size_t c = (size_t)fd / CHUNK;
     if (d && c < d->n) {
-        fdrec *ch = atomic_load_explicit(&d->chunk[c], memory_order_acquire);
+        weft__fdrec *ch =
+            atomic_load_explicit(&d->chunk[c], memory_order_acquire);
         if (ch)
             return &ch[fd % CHUNK];
     }
@@ -3653,7 +4123,7 @@ size_t weft__netpoll_waiting(void) {
 }
 
 /* Record the events of r and wake its waiters; returns how many. */
-static int deliver(fdrec *r, uint32_t ev) {
+static int deliver(weft__fdrec *r, uint32_t ev) {
     static const uint32_t dir_ev[NDIR] = {
         EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR,
         EPOLLOUT | EPOLLHUP | EPOLLERR,
@@ -3708,7 +4178,7 @@ int weft__netpoll(int64_t deadline) {
     int n = epoll_wait_ns(evs, tp);
     int readied = 0;
     for (int i = 0; i < n; i++) {
-        fdrec *r = evs[i].data.ptr;
+        weft__fdrec *r = evs[i].data.ptr;
         if (r) {
             readied += deliver(r, evs[i].events);
         } else if (deadline != 0) {
@@ -3720,616 +4190,236 @@ int weft__netpoll(int64_t deadline) {
     return readied;
 }
 
-/* A system call's result, or -errno read the safe way: these functions
- * park, and a goroutine may resume on another thread, so errno is always
- * read through weft_errno() (see weft.h). */
-static ssize_t sys(ssize_t r) {
-    return r < 0 ? -weft_errno() : r;
-}
-
-/* ---- waiting for a descriptor ------------------------------------------- */
-
-static const char *wait_why(int events) {
-    return events & WEFT_READABLE ? "fd read" : "fd write";
-}
+/* ---- what the descriptor calls (fdio.c) build on ------------------------- */
 
 /* Make sure the file fd names now is in the epoll set (see the top).
  * 0, 1 when it cannot be polled (a regular file: always ready), -errno. */
-static int fd_register(int fd, fdrec *r) {
+int weft__fd_register(int fd, weft__fdrec *r) {
     struct epoll_event ev = {
         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
         .data.ptr = r,
     };
     TSAN_PUBLISH(r);
-    int e = (int)sys(epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev));
+    int e = (int)weft__sys(epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev));
     if (e == 0 || e == -EEXIST)
         return 0;
     return e == -EPERM ? 1 : e;
 }
 
-static void seq_load(fdrec *r, unsigned seq[NDIR]) {
+void weft__fd_seq_load(weft__fdrec *r, unsigned seq[NDIR]) {
     for (int d = 0; d < NDIR; d++)
         seq[d] = atomic_load_explicit(&r->seq[d], memory_order_seq_cst);
 }
 
-/* Park the calling goroutine until an event for events arrives on fd after
- * seq was read, deadline passes or ctx (NULL: none) ends.  0 (try again),
- * -ETIMEDOUT, ctx's error, -errno. */
-static int park_fd(int fd, fdrec *r, int events, const unsigned seq[NDIR],
-                   int64_t deadline, weft_ctx *ctx) {
-    if (deadline >= 0 && weft_now() >= deadline)
-        return -ETIMEDOUT;
-    int e = fd_register(fd, r);
-    if (e != 0)
-        return e > 0 ? 0 : e;
-    weft__park p;
-    weft__wnode n[NDIR] = {{.park = &p}, {.park = &p}};
-    weft__park_init(&p, wait_why(events), (const void *)(intptr_t)fd);
-    p.multi = events == BOTH; /* one node per queue: wakers must race */
-    weft__lock_acquire(&r->lock);
-    for (int d = 0; d < NDIR; d++)
-        if ((events & (1 << d)) &&
-            atomic_load_explicit(&r->seq[d], memory_order_relaxed) != seq[d]) {
-            weft__lock_release(&r->lock);
-            return 0;
-        }
-    /* linked last, under the lock: from here this goroutine blocks for
-     * sure, which is what a hook that claims the park relies on */
-    weft__ctx_wait cw;
-    if (ctx && (e = weft__ctx_wait_begin(&cw, ctx, &p, -1)) != 0) {
-        weft__lock_release(&r->lock);
-        return e;
-    }
-    for (int d = 0; d < NDIR; d++)
-        if (events & (1 << d))
-            weft__wq_push(&r->q[d], &n[d]);
-    atomic_fetch_add_explicit(&np.waiting, 1, memory_order_relaxed);
-    int res = weft__block(&p, deadline, weft__unlock_cb, &r->lock);
-    atomic_fetch_sub_explicit(&np.waiting, 1, memory_order_relaxed);
-    if (res < 0 || events == BOTH || ctx) {
-        /* nodes the poller did not pop are still queued */
-        weft__lock_acquire(&r->lock);
-        for (int d = 0; d < NDIR; d++)
-            if (events & (1 << d))
-                weft__wq_remove(&r->q[d], &n[d]);
-        weft__lock_release(&r->lock);
-    }
-    if (ctx && (e = weft__ctx_wait_end(&cw)) != 0)
-        return e;
-    return res;
+void weft__netpoll_waits(int d) {
+    atomic_fetch_add_explicit(&np.waiting, (size_t)d, memory_order_relaxed);
 }
-
-/* Requested events that revents reports: hang-up and error count as all of
- * them.  -EBADF for a closed descriptor. */
-static int ready_mask(short revents, int events) {
-    if (revents & POLLNVAL)
-        return -EBADF;
-    if (revents & (POLLHUP | POLLERR))
-        return events;
-    int m = 0;
-    if (revents & (POLLIN | POLLPRI | POLLRDHUP))
-        m |= WEFT_READABLE;
-    if (revents & POLLOUT)
-        m |= WEFT_WRITABLE;
-    return m & events;
-}
-
-/* One poll(2) of fd for ms milliseconds (-1 forever), and of the eventfd
- * efd too unless it is -1: the ready mask, 0 when nothing is ready yet (or
- * only efd), or -errno. */
-static int poll_once(int fd, int events, int efd, int ms) {
-    struct pollfd pfd[2] = {
-        {.fd = fd,
-         .events = (short)((events & WEFT_READABLE ? POLLIN | POLLRDHUP : 0) |
-                           (events & WEFT_WRITABLE ? POLLOUT : 0))},
-        {.fd = efd, .events = POLLIN},
-    };
-    int n = (int)sys(poll(pfd, efd >= 0 ? 2 : 1, ms));
-    if (n < 0)
-        return n == -EINTR ? 0 : n;
-    return n ? ready_mask(pfd[0].revents, events) : 0;
-}
-
-/* Milliseconds until deadline, rounded up; -1 for no deadline. */
-static int ms_until(int64_t deadline) {
-    if (deadline < 0)
-        return -1;
-    int64_t left = deadline - weft_now();
-    if (left <= 0)
-        return 0;
-    left = (left + 999999) / 1000000;
-    return left > INT_MAX ? INT_MAX : (int)left;
-}
-
-/* A plain thread blocks in poll(2): the ready mask, -ETIMEDOUT, ctx's
- * error, or -errno.  It is listed as blocked (weft_dump) and counted as a
- * descriptor wait.  A context that can end gets an eventfd of this wait's
- * own, which the context's hook writes: a poll(2) cannot be woken
- * otherwise, and a descriptor per wait needs no cleanup per thread. */
-static int thread_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
-    weft__ctx_wait cw;
-    int efd = -1;
-    if (ctx && weft_ctx_done(ctx)) {
-        efd = (int)sys(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-        if (efd < 0)
-            return efd;
-        int e = weft__ctx_wait_begin(&cw, ctx, NULL, efd);
-        if (e) {
-            close(efd);
-            return e;
-        }
-    }
-    weft__park p;
-    weft__park_init(&p, wait_why(events), (const void *)(intptr_t)fd);
-    weft__thread_blocked(&p, true);
-    atomic_fetch_add_explicit(&np.waiting, 1, memory_order_relaxed);
-    int m;
-    for (;;) {
-        m = poll_once(fd, events, efd, ms_until(deadline));
-        if (m != 0 || (efd >= 0 && atomic_load_explicit(
-                                       &cw.done, memory_order_acquire)))
-            break;
-        if (deadline >= 0 && weft_now() >= deadline) {
-            m = -ETIMEDOUT;
-            break;
-        }
-    }
-    atomic_fetch_sub_explicit(&np.waiting, 1, memory_order_relaxed);
-    weft__thread_blocked(&p, false);
-    if (efd >= 0) {
-        int e = weft__ctx_wait_end(&cw);
-        close(efd);
-        if (e)
-            return e;
-    }
-    return m;
-}
-
-/* Wait until poll(2) reports fd ready for events: the mask, -ETIMEDOUT,
- * -errno.  A goroutine re-checks after each wake, so a stray event never
- * makes it return early. */
-static int fd_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
-    if (!weft__curg())
-        return thread_wait(fd, events, deadline, ctx);
-    fdrec *r = rec_get(fd);
-    if (!r)
-        return -ENOMEM;
-    for (;;) {
-        unsigned seq[NDIR];
-        seq_load(r, seq);
-        int m = poll_once(fd, events, -1, 0);
-        if (m != 0)
-            return m;
-        int e = park_fd(fd, r, events, seq, deadline, ctx);
-        if (e < 0)
-            return e;
-    }
-}
-
-int weft_wait_fd(int fd, int events, int64_t timeout_ns) {
-    if (events == 0 || (events & ~BOTH))
-        return -EINVAL;
-    if (fd < 0)
-        return -EBADF;
-    weft__ensure();
-    return fd_wait(fd, events, weft__deadline(timeout_ns), NULL);
-}
-
-/* ---- the I/O loop ------------------------------------------------------- */
-
-typedef struct io {
-    int fd;
-    void *buf; /* read destination or write source */
-    size_t n;
-    struct sockaddr *addr;
-    socklen_t *alen;
-    weft_ctx *ctx; /* the _ctx variants' context, else NULL */
-    bool nonsock;  /* not a socket: plain read/write (see to_nonsock) */
-} io;
-
-/* Set O_NONBLOCK on fd, except on a file epoll cannot wait on (a regular
- * file, a block device, a directory): reads and writes there never say
- * EAGAIN, so the flag would change nothing for weft, only the file's
- * flags behind its owner's back. */
-static int set_nonblock(int fd) {
-    int fl = (int)sys(fcntl(fd, F_GETFL));
-    if (fl < 0 || (fl & O_NONBLOCK))
-        return fl < 0 ? fl : 0;
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return -weft_errno();
-    if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
-        return 0;
-    return (int)sys(fcntl(fd, F_SETFL, fl | O_NONBLOCK));
-}
-
-/* A socket call failed with ENOTSOCK: switch o to the non-socket path. */
-static int to_nonsock(io *o) {
-    int e = set_nonblock(o->fd);
-    if (e == 0)
-        o->nonsock = true;
-    return e;
-}
-
-/* write(2) with SIGPIPE blocked in this thread; a SIGPIPE it raised is
- * consumed before the old mask returns, so the process never sees it. */
-static ssize_t write_nosigpipe(int fd, const void *buf, size_t n) {
-    sigset_t pipe_set, old, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    sigpending(&pending);
-    bool was_pending = sigismember(&pending, SIGPIPE);
-    ssize_t r = sys(write(fd, buf, n));
-    if (r == -EPIPE && !was_pending) {
-        struct timespec zero = {0, 0};
-        sigtimedwait(&pipe_set, NULL, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return r;
-}
-
-/* One read or write attempt; a descriptor that turns out not to be a
- * socket switches to the non-socket path (see to_nonsock) and retries. */
-static ssize_t transfer(io *o, bool writing) {
-    for (;;) {
-        ssize_t r;
-        if (o->nonsock)
-            r = writing ? write_nosigpipe(o->fd, o->buf, o->n)
-                        : sys(read(o->fd, o->buf, o->n));
-        else
-            r = sys(writing
-                        ? send(o->fd, o->buf, o->n, MSG_DONTWAIT | MSG_NOSIGNAL)
-                        : recv(o->fd, o->buf, o->n, MSG_DONTWAIT));
-        if (r == -EINTR)
-            continue;
-        if (r != -ENOTSOCK || o->nonsock)
-            return r;
-        int e = to_nonsock(o);
-        if (e < 0)
-            return e;
-    }
-}
-
-static ssize_t read_op(io *o) {
-    return transfer(o, false);
-}
-
-static ssize_t write_op(io *o) {
-    return transfer(o, true);
-}
-
-static ssize_t accept_op(io *o) {
-    for (;;) {
-        ssize_t c =
-            sys(accept4(o->fd, o->addr, o->alen, SOCK_NONBLOCK | SOCK_CLOEXEC));
-        /* ECONNABORTED: reset while queued; wait for the next one */
-        if (c != -EINTR && c != -ECONNABORTED)
-            return c;
-    }
-}
-
-/* Run op until it does not say -EAGAIN, waiting for events in between. */
-static ssize_t io_loop(io *o, int events, int64_t deadline,
-                       ssize_t (*op)(io *)) {
-    if (o->ctx) {
-        int e = weft_ctx_err(o->ctx);
-        if (e)
-            return e; /* as Go: a context that has ended fails at once */
-    }
-    fdrec *r = NULL;
-    if (weft__curg() && !(r = rec_get(o->fd)))
-        return -ENOMEM;
-    for (;;) {
-        unsigned seq[NDIR] = {0, 0};
-        if (r)
-            seq_load(r, seq);
-        ssize_t x = op(o);
-        if (x != -EAGAIN)
-            return x;
-        int e = r ? park_fd(o->fd, r, events, seq, deadline, o->ctx)
-                  : thread_wait(o->fd, events, deadline, o->ctx);
-        if (e < 0)
-            return e;
-    }
-}
-
-static ssize_t do_read(int fd, void *buf, size_t n, int64_t deadline,
-                       weft_ctx *ctx) {
-    if (fd < 0)
-        return -EBADF;
-    weft__ensure();
-    io o = {.fd = fd, .buf = buf, .n = n, .ctx = ctx};
-    return io_loop(&o, WEFT_READABLE, deadline, read_op);
-}
-
-/* With a context, bytes already written count for more than its end: a
- * write cut short returns them, and the next call the context's error. */
-static ssize_t do_write(int fd, const void *buf, size_t n, int64_t deadline,
-                        weft_ctx *ctx) {
-    if (fd < 0)
-        return -EBADF;
-    weft__ensure();
-    io o = {.fd = fd, .ctx = ctx};
-    for (size_t done = 0; done < n;) {
-        o.buf = (char *)buf + done;
-        o.n = n - done;
-        ssize_t x = io_loop(&o, WEFT_WRITABLE, deadline, write_op);
-        if (x < 0)
-            return ctx && done && x == weft_ctx_err(ctx) ? (ssize_t)done : x;
-        done += (size_t)x;
-    }
-    return (ssize_t)n;
-}
-
-static int do_accept(int fd, struct sockaddr *addr, socklen_t *len,
-                     int64_t deadline, weft_ctx *ctx) {
-    if (fd < 0)
-        return -EBADF;
-    weft__ensure();
-    int e = set_nonblock(fd);
-    if (e < 0)
-        return e;
-    io o = {.fd = fd, .addr = addr, .alen = len, .ctx = ctx};
-    return (int)io_loop(&o, WEFT_READABLE, deadline, accept_op);
-}
-
-static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len,
-                      int64_t deadline, weft_ctx *ctx) {
-    int e = (int)sys(connect(fd, addr, len));
-    /* EINTR: the connection goes on in the background, like EINPROGRESS */
-    if (e != -EINPROGRESS && e != -EINTR)
-        return e;
-    int m = fd_wait(fd, WEFT_WRITABLE, deadline, ctx);
-    if (m < 0)
-        return m;
-    int soerr = 0;
-    socklen_t sl = sizeof soerr;
-    e = (int)sys(getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl));
-    return e < 0 ? e : -soerr;
-}
-
-/* The socket is non-blocking during the call only: afterwards it is used
- * with MSG_DONTWAIT, so its flags go back to what the user chose. */
-int weft__connect(int fd, const struct sockaddr *addr, socklen_t len,
-                  int64_t deadline, weft_ctx *ctx) {
-    if (fd < 0)
-        return -EBADF;
-    weft__ensure();
-    if (ctx) {
-        int e = weft_ctx_err(ctx);
-        if (e)
-            return e;
-    }
-    int fl = (int)sys(fcntl(fd, F_GETFL));
-    if (fl < 0)
-        return fl;
-    bool restore = !(fl & O_NONBLOCK);
-    int e = restore ? (int)sys(fcntl(fd, F_SETFL, fl | O_NONBLOCK)) : 0;
-    if (e < 0)
-        return e;
-    int r = connect_nb(fd, addr, len, deadline, ctx);
-    if (restore)
-        fcntl(fd, F_SETFL, fl);
-    return r;
-}
-
-/* ---- public calls ------------------------------------------------------- */
-
-ssize_t weft_read(int fd, void *buf, size_t n) {
-    return do_read(fd, buf, n, -1, NULL);
-}
-
-ssize_t weft_read_timeout(int fd, void *buf, size_t n, int64_t timeout_ns) {
-    return do_read(fd, buf, n, weft__deadline(timeout_ns), NULL);
-}
-
-ssize_t weft_write(int fd, const void *buf, size_t n) {
-    return do_write(fd, buf, n, -1, NULL);
-}
-
-ssize_t weft_write_timeout(int fd, const void *buf, size_t n,
-                           int64_t timeout_ns) {
-    return do_write(fd, buf, n, weft__deadline(timeout_ns), NULL);
-}
-
-int weft_accept(int fd, struct sockaddr *addr, socklen_t *len) {
-    return do_accept(fd, addr, len, -1, NULL);
-}
-
-int weft_accept_timeout(int fd, struct sockaddr *addr, socklen_t *len,
-                        int64_t timeout_ns) {
-    return do_accept(fd, addr, len, weft__deadline(timeout_ns), NULL);
-}
-
-int weft_connect(int fd, const struct sockaddr *addr, socklen_t len) {
-    return weft__connect(fd, addr, len, -1, NULL);
-}
-
-int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
-                         int64_t timeout_ns) {
-    return weft__connect(fd, addr, len, weft__deadline(timeout_ns), NULL);
-}
-
-/* ---- context variants: the same calls, ending with ctx -------------------- */
-
-int weft_wait_fd_ctx(weft_ctx *ctx, int fd, int events) {
-    if (!ctx || events == 0 || (events & ~BOTH))
-        return -EINVAL;
-    if (fd < 0)
-        return -EBADF;
-    int e = weft_ctx_err(ctx);
-    if (e)
-        return e;
-    weft__ensure();
-    return fd_wait(fd, events, -1, ctx);
-}
-
-ssize_t weft_read_ctx(weft_ctx *ctx, int fd, void *buf, size_t n) {
-    return ctx ? do_read(fd, buf, n, -1, ctx) : -EINVAL;
-}
-
-ssize_t weft_write_ctx(weft_ctx *ctx, int fd, const void *buf, size_t n) {
-    return ctx ? do_write(fd, buf, n, -1, ctx) : -EINVAL;
-}
-
-int weft_accept_ctx(weft_ctx *ctx, int fd, struct sockaddr *addr,
-                    socklen_t *len) {
-    return ctx ? do_accept(fd, addr, len, -1, ctx) : -EINVAL;
-}
-
-int weft_connect_ctx(weft_ctx *ctx, int fd, const struct sockaddr *addr,
-                     socklen_t len) {
-    return ctx ? weft__connect(fd, addr, len, -1, ctx) : -EINVAL;
-}
-#undef BOTH
 #undef CHUNK
 #undef MAX_EVENTS
 #undef TSAN_PUBLISH
 #undef TSAN_RECEIVE
 
-#define deadline_fire weft__park_deadline_fire
-#line 1 "src/park.c"
+#define fork_child weft__runtime_fork_child
+#define fork_parent weft__runtime_fork_parent
+#define fork_prepare weft__runtime_fork_prepare
+#define fork_register weft__runtime_fork_register
+#define rt weft__runtime_rt
+#line 1 "src/runtime.c"
 /* SPDX-License-Identifier: MIT */
 /*
- * The waiter: how anything in weft blocks and is woken, for goroutines and
- * plain threads alike.  The protocol (park, claim, unpark, block, and the
- * lifetime rule that lets a woken party free the object at once) is
- * described at the top of weft_internal.h; this file implements it, plus
- * the intrusive wait queues the objects keep their waiters on.  The parts
- * on every channel operation's path (park_init, unpark, deadline) are
- * inline in weft_internal.h.
+ * The runtime's life: the one file that owns the order in which the layers
+ * start, stop and survive a fork.  Everything below it is started, stopped
+ * and released from here, by name; nothing below calls up into it except
+ * through weft__ensure, which only the public entry points above the
+ * scheduler call.
  *
- * A goroutine parks by leaving the CPU through the scheduler
- * (weft__leave); its unlock callback runs only once its stack is no longer
- * in use.  A plain thread sleeps on the futex word in its park.  A deadline
- * is a timer for a goroutine, a futex timeout for a thread; either way the
- * side that times out must win the claim, so a value is never both
- * delivered and timed out.  When the timer heap cannot grow, the goroutine
- * claims its own park at once and weft__block returns -ENOMEM: the caller
- * cleans up as after a timeout, and nothing was delivered.
+ * Start (weft_init, or the first weft call through weft__ensure): the
+ * scheduler's configuration (seed, workers, stack size), the netpoller,
+ * the diagnostics (signals, WEFT_DEADLOCK, WEFT_LEAKCHECK, WEFT_TRACE),
+ * then the workers.  Shutdown: refuse while anything would be cut off,
+ * stop and join the workers, then release the timers, the subsystems that
+ * joined (the weft_blocking pool), the netpoller, the stacks, and flush
+ * the trace: in that order.
  */
-#line 21 "src/park.c"
+#line 18 "src/runtime.c"
+#line 19 "src/runtime.c"
 
-static void deadline_fire(weft__timer *t, int64_t now) {
-    weft__park *p = t->arg;
-    (void)now;
-    if (weft__claim(p)) {
-        p->timedout = true;
-        weft__unpark(p);
+#include <pthread.h>
+#include <time.h>
+
+atomic_int weft__rt_state; /* WEFT__RT_STOPPED or WEFT__RT_RUNNING */
+
+static struct {
+    pthread_mutex_t init_lock;
+    weft__subsystem *subs; /* under init_lock */
+} rt = {.init_lock = PTHREAD_MUTEX_INITIALIZER};
+
+void weft__runtime_join(weft__subsystem *s) {
+    pthread_mutex_lock(&rt.init_lock);
+    s->next = rt.subs;
+    rt.subs = s;
+    pthread_mutex_unlock(&rt.init_lock);
+}
+
+/* ---- fork() ---------------------------------------------------------------
+ *
+ * The child of a fork has one thread, the one that called fork, and none
+ * of the workers, helpers or goroutines: it starts a fresh runtime on its
+ * first weft call.  Every lock whose data the child keeps or frees is held
+ * across the fork, taken in the order the code nests them (init_lock
+ * before the helper pool's mutex (a joined subsystem) before the thread
+ * registry's lock; the rest are leaves), so the child sees each structure
+ * between two updates. The child then drops everything that belongs to the
+ * parent's threads.
+ */
+static void fork_prepare(void) {
+    pthread_mutex_lock(&rt.init_lock);
+    for (weft__subsystem *s = rt.subs; s; s = s->next)
+        s->atfork(0);
+    weft__threads_atfork(0);
+    weft__timers_atfork(0);
+    weft__stack_atfork(true);
+    weft__sched_atfork(0);
+}
+
+static void fork_unlock(int phase) {
+    weft__sched_atfork(phase);
+    weft__stack_atfork(false);
+    weft__timers_atfork(phase);
+    weft__threads_atfork(phase);
+    for (weft__subsystem *s = rt.subs; s; s = s->next)
+        s->atfork(phase);
+}
+
+static void fork_parent(void) {
+    fork_unlock(1);
+    pthread_mutex_unlock(&rt.init_lock);
+}
+
+static void fork_child(void) {
+    fork_unlock(2);
+    weft__trace_atfork_child();
+    if (atomic_load(&weft__rt_state) == WEFT__RT_RUNNING) {
+        weft__sched_forget();
+        weft__netpoll_forget();
+        atomic_store(&weft__rt_state, WEFT__RT_STOPPED);
     }
+    pthread_mutex_unlock(&rt.init_lock);
 }
 
-/* Runs once the parking goroutine has switched out (on g0 or on the
- * goroutine that runs next: see weft__leave).  Everything is
- * read from p first: as soon as the status says WAITING, a timer may resume
- * the goroutine elsewhere, and it can return and pop p off its stack. */
-static void park_after(weft__worker *w, void *arg) {
-    weft__park *p = arg;
-    (void)w;
-    void (*unlock)(void *) = p->unlock;
-    void *ua = p->unlock_arg;
-    atomic_store_explicit(&p->g->status, WEFT__G_WAITING, memory_order_release);
-    if (unlock)
-        unlock(ua);
+static void fork_register(void) {
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
-static int block_thread(weft__park *p, int64_t deadline) {
-    weft__thread_blocked(p, true);
-    for (;;) {
-        if (atomic_load_explicit(&p->futex, memory_order_acquire))
-            break;
-        int64_t wait = -1;
-        if (deadline >= 0) {
-            wait = deadline - weft_now();
-            if (wait <= 0) {
-                if (weft__claim(p)) {
-                    p->timedout = true;
-                    break;
-                }
-                deadline = -1; /* a waker won: its unpark is on the way */
-                continue;
-            }
+/* Called with rt.init_lock held. */
+static int start(const weft_config *cfg) {
+    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+    pthread_once(&fork_once, fork_register);
+    int nprocs = weft__sched_config(cfg);
+    if (weft__netpoll_init() < 0)
+        return -ENOMEM;
+    weft__diag_init(nprocs);
+    weft__worker_init = weft__diag_worker_init;
+    int r = weft__sched_start();
+    if (r < 0)
+        return r;
+    atomic_store_explicit(&weft__rt_state, WEFT__RT_RUNNING,
+                          memory_order_release);
+    return 0;
+}
+
+int weft_init(const weft_config *cfg) {
+    if (cfg && (cfg->procs < 0 || cfg->stack_size > WEFT_STACK_MAX))
+        return -EINVAL;
+    pthread_mutex_lock(&rt.init_lock);
+    int r = -EALREADY;
+    if (atomic_load(&weft__rt_state) != WEFT__RT_RUNNING)
+        r = start(cfg);
+    pthread_mutex_unlock(&rt.init_lock);
+    return r;
+}
+
+void weft__ensure_slow(void) {
+    pthread_mutex_lock(&rt.init_lock);
+    int r = 0;
+    if (atomic_load(&weft__rt_state) != WEFT__RT_RUNNING)
+        r = start(NULL);
+    pthread_mutex_unlock(&rt.init_lock);
+    if (r < 0)
+        weft__fatal("cannot start the runtime: %s", weft_strerror(r));
+}
+
+/* How long weft_shutdown waits for goroutines that are only returning. */
+#define SHUTDOWN_WAIT WEFT_SEC(1)
+
+static void count_blocked(weft__g *g, void *arg) {
+    if (weft__g_blocked_on(g))
+        ++*(size_t *)arg;
+}
+
+/* With rt.init_lock held, on a plain thread: 0 when nothing would be cut
+ * off by stopping, else -EBUSY.  A goroutine that called the last
+ * weft_wg_done may still be returning, its count not yet dropped: it is
+ * waited for, but one that is blocked is alive and fails at once. */
+static int shutdown_quiet(void) {
+    int64_t until = weft_now() + SHUTDOWN_WAIT;
+    while (weft_goroutines() > 0) {
+        size_t blocked = 0;
+        weft__diag_walk(count_blocked, &blocked);
+        if (blocked || weft_now() >= until) {
+            weft__leaks_report();
+            return -EBUSY;
         }
-        weft__futex_wait(&p->futex, 0, wait);
+        struct timespec ts = {0, 100 * 1000};
+        nanosleep(&ts, NULL);
     }
-    weft__thread_blocked(p, false);
-    return p->timedout ? -ETIMEDOUT : 0;
+    /* an armed timer (a weft_timer, a context's deadline) would be left
+     * with a slot in a heap that no longer exists */
+    if (weft__timers_pending())
+        return -EBUSY;
+    for (weft__subsystem *s = rt.subs; s; s = s->next)
+        if (s->busy())
+            return -EBUSY;
+    return 0;
 }
 
-int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
-                void *arg) {
-    p->unlock = unlock;
-    p->unlock_arg = arg;
-    p->tdeadline = deadline;
-    /* published to wakers by the unlock below, like the nodes.  A multi
-     * park may already be in a waker's hands (a context's hook, added
-     * before this call), so it keeps the false weft__park_init wrote. */
-    if (!p->multi)
-        p->solo = deadline < 0;
-    if (!p->g) {
-        if (unlock)
-            unlock(arg);
-        return block_thread(p, deadline);
+int weft_shutdown(void) {
+    pthread_mutex_lock(&rt.init_lock);
+    int r = 0;
+    if (atomic_load(&weft__rt_state) == WEFT__RT_RUNNING)
+        r = weft__curg() ? -EBUSY : shutdown_quiet();
+    if (r < 0 || atomic_load(&weft__rt_state) != WEFT__RT_RUNNING) {
+        pthread_mutex_unlock(&rt.init_lock);
+        return r;
     }
-    if (deadline >= 0) {
-        p->timer.fn = deadline_fire;
-        p->timer.arg = p;
-        p->timer.period = 0;
-        if (WEFT__UNLIKELY(weft__timer_add(&p->timer, deadline) < 0)) {
-            /* no timer: waiting would be untimed, so give up now, as a
-             * timeout does; the caller's lock is still held, so no waker
-             * can have claimed p */
-            if (weft__claim(p)) {
-                p->timedout = true;
-                if (unlock)
-                    unlock(arg);
-                return -ENOMEM;
-            }
-            deadline = -1;
-        }
-    }
-    weft__g *g = p->g;
-    atomic_store_explicit(&g->park, p, memory_order_release);
-    if (WEFT__UNLIKELY(weft__tracing()))
-        weft__trace_block(p);
-    weft__leave(g, park_after, p);
-    atomic_store_explicit(&g->park, NULL, memory_order_relaxed);
-    if (deadline >= 0)
-        weft__timer_del(&p->timer);
-    return p->timedout ? -ETIMEDOUT : 0;
+    weft__sched_stop();
+    weft__timers_release();
+    for (weft__subsystem *s = rt.subs; s; s = s->next)
+        s->release();
+    weft__netpoll_release();
+    weft__stack_release_all();
+    weft__trace_flush();
+    atomic_store(&weft__rt_state, WEFT__RT_STOPPED);
+    pthread_mutex_unlock(&rt.init_lock);
+    return 0;
 }
 
-/* ---- wait queues -------------------------------------------------------- */
-
-size_t weft__wq_claim(weft__wq *q, size_t max, weft__wnode **list) {
-    size_t k = 0;
-    weft__wnode *n;
-    while (k < max && (n = weft__wq_pop(q)))
-        if (weft__claim(n->park)) {
-            n->next = *list;
-            *list = n;
-            k++;
-        }
-    return k;
+int weft_procs(void) {
+    weft__ensure();
+    return weft__nprocs();
 }
 
-void weft__wq_unpark(weft__wnode *list) {
-    while (list) {
-        weft__wnode *n = list;
-        list = n->next; /* read first: n lives on the woken party's stack */
-        weft__unpark(n->park);
-    }
+const char *weft_version(void) {
+    return WEFT_VERSION;
 }
+#undef SHUTDOWN_WAIT
+#undef fork_child
+#undef fork_parent
+#undef fork_prepare
+#undef fork_register
+#undef rt
 
-void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
-    weft__wnode *list = NULL;
-    weft__wq_claim(q, SIZE_MAX, &list);
-    weft__lock_release(l);
-    weft__wq_unpark(list);
-}
-#undef deadline_fire
-
+#define rt weft__sched_rt
 #line 1 "src/sched.c"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -4417,7 +4507,7 @@ struct weft__worker {
     atomic_uint tick;      /* schedules so far; stealers read it */
     atomic_uint offers;    /* goroutines offered to idle workers (see offer) */
     _Alignas(WEFT__CACHELINE) int id;
-    weft__ctx g0;
+    weft__regs g0;
     weft__g *cur;
     void (*after)(weft__worker *w, void *arg); /* see run_hook */
     void *after_arg;
@@ -4440,13 +4530,11 @@ struct weft__worker {
     size_t stack_size;
 };
 
-enum { RT_STOPPED, RT_RUNNING };
-
 /* Fields are grouped by who writes them, one cache line per group, so
  * that spinning workers and the global queue do not slow each other down. */
 static struct {
     /* read-mostly */
-    atomic_int state;
+    atomic_bool started; /* workers exist: weft__sched_start to _stop */
     int nprocs;
     size_t stack_size;
     weft__worker **workers;
@@ -4455,7 +4543,6 @@ static struct {
     bool next_fenced; /* sys_membarrier works: see next_swap */
     uint64_t seed;
     uint64_t seed_rng; /* WEFT_SEED: schedule draws, the one worker only */
-    pthread_mutex_t init_lock;
 
     _Alignas(WEFT__CACHELINE) weft__lock gq_lock; /* see gq_batch */
     weft__g *gq_head, *gq_tail;
@@ -4478,15 +4565,15 @@ static struct {
     struct gbatch *gfull, *gempty;
     weft__g *gloose;
     _Atomic(struct gchunk *) gchunks; /* read without the lock: foreach_g */
-    atomic_long nlive_threads; /* goroutines spawned by plain threads */
-} rt = {.init_lock = PTHREAD_MUTEX_INITIALIZER};
+    atomic_long nlive_threads;        /* goroutines spawned by plain threads */
+} rt;
 
 static atomic_ullong next_gid = 1; /* never reset: ids are never reused */
 
 static __thread weft__worker *tls_worker;
-#ifdef WEFT_TSAN
-atomic_uint weft__fence_word;
-#endif
+
+void (*weft__worker_init)(int wid);
+_Atomic(const weft__idle_ops *) weft__idle_hook;
 static __thread uint64_t tls_rng;
 
 /* ---- thread-local access ------------------------------------------------ */
@@ -4502,50 +4589,6 @@ WEFT__NOINLINE weft__g *weft__curg(void) {
     __asm__ volatile("" ::: "memory");
     weft__worker *w = tls_worker;
     return w ? w->cur : NULL;
-}
-
-/* ---- futex and spin lock ------------------------------------------------ */
-
-int weft__futex_wait(atomic_uint *addr, unsigned val, int64_t timeout_ns) {
-    struct timespec ts, *tp = NULL;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = timeout_ns / 1000000000;
-        ts.tv_nsec = timeout_ns % 1000000000;
-        tp = &ts;
-    }
-    long r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
-    if (r < 0 && errno == ETIMEDOUT)
-        return -ETIMEDOUT;
-    return 0;
-}
-
-void weft__futex_wake(atomic_uint *addr, int n) {
-    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
-}
-
-/* Test-and-test-and-set with exponential backoff: waiters that all poll
- * the line at once only bounce it between cores and delay the holder. */
-void weft__lock_slow(weft__lock *l) {
-    unsigned backoff = 1;
-    for (unsigned spins = 0;; spins++) {
-        unsigned zero = 0;
-        if (atomic_load_explicit(&l->v, memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_weak_explicit(
-                &l->v, &zero, 1, memory_order_acquire, memory_order_relaxed))
-            return;
-        if (spins < 64) {
-            for (unsigned i = 0; i < backoff; i++)
-                weft__cpu_relax();
-            if (backoff < 64)
-                backoff <<= 1;
-        } else {
-            sched_yield(); /* the holder may have been preempted */
-        }
-    }
-}
-
-void weft__unlock_cb(void *lock) {
-    weft__lock_release(lock);
 }
 
 /* ---- random numbers ----------------------------------------------------- */
@@ -5033,7 +5076,8 @@ static void wakep_spawn(unsigned n) {
     wakep_fenced();
 }
 
-void weft__timer_wakeup(int64_t when) {
+/* weft__timer_earliest: a timer was added at the head of the heap. */
+static void timer_wakeup(int64_t when) {
     weft__fence();
     if (atomic_load_explicit(&rt.poller, memory_order_relaxed)) {
         long long until =
@@ -5239,10 +5283,18 @@ static int idle_sleep(weft__worker *w) {
         if (!work_offered(w) && !atomic_load(&rt.stopping)) {
             deadline = poll_deadline(&look); /* a timer added meanwhile */
             atomic_store(&rt.poll_deadline, deadline);
-            if (WEFT__UNLIKELY(deadline < 0 && weft__deadlock_on))
-                weft__deadlock_idle(); /* bounded sleep, then a check */
-            else if (weft__netpoll(deadline) == 0 && look &&
-                     !atomic_load(&rt.poll_woken))
+            const weft__idle_ops *idle = NULL;
+            if (WEFT__UNLIKELY(deadline < 0) &&
+                (idle = atomic_load_explicit(&weft__idle_hook,
+                                             memory_order_relaxed))) {
+                /* a bounded sleep, then the hook's check if it passed
+                 * undisturbed */
+                int64_t until = weft_now() + idle->period;
+                weft__netpoll(until);
+                if (weft_now() >= until)
+                    idle->check();
+            } else if (weft__netpoll(deadline) == 0 && look &&
+                       !atomic_load(&rt.poll_woken))
                 slept |= SLEPT_LOOKED;
         }
         atomic_store(&rt.poll_woken, 0);
@@ -5332,7 +5384,7 @@ static weft__g *find_runnable(weft__worker *w) {
              * still needs watching */
             if ((slept & SLEPT_POLLER) &&
                 (weft__timers_pending() || weft__netpoll_waiting()))
-                weft__timer_wakeup(INT64_MAX);
+                timer_wakeup(INT64_MAX);
             return g;
         }
         stop_spinning(w);
@@ -5346,7 +5398,7 @@ static void g_main(void *arg);
 
 /* g->stack is set: make g's first switch enter g_main on it. */
 static void g_stack_ready(weft__g *g) {
-    weft__ctx_init(&g->ctx, g->stack->lo + g->stack->size, g_main, g);
+    weft__regs_init(&g->ctx, g->stack->lo + g->stack->size, g_main, g);
 #ifdef WEFT_TSAN
     g->tsan_fiber = __tsan_create_fiber(0);
 #endif
@@ -5397,8 +5449,7 @@ static void run(weft__worker *w, weft__g *g) {
 static inline __attribute__((always_inline)) weft__g *
 next_local(weft__worker *w) {
     unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
-    if (tick % FAIR_TICK == 0 || rt.seeded ||
-        (tick % 16 == 0 && timers_due()))
+    if (tick % FAIR_TICK == 0 || rt.seeded || (tick % 16 == 0 && timers_due()))
         return NULL;
     weft__g *g = runq_get(w);
     if (g)
@@ -5407,7 +5458,7 @@ next_local(weft__worker *w) {
 }
 
 /* Checks and trace events for a goroutine that stops running. */
-static inline __attribute__((always_inline)) void stopping(weft__g *g) {
+static inline __attribute__((always_inline)) void g_stop_checks(weft__g *g) {
     if (WEFT__UNLIKELY(!weft__stack_ok(g->stack)))
         weft__fatal("goroutine %llu stack overflow", (unsigned long long)g->id);
     if (WEFT__UNLIKELY(weft__tracing()))
@@ -5438,7 +5489,7 @@ switch_away(weft__worker *w, weft__g *g, weft__g *next, bool dying) {
 static void leave(weft__worker *w, weft__g *g,
                   void (*after)(weft__worker *, void *), void *arg,
                   bool dying) {
-    stopping(g);
+    g_stop_checks(g);
     w->after = after;
     w->after_arg = arg;
     switch_away(w, g, next_local(w), dying);
@@ -5673,8 +5724,8 @@ static void live_add(weft__worker *w, long d) {
     atomic_store_explicit(&w->nlive, v + d, memory_order_release);
 }
 
-/* Runs on g0 once a finished goroutine has switched away for good. */
-/* A finished goroutine whose stack has been given away or back. */
+/* A finished goroutine whose stack has been handed to the next goroutine
+ * (g_exit) or back to the cache (g_free_after, on g0). */
 static void g_retire(weft__worker *w, weft__g *g) {
 #ifdef WEFT_TSAN
     __tsan_destroy_fiber(g->tsan_fiber);
@@ -5697,7 +5748,7 @@ static void g_free_after(weft__worker *w, void *arg) {
 static weft__g *g_exit(weft__g *g) {
     weft__worker *w = weft__self();
     atomic_store_explicit(&g->status, WEFT__G_DEAD, memory_order_relaxed);
-    stopping(g);
+    g_stop_checks(g);
     weft__g *next = next_local(w);
     if (next && !next->stack && next->stack_size == g->stack_size) {
         next->stack = g->stack;
@@ -5725,11 +5776,8 @@ static void g_main(void *arg) {
     }
 }
 
-int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
+int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
     size_t size = opts ? opts->stack_size : 0;
-    if (!fn || size > WEFT_STACK_MAX)
-        return -EINVAL;
-    weft__ensure();
     weft__worker *w = weft__self();
     /* A stack of another size than the runtime's is rare and may be huge:
      * reserve it now, so that failing is -ENOMEM here and not fatal at the
@@ -5764,10 +5812,6 @@ int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
         weft__trace_spawn(g);
     ready(g, true);
     return 0;
-}
-
-int weft_go(weft_fn fn, void *arg) {
-    return weft_go_with(fn, arg, NULL);
 }
 
 /* ---- yielding and sleeping ---------------------------------------------- */
@@ -5809,30 +5853,13 @@ void weft_yield(void) {
     leave(w, g, yield_after, g, false);
 }
 
-int weft_sleep(int64_t ns) {
-    if (ns <= 0)
-        return 0;
-    weft__ensure();
-    weft__park p;
-    weft__park_init(&p, "sleep", NULL);
-    /* -ETIMEDOUT is the normal end of a sleep */
-    return weft__block(&p, weft__deadline(ns), NULL, NULL) == -ENOMEM ? -ENOMEM
-                                                                      : 0;
-}
-
-int64_t weft_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 uint64_t weft_id(void) {
     weft__g *g = weft__curg();
     return g ? g->id : 0;
 }
 
 size_t weft_goroutines(void) {
-    if (atomic_load_explicit(&rt.state, memory_order_acquire) != RT_RUNNING)
+    if (!atomic_load_explicit(&rt.started, memory_order_acquire))
         return 0;
     long n = atomic_load_explicit(&rt.nlive_threads, memory_order_acquire);
     for (int i = 0; i < rt.nprocs; i++)
@@ -5840,16 +5867,11 @@ size_t weft_goroutines(void) {
     return n > 0 ? (size_t)n : 0;
 }
 
-int weft_procs(void) {
-    weft__ensure();
+int weft__nprocs(void) {
     return rt.nprocs;
 }
 
-const char *weft_version(void) {
-    return WEFT_VERSION;
-}
-
-/* ---- parking, for the waiter (park.c) ----------------------------------- */
+/* ---- parking, for the waiter (waiter.c) --------------------------------- */
 
 void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg) {
     leave(weft__self(), g, after, arg, false);
@@ -5868,7 +5890,8 @@ static void *worker_main(void *arg) {
 #ifdef WEFT_TSAN
     w->tsan_fiber = __tsan_get_current_fiber();
 #endif
-    weft__diag_worker_init(w->id);
+    if (weft__worker_init)
+        weft__worker_init(w->id);
     /* the poller's epoll timeout is the timer heap's deadline: do not let
      * the kernel's default 50 us of slack blur it */
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
@@ -5917,13 +5940,11 @@ static void workers_free(int n, bool flush) {
     rt.workers = NULL;
 }
 
-static void fork_register(void);
-
-/* Called with rt.init_lock held. */
-static int start(const weft_config *cfg) {
-    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-    pthread_once(&fork_once, fork_register);
+int weft__sched_config(const weft_config *cfg) {
     seed_init();
+    weft__fatal_id = weft_id;
+    atomic_store_explicit(&weft__timer_earliest, timer_wakeup,
+                          memory_order_relaxed);
     rt.next_fenced =
         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0,
                 0) == 0;
@@ -5934,9 +5955,10 @@ static int start(const weft_config *cfg) {
         cfg && cfg->stack_size ? cfg->stack_size : WEFT_DEFAULT_STACK;
     atomic_store(&rt.stopping, false);
     atomic_store(&rt.poll_deadline, -1);
-    if (weft__netpoll_init() < 0)
-        return -ENOMEM;
-    weft__diag_init(rt.nprocs);
+    return rt.nprocs;
+}
+
+int weft__sched_start(void) {
     rt.workers = calloc((size_t)rt.nprocs, sizeof *rt.workers);
     if (!rt.workers)
         return -ENOMEM;
@@ -5966,35 +5988,8 @@ static int start(const weft_config *cfg) {
             return -EAGAIN;
         }
     }
-    atomic_store_explicit(&rt.state, RT_RUNNING, memory_order_release);
+    atomic_store_explicit(&rt.started, true, memory_order_release);
     return 0;
-}
-
-int weft_init(const weft_config *cfg) {
-    if (cfg && (cfg->procs < 0 || cfg->stack_size > WEFT_STACK_MAX))
-        return -EINVAL;
-    pthread_mutex_lock(&rt.init_lock);
-    int r = -EALREADY;
-    if (atomic_load(&rt.state) != RT_RUNNING)
-        r = start(cfg);
-    pthread_mutex_unlock(&rt.init_lock);
-    return r;
-}
-
-WEFT__NOINLINE static void ensure_slow(void) {
-    pthread_mutex_lock(&rt.init_lock);
-    int r = 0;
-    if (atomic_load(&rt.state) != RT_RUNNING)
-        r = start(NULL);
-    pthread_mutex_unlock(&rt.init_lock);
-    if (r < 0)
-        weft__fatal("cannot start the runtime: %s", weft_strerror(r));
-}
-
-void weft__ensure(void) {
-    if (WEFT__UNLIKELY(atomic_load_explicit(&rt.state, memory_order_acquire) !=
-                       RT_RUNNING))
-        ensure_slow();
 }
 
 /* The scheduler's memory and counts, back to a stopped runtime's, once no
@@ -6016,103 +6011,8 @@ static void sched_free(bool flush) {
     atomic_store(&rt.nlive_threads, 0);
 }
 
-/* ---- fork() ---------------------------------------------------------------
- *
- * The child of a fork has one thread, the one that called fork, and none
- * of the workers, helpers or goroutines: it starts a fresh runtime on its
- * first weft call.  Every lock whose data the child keeps or frees is held
- * across the fork, taken in the order the code nests them (signal.c's
- * lock before init_lock before the helper pool's mutex before the thread
- * registry's lock; the rest are leaves), so the child sees each structure
- * between two updates.
- * The child then drops everything that belongs to the parent's threads.
- */
-static void fork_prepare(void) {
-    weft__signal_atfork(0);
-    pthread_mutex_lock(&rt.init_lock);
-    weft__blocking_atfork(0);
-    weft__threads_atfork(0);
-    weft__timers_atfork(0);
-    weft__stack_atfork(true);
-    weft__lock_acquire(&rt.gfree_lock);
-    weft__lock_acquire(&rt.gq_lock);
-    weft__lock_acquire(&rt.idle_lock);
-}
-
-static void fork_unlock(int phase) {
-    weft__lock_release(&rt.idle_lock);
-    weft__lock_release(&rt.gq_lock);
-    weft__lock_release(&rt.gfree_lock);
-    weft__stack_atfork(false);
-    weft__timers_atfork(phase);
-    weft__threads_atfork(phase);
-    weft__blocking_atfork(phase);
-}
-
-static void fork_parent(void) {
-    fork_unlock(1);
-    pthread_mutex_unlock(&rt.init_lock);
-    weft__signal_atfork(1);
-}
-
-static void fork_child(void) {
-    fork_unlock(2);
-    weft__trace_atfork_child();
-    tls_worker = NULL; /* a goroutine that forked goes on as a plain thread */
-    if (atomic_load(&rt.state) == RT_RUNNING) {
-        sched_free(false);
-        atomic_store(&rt.stopping, false);
-        weft__netpoll_forget();
-        atomic_store(&rt.state, RT_STOPPED);
-    }
-    pthread_mutex_unlock(&rt.init_lock);
-    weft__signal_atfork(2);
-}
-
-static void fork_register(void) {
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
-
-/* How long weft_shutdown waits for goroutines that are only returning. */
-#define SHUTDOWN_WAIT WEFT_SEC(1)
-
-static void count_blocked(weft__g *g, void *arg) {
-    if (weft__g_blocked_on(g))
-        ++*(size_t *)arg;
-}
-
-/* With rt.init_lock held, on a plain thread: 0 when nothing would be cut
- * off by stopping, else -EBUSY.  A goroutine that called the last
- * weft_wg_done may still be returning, its count not yet dropped: it is
- * waited for, but one that is blocked is alive and fails at once. */
-static int shutdown_quiet(void) {
-    int64_t until = weft_now() + SHUTDOWN_WAIT;
-    while (weft_goroutines() > 0) {
-        size_t blocked = 0;
-        weft__diag_walk(count_blocked, &blocked);
-        if (blocked || weft_now() >= until) {
-            weft__leaks_report();
-            return -EBUSY;
-        }
-        struct timespec ts = {0, 100 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    /* an armed timer (a weft_timer, a context's deadline) would be left
-     * with a slot in a heap that no longer exists */
-    if (weft__timers_pending() || weft__blocking_pending())
-        return -EBUSY;
-    return 0;
-}
-
-int weft_shutdown(void) {
-    pthread_mutex_lock(&rt.init_lock);
-    int r = 0;
-    if (atomic_load(&rt.state) == RT_RUNNING)
-        r = weft__curg() ? -EBUSY : shutdown_quiet();
-    if (r < 0 || atomic_load(&rt.state) != RT_RUNNING) {
-        pthread_mutex_unlock(&rt.init_lock);
-        return r;
-    }
+void weft__sched_stop(void) {
+    atomic_store(&rt.started, false);
     atomic_store(&rt.stopping, true);
     for (int i = 0; i < rt.nprocs; i++)
         worker_wake(rt.workers[i]);
@@ -6121,20 +6021,35 @@ int weft_shutdown(void) {
         pthread_join(rt.workers[i]->thread, NULL);
     }
     sched_free(true);
-    weft__timers_release();
-    weft__blocking_release();
-    weft__netpoll_release();
-    weft__stack_release_all();
-    weft__trace_flush();
-    atomic_store(&rt.state, RT_STOPPED);
-    pthread_mutex_unlock(&rt.init_lock);
-    return 0;
+}
+
+void weft__sched_atfork(int phase) {
+    if (phase == 0) {
+        weft__lock_acquire(&rt.gfree_lock);
+        weft__lock_acquire(&rt.gq_lock);
+        weft__lock_acquire(&rt.idle_lock);
+        return;
+    }
+    weft__lock_release(&rt.idle_lock);
+    weft__lock_release(&rt.gq_lock);
+    weft__lock_release(&rt.gfree_lock);
+    if (phase == 2)
+        tls_worker =
+            NULL; /* a goroutine that forked goes on as a plain thread */
+}
+
+void weft__sched_forget(void) {
+    if (!atomic_load(&rt.started))
+        return;
+    atomic_store(&rt.started, false);
+    sched_free(false);
+    atomic_store(&rt.stopping, false);
 }
 
 /* ---- introspection for debug.c ------------------------------------------ */
 
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg) {
-    if (atomic_load(&rt.state) != RT_RUNNING)
+    if (!atomic_load(&rt.started))
         return;
     /* No lock: SIGQUIT's dump runs here, maybe on a thread interrupted
      * while it holds gfree_lock.  Chunks are only ever prepended, each
@@ -6170,9 +6085,9 @@ bool weft__sched_quiet(uint64_t *epoch) {
 #undef NEXT_STREAK
 #undef PREFETCH_AHEAD
 #undef RUNQ
-#undef SHUTDOWN_WAIT
 #undef SPAWN_FENCE
 #undef STEAL_ROUNDS
+#undef rt
 
 #define try_each weft__select_try_each
 #line 1 "src/select.c"
@@ -6210,6 +6125,7 @@ bool weft__sched_quiet(uint64_t *epoch) {
  * had no partner and relocks everything.
  */
 #line 35 "src/select.c"
+#line 36 "src/select.c"
 
 #include <limits.h>
 #include <stdint.h>
@@ -6465,6 +6381,10 @@ int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
 #undef SMALL
 #undef try_each
 
+#define fork_child weft__signal_fork_child
+#define fork_parent weft__signal_fork_parent
+#define fork_prepare weft__signal_fork_prepare
+#define fork_register weft__signal_fork_register
 #define reg weft__signal_reg
 #line 1 "src/signal.c"
 /* SPDX-License-Identifier: MIT */
@@ -6473,8 +6393,8 @@ int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
  * weft creates.
  *
  * Runtime threads.  Workers, weft_blocking helpers and the dispatcher below
- * are created through weft__thread_start, which gives them a mask with
- * every asynchronous signal blocked.  So a signal sent to the process is
+ * are created through weft__thread_start (sys/os.c), which gives them a mask
+ * with every asynchronous signal blocked.  So a signal sent to the process is
  * taken by one of the program's own threads (main, or threads it made) or
  * by the dispatcher, never by a thread running goroutines: a program that
  * blocks SIGTERM in its threads to sigwait() for it, say, no longer loses
@@ -6509,6 +6429,7 @@ int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
  * then, which prunes the registration.
  */
 #line 43 "src/signal.c"
+#line 44 "src/signal.c"
 
 #include <poll.h>
 #include <pthread.h>
@@ -6523,30 +6444,7 @@ int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
 #define TSAN_WAKE_MS -1
 #endif
 
-/* ---- the mask of weft's own threads ------------------------------------- */
-
-/* Every signal blocked but those that must reach a particular thread. */
-static void runtime_mask(sigset_t *s) {
-    static const int keep[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL,
-                               SIGTRAP, SIGSYS, SIGPROF, SIGQUIT};
-    sigfillset(s);
-    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-        sigdelset(s, keep[i]);
-}
-
-int weft__thread_start(pthread_t *t, const pthread_attr_t *attr,
-                       void *(*fn)(void *), void *arg) {
-    sigset_t mask, old;
-    runtime_mask(&mask);
-    /* the new thread inherits the creator's mask: set it around the call */
-    pthread_sigmask(SIG_SETMASK, &mask, &old);
-    int e = pthread_create(t, attr, fn, arg);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return e;
-}
-
-/* ---- registrations --------------------------------------------------------
- */
+/* ---- registrations ------------------------------------------------------- */
 
 typedef struct reg {
     weft_chan *chan;   /* notified, or NULL for a signal context */
@@ -6566,7 +6464,7 @@ static struct {
 } sg = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* Written before the first handler is installed; closed only in a forked
- * child (weft__signal_atfork), once the handlers are gone. */
+ * child (signal_atfork), once the handlers are gone. */
 static int sg_evfd = -1;
 static atomic_uint pending[NSIG];
 
@@ -6657,7 +6555,7 @@ static void *dispatch_main(void *unused) {
         if (!sg.regs)
             break;
         sigset_t mask;
-        runtime_mask(&mask);
+        weft__thread_mask(&mask);
         for (int s = 1; s < NSIG; s++)
             if (sg.want[s])
                 sigdelset(&mask, s);
@@ -6727,10 +6625,60 @@ static int set_from(const int *sigs, size_t n, sigset_t *set) {
     return 0;
 }
 
+/* fork(): sg.mu is held across it, taken before the runtime's locks (the
+ * dispatcher starts goroutines while it holds sg.mu): the handler is
+ * registered after the runtime's (fork_once below), and pthread_atfork
+ * runs prepare handlers in the reverse order, the others in order.  The child
+ * has no dispatcher, and its registrations name the parent's channels and
+ * contexts, so it starts with none: the signals they caught get their old
+ * dispositions back (a SIGTERM must not be swallowed with nobody to read
+ * it), and the eventfd, shared with the parent, gives way to one of the
+ * child's own at its first registration. */
+static void signal_atfork(int phase) {
+    if (phase == 0) {
+        pthread_mutex_lock(&sg.mu);
+        return;
+    }
+    if (phase == 2) {
+        for (int s = 1; s < NSIG; s++) {
+            if (sg.want[s])
+                sigaction(s, &sg.saved[s], NULL);
+            sg.want[s] = 0;
+            atomic_store_explicit(&pending[s], 0, memory_order_relaxed);
+        }
+        while (sg.regs) {
+            reg *r = sg.regs;
+            sg.regs = r->next;
+            free(r);
+        }
+        sg.running = false;
+        if (sg_evfd >= 0)
+            close(sg_evfd);
+        sg_evfd = -1;
+    }
+    pthread_mutex_unlock(&sg.mu);
+}
+
+static void fork_prepare(void) {
+    signal_atfork(0);
+}
+static void fork_parent(void) {
+    signal_atfork(1);
+}
+static void fork_child(void) {
+    signal_atfork(2);
+}
+static void fork_register(void) {
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 /* Add set to c's registration (a new one for a context, or when c has
  * none yet). */
 static int reg_add(weft_chan *c, weft_ctx *ctx, weft_ctx *watch,
                    const sigset_t *set) {
+    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+    weft__ensure(); /* the runtime's fork handlers come first */
+    pthread_once(&fork_once, fork_register);
     pthread_mutex_lock(&sg.mu);
     if (sg_evfd < 0) {
         sg_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -6774,38 +6722,6 @@ static int reg_add(weft_chan *c, weft_ctx *ctx, weft_ctx *watch,
     }
     pthread_mutex_unlock(&sg.mu);
     return e;
-}
-
-/* fork(): sg.mu is held across it (taken before the runtime's locks: the
- * dispatcher starts goroutines while it holds sg.mu).  The child has no
- * dispatcher, and its registrations name the parent's channels and
- * contexts, so it starts with none: the signals they caught get their old
- * dispositions back (a SIGTERM must not be swallowed with nobody to read
- * it), and the eventfd, shared with the parent, gives way to one of the
- * child's own at its first registration. */
-void weft__signal_atfork(int phase) {
-    if (phase == 0) {
-        pthread_mutex_lock(&sg.mu);
-        return;
-    }
-    if (phase == 2) {
-        for (int s = 1; s < NSIG; s++) {
-            if (sg.want[s])
-                sigaction(s, &sg.saved[s], NULL);
-            sg.want[s] = 0;
-            atomic_store_explicit(&pending[s], 0, memory_order_relaxed);
-        }
-        while (sg.regs) {
-            reg *r = sg.regs;
-            sg.regs = r->next;
-            free(r);
-        }
-        sg.running = false;
-        if (sg_evfd >= 0)
-            close(sg_evfd);
-        sg_evfd = -1;
-    }
-    pthread_mutex_unlock(&sg.mu);
 }
 
 /* ---- public calls ------------------------------------------------------- */
@@ -6856,6 +6772,10 @@ weft_ctx *weft_signal_ctx(weft_ctx *parent, const int *signals, size_t n) {
     return ctx;
 }
 #undef TSAN_WAKE_MS
+#undef fork_child
+#undef fork_parent
+#undef fork_prepare
+#undef fork_register
 #undef reg
 
 #define pool weft__stack_pool
@@ -7045,7 +6965,7 @@ static bucket *bucket_for(size_t span) {
 
 /* Map and initialise a new slab of span-sized stacks without holding the
  * pool lock (it page-faults every slot's top page); then one stack is
- * returned and the rest join bucket b. */
+ * returned and the rest join the bucket of span (bucket_for). */
 static weft__stack *slab_new(size_t span) {
     size_t slot = span + GUARD;
     size_t n = SLAB_BYTES / slot;
@@ -7056,9 +6976,9 @@ static weft__stack *slab_new(size_t span) {
     slab *sl = malloc(sizeof *sl);
     if (!sl)
         return NULL;
-    char *base = mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                      -1, 0);
+    char *base =
+        mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) {
         free(sl);
         return NULL;
@@ -7157,8 +7077,8 @@ static void pool_put(weft__stack *s) {
 }
 
 void weft__stack_put(weft__stack_cache *c, weft__stack *s) {
-    if (!c || s->size + sizeof(weft__stack) !=
-                  stack_round(WEFT_DEFAULT_STACK)) {
+    if (!c ||
+        s->size + sizeof(weft__stack) != stack_round(WEFT_DEFAULT_STACK)) {
         pool_put(s);
         return;
     }
@@ -7240,6 +7160,7 @@ void weft__stack_atfork(bool prepare) {
  * mutex right after its last unlock).
  */
 #line 16 "src/sync.c"
+#line 17 "src/sync.c"
 
 #include <assert.h>
 #include <sched.h>
@@ -7253,6 +7174,7 @@ void weft__sema_acquire(weft__sema *s, const char *why, const void *obj) {
         weft__lock_release(&s->lock);
         return;
     }
+    weft__ensure(); /* someone must be there to notice a deadlock */
     weft__park p;
     weft__wnode n = {.park = &p};
     weft__park_init(&p, why, obj);
@@ -7328,6 +7250,7 @@ static void mutex_lock_slow(imutex *m) {
             weft__lock_release(&m->qlock);
             return;
         }
+        weft__ensure(); /* someone must be there to notice a deadlock */
         weft__park p;
         weft__wnode n = {.park = &p, .since = since};
         weft__park_init(&p, "mutex", m);
@@ -7412,6 +7335,7 @@ typedef struct irw {
 static_assert(sizeof(irw) <= sizeof(weft_rwmutex), "weft_rwmutex too small");
 
 static void rw_wait(irw *m, weft__wq *q, const char *why) {
+    weft__ensure(); /* someone must be there to notice a deadlock */
     weft__park p;
     weft__wnode n = {.park = &p};
     weft__park_init(&p, why, m);
@@ -7558,6 +7482,7 @@ static_assert(sizeof(icond) <= sizeof(weft_cond), "weft_cond too small");
 
 void weft_cond_wait(weft_cond *cc, weft_mutex *m) {
     icond *c = (icond *)cc;
+    weft__ensure(); /* someone must be there to notice a deadlock */
     weft__park p;
     weft__wnode n = {.park = &p};
     weft__park_init(&p, "cond", c);
@@ -7588,6 +7513,89 @@ void weft_cond_broadcast(weft_cond *cc) {
 #undef SPIN_TRIES
 #undef STARVE_NS
 
+#line 1 "src/time.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Time for programs: weft_sleep, and the public weft_timer (a channel fed
+ * by an entry of the timer heap).  Built on the waiter and the channels,
+ * like any other blocking call.
+ */
+#line 8 "src/time.c"
+#line 9 "src/time.c"
+
+int weft_sleep(int64_t ns) {
+    if (ns <= 0)
+        return 0;
+    weft__ensure();
+    weft__park p;
+    weft__park_init(&p, "sleep", NULL);
+    /* -ETIMEDOUT is the normal end of a sleep */
+    return weft__block(&p, weft__deadline(ns), NULL, NULL) == -ENOMEM ? -ENOMEM
+                                                                      : 0;
+}
+
+/* ---- weft_timer: a timer that sends on a channel ------------------------- */
+
+struct weft_timer {
+    weft__timer t;
+    weft_chan *c;
+    bool fired; /* a one-shot ran (under the timer's running flag) */
+};
+
+static void timer_tick(weft__timer *t, int64_t now) {
+    struct weft_timer *wt = t->arg;
+    int64_t at = weft_now();
+    (void)now;
+    weft_try_send(wt->c, &at); /* full: the tick is dropped, as in Go */
+    wt->fired = true;
+}
+
+weft_timer *weft_timer_start(int64_t delay_ns, int64_t period_ns) {
+    if (period_ns < 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    weft__ensure();
+    struct weft_timer *wt = calloc(1, sizeof *wt);
+    if (!wt) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    wt->c = weft_chan_make(sizeof(int64_t), 1);
+    if (!wt->c) {
+        free(wt);
+        errno = ENOMEM;
+        return NULL;
+    }
+    wt->t.fn = timer_tick;
+    wt->t.arg = wt;
+    wt->t.period = period_ns;
+    wt->t.idx = -1;
+    if (weft__timer_add(&wt->t, weft__deadline_at(weft_now(), delay_ns)) < 0) {
+        weft_chan_free(wt->c);
+        free(wt);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return wt;
+}
+
+weft_chan *weft_timer_chan(weft_timer *t) {
+    return t ? t->c : NULL;
+}
+
+int weft_timer_stop(weft_timer *t) {
+    if (!t)
+        return -EINVAL;
+    bool periodic = t->t.period > 0;
+    bool queued = weft__timer_del(&t->t);
+    int r = !periodic && queued && !t->fired;
+    weft__chan_close_drain(t->c);
+    weft_chan_free(t->c);
+    free(t);
+    return r;
+}
+
 #line 1 "src/timer.c"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -7607,9 +7615,11 @@ void weft_cond_broadcast(weft_cond *cc) {
  * run: each keeps its slot, so re-arming one never allocates and a
  * periodic timer cannot silently stop when memory runs out.
  *
- * The public weft_timer (a channel fed by a timer) is at the bottom.
+ * The scheduler learns of a new earliest deadline through
+ * weft__timer_earliest, which it installs when it starts: the heap sits
+ * below the scheduler and does not call it by name.
  */
-#line 22 "src/timer.c"
+#line 24 "src/timer.c"
 
 #include <string.h>
 
@@ -7621,6 +7631,8 @@ static struct {
     atomic_size_t count;
     int epoch; /* changes only in a fork's child, before any other thread */
 } th = {.next = -1, .epoch = 1};
+
+_Atomic(weft__timer_hook) weft__timer_earliest;
 
 static bool before(const weft__timer *a, const weft__timer *b) {
     return a->when < b->when;
@@ -7700,8 +7712,12 @@ int weft__timer_add(weft__timer *t, int64_t when) {
     bool earliest = r == 0 && th.heap[0] == t;
     publish_next();
     weft__lock_release(&th.lock);
-    if (earliest)
-        weft__timer_wakeup(when);
+    if (earliest) {
+        weft__timer_hook hook =
+            atomic_load_explicit(&weft__timer_earliest, memory_order_relaxed);
+        if (hook)
+            hook(when);
+    }
     return r;
 }
 
@@ -7769,66 +7785,6 @@ void weft__timers_release(void) {
     weft__lock_release(&th.lock);
 }
 
-/* ---- weft_timer: a timer that sends on a channel --------------------------- */
-
-struct weft_timer {
-    weft__timer t;
-    weft_chan *c;
-    bool fired; /* a one-shot ran (under the timer's running flag) */
-};
-
-static void timer_tick(weft__timer *t, int64_t now) {
-    struct weft_timer *wt = t->arg;
-    int64_t at = weft_now();
-    (void)now;
-    weft_try_send(wt->c, &at); /* full: the tick is dropped, as in Go */
-    wt->fired = true;
-}
-
-weft_timer *weft_timer_start(int64_t delay_ns, int64_t period_ns) {
-    if (period_ns < 0) {
-        errno = EINVAL;
-        return NULL;
-    }
-    weft__ensure();
-    struct weft_timer *wt = calloc(1, sizeof *wt);
-    if (!wt) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    wt->c = weft_chan_make(sizeof(int64_t), 1);
-    if (!wt->c) {
-        free(wt);
-        errno = ENOMEM;
-        return NULL;
-    }
-    wt->t.fn = timer_tick;
-    wt->t.arg = wt;
-    wt->t.period = period_ns;
-    wt->t.idx = -1;
-    if (weft__timer_add(&wt->t, weft__deadline_at(weft_now(), delay_ns)) < 0) {
-        weft_chan_free(wt->c);
-        free(wt);
-        errno = ENOMEM;
-        return NULL;
-    }
-    return wt;
-}
-
-weft_chan *weft_timer_chan(weft_timer *t) { return t ? t->c : NULL; }
-
-int weft_timer_stop(weft_timer *t) {
-    if (!t)
-        return -EINVAL;
-    bool periodic = t->t.period > 0;
-    bool queued = weft__timer_del(&t->t);
-    int r = !periodic && queued && !t->fired;
-    weft__chan_close_drain(t->c);
-    weft_chan_free(t->c);
-    free(t);
-    return r;
-}
-
 /* fork(): phase 0 (prepare) locks the heap; 1 (parent) unlocks it; 2
  * (child) empties it, marking every queued timer unqueued, so that a timer
  * of the parent's stopped in the child never touches the new heap, and
@@ -7874,9 +7830,10 @@ void weft__timers_atfork(int phase) {
  * Goroutine names are recorded once, at spawn, and looked up when the file
  * is written.
  *
- * Cost when off: each hook in sched.c is one predictable branch on a flag.
+ * Cost when off: each hook (in sched.c, waiter.c and the inline unpark of
+ * every waker) is one predictable branch on a flag.
  */
-#line 26 "src/trace.c"
+#line 27 "src/trace.c"
 
 #include <stdio.h>
 #include <string.h>
@@ -8256,15 +8213,309 @@ void weft__trace_flush(void) {
 #undef MAX_EVENTS
 #undef MAX_THREAD_NAMES
 
+#define deadline_fire weft__waiter_deadline_fire
+#define reg weft__waiter_reg
+#line 1 "src/waiter.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * The waiter: how anything in weft blocks and is woken, for goroutines and
+ * plain threads alike.  The protocol (park, claim, unpark, block, and the
+ * lifetime rule that lets a woken party free the object at once) is
+ * described at the top of weft_internal.h; this file implements it, plus
+ * the intrusive wait queues the objects keep their waiters on.  The parts
+ * on every channel operation's path (park_init, unpark, deadline) are
+ * inline in weft_internal.h.
+ *
+ * A goroutine parks by leaving the CPU through the scheduler
+ * (weft__leave); its unlock callback runs only once its stack is no longer
+ * in use.  A plain thread sleeps on the futex word in its park.  A deadline
+ * is a timer for a goroutine, a futex timeout for a thread; either way the
+ * side that times out must win the claim, so a value is never both
+ * delivered and timed out.  When the timer heap cannot grow, the goroutine
+ * claims its own park at once and weft__block returns -ENOMEM: the caller
+ * cleans up as after a timeout, and nothing was delivered.
+ */
+#line 21 "src/waiter.c"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static void deadline_fire(weft__timer *t, int64_t now) {
+    weft__park *p = t->arg;
+    (void)now;
+    if (weft__claim(p)) {
+        p->timedout = true;
+        weft__unpark(p);
+    }
+}
+
+/* Runs once the parking goroutine has switched out (on g0 or on the
+ * goroutine that runs next: see weft__leave).  Everything is
+ * read from p first: as soon as the status says WAITING, a timer may resume
+ * the goroutine elsewhere, and it can return and pop p off its stack. */
+static void park_after(weft__worker *w, void *arg) {
+    weft__park *p = arg;
+    (void)w;
+    void (*unlock)(void *) = p->unlock;
+    void *ua = p->unlock_arg;
+    atomic_store_explicit(&p->g->status, WEFT__G_WAITING, memory_order_release);
+    if (unlock)
+        unlock(ua);
+}
+
+static int block_thread(weft__park *p, int64_t deadline) {
+    weft__thread_blocked(p, true);
+    for (;;) {
+        if (atomic_load_explicit(&p->futex, memory_order_acquire))
+            break;
+        int64_t wait = -1;
+        if (deadline >= 0) {
+            wait = deadline - weft_now();
+            if (wait <= 0) {
+                if (weft__claim(p)) {
+                    p->timedout = true;
+                    break;
+                }
+                deadline = -1; /* a waker won: its unpark is on the way */
+                continue;
+            }
+        }
+        weft__futex_wait(&p->futex, 0, wait);
+    }
+    weft__thread_blocked(p, false);
+    return p->timedout ? -ETIMEDOUT : 0;
+}
+
+int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
+                void *arg) {
+    p->unlock = unlock;
+    p->unlock_arg = arg;
+    p->tdeadline = deadline;
+    /* published to wakers by the unlock below, like the nodes.  A multi
+     * park may already be in a waker's hands (a context's hook, added
+     * before this call), so it keeps the false weft__park_init wrote. */
+    if (!p->multi)
+        p->solo = deadline < 0;
+    if (!p->g) {
+        if (unlock)
+            unlock(arg);
+        return block_thread(p, deadline);
+    }
+    if (deadline >= 0) {
+        p->timer.fn = deadline_fire;
+        p->timer.arg = p;
+        p->timer.period = 0;
+        if (WEFT__UNLIKELY(weft__timer_add(&p->timer, deadline) < 0)) {
+            /* no timer: waiting would be untimed, so give up now, as a
+             * timeout does; the caller's lock is still held, so no waker
+             * can have claimed p */
+            if (weft__claim(p)) {
+                p->timedout = true;
+                if (unlock)
+                    unlock(arg);
+                return -ENOMEM;
+            }
+            deadline = -1;
+        }
+    }
+    weft__g *g = p->g;
+    atomic_store_explicit(&g->park, p, memory_order_release);
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_block(p);
+    weft__leave(g, park_after, p);
+    atomic_store_explicit(&g->park, NULL, memory_order_relaxed);
+    if (deadline >= 0)
+        weft__timer_del(&p->timer);
+    return p->timedout ? -ETIMEDOUT : 0;
+}
+
+/* ---- wait queues -------------------------------------------------------- */
+
+size_t weft__wq_claim(weft__wq *q, size_t max, weft__wnode **list) {
+    size_t k = 0;
+    weft__wnode *n;
+    while (k < max && (n = weft__wq_pop(q)))
+        if (weft__claim(n->park)) {
+            n->next = *list;
+            *list = n;
+            k++;
+        }
+    return k;
+}
+
+void weft__wq_unpark(weft__wnode *list) {
+    while (list) {
+        weft__wnode *n = list;
+        list = n->next; /* read first: n lives on the woken party's stack */
+        weft__unpark(n->park);
+    }
+}
+
+void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
+    weft__wnode *list = NULL;
+    weft__wq_claim(q, SIZE_MAX, &list);
+    weft__lock_release(l);
+    weft__wq_unpark(list);
+}
+
+/* ---- call sites and the registry of blocked plain threads ----------------
+ *
+ * Plain threads blocked in weft are kept on a list (their parks are linked
+ * through tnext/tprev) so the dump can show them and the deadlock check
+ * (deadlock.c) can count them.  reg.gen changes, under reg.lock, whenever a
+ * thread joins or leaves the list or a weft_blocking pool thread goes idle
+ * or busy: the deadlock check compares it before and after its snapshot.
+ *
+ * Call sites: the public macros call weft__site(file, line) right before a
+ * blocking call; it lands in a thread-local slot together with the
+ * caller's frame address.  weft__park_init (through weft__park_diag_init)
+ * moves it into the park only when that park lies just below the recorded
+ * frame on the same stack, so a site left behind by a call that did not
+ * block, on another goroutine that ran on this thread, is never shown.
+ */
+
+/* How far below the weft__site frame the park of the same call may lie. */
+#define SITE_REACH (16 * 1024)
+
+static struct {
+    weft__lock lock;
+    weft__park *threads;
+    uint64_t gen;
+    int pool_idle;
+} reg;
+
+atomic_size_t weft__blocking_calls;
+
+typedef struct site {
+    const char *file;
+    int line;
+    const char *frame;
+} site;
+
+static __thread site tls_site __attribute__((tls_model("initial-exec")));
+
+__attribute__((noinline)) void weft__site(const char *file, int line) {
+    tls_site.file = file;
+    tls_site.line = line;
+    tls_site.frame = __builtin_frame_address(0);
+}
+
+void weft__park_diag_init(weft__park *p) {
+    const char *at = (const char *)p;
+    p->site_file = NULL;
+    p->site_line = 0;
+    p->tdeadline = -1;
+    if (tls_site.file && at < tls_site.frame &&
+        tls_site.frame - at < SITE_REACH) {
+        p->site_file = tls_site.file;
+        p->site_line = tls_site.line;
+    }
+    tls_site.file = NULL;
+}
+
+void weft__thread_blocked(weft__park *p, bool on) {
+    weft__lock_acquire(&reg.lock);
+    if (on) {
+        p->tid = (int)syscall(SYS_gettid);
+        p->tprev = NULL;
+        p->tnext = reg.threads;
+        if (reg.threads)
+            reg.threads->tprev = p;
+        reg.threads = p;
+    } else {
+        if (p->tprev)
+            p->tprev->tnext = p->tnext;
+        else
+            reg.threads = p->tnext;
+        if (p->tnext)
+            p->tnext->tprev = p->tprev;
+    }
+    reg.gen++;
+    weft__lock_release(&reg.lock);
+}
+
+void weft__pool_idle(bool on) {
+    weft__lock_acquire(&reg.lock);
+    reg.pool_idle += on ? 1 : -1;
+    reg.gen++;
+    weft__lock_release(&reg.lock);
+}
+
+void weft__threads_atfork(int phase) {
+    if (phase == 0) {
+        weft__lock_acquire(&reg.lock);
+        return;
+    }
+    if (phase == 2) {
+        reg.threads = NULL; /* the parent's blocked threads */
+        reg.pool_idle = 0;
+        reg.gen++;
+    }
+    weft__lock_release(&reg.lock);
+}
+
+uint64_t weft__threads_gen(void) {
+    weft__lock_acquire(&reg.lock);
+    uint64_t g = reg.gen;
+    weft__lock_release(&reg.lock);
+    return g;
+}
+
+int weft__threads_asleep(void) {
+    int n = 0;
+    weft__lock_acquire(&reg.lock);
+    for (weft__park *p = reg.threads; p && n >= 0; p = p->tnext) {
+        bool for_good =
+            p->tdeadline < 0 &&
+            !atomic_load_explicit(&p->claimed, memory_order_acquire);
+        n = for_good ? n + 1 : -1;
+    }
+    if (n >= 0)
+        n += reg.pool_idle;
+    weft__lock_release(&reg.lock);
+    return n;
+}
+
+/* A signal may have interrupted the holder of reg.lock on this very
+ * thread: the handler gives up on the thread list rather than hang, and
+ * says so.  (The goroutine walk takes no lock at all: weft__foreach_g.) */
+static bool reg_lock_bounded(void) {
+    for (int i = 0; i < 1000000; i++) {
+        unsigned zero = 0;
+        if (atomic_compare_exchange_weak_explicit(&reg.lock.v, &zero, 1,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed))
+            return true;
+        weft__cpu_relax();
+    }
+    return false;
+}
+
+bool weft__threads_walk(void (*fn)(const weft__park *p, void *arg), void *arg,
+                        bool bounded) {
+    if (!bounded)
+        weft__lock_acquire(&reg.lock);
+    else if (!reg_lock_bounded())
+        return false;
+    for (weft__park *p = reg.threads; p; p = p->tnext)
+        fn(p, arg);
+    weft__lock_release(&reg.lock);
+    return true;
+}
+#undef SITE_REACH
+#undef deadline_fire
+#undef reg
+
 #line 1 "src/arch/frame.c"
 /* SPDX-License-Identifier: MIT */
 /*
- * weft__ctx_init: lay out the frame weft__switch expects on a fresh stack,
+ * weft__regs_init: lay out the frame weft__switch expects on a fresh stack,
  * so that the first switch to it "returns" into weft__start with fn and arg
  * in the callee-saved registers weft__start reads.
  */
 #line 8 "src/arch/frame.c"
 
+#include <stdint.h>
 #include <string.h>
 
 void weft__start(void);
@@ -8272,28 +8523,188 @@ void weft__start(void);
 #if defined(__x86_64__)
 /* Slots, from sp up: control words, r15, r14, r13, r12, rbx, rbp, rip.
  * sp is 16-aligned so weft__start's call sees the ABI's alignment. */
-void weft__ctx_init(weft__ctx *ctx, void *top, void (*fn)(void *), void *arg) {
+void weft__regs_init(weft__regs *regs, void *top, void (*fn)(void *),
+                     void *arg) {
     uint64_t *f = (uint64_t *)(((uintptr_t)top & ~(uintptr_t)15) - 64);
     memset(f, 0, 64);
     f[0] = 0x1F80u | ((uint64_t)0x037F << 32); /* MXCSR, x87 CW defaults */
-    f[3] = (uint64_t)(uintptr_t)fn;             /* r13 */
-    f[4] = (uint64_t)(uintptr_t)arg;            /* r12 */
+    f[3] = (uint64_t)(uintptr_t)fn;            /* r13 */
+    f[4] = (uint64_t)(uintptr_t)arg;           /* r12 */
     f[7] = (uint64_t)(uintptr_t)weft__start;
-    ctx->sp = f;
+    regs->sp = f;
 }
 #elif defined(__aarch64__)
 /* Slots, from sp up: x19..x28, x29, x30, d8..d15, FPCR, padding. */
-void weft__ctx_init(weft__ctx *ctx, void *top, void (*fn)(void *), void *arg) {
+void weft__regs_init(weft__regs *regs, void *top, void (*fn)(void *),
+                     void *arg) {
     uint64_t *f = (uint64_t *)(((uintptr_t)top & ~(uintptr_t)15) - 176);
     memset(f, 0, 176);
     f[0] = (uint64_t)(uintptr_t)arg;          /* x19 */
     f[1] = (uint64_t)(uintptr_t)fn;           /* x20 */
     f[11] = (uint64_t)(uintptr_t)weft__start; /* x30 */
-    ctx->sp = f;
+    regs->sp = f;
 }
 #else
 #error "weft supports x86-64 and AArch64"
 #endif
+
+#line 1 "src/sys/err.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Errors: the fatal-error line and abort, error names, and the errno
+ * accessor the public header asks programs to use.
+ */
+#line 7 "src/sys/err.c"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+uint64_t (*weft__fatal_id)(void);
+
+_Noreturn void weft__fatal(const char *fmt, ...) {
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "weft: fatal: %s (goroutine %llu)\n", msg,
+            (unsigned long long)(weft__fatal_id ? weft__fatal_id() : 0));
+    fflush(stderr);
+    abort();
+}
+
+/* Each name fits every weft call that returns the code (channels, the
+ * net calls, sync, ctx, the NATS bridge): -EPIPE is a closed channel or a
+ * broken socket or pipe, so the name must not blame either alone. */
+const char *weft_strerror(int err) {
+    if (err < 0 && err != INT_MIN) /* -INT_MIN overflows */
+        err = -err;
+    switch (err) {
+    case 0:
+        return "success";
+    case EINVAL:
+        return "invalid argument";
+    case ENOMEM:
+        return "out of memory";
+    case EPIPE:
+        return "broken pipe or closed channel";
+    case EAGAIN:
+        return "would block";
+    case ETIMEDOUT:
+        return "timed out";
+    case ECANCELED:
+        return "canceled";
+    case EBUSY:
+        return "busy";
+    case EALREADY:
+        return "already running";
+    case EMSGSIZE:
+        return "wrong size (element size mismatch, or message too long)";
+    case ENOTCONN:
+        return "not connected";
+    default:
+        return strerror(err);
+    }
+}
+
+__attribute__((noinline)) int weft_errno(void) {
+    __asm__ volatile("" ::: "memory");
+    return errno;
+}
+
+#line 1 "src/sys/os.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * The operating system's primitives every layer uses: the futex, the spin
+ * lock's contended path, the fence word ThreadSanitizer needs, the
+ * monotonic clock, and the creation of weft's own threads with the signal
+ * mask signal.c explains.
+ */
+#line 9 "src/sys/os.c"
+
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef WEFT_TSAN
+atomic_uint weft__fence_word;
+#endif
+
+int weft__futex_wait(atomic_uint *addr, unsigned val, int64_t timeout_ns) {
+    struct timespec ts, *tp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000;
+        ts.tv_nsec = timeout_ns % 1000000000;
+        tp = &ts;
+    }
+    long r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
+    if (r < 0 && errno == ETIMEDOUT)
+        return -ETIMEDOUT;
+    return 0;
+}
+
+void weft__futex_wake(atomic_uint *addr, int n) {
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+/* Test-and-test-and-set with exponential backoff: waiters that all poll
+ * the line at once only bounce it between cores and delay the holder. */
+void weft__lock_slow(weft__lock *l) {
+    unsigned backoff = 1;
+    for (unsigned spins = 0;; spins++) {
+        unsigned zero = 0;
+        if (atomic_load_explicit(&l->v, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_weak_explicit(
+                &l->v, &zero, 1, memory_order_acquire, memory_order_relaxed))
+            return;
+        if (spins < 64) {
+            for (unsigned i = 0; i < backoff; i++)
+                weft__cpu_relax();
+            if (backoff < 64)
+                backoff <<= 1;
+        } else {
+            sched_yield(); /* the holder may have been preempted */
+        }
+    }
+}
+
+void weft__unlock_cb(void *lock) {
+    weft__lock_release(lock);
+}
+
+int64_t weft_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- the mask of weft's own threads ------------------------------------- */
+
+/* Every signal blocked but those that must reach a particular thread. */
+void weft__thread_mask(sigset_t *s) {
+    static const int keep[] = {SIGSEGV, SIGBUS, SIGFPE,  SIGILL,
+                               SIGTRAP, SIGSYS, SIGPROF, SIGQUIT};
+    sigfillset(s);
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        sigdelset(s, keep[i]);
+}
+
+int weft__thread_start(pthread_t *t, const pthread_attr_t *attr,
+                       void *(*fn)(void *), void *arg) {
+    sigset_t mask, old;
+    weft__thread_mask(&mask);
+    /* the new thread inherits the creator's mask: set it around the call */
+    pthread_sigmask(SIG_SETMASK, &mask, &old);
+    int e = pthread_create(t, attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return e;
+}
 
 /* src/arch/switch_aarch64.S */
 #if defined(__aarch64__)

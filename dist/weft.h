@@ -30,9 +30,12 @@
  * is the common case: __errno_location() is declared const, so inside one
  * function the compiler may reuse the errno address computed before a weft
  * call after it - on the wrong thread.  Rules: weft's own functions return
- * errors as values and never need errno; in a function that calls weft, read
- * errno through weft_errno() (never inlined, always the current thread's);
- * never keep a pointer to a thread-local across a weft call.
+ * errors as values, except the pointer-returning constructors
+ * (weft_chan_make, weft_timer_start, weft_ctx_*, weft_group_make, ...),
+ * whose errno is read right after the call, before another weft call; in
+ * a function that calls weft, read errno through weft_errno() (never
+ * inlined, always the current thread's); never keep a pointer to a
+ * thread-local across a weft call.
  */
 #ifndef WEFT_H
 #define WEFT_H
@@ -43,6 +46,15 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+/* Marks what libweft.so exports: the library is built with
+ * -fvisibility=hidden, so its internals stay out of the dynamic symbol
+ * table and no program can link against them. */
+#if defined(__GNUC__)
+#define WEFT_API __attribute__((visibility("default")))
+#else
+#define WEFT_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -50,15 +62,15 @@ extern "C" {
 #define WEFT_VERSION "0.1.0"
 
 #define WEFT_FOREVER ((int64_t)-1)
-#define WEFT_US(x) ((int64_t)(x) * 1000)
-#define WEFT_MS(x) ((int64_t)(x) * 1000000)
-#define WEFT_SEC(x) ((int64_t)(x) * 1000000000)
+#define WEFT_US(x) ((int64_t)(x)*1000)
+#define WEFT_MS(x) ((int64_t)(x)*1000000)
+#define WEFT_SEC(x) ((int64_t)(x)*1000000000)
 
 /* Name of a (negative or positive) errno value; never NULL. */
-const char *weft_strerror(int err);
+WEFT_API const char *weft_strerror(int err);
 
 /* errno of the thread running the caller right now (see above). */
-int weft_errno(void);
+WEFT_API int weft_errno(void);
 
 /* ------------------------------------------------------------------------ */
 /* Runtime and goroutines                                                   */
@@ -92,14 +104,14 @@ typedef struct weft_config {
 /* Start the runtime with cfg (NULL = defaults) before first use.
  * Returns -EALREADY if it is already running, -EINVAL for procs < 0 or a
  * stack_size above WEFT_STACK_MAX. */
-int weft_init(const weft_config *cfg);
+WEFT_API int weft_init(const weft_config *cfg);
 
 /* Stop the workers and free the runtime's memory; the next use starts the
  * runtime again.  0, or -EBUSY with nothing stopped while goroutines are
  * alive (the caller is one), a weft_timer or a context deadline is armed,
  * or a weft_blocking call runs.  Goroutines only returning (after a last
  * weft_wg_done, say) are waited for, up to 1 s. */
-int weft_shutdown(void);
+WEFT_API int weft_shutdown(void);
 
 /* fork(): the child, which has only the thread that called fork, starts a
  * fresh runtime on its first weft call; the parent's goroutines, workers
@@ -112,16 +124,16 @@ int weft_shutdown(void);
  * the signals they caught are back to their earlier dispositions there. */
 
 /* Number of worker threads. */
-int weft_procs(void);
+WEFT_API int weft_procs(void);
 
 /* Goroutines started with weft_go* that have not returned yet. */
-size_t weft_goroutines(void);
+WEFT_API size_t weft_goroutines(void);
 
 /* The library version, "major.minor.patch". */
-const char *weft_version(void);
+WEFT_API const char *weft_version(void);
 
-/* Start fn(arg) in a new goroutine.  0, -EINVAL (fn NULL), -ENOMEM, -EAGAIN. */
-int weft_go(weft_fn fn, void *arg);
+/* Start fn(arg) in a new goroutine.  0, -EINVAL (fn NULL), -ENOMEM. */
+WEFT_API int weft_go(weft_fn fn, void *arg);
 
 typedef struct weft_goopts {
     size_t stack_size; /* 0 = the runtime default */
@@ -130,21 +142,21 @@ typedef struct weft_goopts {
 
 /* weft_go with options; opts NULL uses the defaults.  -EINVAL for a
  * stack_size above WEFT_STACK_MAX, -ENOMEM when it cannot be reserved. */
-int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts);
+WEFT_API int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts);
 
 /* Let other goroutines run.  On a plain thread this is sched_yield(). */
-void weft_yield(void);
+WEFT_API void weft_yield(void);
 
 /* Sleep ns nanoseconds (parks a goroutine).  Returns 0; ns <= 0 returns at
  * once; -ENOMEM, without sleeping, when no timer can be allocated. */
-int weft_sleep(int64_t ns);
+WEFT_API int weft_sleep(int64_t ns);
 
 /* Monotonic clock in nanoseconds. */
-int64_t weft_now(void);
+WEFT_API int64_t weft_now(void);
 
 /* Id of the calling goroutine (ids start at 1 and are never reused); 0 on a
  * plain thread. */
-uint64_t weft_id(void);
+WEFT_API uint64_t weft_id(void);
 
 /* ------------------------------------------------------------------------ */
 /* Channels                                                                 */
@@ -154,62 +166,63 @@ typedef struct weft_chan weft_chan;
 /* A channel of cap elements of elem_size bytes each.  cap 0 is unbuffered
  * (a send completes when a receiver takes the value); elem_size 0 makes a
  * signal-only channel.  NULL with errno ENOMEM on failure. */
-weft_chan *weft_chan_make(size_t elem_size, size_t cap);
+WEFT_API weft_chan *weft_chan_make(size_t elem_size, size_t cap);
 
 /* Free c (NULL is fine).  No goroutine or thread may still use it. */
-void weft_chan_free(weft_chan *c);
+WEFT_API void weft_chan_free(weft_chan *c);
 
 /* Copy elem_size bytes from elem into c, waiting for room or a receiver.
  * 0, -EPIPE (closed, also while waiting), -EINVAL (c NULL). */
-int weft_send(weft_chan *c, const void *elem);
+WEFT_API int weft_send(weft_chan *c, const void *elem);
 
 /* Take the next value into out (NULL discards it).  After close, buffered
  * values come first, then -EPIPE forever.  -EINVAL for c NULL. */
-int weft_recv(weft_chan *c, void *out);
+WEFT_API int weft_recv(weft_chan *c, void *out);
 
 /* Send without waiting: -EAGAIN if it would block, -EPIPE if closed. */
-int weft_try_send(weft_chan *c, const void *elem);
+WEFT_API int weft_try_send(weft_chan *c, const void *elem);
 
 /* Receive without waiting: -EAGAIN if empty, -EPIPE if closed and drained. */
-int weft_try_recv(weft_chan *c, void *out);
+WEFT_API int weft_try_recv(weft_chan *c, void *out);
 
 /* weft_send giving up after timeout_ns with -ETIMEDOUT. */
-int weft_send_timeout(weft_chan *c, const void *elem, int64_t timeout_ns);
+WEFT_API int weft_send_timeout(weft_chan *c, const void *elem,
+                               int64_t timeout_ns);
 
 /* weft_recv giving up after timeout_ns with -ETIMEDOUT. */
-int weft_recv_timeout(weft_chan *c, void *out, int64_t timeout_ns);
+WEFT_API int weft_recv_timeout(weft_chan *c, void *out, int64_t timeout_ns);
 
 /* Close c: waiting senders and receivers get -EPIPE; buffered values are
  * still received.  -EPIPE if already closed, -EINVAL for NULL. */
-int weft_close(weft_chan *c);
+WEFT_API int weft_close(weft_chan *c);
 
 /* Values buffered now (0 for NULL). */
-size_t weft_chan_len(const weft_chan *c);
+WEFT_API size_t weft_chan_len(const weft_chan *c);
 
 /* Buffer capacity (0 for NULL or unbuffered). */
-size_t weft_chan_cap(const weft_chan *c);
+WEFT_API size_t weft_chan_cap(const weft_chan *c);
 
 /* weft_send after checking size against c's element size: -EMSGSIZE, and
  * nothing sent, when they differ; -EINVAL for c NULL.  See WEFT_SEND. */
-int weft_send_sized(weft_chan *c, const void *elem, size_t size);
+WEFT_API int weft_send_sized(weft_chan *c, const void *elem, size_t size);
 
 /* weft_recv after checking size against c's element size: -EMSGSIZE, and
  * nothing received or written, when they differ.  See WEFT_RECV. */
-int weft_recv_sized(weft_chan *c, void *out, size_t size);
+WEFT_API int weft_recv_sized(weft_chan *c, void *out, size_t size);
 
 /* weft_try_send with the size check of weft_send_sized. */
-int weft_try_send_sized(weft_chan *c, const void *elem, size_t size);
+WEFT_API int weft_try_send_sized(weft_chan *c, const void *elem, size_t size);
 
 /* weft_try_recv with the size check of weft_recv_sized. */
-int weft_try_recv_sized(weft_chan *c, void *out, size_t size);
+WEFT_API int weft_try_recv_sized(weft_chan *c, void *out, size_t size);
 
 /* weft_send_timeout with the size check of weft_send_sized. */
-int weft_send_timeout_sized(weft_chan *c, const void *elem, size_t size,
-                            int64_t timeout_ns);
+WEFT_API int weft_send_timeout_sized(weft_chan *c, const void *elem,
+                                     size_t size, int64_t timeout_ns);
 
 /* weft_recv_timeout with the size check of weft_recv_sized. */
-int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
-                            int64_t timeout_ns);
+WEFT_API int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
+                                     int64_t timeout_ns);
 
 /* Size-checked sends and receives of an object: WEFT_SEND(c, v) sends v,
  * WEFT_RECV(c, &v) receives into v, passing sizeof.  With GCC or Clang v
@@ -247,9 +260,10 @@ typedef struct weft_case {
 /* Wait until one case can proceed and perform exactly that one; returns its
  * index.  Several ready cases: one is picked uniformly at random.
  * -ETIMEDOUT when timeout_ns passes (0 = Go's default:), -EINVAL for a bad
- * case (nothing takes effect then).  Only the fired case's err and elem are
- * written. */
-int weft_select(weft_case *cases, size_t n, int64_t timeout_ns);
+ * case, -ENOMEM when the wait's bookkeeping for a large n cannot be
+ * allocated (nothing takes effect then).  Only the fired case's err and
+ * elem are written. */
+WEFT_API int weft_select(weft_case *cases, size_t n, int64_t timeout_ns);
 
 /* ------------------------------------------------------------------------ */
 /* Timers                                                                   */
@@ -258,19 +272,19 @@ typedef struct weft_timer weft_timer;
 
 /* A timer firing after delay_ns (negative: at once), then every period_ns
  * (0 = one-shot).  NULL with errno EINVAL for a negative period. */
-weft_timer *weft_timer_start(int64_t delay_ns, int64_t period_ns);
+WEFT_API weft_timer *weft_timer_start(int64_t delay_ns, int64_t period_ns);
 
 /* The timer's channel: int64_t elements (weft_now() at firing), cap 1.
  * A tick nobody has read yet is dropped, not queued.  Closed only by
  * weft_timer_stop. */
-weft_chan *weft_timer_chan(weft_timer *t);
+WEFT_API weft_chan *weft_timer_chan(weft_timer *t);
 
 /* Stop and free t and its channel.  1 if a one-shot was stopped before it
  * fired, else 0; -EINVAL for NULL.  Goroutines and threads already blocked
  * on the channel (receive or select) wake with -EPIPE, as from a closed
  * channel, before it is freed; starting a receive after stop began is a
  * use after free. */
-int weft_timer_stop(weft_timer *t);
+WEFT_API int weft_timer_stop(weft_timer *t);
 
 #ifdef __cplusplus
 #define WEFT_ALIGN8_ alignas(8)
@@ -300,52 +314,52 @@ typedef struct weft_cond {
 
 /* Lock m; spins briefly, then waits in FIFO order.  A waiter that has waited
  * over 1 ms switches m to hand-off mode, so nobody starves. */
-void weft_mutex_lock(weft_mutex *m);
+WEFT_API void weft_mutex_lock(weft_mutex *m);
 
 /* Lock m if it is free: 0, else -EBUSY. */
-int weft_mutex_trylock(weft_mutex *m);
+WEFT_API int weft_mutex_trylock(weft_mutex *m);
 
 /* Unlock m (any goroutine or thread may).  Unlocking an unlocked mutex is
  * fatal.  m may be freed right after an unlock that was its last use. */
-void weft_mutex_unlock(weft_mutex *m);
+WEFT_API void weft_mutex_unlock(weft_mutex *m);
 
 /* Shared lock; waits while a writer holds or waits for m. */
-void weft_rwmutex_rlock(weft_rwmutex *m);
+WEFT_API void weft_rwmutex_rlock(weft_rwmutex *m);
 
 /* Release a shared lock; fatal if none is held. */
-void weft_rwmutex_runlock(weft_rwmutex *m);
+WEFT_API void weft_rwmutex_runlock(weft_rwmutex *m);
 
 /* Exclusive lock; new readers wait behind a waiting writer. */
-void weft_rwmutex_lock(weft_rwmutex *m);
+WEFT_API void weft_rwmutex_lock(weft_rwmutex *m);
 
 /* Release the exclusive lock; fatal if it is not held. */
-void weft_rwmutex_unlock(weft_rwmutex *m);
+WEFT_API void weft_rwmutex_unlock(weft_rwmutex *m);
 
 /* Add delta (may be negative) to the counter; below zero is fatal. */
-void weft_wg_add(weft_wg *wg, int64_t delta);
+WEFT_API void weft_wg_add(weft_wg *wg, int64_t delta);
 
 /* weft_wg_add(wg, -1).  A counter that goroutines on other cores decrement
  * while its owner keeps calling functions (a spawn loop) is best kept off
  * the owner's stack: there it shares a cache line with the owner's call
  * frames (bench/spawn: 31 instead of 18 ns a goroutine). */
-void weft_wg_done(weft_wg *wg);
+WEFT_API void weft_wg_done(weft_wg *wg);
 
 /* Wait until the counter is zero.  wg may be freed or reused as soon as
  * this returns. */
-void weft_wg_wait(weft_wg *wg);
+WEFT_API void weft_wg_wait(weft_wg *wg);
 
 /* Run fn(arg) once per o; every caller returns after that run finished. */
-void weft_once_do(weft_once *o, weft_fn fn, void *arg);
+WEFT_API void weft_once_do(weft_once *o, weft_fn fn, void *arg);
 
 /* Unlock m, wait for a signal or broadcast, lock m again.  No spurious
  * wakeups. */
-void weft_cond_wait(weft_cond *c, weft_mutex *m);
+WEFT_API void weft_cond_wait(weft_cond *c, weft_mutex *m);
 
 /* Wake the longest-waiting waiter of c, if any. */
-void weft_cond_signal(weft_cond *c);
+WEFT_API void weft_cond_signal(weft_cond *c);
 
 /* Wake every waiter of c. */
-void weft_cond_broadcast(weft_cond *c);
+WEFT_API void weft_cond_broadcast(weft_cond *c);
 
 /* ------------------------------------------------------------------------ */
 /* Context: cancellation, deadlines and values, as Go's context package.     */
@@ -353,37 +367,38 @@ void weft_cond_broadcast(weft_cond *c);
 typedef struct weft_ctx weft_ctx;
 
 /* The root context: never cancelled, one static object; free is a no-op. */
-weft_ctx *weft_ctx_background(void);
+WEFT_API weft_ctx *weft_ctx_background(void);
 
 /* A child cancelled by weft_ctx_cancel or with its parent.  NULL parent:
  * NULL, errno EINVAL. */
-weft_ctx *weft_ctx_with_cancel(weft_ctx *parent);
+WEFT_API weft_ctx *weft_ctx_with_cancel(weft_ctx *parent);
 
 /* A child also cancelled (-ETIMEDOUT) at the absolute deadline. */
-weft_ctx *weft_ctx_with_deadline(weft_ctx *parent, int64_t deadline);
+WEFT_API weft_ctx *weft_ctx_with_deadline(weft_ctx *parent, int64_t deadline);
 
 /* weft_ctx_with_deadline(parent, weft_now() + timeout_ns). */
-weft_ctx *weft_ctx_with_timeout(weft_ctx *parent, int64_t timeout_ns);
+WEFT_API weft_ctx *weft_ctx_with_timeout(weft_ctx *parent, int64_t timeout_ns);
 
 /* A child carrying key -> value; its done and err are its parent's. */
-weft_ctx *weft_ctx_with_value(weft_ctx *parent, const void *key, void *value);
+WEFT_API weft_ctx *weft_ctx_with_value(weft_ctx *parent, const void *key,
+                                       void *value);
 
 /* The value of the nearest ancestor with key (compared by address), or NULL. */
-void *weft_ctx_value(weft_ctx *c, const void *key);
+WEFT_API void *weft_ctx_value(weft_ctx *c, const void *key);
 
 /* Cancel c and every descendant (-ECANCELED); idempotent.  No-op on value
  * contexts and background. */
-void weft_ctx_cancel(weft_ctx *c);
+WEFT_API void weft_ctx_cancel(weft_ctx *c);
 
 /* A channel closed when c is cancelled (use it as a select case); NULL for
  * background. */
-weft_chan *weft_ctx_done(weft_ctx *c);
+WEFT_API weft_chan *weft_ctx_done(weft_ctx *c);
 
 /* 0, -ECANCELED, or -ETIMEDOUT (its deadline, or an ancestor's, passed). */
-int weft_ctx_err(weft_ctx *c);
+WEFT_API int weft_ctx_err(weft_ctx *c);
 
 /* Cancel c and drop the caller's reference; children stay valid.  NULL ok. */
-void weft_ctx_free(weft_ctx *c);
+WEFT_API void weft_ctx_free(weft_ctx *c);
 
 /* ------------------------------------------------------------------------ */
 /* Groups: structured concurrency, as Go's errgroup.                        */
@@ -392,22 +407,22 @@ typedef struct weft_group weft_group;
 typedef int (*weft_task)(weft_ctx *ctx, void *arg); /* 0 or a negative errno */
 
 /* A group whose context derives from parent (NULL = background). */
-weft_group *weft_group_make(weft_ctx *parent);
+WEFT_API weft_group *weft_group_make(weft_ctx *parent);
 
 /* The group's context: cancelled at the first failure or when wait returns. */
-weft_ctx *weft_group_ctx(weft_group *g);
+WEFT_API weft_ctx *weft_group_ctx(weft_group *g);
 
 /* Run at most n tasks at once (n <= 0: no limit). */
-void weft_group_limit(weft_group *g, int n);
+WEFT_API void weft_group_limit(weft_group *g, int n);
 
 /* Start fn(ctx, arg) in a goroutine, waiting for a free slot. */
-int weft_group_go(weft_group *g, weft_task fn, void *arg);
+WEFT_API int weft_group_go(weft_group *g, weft_task fn, void *arg);
 
 /* Like weft_group_go but -EAGAIN when the limit is reached. */
-int weft_group_try_go(weft_group *g, weft_task fn, void *arg);
+WEFT_API int weft_group_try_go(weft_group *g, weft_task fn, void *arg);
 
 /* Wait for every task; return the first failure or 0, and free g. */
-int weft_group_wait(weft_group *g);
+WEFT_API int weft_group_wait(weft_group *g);
 
 /* ------------------------------------------------------------------------ */
 /* Network and blocking calls.  They park only the calling goroutine; they
@@ -443,35 +458,36 @@ enum { WEFT_READABLE = 1, WEFT_WRITABLE = 2 };
 
 /* Wait until fd is ready for events: the ready requested events (> 0; a
  * hang-up or error counts as all of them), -ETIMEDOUT, or -EINVAL. */
-int weft_wait_fd(int fd, int events, int64_t timeout_ns);
+WEFT_API int weft_wait_fd(int fd, int events, int64_t timeout_ns);
 
 /* read(2) that parks instead of blocking: bytes read, 0 at EOF, -errno. */
-ssize_t weft_read(int fd, void *buf, size_t n);
+WEFT_API ssize_t weft_read(int fd, void *buf, size_t n);
 
 /* Write all n bytes (n), or return the error (-EPIPE for a closed peer). */
-ssize_t weft_write(int fd, const void *buf, size_t n);
+WEFT_API ssize_t weft_write(int fd, const void *buf, size_t n);
 
 /* accept(2); the new descriptor is non-blocking and close-on-exec. */
-int weft_accept(int fd, struct sockaddr *addr, socklen_t *len);
+WEFT_API int weft_accept(int fd, struct sockaddr *addr, socklen_t *len);
 
 /* connect(2), parking until the connection is established or fails. */
-int weft_connect(int fd, const struct sockaddr *addr, socklen_t len);
+WEFT_API int weft_connect(int fd, const struct sockaddr *addr, socklen_t len);
 
 /* The same four, giving up with -ETIMEDOUT after timeout_ns. */
-ssize_t weft_read_timeout(int fd, void *buf, size_t n, int64_t timeout_ns);
-ssize_t weft_write_timeout(int fd, const void *buf, size_t n,
-                           int64_t timeout_ns);
-int weft_accept_timeout(int fd, struct sockaddr *addr, socklen_t *len,
-                        int64_t timeout_ns);
-int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
-                         int64_t timeout_ns);
+WEFT_API ssize_t weft_read_timeout(int fd, void *buf, size_t n,
+                                   int64_t timeout_ns);
+WEFT_API ssize_t weft_write_timeout(int fd, const void *buf, size_t n,
+                                    int64_t timeout_ns);
+WEFT_API int weft_accept_timeout(int fd, struct sockaddr *addr, socklen_t *len,
+                                 int64_t timeout_ns);
+WEFT_API int weft_connect_timeout(int fd, const struct sockaddr *addr,
+                                  socklen_t len, int64_t timeout_ns);
 
 /* Run fn(arg) on a helper thread (a pool of 4 growing up to 64) and park
  * until it returns.  fn may call any weft function, as a plain thread; a
  * weft_blocking call made by fn runs inline on the same helper.
  * With 64 calls running, further calls wait their turn.  Helpers start on
  * first use and stop at weft_shutdown.  0, -EINVAL (fn NULL), -ENOMEM. */
-int weft_blocking(weft_fn fn, void *arg);
+WEFT_API int weft_blocking(weft_fn fn, void *arg);
 
 /* ------------------------------------------------------------------------ */
 /* Cancellation that reaches blocked calls.  Each call below is its blocking
@@ -487,7 +503,7 @@ int weft_blocking(weft_fn fn, void *arg);
 /* As Go's ctx.Deadline(): 1 and *deadline (absolute, weft_now() clock) when
  * c or an ancestor has one, else 0 and *deadline = WEFT_FOREVER.  deadline
  * may be NULL.  -EINVAL for c NULL. */
-int weft_ctx_deadline(weft_ctx *c, int64_t *deadline);
+WEFT_API int weft_ctx_deadline(weft_ctx *c, int64_t *deadline);
 
 /* A pending after-function; see weft_ctx_after_func. */
 typedef struct weft_after weft_after;
@@ -496,35 +512,36 @@ typedef struct weft_after weft_after;
  * when c ends (at once if it has ended; weft_ctx_free ends c too).  Never
  * for background or a context no cancel can reach.  NULL, errno EINVAL (c
  * or fn NULL) or ENOMEM.  Call weft_ctx_after_stop once per handle. */
-weft_after *weft_ctx_after_func(weft_ctx *c, weft_fn fn, void *arg);
+WEFT_API weft_after *weft_ctx_after_func(weft_ctx *c, weft_fn fn, void *arg);
 
 /* Stop a's fn from running and free a: 1 if this stopped it, 0 if fn has
  * started or run (it is not waited for), -EINVAL for NULL.  Call exactly
  * once per handle, whether fn ran or not; c may be freed before. */
-int weft_ctx_after_stop(weft_after *a);
+WEFT_API int weft_ctx_after_stop(weft_after *a);
 
 /* weft_sleep(ns) that ends early with ctx's error; 0 after the full sleep. */
-int weft_sleep_ctx(weft_ctx *ctx, int64_t ns);
+WEFT_API int weft_sleep_ctx(weft_ctx *ctx, int64_t ns);
 
 /* weft_wait_fd without a timeout, ending with ctx. */
-int weft_wait_fd_ctx(weft_ctx *ctx, int fd, int events);
+WEFT_API int weft_wait_fd_ctx(weft_ctx *ctx, int fd, int events);
 
 /* weft_read ending with ctx: bytes read, 0 at EOF, ctx's error, -errno. */
-ssize_t weft_read_ctx(weft_ctx *ctx, int fd, void *buf, size_t n);
+WEFT_API ssize_t weft_read_ctx(weft_ctx *ctx, int fd, void *buf, size_t n);
 
 /* weft_write ending with ctx: n when all was written; when ctx ends part
  * way, the bytes written so far (0 < count < n; the next call then returns
  * ctx's error); ctx's error or -errno when nothing was written. */
-ssize_t weft_write_ctx(weft_ctx *ctx, int fd, const void *buf, size_t n);
+WEFT_API ssize_t weft_write_ctx(weft_ctx *ctx, int fd, const void *buf,
+                                size_t n);
 
 /* weft_accept ending with ctx; a pending connection stays queued. */
-int weft_accept_ctx(weft_ctx *ctx, int fd, struct sockaddr *addr,
-                    socklen_t *len);
+WEFT_API int weft_accept_ctx(weft_ctx *ctx, int fd, struct sockaddr *addr,
+                             socklen_t *len);
 
 /* weft_connect ending with ctx.  A connection cut short is left half
  * open: close fd. */
-int weft_connect_ctx(weft_ctx *ctx, int fd, const struct sockaddr *addr,
-                     socklen_t len);
+WEFT_API int weft_connect_ctx(weft_ctx *ctx, int fd,
+                              const struct sockaddr *addr, socklen_t len);
 
 /* ------------------------------------------------------------------------ */
 /* Dialling and listening by name, as Go's net.Dial and net.Listen.
@@ -553,12 +570,14 @@ int weft_connect_ctx(weft_ctx *ctx, int fd, const struct sockaddr *addr,
  * fails with -ETIMEDOUT unless it connects at once).  When every address
  * fails, the first failure is returned.  A "udp" dial connects the socket
  * (no packet is sent). */
-int weft_dial(const char *network, const char *address, int64_t timeout_ns);
+WEFT_API int weft_dial(const char *network, const char *address,
+                       int64_t timeout_ns);
 
 /* weft_dial within ctx: its deadline is the timeout, and it ends with
  * ctx's error (-ECANCELED, -ETIMEDOUT) as soon as ctx ends, also during
  * the lookup.  NULL ctx: -EINVAL. */
-int weft_dial_ctx(weft_ctx *ctx, const char *network, const char *address);
+WEFT_API int weft_dial_ctx(weft_ctx *ctx, const char *network,
+                           const char *address);
 
 /* A listening socket for "tcp*" and "unix", a bound socket for "udp*"
  * (read it with recvfrom(2), or weft_wait_fd first): a descriptor or
@@ -568,20 +587,20 @@ int weft_dial_ctx(weft_ctx *ctx, const char *network, const char *address);
  * IPv6 is missing), "tcp6" with a host on IPv6 only.  A unix path must not
  * exist yet (-EADDRINUSE): remove it with unlink(2) when done.  The
  * backlog is SOMAXCONN.  The lookup of a host name has no deadline. */
-int weft_listen(const char *network, const char *address);
+WEFT_API int weft_listen(const char *network, const char *address);
 
 /* The local address of socket fd as text, the way address above is
  * written: "127.0.0.1:41234", "[::1]:41234", a unix path, "@name", or ""
  * for an unnamed unix socket.  Returns its length, or -ENOSPC when cap
  * bytes cannot hold it and its NUL (buf then holds ""), -EINVAL (buf NULL
  * or cap 0), -EAFNOSUPPORT, -errno. */
-int weft_local_addr(int fd, char *buf, size_t cap);
+WEFT_API int weft_local_addr(int fd, char *buf, size_t cap);
 
 /* The peer's address of connected socket fd, as weft_local_addr. */
-int weft_remote_addr(int fd, char *buf, size_t cap);
+WEFT_API int weft_remote_addr(int fd, char *buf, size_t cap);
 
 /* The local port of an IPv4 or IPv6 socket, or -EAFNOSUPPORT, -errno. */
-int weft_local_port(int fd);
+WEFT_API int weft_local_port(int fd);
 
 /* ------------------------------------------------------------------------ */
 /* Buffered I/O, as Go's bufio, and weft_copy (io.Copy).
@@ -599,28 +618,28 @@ typedef struct weft_writer weft_writer;
 
 /* A reader of fd with a size-byte buffer (0 = 4096).  NULL with errno
  * EBADF (fd < 0) or ENOMEM. */
-weft_reader *weft_reader_make(int fd, size_t size);
+WEFT_API weft_reader *weft_reader_make(int fd, size_t size);
 
 /* Free r (NULL ok); bytes still buffered are dropped, fd stays open. */
-void weft_reader_free(weft_reader *r);
+WEFT_API void weft_reader_free(weft_reader *r);
 
 /* Later reads (fills) of r also end with ctx's error when ctx ends, as
  * weft_read_ctx (a file's fill checks ctx before it starts); NULL = none.
  * ctx must outlive its use by r.  0, or -EINVAL for r NULL. */
-int weft_reader_ctx(weft_reader *r, weft_ctx *ctx);
+WEFT_API int weft_reader_ctx(weft_reader *r, weft_ctx *ctx);
 
 /* Bytes buffered now, which the next read returns without waiting. */
-size_t weft_reader_buffered(const weft_reader *r);
+WEFT_API size_t weft_reader_buffered(const weft_reader *r);
 
 /* Up to n bytes: the buffered ones, else one read(2)'s worth.  Bytes
  * (> 0), 0 at the end of the input, -errno. */
-ssize_t weft_reader_read(weft_reader *r, void *buf, size_t n);
+WEFT_API ssize_t weft_reader_read(weft_reader *r, void *buf, size_t n);
 
 /* Exactly n bytes (io.ReadFull): n; 0 at the end of the input before any
  * byte; -EPIPE when it ends part way; or the error (-ECANCELED...).  On
  * any failure nothing is consumed: the bytes read stay in r for the next
  * call (r's buffer grows to hold them). */
-ssize_t weft_reader_read_full(weft_reader *r, void *buf, size_t n);
+WEFT_API ssize_t weft_reader_read_full(weft_reader *r, void *buf, size_t n);
 
 /* The bytes up to and including the first delim (Go's ReadString; '
 '
@@ -629,39 +648,39 @@ ssize_t weft_reader_read_full(weft_reader *r, void *buf, size_t n);
  * weft_reader_read); r's buffer grows up to cap bytes to look.  At the end
  * of the input, the last bytes without a delim (0 when none are left).
  * -EINVAL for buf NULL or cap 0. */
-ssize_t weft_reader_read_until(weft_reader *r, int delim, char *buf,
-                               size_t cap);
+WEFT_API ssize_t weft_reader_read_until(weft_reader *r, int delim, char *buf,
+                                        size_t cap);
 
 /* A writer of fd with a size-byte buffer (0 = 4096).  NULL with errno
  * EBADF (fd < 0) or ENOMEM. */
-weft_writer *weft_writer_make(int fd, size_t size);
+WEFT_API weft_writer *weft_writer_make(int fd, size_t size);
 
 /* As weft_reader_ctx, for w's writes: a write cut short keeps the rest of
  * the buffer, and the error sticks (see weft_writer_write). */
-int weft_writer_ctx(weft_writer *w, weft_ctx *ctx);
+WEFT_API int weft_writer_ctx(weft_writer *w, weft_ctx *ctx);
 
 /* Bytes buffered, not yet written. */
-size_t weft_writer_buffered(const weft_writer *w);
+WEFT_API size_t weft_writer_buffered(const weft_writer *w);
 
 /* Buffer n bytes, writing the buffer out when it fills (a write at least
  * as big as the buffer goes straight out): n or -errno.  An error sticks,
  * as in Go: every later write and flush returns it (-EPIPE for a closed
  * peer). */
-ssize_t weft_writer_write(weft_writer *w, const void *buf, size_t n);
+WEFT_API ssize_t weft_writer_write(weft_writer *w, const void *buf, size_t n);
 
 /* Write out everything buffered: 0 or the (sticky) error. */
-int weft_writer_flush(weft_writer *w);
+WEFT_API int weft_writer_flush(weft_writer *w);
 
 /* Flush, then free w (NULL ok: 0); fd stays open.  Returns the flush's
  * result: w is freed even when it fails. */
-int weft_writer_free(weft_writer *w);
+WEFT_API int weft_writer_free(weft_writer *w);
 
 /* Copy src_fd to dst_fd until src's end (io.Copy), parking on both sides:
  * the bytes copied, or -errno (the count copied before is lost then). */
-ssize_t weft_copy(int dst_fd, int src_fd);
+WEFT_API ssize_t weft_copy(int dst_fd, int src_fd);
 
 /* weft_copy ending with ctx's error when ctx ends; -EINVAL for ctx NULL. */
-ssize_t weft_copy_ctx(weft_ctx *ctx, int dst_fd, int src_fd);
+WEFT_API ssize_t weft_copy_ctx(weft_ctx *ctx, int dst_fd, int src_fd);
 
 /* ------------------------------------------------------------------------ */
 /* Signals as channels, as Go's os/signal.
@@ -690,13 +709,13 @@ ssize_t weft_copy_ctx(weft_ctx *ctx, int dst_fd, int src_fd);
  * buffer).  Adds to c's earlier signals.  0, -EINVAL (c NULL or not of
  * int, n 0, a fault signal, SIGKILL/SIGSTOP), -ENOMEM.  Signals arriving
  * close together may be merged by the kernel. */
-int weft_signal_notify(weft_chan *c, const int *signals, size_t n);
+WEFT_API int weft_signal_notify(weft_chan *c, const int *signals, size_t n);
 
 /* Stop sending signals to c: nothing more is sent once it returns.  A
  * signal no registration wants any more gets back the disposition it had
  * before the first weft_signal_notify or weft_signal_ctx (normally the
  * default).  0 (also when c had nothing registered), -EINVAL for NULL. */
-int weft_signal_stop(weft_chan *c);
+WEFT_API int weft_signal_stop(weft_chan *c);
 
 /* A child of parent cancelled (-ECANCELED) when one of the n signals
  * arrives: Go's signal.NotifyContext.  The signals are caught from the
@@ -704,7 +723,8 @@ int weft_signal_stop(weft_chan *c);
  * (Go's stop); then, if nothing else wants them, they get their old
  * disposition back, so a second Ctrl-C ends the program.  NULL with errno
  * EINVAL (as weft_signal_notify) or ENOMEM. */
-weft_ctx *weft_signal_ctx(weft_ctx *parent, const int *signals, size_t n);
+WEFT_API weft_ctx *weft_signal_ctx(weft_ctx *parent, const int *signals,
+                                   size_t n);
 
 /* ------------------------------------------------------------------------ */
 /* Diagnostics                                                              */
@@ -717,7 +737,7 @@ weft_ctx *weft_signal_ctx(weft_ctx *parent, const int *signals, size_t n);
  * its object (e.g. "chan receive 0x5581c0a0", "mutex 0x...", "sleep, 1.5s
  * left", "fd read 7"); <file:line> is the blocking call's site, or ?.
  * SIGQUIT writes the same to stderr and the program goes on. */
-void weft_dump(FILE *out);
+WEFT_API void weft_dump(FILE *out);
 
 /* Call sites for weft_dump.  Each blocking call below is also a macro that
  * records __FILE__ and __LINE__ (weft__site, an out-of-line call costing
@@ -726,7 +746,7 @@ void weft_dump(FILE *out);
  * compiled with -DWEFT_NO_SITE call exactly the same function (their
  * blocks show "?" as the site).  Define WEFT_NO_SITE before including this
  * header to turn the macros off. */
-void weft__site(const char *file, int line);
+WEFT_API void weft__site(const char *file, int line);
 
 #ifndef WEFT_NO_SITE
 #define WEFT__AT(fn) (weft__site(__FILE__, __LINE__), fn)

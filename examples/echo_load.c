@@ -137,8 +137,8 @@ static int load_fit_clients(int want) {
 /* A listening socket on 127.0.0.1, any free port, written to r->addr. */
 static int load_listen(load_run *r) {
     r->lfd = weft_listen("tcp", "127.0.0.1:0");
-    int e = r->lfd < 0 ? r->lfd
-                       : weft_local_addr(r->lfd, r->addr, sizeof r->addr);
+    int e =
+        r->lfd < 0 ? r->lfd : weft_local_addr(r->lfd, r->addr, sizeof r->addr);
     if (e < 0) {
         fprintf(stderr, "echo_load: listen: %s\n", weft_strerror(e));
         return -1;

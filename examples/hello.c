@@ -13,7 +13,7 @@ static void produce(void *arg) {
     weft_chan *c = arg;
     for (int i = 1; i <= 3; i++)
         WEFT_SEND(c, i); /* c <- i */
-    weft_close(c);        /* close(c) */
+    weft_close(c);       /* close(c) */
 }
 
 int main(void) {

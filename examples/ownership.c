@@ -46,7 +46,7 @@ static void own_make(void *arg) {
         l->n = i + 1;
         snprintf(l->text, sizeof l->text, "%s", own_words[i]);
         WEFT_SEND(st->out, l); /* hand it over... */
-        l = NULL;               /* ...and let go of it */
+        l = NULL;              /* ...and let go of it */
     }
     weft_close(st->out);
 }

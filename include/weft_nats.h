@@ -76,26 +76,27 @@ typedef struct weft_nats_opts {
 /* Connect to url ("nats://host:port", several comma-separated).  Retry
  * policy: attempts 50 ms apart, doubling up to 1 s, until timeout_ns has
  * passed (0 = one attempt); then -ECONNREFUSED if nothing answered. */
-int weft_nats_connect(const char *url, int64_t timeout_ns, weft_nats **out);
+WEFT_API int weft_nats_connect(const char *url, int64_t timeout_ns,
+                               weft_nats **out);
 
 /* weft_nats_connect with options (NULL = defaults, one attempt).  A
  * cancelled ctx returns its error (-ECANCELED or -ETIMEDOUT). */
-int weft_nats_connect_with(const char *url, const weft_nats_opts *opts,
-                           weft_nats **out);
+WEFT_API int weft_nats_connect_with(const char *url, const weft_nats_opts *opts,
+                                    weft_nats **out);
 
 /* Flush what was published, close and free nc (NULL is fine).  Every
  * subscription's channel is closed; free them with weft_nats_sub_free. */
-void weft_nats_close(weft_nats *nc);
+WEFT_API void weft_nats_close(weft_nats *nc);
 
 /* Wait until the server has processed everything published so far:
  * 0, -ETIMEDOUT, -ENOTCONN. */
-int weft_nats_flush(weft_nats *nc, int64_t timeout_ns);
+WEFT_API int weft_nats_flush(weft_nats *nc, int64_t timeout_ns);
 
 /* How many times nc reconnected after losing its server. */
-uint64_t weft_nats_reconnects(weft_nats *nc);
+WEFT_API uint64_t weft_nats_reconnects(weft_nats *nc);
 
 /* Largest value (bytes) the server accepts: its max_payload. */
-size_t weft_nats_max_payload(weft_nats *nc);
+WEFT_API size_t weft_nats_max_payload(weft_nats *nc);
 
 /* ------------------------------------------------------------------------ */
 /* Codecs (optional): bytes on the wire <-> channel elements                */
@@ -133,18 +134,19 @@ typedef struct weft_nats_pubopts {
  * there is no encoder, before receiving anything).  JetStream: values the
  * server did not ack are resent until stored; -EHOSTUNREACH if the first
  * value finds no stream for subject.  opts->elem_size must be c's. */
-int weft_nats_publish(weft_nats *nc, const char *subject, weft_chan *c,
-                      const weft_nats_pubopts *opts);
+WEFT_API int weft_nats_publish(weft_nats *nc, const char *subject, weft_chan *c,
+                               const weft_nats_pubopts *opts);
 
 /* Publish one value of len bytes to subject (core NATS, at-most-once):
  * 0, -EMSGSIZE, -ENOTCONN, -ENOBUFS (reconnect buffer full). */
-int weft_nats_send(weft_nats *nc, const char *subject, const void *data,
-                   size_t len);
+WEFT_API int weft_nats_send(weft_nats *nc, const char *subject,
+                            const void *data, size_t len);
 
 /* Create the JetStream stream name (file storage) capturing subject, or
  * accept an existing one: 0, -EHOSTUNREACH (JetStream not enabled), or
  * another error. */
-int weft_nats_stream(weft_nats *nc, const char *name, const char *subject);
+WEFT_API int weft_nats_stream(weft_nats *nc, const char *name,
+                              const char *subject);
 
 /* ------------------------------------------------------------------------ */
 /* Subscribing                                                              */
@@ -183,21 +185,22 @@ typedef struct weft_nats_subopts {
 /* Subscribe to subject: values arrive on weft_nats_sub_chan(*out).  With
  * durable set, a JetStream push consumer of that name on opts->stream is
  * created or joined (same queue = one group across processes). */
-int weft_nats_subscribe(weft_nats *nc, const char *subject,
-                        const weft_nats_subopts *opts, weft_nats_sub **out);
+WEFT_API int weft_nats_subscribe(weft_nats *nc, const char *subject,
+                                 const weft_nats_subopts *opts,
+                                 weft_nats_sub **out);
 
 /* The subscription's channel: elem_size elements (weft_nats_msg with
  * manual_ack).  Closed by weft_nats_sub_close or when nc closes. */
-weft_chan *weft_nats_sub_chan(weft_nats_sub *s);
+WEFT_API weft_chan *weft_nats_sub_chan(weft_nats_sub *s);
 
 /* Stop delivery and close the channel: buffered values can still be
  * received, then -EPIPE.  Idempotent.  A JetStream durable survives. */
-void weft_nats_sub_close(weft_nats_sub *s);
+WEFT_API void weft_nats_sub_close(weft_nats_sub *s);
 
 /* Close s if needed, wait for its feeder to finish, release any
  * weft_nats_msg still buffered (nak) and free s and its channel.  Nobody
  * may use the channel any more. */
-void weft_nats_sub_free(weft_nats_sub *s);
+WEFT_API void weft_nats_sub_free(weft_nats_sub *s);
 
 typedef struct weft_nats_sub_stats {
     uint64_t delivered; /* values that entered the channel */
@@ -208,18 +211,19 @@ typedef struct weft_nats_sub_stats {
 } weft_nats_sub_stats;
 
 /* Counters of s (a snapshot). */
-void weft_nats_sub_stats_get(weft_nats_sub *s, weft_nats_sub_stats *out);
+WEFT_API void weft_nats_sub_stats_get(weft_nats_sub *s,
+                                      weft_nats_sub_stats *out);
 
 /* Values lost on this side: the dropped counter above. */
-uint64_t weft_nats_sub_dropped(weft_nats_sub *s);
+WEFT_API uint64_t weft_nats_sub_dropped(weft_nats_sub *s);
 
 /* manual_ack: done with m.  JetStream: acknowledge it (it will not be
  * redelivered).  Core: just release.  0 or a negative errno. */
-int weft_nats_ack(weft_nats_msg *m);
+WEFT_API int weft_nats_ack(weft_nats_msg *m);
 
 /* manual_ack: give m back.  JetStream: redeliver it now (to any member).
  * Core: release (the value is dropped). */
-int weft_nats_nak(weft_nats_msg *m);
+WEFT_API int weft_nats_nak(weft_nats_msg *m);
 
 #ifdef __cplusplus
 }

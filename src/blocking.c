@@ -8,8 +8,8 @@
  * pool.cv.  Helpers are started lazily: MIN_HELPERS with the first job,
  * then one more whenever queued jobs outnumber idle helpers, up to
  * MAX_HELPERS; beyond that jobs wait their turn.  Helpers live until
- * weft__blocking_release (weft_shutdown), which lets them drain the queue
- * and joins them.
+ * weft_shutdown (the pool joins the runtime as a weft__subsystem with the
+ * first call), which lets them drain the queue and joins them.
  *
  * The caller holds the job's own lock from before it queues the job until
  * it has parked (weft__block's unlock callback), and the helper takes that
@@ -20,6 +20,7 @@
  * helper may block already, and queueing it could wait for ever, every
  * helper holding an outer call that waits for an inner one.
  */
+#include "runtime.h"
 #include "weft_internal.h"
 
 #include <pthread.h>
@@ -44,10 +45,12 @@ static struct {
     int nthreads;
     bool stopping;
     pthread_t threads[MAX_HELPERS];
-    atomic_size_t pending; /* calls in progress, queued or running */
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static __thread bool tls_helper;
+
+static pthread_once_t joined = PTHREAD_ONCE_INIT;
+static void join_runtime(void);
 
 static job *pop_locked(void) {
     job *j = pool.head;
@@ -75,7 +78,8 @@ static void *helper_main(void *unused) {
         job *j = pop_locked();
         pthread_mutex_unlock(&pool.mu);
         j->fn(j->arg);
-        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_release);
+        atomic_fetch_sub_explicit(&weft__blocking_calls, 1,
+                                  memory_order_release);
         weft__lock_acquire(&j->lock);
         bool won = weft__claim(&j->park); /* always: nobody else claims */
         weft__lock_release(&j->lock);
@@ -121,15 +125,17 @@ int weft_blocking(weft_fn fn, void *arg) {
         return 0;
     }
     weft__ensure();
+    pthread_once(&joined, join_runtime);
     job j = {.fn = fn, .arg = arg};
     weft__park_init(&j.park, "blocking call", arg);
     weft__lock_acquire(&j.lock);
-    atomic_fetch_add_explicit(&pool.pending, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&weft__blocking_calls, 1, memory_order_relaxed);
     pthread_mutex_lock(&pool.mu);
     int e = enqueue_locked(&j);
     pthread_mutex_unlock(&pool.mu);
     if (e < 0) {
-        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&weft__blocking_calls, 1,
+                                  memory_order_relaxed);
         return e;
     }
     weft__block(&j.park, -1, weft__unlock_cb, &j.lock);
@@ -139,7 +145,7 @@ int weft_blocking(weft_fn fn, void *arg) {
 /* fork(): pool.mu is held across the fork; the child has no helper (and
  * the caller is one no longer), so the queue, whose jobs belong to the
  * parent's goroutines, is dropped. */
-void weft__blocking_atfork(int phase) {
+static void pool_atfork(int phase) {
     if (phase == 0) {
         pthread_mutex_lock(&pool.mu);
         return;
@@ -149,18 +155,20 @@ void weft__blocking_atfork(int phase) {
         pool.queued = pool.idle = 0;
         pool.nthreads = 0;
         pool.stopping = false;
-        atomic_store(&pool.pending, 0);
+        atomic_store(&weft__blocking_calls, 0);
         pthread_cond_init(&pool.cv, NULL);
         tls_helper = false;
     }
     pthread_mutex_unlock(&pool.mu);
 }
 
-size_t weft__blocking_pending(void) {
-    return atomic_load_explicit(&pool.pending, memory_order_acquire);
+static size_t pool_busy(void) {
+    return weft__blocking_pending();
 }
 
-void weft__blocking_release(void) {
+/* Stop and join the helper threads (weft_shutdown).  A no-op when called
+ * from a helper itself. */
+static void pool_release(void) {
     if (tls_helper)
         return; /* a helper cannot join itself; the pool stays */
     pthread_mutex_lock(&pool.mu);
@@ -174,4 +182,11 @@ void weft__blocking_release(void) {
     }
     pool.stopping = false;
     pthread_mutex_unlock(&pool.mu);
+}
+
+static weft__subsystem pool_sub = {
+    .busy = pool_busy, .release = pool_release, .atfork = pool_atfork};
+
+static void join_runtime(void) {
+    weft__runtime_join(&pool_sub);
 }

@@ -36,8 +36,7 @@ static bool is_file(int fd) {
     return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
 }
 
-/* ---- one read or write, on the pool for a file ----------------------------
- */
+/* ---- one read or write, on the pool for a file --------------------------- */
 
 typedef struct file_job {
     int fd;
@@ -343,8 +342,7 @@ int weft_writer_free(weft_writer *w) {
     return e;
 }
 
-/* ---- weft_copy ------------------------------------------------------------
- */
+/* ---- weft_copy ----------------------------------------------------------- */
 
 static ssize_t copy(weft_ctx *ctx, int dst, int src) {
     if (dst < 0 || src < 0)

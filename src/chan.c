@@ -18,6 +18,7 @@
  * park (timed out, or its deadline could not be armed: no waker holds its
  * node) relocks to unlink its node.
  */
+#include "runtime.h"
 #include "weft_internal.h"
 
 #include <string.h>

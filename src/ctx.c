@@ -64,6 +64,7 @@
  * NULL: the constructors fail with EINVAL, weft_ctx_err returns -EINVAL,
  * weft_ctx_done and weft_ctx_value return NULL, cancel and free do nothing.
  */
+#include "runtime.h"
 #include "weft_internal.h"
 
 #include <sched.h>
@@ -378,7 +379,7 @@ int weft_ctx_deadline(weft_ctx *c, int64_t *deadline) {
     return c->deadline >= 0;
 }
 
-/* ---- hooks ---------------------------------------------------------------- */
+/* ---- hooks --------------------------------------------------------------- */
 
 int weft__ctx_hook_add(weft_ctx *c, weft__ctx_hook *h) {
     weft_ctx *o = c->canc;
@@ -419,7 +420,7 @@ bool weft__ctx_hook_del(weft__ctx_hook *h) {
     return was;
 }
 
-/* ---- waits that end with the context -------------------------------------- */
+/* ---- waits that end with the context ------------------------------------- */
 
 /* done is the last access: weft__ctx_wait_end waits for it before the
  * waiter's stack, which holds w, may go.  The hook may fire while the
@@ -456,8 +457,8 @@ int weft__ctx_wait_end(weft__ctx_wait *w) {
         return 0;
     /* the canceller took the hook and runs it now or ran it: it never
      * blocks in between, so this wait is short */
-    for (int spins = 0;
-         !atomic_load_explicit(&w->done, memory_order_acquire); spins++)
+    for (int spins = 0; !atomic_load_explicit(&w->done, memory_order_acquire);
+         spins++)
         if (spins < 100)
             weft__cpu_relax();
         else
@@ -482,7 +483,7 @@ int weft_sleep_ctx(weft_ctx *c, int64_t ns) {
     return weft__ctx_wait_end(&w);
 }
 
-/* ---- after-functions ------------------------------------------------------ */
+/* ---- after-functions ----------------------------------------------------- */
 
 /* Two references: the caller's (dropped by weft_ctx_after_stop) and the
  * pending run's (dropped when fn returns, or by a stop that unlinked the

@@ -4,11 +4,13 @@
  *
  * When to look.  Only when the whole runtime is idle: the worker holding
  * the poller role, about to sleep with no timer pending, sleeps at most
- * PERIOD instead of forever (weft__deadlock_idle) and checks when that
- * period passed undisturbed.  Nothing is added to any hot path, and an idle
- * process wakes four times a second.  Never once exit() has begun (the
- * exit handler clears weft__deadlock_on): the exiting thread is neither
- * blocked in weft nor going to wake anybody.
+ * PERIOD instead of forever (the scheduler's idle hook, weft__idle_hook,
+ * which the diagnostics install as weft__deadlock_ops) and calls check()
+ * when that period passed undisturbed.  The detector performs no sleep of
+ * its own.  Nothing is added to any hot path, and an idle process wakes
+ * four times a second.  Never once exit() has begun (the exit handler
+ * uninstalls the hook): the exiting thread is neither blocked in weft nor
+ * going to wake anybody.
  *
  * What is checked (the API's deadlock rule): every other worker sleeps on
  * the idle list; every goroutine is parked on an unclaimed park; no timer,
@@ -68,8 +70,6 @@ static bool sanitizer_thread(const char *tid) {
 #endif
 }
 
-atomic_bool weft__deadlock_on;
-
 static int tasks(void) {
     DIR *d = opendir("/proc/self/task");
     if (!d)
@@ -101,7 +101,7 @@ static bool dead(void) {
     if (!nothing_pending())
         return false;
     int asleep = weft__threads_asleep();
-    int expect = weft_procs() + asleep;
+    int expect = weft__nprocs() + asleep;
     if (asleep < 0 || before != expect)
         return false;
     size_t awake = 0;
@@ -111,13 +111,14 @@ static bool dead(void) {
     return weft__sched_quiet(&e1) && e0 == e1 && gen == weft__threads_gen();
 }
 
-void weft__deadlock_idle(void) {
-    int64_t until = weft_now() + PERIOD;
-    weft__netpoll(until);
-    /* the flag is read after the check: a thread seen in a sanitizer's
-     * exit-time sleep means exit had cleared it before */
-    if (weft_now() < until || !dead() || !atomic_load(&weft__deadlock_on))
+/* After a PERIOD of idling undisturbed (the hook's contract).  The hook is
+ * read after the check: a thread seen in a sanitizer's exit-time sleep
+ * means exit had uninstalled it before. */
+static void check(void) {
+    if (!dead() || atomic_load(&weft__idle_hook) != &weft__deadlock_ops)
         return;
     weft__deadlock_report();
     exit(2);
 }
+
+const weft__idle_ops weft__deadlock_ops = {.period = PERIOD, .check = check};

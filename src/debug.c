@@ -1,26 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Diagnostics: fatal errors, error names, call sites, weft_dump, leak
- * reports, and the signal handlers (SIGQUIT prints the dump; SIGSEGV in a
- * guard page is reported as a stack overflow).
- *
- * Plain threads blocked in weft are kept on a list (their parks are linked
- * through tnext/tprev) so the dump can show them and the deadlock check
- * (deadlock.c) can count them.  reg.gen changes, under reg.lock, whenever a
- * thread joins or leaves the list or a weft_blocking pool thread goes idle
- * or busy: the deadlock check compares it before and after its snapshot.
- *
- * Call sites: the public macros call weft__site(file, line) right before a
- * blocking call; it lands in a thread-local slot together with the
- * caller's frame address.  weft__park_init (through weft__park_diag_init)
- * moves it into the park only when that park lies just below the recorded
- * frame on the same stack, so a site left behind by a call that did not
- * block, on another goroutine that ran on this thread, is never shown.
+ * Diagnostics: weft_dump, leak reports, and the signal handlers (SIGQUIT
+ * prints the dump; SIGSEGV in a guard page is reported as a stack
+ * overflow).  The call sites and the list of blocked plain threads that the
+ * dump shows belong to the waiter (waiter.c).
  */
 #include "weft_internal.h"
 
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -30,169 +17,16 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* How far below the weft__site frame the park of the same call may lie. */
-#define SITE_REACH (16 * 1024)
 #define DUMP_LINE 400
 
 /* WEFT_LEAKCHECK=1 reports leaks at exit; =exit also exits with status 3 */
 enum { LEAK_REPORT = 1, LEAK_EXIT = 2, LEAK_EXIT_STATUS = 3 };
 
 static struct {
-    weft__lock lock;
-    weft__park *threads;
-    uint64_t gen;
-    int pool_idle;
     int leakcheck; /* 0, LEAK_REPORT or LEAK_EXIT: WEFT_LEAKCHECK */
     atomic_bool deadlock_reported; /* then exit reports no leaks */
     pthread_key_t altstack_key;
 } reg;
-
-typedef struct site {
-    const char *file;
-    int line;
-    const char *frame;
-} site;
-
-static __thread site tls_site __attribute__((tls_model("initial-exec")));
-
-_Noreturn void weft__fatal(const char *fmt, ...) {
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "weft: fatal: %s (goroutine %llu)\n", msg,
-            (unsigned long long)weft_id());
-    fflush(stderr);
-    abort();
-}
-
-/* Each name fits every weft call that returns the code (channels, the
- * net calls, sync, ctx, the NATS bridge): -EPIPE is a closed channel or a
- * broken socket or pipe, so the name must not blame either alone. */
-const char *weft_strerror(int err) {
-    if (err < 0 && err != INT_MIN) /* -INT_MIN overflows */
-        err = -err;
-    switch (err) {
-    case 0:
-        return "success";
-    case EINVAL:
-        return "invalid argument";
-    case ENOMEM:
-        return "out of memory";
-    case EPIPE:
-        return "broken pipe or closed channel";
-    case EAGAIN:
-        return "would block";
-    case ETIMEDOUT:
-        return "timed out";
-    case ECANCELED:
-        return "canceled";
-    case EBUSY:
-        return "busy";
-    case EALREADY:
-        return "already running";
-    case EMSGSIZE:
-        return "wrong size (element size mismatch, or message too long)";
-    case ENOTCONN:
-        return "not connected";
-    default:
-        return strerror(err);
-    }
-}
-
-__attribute__((noinline)) int weft_errno(void) {
-    __asm__ volatile("" ::: "memory");
-    return errno;
-}
-
-/* ---- call sites ---------------------------------------------------------- */
-
-__attribute__((noinline)) void weft__site(const char *file, int line) {
-    tls_site.file = file;
-    tls_site.line = line;
-    tls_site.frame = __builtin_frame_address(0);
-}
-
-void weft__park_diag_init(weft__park *p) {
-    const char *at = (const char *)p;
-    p->site_file = NULL;
-    p->site_line = 0;
-    p->tdeadline = -1;
-    if (tls_site.file && at < tls_site.frame &&
-        tls_site.frame - at < SITE_REACH) {
-        p->site_file = tls_site.file;
-        p->site_line = tls_site.line;
-    }
-    tls_site.file = NULL;
-}
-
-/* ---- the registry of blocked plain threads ------------------------------- */
-
-void weft__thread_blocked(weft__park *p, bool on) {
-    if (on)
-        weft__ensure(); /* someone must be there to notice a deadlock */
-    weft__lock_acquire(&reg.lock);
-    if (on) {
-        p->tid = (int)syscall(SYS_gettid);
-        p->tprev = NULL;
-        p->tnext = reg.threads;
-        if (reg.threads)
-            reg.threads->tprev = p;
-        reg.threads = p;
-    } else {
-        if (p->tprev)
-            p->tprev->tnext = p->tnext;
-        else
-            reg.threads = p->tnext;
-        if (p->tnext)
-            p->tnext->tprev = p->tprev;
-    }
-    reg.gen++;
-    weft__lock_release(&reg.lock);
-}
-
-void weft__pool_idle(bool on) {
-    weft__lock_acquire(&reg.lock);
-    reg.pool_idle += on ? 1 : -1;
-    reg.gen++;
-    weft__lock_release(&reg.lock);
-}
-
-void weft__threads_atfork(int phase) {
-    if (phase == 0) {
-        weft__lock_acquire(&reg.lock);
-        return;
-    }
-    if (phase == 2) {
-        reg.threads = NULL; /* the parent's blocked threads */
-        reg.pool_idle = 0;
-        reg.gen++;
-    }
-    weft__lock_release(&reg.lock);
-}
-
-uint64_t weft__threads_gen(void) {
-    weft__lock_acquire(&reg.lock);
-    uint64_t g = reg.gen;
-    weft__lock_release(&reg.lock);
-    return g;
-}
-
-int weft__threads_asleep(void) {
-    int n = 0;
-    weft__lock_acquire(&reg.lock);
-    for (weft__park *p = reg.threads; p && n >= 0; p = p->tnext) {
-        bool for_good =
-            p->tdeadline < 0 &&
-            !atomic_load_explicit(&p->claimed, memory_order_acquire);
-        n = for_good ? n + 1 : -1;
-    }
-    if (n >= 0)
-        n += reg.pool_idle;
-    weft__lock_release(&reg.lock);
-    return n;
-}
 
 /* ---- dump lines ---------------------------------------------------------- */
 
@@ -267,8 +101,7 @@ static const char *state_of(const weft__g *g) {
     case WEFT__G_RUNNING:
         return "running";
     case WEFT__G_WAITING:
-        return atomic_load_explicit(&((weft__g *)g)->park,
-                                    memory_order_relaxed)
+        return atomic_load_explicit(&((weft__g *)g)->park, memory_order_relaxed)
                    ? "waiting"
                    : "runnable";
     default:
@@ -330,36 +163,18 @@ static void thread_name(int tid, char *buf, size_t n) {
     buf[strcspn(buf, "\n")] = 0;
 }
 
-/* A signal may have interrupted the holder of reg.lock on this very
- * thread: the handler gives up on the thread list rather than hang, and
- * says so.  (The goroutine walk takes no lock at all: weft__foreach_g.) */
-static bool reg_lock_bounded(void) {
-    for (int i = 0; i < 1000000; i++) {
-        unsigned zero = 0;
-        if (atomic_compare_exchange_weak_explicit(&reg.lock.v, &zero, 1,
-                                                  memory_order_acquire,
-                                                  memory_order_relaxed))
-            return true;
-        weft__cpu_relax();
-    }
-    return false;
+static void dump_thread(const weft__park *p, void *arg) {
+    const sink *out = arg;
+    char line[DUMP_LINE], name[32];
+    thread_name(p->tid, name, sizeof name);
+    line_of(line, sizeof line, "thread", (unsigned long long)p->tid, "waiting",
+            name, p);
+    sink_put(out, line);
 }
 
 static void dump_threads(const sink *out) {
-    char line[DUMP_LINE], name[32];
-    if (out->f) {
-        weft__lock_acquire(&reg.lock);
-    } else if (!reg_lock_bounded()) {
+    if (!weft__threads_walk(dump_thread, (void *)out, !out->f))
         sink_put(out, "weft: dump incomplete: the thread list is busy\n");
-        return;
-    }
-    for (weft__park *p = reg.threads; p; p = p->tnext) {
-        thread_name(p->tid, name, sizeof name);
-        line_of(line, sizeof line, "thread", (unsigned long long)p->tid,
-                "waiting", name, p);
-        sink_put(out, line);
-    }
-    weft__lock_release(&reg.lock);
 }
 
 static void dump_to(const sink *out) {
@@ -400,7 +215,7 @@ void weft__deadlock_report(void) {
 }
 
 static void at_exit(void) {
-    atomic_store(&weft__deadlock_on, false);
+    atomic_store(&weft__idle_hook, NULL);
     size_t leaks = 0;
     if (reg.leakcheck && !atomic_load(&reg.deadlock_reported) &&
         weft_goroutines())
@@ -480,7 +295,8 @@ void weft__diag_init(int nprocs) {
         handle(SIGQUIT, on_sigquit, NULL);
         handle(SIGSEGV, NULL, on_sigsegv);
         pthread_key_create(&reg.altstack_key, altstack_free);
-        atomic_store(&weft__deadlock_on, !env_is("WEFT_DEADLOCK", "0"));
+        if (!env_is("WEFT_DEADLOCK", "0"))
+            atomic_store(&weft__idle_hook, &weft__deadlock_ops);
         reg.leakcheck = env_is("WEFT_LEAKCHECK", "1")      ? LEAK_REPORT
                         : env_is("WEFT_LEAKCHECK", "exit") ? LEAK_EXIT
                                                            : 0;

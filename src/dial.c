@@ -27,6 +27,7 @@
  * caller sees when every address fails; the deadline and the context end
  * the loop at once.
  */
+#include "runtime.h"
 #include "weft_internal.h"
 
 #include <arpa/inet.h>

@@ -27,6 +27,7 @@
  * or task, weft_group_ctx(NULL) returns NULL (errno EINVAL),
  * weft_group_limit(NULL, n) does nothing.
  */
+#include "runtime.h"
 #include "weft_internal.h"
 
 struct weft_group {
@@ -75,6 +76,7 @@ static int slot_take(weft_group *g, bool wait) {
         weft__lock_release(&g->lock);
         return -EAGAIN;
     }
+    weft__ensure(); /* someone must be there to notice a deadlock */
     weft__park p;
     weft__wnode n = {.park = &p};
     weft__park_init(&p, "group slot", g);

@@ -84,7 +84,7 @@ struct weft__worker {
     atomic_uint tick;      /* schedules so far; stealers read it */
     atomic_uint offers;    /* goroutines offered to idle workers (see offer) */
     _Alignas(WEFT__CACHELINE) int id;
-    weft__ctx g0;
+    weft__regs g0;
     weft__g *cur;
     void (*after)(weft__worker *w, void *arg); /* see run_hook */
     void *after_arg;
@@ -107,13 +107,11 @@ struct weft__worker {
     size_t stack_size;
 };
 
-enum { RT_STOPPED, RT_RUNNING };
-
 /* Fields are grouped by who writes them, one cache line per group, so
  * that spinning workers and the global queue do not slow each other down. */
 static struct {
     /* read-mostly */
-    atomic_int state;
+    atomic_bool started; /* workers exist: weft__sched_start to _stop */
     int nprocs;
     size_t stack_size;
     weft__worker **workers;
@@ -122,7 +120,6 @@ static struct {
     bool next_fenced; /* sys_membarrier works: see next_swap */
     uint64_t seed;
     uint64_t seed_rng; /* WEFT_SEED: schedule draws, the one worker only */
-    pthread_mutex_t init_lock;
 
     _Alignas(WEFT__CACHELINE) weft__lock gq_lock; /* see gq_batch */
     weft__g *gq_head, *gq_tail;
@@ -145,15 +142,15 @@ static struct {
     struct gbatch *gfull, *gempty;
     weft__g *gloose;
     _Atomic(struct gchunk *) gchunks; /* read without the lock: foreach_g */
-    atomic_long nlive_threads; /* goroutines spawned by plain threads */
-} rt = {.init_lock = PTHREAD_MUTEX_INITIALIZER};
+    atomic_long nlive_threads;        /* goroutines spawned by plain threads */
+} rt;
 
 static atomic_ullong next_gid = 1; /* never reset: ids are never reused */
 
 static __thread weft__worker *tls_worker;
-#ifdef WEFT_TSAN
-atomic_uint weft__fence_word;
-#endif
+
+void (*weft__worker_init)(int wid);
+_Atomic(const weft__idle_ops *) weft__idle_hook;
 static __thread uint64_t tls_rng;
 
 /* ---- thread-local access ------------------------------------------------ */
@@ -169,50 +166,6 @@ WEFT__NOINLINE weft__g *weft__curg(void) {
     __asm__ volatile("" ::: "memory");
     weft__worker *w = tls_worker;
     return w ? w->cur : NULL;
-}
-
-/* ---- futex and spin lock ------------------------------------------------ */
-
-int weft__futex_wait(atomic_uint *addr, unsigned val, int64_t timeout_ns) {
-    struct timespec ts, *tp = NULL;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = timeout_ns / 1000000000;
-        ts.tv_nsec = timeout_ns % 1000000000;
-        tp = &ts;
-    }
-    long r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tp, NULL, 0);
-    if (r < 0 && errno == ETIMEDOUT)
-        return -ETIMEDOUT;
-    return 0;
-}
-
-void weft__futex_wake(atomic_uint *addr, int n) {
-    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
-}
-
-/* Test-and-test-and-set with exponential backoff: waiters that all poll
- * the line at once only bounce it between cores and delay the holder. */
-void weft__lock_slow(weft__lock *l) {
-    unsigned backoff = 1;
-    for (unsigned spins = 0;; spins++) {
-        unsigned zero = 0;
-        if (atomic_load_explicit(&l->v, memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_weak_explicit(
-                &l->v, &zero, 1, memory_order_acquire, memory_order_relaxed))
-            return;
-        if (spins < 64) {
-            for (unsigned i = 0; i < backoff; i++)
-                weft__cpu_relax();
-            if (backoff < 64)
-                backoff <<= 1;
-        } else {
-            sched_yield(); /* the holder may have been preempted */
-        }
-    }
-}
-
-void weft__unlock_cb(void *lock) {
-    weft__lock_release(lock);
 }
 
 /* ---- random numbers ----------------------------------------------------- */
@@ -700,7 +653,8 @@ static void wakep_spawn(unsigned n) {
     wakep_fenced();
 }
 
-void weft__timer_wakeup(int64_t when) {
+/* weft__timer_earliest: a timer was added at the head of the heap. */
+static void timer_wakeup(int64_t when) {
     weft__fence();
     if (atomic_load_explicit(&rt.poller, memory_order_relaxed)) {
         long long until =
@@ -906,10 +860,18 @@ static int idle_sleep(weft__worker *w) {
         if (!work_offered(w) && !atomic_load(&rt.stopping)) {
             deadline = poll_deadline(&look); /* a timer added meanwhile */
             atomic_store(&rt.poll_deadline, deadline);
-            if (WEFT__UNLIKELY(deadline < 0 && weft__deadlock_on))
-                weft__deadlock_idle(); /* bounded sleep, then a check */
-            else if (weft__netpoll(deadline) == 0 && look &&
-                     !atomic_load(&rt.poll_woken))
+            const weft__idle_ops *idle = NULL;
+            if (WEFT__UNLIKELY(deadline < 0) &&
+                (idle = atomic_load_explicit(&weft__idle_hook,
+                                             memory_order_relaxed))) {
+                /* a bounded sleep, then the hook's check if it passed
+                 * undisturbed */
+                int64_t until = weft_now() + idle->period;
+                weft__netpoll(until);
+                if (weft_now() >= until)
+                    idle->check();
+            } else if (weft__netpoll(deadline) == 0 && look &&
+                       !atomic_load(&rt.poll_woken))
                 slept |= SLEPT_LOOKED;
         }
         atomic_store(&rt.poll_woken, 0);
@@ -999,7 +961,7 @@ static weft__g *find_runnable(weft__worker *w) {
              * still needs watching */
             if ((slept & SLEPT_POLLER) &&
                 (weft__timers_pending() || weft__netpoll_waiting()))
-                weft__timer_wakeup(INT64_MAX);
+                timer_wakeup(INT64_MAX);
             return g;
         }
         stop_spinning(w);
@@ -1013,7 +975,7 @@ static void g_main(void *arg);
 
 /* g->stack is set: make g's first switch enter g_main on it. */
 static void g_stack_ready(weft__g *g) {
-    weft__ctx_init(&g->ctx, g->stack->lo + g->stack->size, g_main, g);
+    weft__regs_init(&g->ctx, g->stack->lo + g->stack->size, g_main, g);
 #ifdef WEFT_TSAN
     g->tsan_fiber = __tsan_create_fiber(0);
 #endif
@@ -1064,8 +1026,7 @@ static void run(weft__worker *w, weft__g *g) {
 static inline __attribute__((always_inline)) weft__g *
 next_local(weft__worker *w) {
     unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
-    if (tick % FAIR_TICK == 0 || rt.seeded ||
-        (tick % 16 == 0 && timers_due()))
+    if (tick % FAIR_TICK == 0 || rt.seeded || (tick % 16 == 0 && timers_due()))
         return NULL;
     weft__g *g = runq_get(w);
     if (g)
@@ -1074,7 +1035,7 @@ next_local(weft__worker *w) {
 }
 
 /* Checks and trace events for a goroutine that stops running. */
-static inline __attribute__((always_inline)) void stopping(weft__g *g) {
+static inline __attribute__((always_inline)) void g_stop_checks(weft__g *g) {
     if (WEFT__UNLIKELY(!weft__stack_ok(g->stack)))
         weft__fatal("goroutine %llu stack overflow", (unsigned long long)g->id);
     if (WEFT__UNLIKELY(weft__tracing()))
@@ -1105,7 +1066,7 @@ switch_away(weft__worker *w, weft__g *g, weft__g *next, bool dying) {
 static void leave(weft__worker *w, weft__g *g,
                   void (*after)(weft__worker *, void *), void *arg,
                   bool dying) {
-    stopping(g);
+    g_stop_checks(g);
     w->after = after;
     w->after_arg = arg;
     switch_away(w, g, next_local(w), dying);
@@ -1340,8 +1301,8 @@ static void live_add(weft__worker *w, long d) {
     atomic_store_explicit(&w->nlive, v + d, memory_order_release);
 }
 
-/* Runs on g0 once a finished goroutine has switched away for good. */
-/* A finished goroutine whose stack has been given away or back. */
+/* A finished goroutine whose stack has been handed to the next goroutine
+ * (g_exit) or back to the cache (g_free_after, on g0). */
 static void g_retire(weft__worker *w, weft__g *g) {
 #ifdef WEFT_TSAN
     __tsan_destroy_fiber(g->tsan_fiber);
@@ -1364,7 +1325,7 @@ static void g_free_after(weft__worker *w, void *arg) {
 static weft__g *g_exit(weft__g *g) {
     weft__worker *w = weft__self();
     atomic_store_explicit(&g->status, WEFT__G_DEAD, memory_order_relaxed);
-    stopping(g);
+    g_stop_checks(g);
     weft__g *next = next_local(w);
     if (next && !next->stack && next->stack_size == g->stack_size) {
         next->stack = g->stack;
@@ -1392,11 +1353,8 @@ static void g_main(void *arg) {
     }
 }
 
-int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
+int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
     size_t size = opts ? opts->stack_size : 0;
-    if (!fn || size > WEFT_STACK_MAX)
-        return -EINVAL;
-    weft__ensure();
     weft__worker *w = weft__self();
     /* A stack of another size than the runtime's is rare and may be huge:
      * reserve it now, so that failing is -ENOMEM here and not fatal at the
@@ -1431,10 +1389,6 @@ int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
         weft__trace_spawn(g);
     ready(g, true);
     return 0;
-}
-
-int weft_go(weft_fn fn, void *arg) {
-    return weft_go_with(fn, arg, NULL);
 }
 
 /* ---- yielding and sleeping ---------------------------------------------- */
@@ -1476,30 +1430,13 @@ void weft_yield(void) {
     leave(w, g, yield_after, g, false);
 }
 
-int weft_sleep(int64_t ns) {
-    if (ns <= 0)
-        return 0;
-    weft__ensure();
-    weft__park p;
-    weft__park_init(&p, "sleep", NULL);
-    /* -ETIMEDOUT is the normal end of a sleep */
-    return weft__block(&p, weft__deadline(ns), NULL, NULL) == -ENOMEM ? -ENOMEM
-                                                                      : 0;
-}
-
-int64_t weft_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 uint64_t weft_id(void) {
     weft__g *g = weft__curg();
     return g ? g->id : 0;
 }
 
 size_t weft_goroutines(void) {
-    if (atomic_load_explicit(&rt.state, memory_order_acquire) != RT_RUNNING)
+    if (!atomic_load_explicit(&rt.started, memory_order_acquire))
         return 0;
     long n = atomic_load_explicit(&rt.nlive_threads, memory_order_acquire);
     for (int i = 0; i < rt.nprocs; i++)
@@ -1507,16 +1444,11 @@ size_t weft_goroutines(void) {
     return n > 0 ? (size_t)n : 0;
 }
 
-int weft_procs(void) {
-    weft__ensure();
+int weft__nprocs(void) {
     return rt.nprocs;
 }
 
-const char *weft_version(void) {
-    return WEFT_VERSION;
-}
-
-/* ---- parking, for the waiter (park.c) ----------------------------------- */
+/* ---- parking, for the waiter (waiter.c) --------------------------------- */
 
 void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg) {
     leave(weft__self(), g, after, arg, false);
@@ -1535,7 +1467,8 @@ static void *worker_main(void *arg) {
 #ifdef WEFT_TSAN
     w->tsan_fiber = __tsan_get_current_fiber();
 #endif
-    weft__diag_worker_init(w->id);
+    if (weft__worker_init)
+        weft__worker_init(w->id);
     /* the poller's epoll timeout is the timer heap's deadline: do not let
      * the kernel's default 50 us of slack blur it */
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
@@ -1584,13 +1517,11 @@ static void workers_free(int n, bool flush) {
     rt.workers = NULL;
 }
 
-static void fork_register(void);
-
-/* Called with rt.init_lock held. */
-static int start(const weft_config *cfg) {
-    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-    pthread_once(&fork_once, fork_register);
+int weft__sched_config(const weft_config *cfg) {
     seed_init();
+    weft__fatal_id = weft_id;
+    atomic_store_explicit(&weft__timer_earliest, timer_wakeup,
+                          memory_order_relaxed);
     rt.next_fenced =
         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0,
                 0) == 0;
@@ -1601,9 +1532,10 @@ static int start(const weft_config *cfg) {
         cfg && cfg->stack_size ? cfg->stack_size : WEFT_DEFAULT_STACK;
     atomic_store(&rt.stopping, false);
     atomic_store(&rt.poll_deadline, -1);
-    if (weft__netpoll_init() < 0)
-        return -ENOMEM;
-    weft__diag_init(rt.nprocs);
+    return rt.nprocs;
+}
+
+int weft__sched_start(void) {
     rt.workers = calloc((size_t)rt.nprocs, sizeof *rt.workers);
     if (!rt.workers)
         return -ENOMEM;
@@ -1633,35 +1565,8 @@ static int start(const weft_config *cfg) {
             return -EAGAIN;
         }
     }
-    atomic_store_explicit(&rt.state, RT_RUNNING, memory_order_release);
+    atomic_store_explicit(&rt.started, true, memory_order_release);
     return 0;
-}
-
-int weft_init(const weft_config *cfg) {
-    if (cfg && (cfg->procs < 0 || cfg->stack_size > WEFT_STACK_MAX))
-        return -EINVAL;
-    pthread_mutex_lock(&rt.init_lock);
-    int r = -EALREADY;
-    if (atomic_load(&rt.state) != RT_RUNNING)
-        r = start(cfg);
-    pthread_mutex_unlock(&rt.init_lock);
-    return r;
-}
-
-WEFT__NOINLINE static void ensure_slow(void) {
-    pthread_mutex_lock(&rt.init_lock);
-    int r = 0;
-    if (atomic_load(&rt.state) != RT_RUNNING)
-        r = start(NULL);
-    pthread_mutex_unlock(&rt.init_lock);
-    if (r < 0)
-        weft__fatal("cannot start the runtime: %s", weft_strerror(r));
-}
-
-void weft__ensure(void) {
-    if (WEFT__UNLIKELY(atomic_load_explicit(&rt.state, memory_order_acquire) !=
-                       RT_RUNNING))
-        ensure_slow();
 }
 
 /* The scheduler's memory and counts, back to a stopped runtime's, once no
@@ -1683,103 +1588,8 @@ static void sched_free(bool flush) {
     atomic_store(&rt.nlive_threads, 0);
 }
 
-/* ---- fork() ---------------------------------------------------------------
- *
- * The child of a fork has one thread, the one that called fork, and none
- * of the workers, helpers or goroutines: it starts a fresh runtime on its
- * first weft call.  Every lock whose data the child keeps or frees is held
- * across the fork, taken in the order the code nests them (signal.c's
- * lock before init_lock before the helper pool's mutex before the thread
- * registry's lock; the rest are leaves), so the child sees each structure
- * between two updates.
- * The child then drops everything that belongs to the parent's threads.
- */
-static void fork_prepare(void) {
-    weft__signal_atfork(0);
-    pthread_mutex_lock(&rt.init_lock);
-    weft__blocking_atfork(0);
-    weft__threads_atfork(0);
-    weft__timers_atfork(0);
-    weft__stack_atfork(true);
-    weft__lock_acquire(&rt.gfree_lock);
-    weft__lock_acquire(&rt.gq_lock);
-    weft__lock_acquire(&rt.idle_lock);
-}
-
-static void fork_unlock(int phase) {
-    weft__lock_release(&rt.idle_lock);
-    weft__lock_release(&rt.gq_lock);
-    weft__lock_release(&rt.gfree_lock);
-    weft__stack_atfork(false);
-    weft__timers_atfork(phase);
-    weft__threads_atfork(phase);
-    weft__blocking_atfork(phase);
-}
-
-static void fork_parent(void) {
-    fork_unlock(1);
-    pthread_mutex_unlock(&rt.init_lock);
-    weft__signal_atfork(1);
-}
-
-static void fork_child(void) {
-    fork_unlock(2);
-    weft__trace_atfork_child();
-    tls_worker = NULL; /* a goroutine that forked goes on as a plain thread */
-    if (atomic_load(&rt.state) == RT_RUNNING) {
-        sched_free(false);
-        atomic_store(&rt.stopping, false);
-        weft__netpoll_forget();
-        atomic_store(&rt.state, RT_STOPPED);
-    }
-    pthread_mutex_unlock(&rt.init_lock);
-    weft__signal_atfork(2);
-}
-
-static void fork_register(void) {
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
-
-/* How long weft_shutdown waits for goroutines that are only returning. */
-#define SHUTDOWN_WAIT WEFT_SEC(1)
-
-static void count_blocked(weft__g *g, void *arg) {
-    if (weft__g_blocked_on(g))
-        ++*(size_t *)arg;
-}
-
-/* With rt.init_lock held, on a plain thread: 0 when nothing would be cut
- * off by stopping, else -EBUSY.  A goroutine that called the last
- * weft_wg_done may still be returning, its count not yet dropped: it is
- * waited for, but one that is blocked is alive and fails at once. */
-static int shutdown_quiet(void) {
-    int64_t until = weft_now() + SHUTDOWN_WAIT;
-    while (weft_goroutines() > 0) {
-        size_t blocked = 0;
-        weft__diag_walk(count_blocked, &blocked);
-        if (blocked || weft_now() >= until) {
-            weft__leaks_report();
-            return -EBUSY;
-        }
-        struct timespec ts = {0, 100 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    /* an armed timer (a weft_timer, a context's deadline) would be left
-     * with a slot in a heap that no longer exists */
-    if (weft__timers_pending() || weft__blocking_pending())
-        return -EBUSY;
-    return 0;
-}
-
-int weft_shutdown(void) {
-    pthread_mutex_lock(&rt.init_lock);
-    int r = 0;
-    if (atomic_load(&rt.state) == RT_RUNNING)
-        r = weft__curg() ? -EBUSY : shutdown_quiet();
-    if (r < 0 || atomic_load(&rt.state) != RT_RUNNING) {
-        pthread_mutex_unlock(&rt.init_lock);
-        return r;
-    }
+void weft__sched_stop(void) {
+    atomic_store(&rt.started, false);
     atomic_store(&rt.stopping, true);
     for (int i = 0; i < rt.nprocs; i++)
         worker_wake(rt.workers[i]);
@@ -1788,20 +1598,35 @@ int weft_shutdown(void) {
         pthread_join(rt.workers[i]->thread, NULL);
     }
     sched_free(true);
-    weft__timers_release();
-    weft__blocking_release();
-    weft__netpoll_release();
-    weft__stack_release_all();
-    weft__trace_flush();
-    atomic_store(&rt.state, RT_STOPPED);
-    pthread_mutex_unlock(&rt.init_lock);
-    return 0;
+}
+
+void weft__sched_atfork(int phase) {
+    if (phase == 0) {
+        weft__lock_acquire(&rt.gfree_lock);
+        weft__lock_acquire(&rt.gq_lock);
+        weft__lock_acquire(&rt.idle_lock);
+        return;
+    }
+    weft__lock_release(&rt.idle_lock);
+    weft__lock_release(&rt.gq_lock);
+    weft__lock_release(&rt.gfree_lock);
+    if (phase == 2)
+        tls_worker =
+            NULL; /* a goroutine that forked goes on as a plain thread */
+}
+
+void weft__sched_forget(void) {
+    if (!atomic_load(&rt.started))
+        return;
+    atomic_store(&rt.started, false);
+    sched_free(false);
+    atomic_store(&rt.stopping, false);
 }
 
 /* ---- introspection for debug.c ------------------------------------------ */
 
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg) {
-    if (atomic_load(&rt.state) != RT_RUNNING)
+    if (!atomic_load(&rt.started))
         return;
     /* No lock: SIGQUIT's dump runs here, maybe on a thread interrupted
      * while it holds gfree_lock.  Chunks are only ever prepended, each

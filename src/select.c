@@ -31,6 +31,7 @@
  * has any).  A timed-out select (or one whose timer could not be armed)
  * had no partner and relocks everything.
  */
+#include "runtime.h"
 #include "weft_internal.h"
 
 #include <limits.h>

@@ -4,8 +4,8 @@
  * weft creates.
  *
  * Runtime threads.  Workers, weft_blocking helpers and the dispatcher below
- * are created through weft__thread_start, which gives them a mask with
- * every asynchronous signal blocked.  So a signal sent to the process is
+ * are created through weft__thread_start (sys/os.c), which gives them a mask
+ * with every asynchronous signal blocked.  So a signal sent to the process is
  * taken by one of the program's own threads (main, or threads it made) or
  * by the dispatcher, never by a thread running goroutines: a program that
  * blocks SIGTERM in its threads to sigwait() for it, say, no longer loses
@@ -39,6 +39,7 @@
  * when the context ended; an after-function on watch wakes the dispatcher
  * then, which prunes the registration.
  */
+#include "runtime.h"
 #include "weft_internal.h"
 
 #include <poll.h>
@@ -54,30 +55,7 @@
 #define TSAN_WAKE_MS -1
 #endif
 
-/* ---- the mask of weft's own threads ------------------------------------- */
-
-/* Every signal blocked but those that must reach a particular thread. */
-static void runtime_mask(sigset_t *s) {
-    static const int keep[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL,
-                               SIGTRAP, SIGSYS, SIGPROF, SIGQUIT};
-    sigfillset(s);
-    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-        sigdelset(s, keep[i]);
-}
-
-int weft__thread_start(pthread_t *t, const pthread_attr_t *attr,
-                       void *(*fn)(void *), void *arg) {
-    sigset_t mask, old;
-    runtime_mask(&mask);
-    /* the new thread inherits the creator's mask: set it around the call */
-    pthread_sigmask(SIG_SETMASK, &mask, &old);
-    int e = pthread_create(t, attr, fn, arg);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return e;
-}
-
-/* ---- registrations --------------------------------------------------------
- */
+/* ---- registrations ------------------------------------------------------- */
 
 typedef struct reg {
     weft_chan *chan;   /* notified, or NULL for a signal context */
@@ -97,7 +75,7 @@ static struct {
 } sg = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* Written before the first handler is installed; closed only in a forked
- * child (weft__signal_atfork), once the handlers are gone. */
+ * child (signal_atfork), once the handlers are gone. */
 static int sg_evfd = -1;
 static atomic_uint pending[NSIG];
 
@@ -188,7 +166,7 @@ static void *dispatch_main(void *unused) {
         if (!sg.regs)
             break;
         sigset_t mask;
-        runtime_mask(&mask);
+        weft__thread_mask(&mask);
         for (int s = 1; s < NSIG; s++)
             if (sg.want[s])
                 sigdelset(&mask, s);
@@ -258,10 +236,60 @@ static int set_from(const int *sigs, size_t n, sigset_t *set) {
     return 0;
 }
 
+/* fork(): sg.mu is held across it, taken before the runtime's locks (the
+ * dispatcher starts goroutines while it holds sg.mu): the handler is
+ * registered after the runtime's (fork_once below), and pthread_atfork
+ * runs prepare handlers in the reverse order, the others in order.  The child
+ * has no dispatcher, and its registrations name the parent's channels and
+ * contexts, so it starts with none: the signals they caught get their old
+ * dispositions back (a SIGTERM must not be swallowed with nobody to read
+ * it), and the eventfd, shared with the parent, gives way to one of the
+ * child's own at its first registration. */
+static void signal_atfork(int phase) {
+    if (phase == 0) {
+        pthread_mutex_lock(&sg.mu);
+        return;
+    }
+    if (phase == 2) {
+        for (int s = 1; s < NSIG; s++) {
+            if (sg.want[s])
+                sigaction(s, &sg.saved[s], NULL);
+            sg.want[s] = 0;
+            atomic_store_explicit(&pending[s], 0, memory_order_relaxed);
+        }
+        while (sg.regs) {
+            reg *r = sg.regs;
+            sg.regs = r->next;
+            free(r);
+        }
+        sg.running = false;
+        if (sg_evfd >= 0)
+            close(sg_evfd);
+        sg_evfd = -1;
+    }
+    pthread_mutex_unlock(&sg.mu);
+}
+
+static void fork_prepare(void) {
+    signal_atfork(0);
+}
+static void fork_parent(void) {
+    signal_atfork(1);
+}
+static void fork_child(void) {
+    signal_atfork(2);
+}
+static void fork_register(void) {
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 /* Add set to c's registration (a new one for a context, or when c has
  * none yet). */
 static int reg_add(weft_chan *c, weft_ctx *ctx, weft_ctx *watch,
                    const sigset_t *set) {
+    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+    weft__ensure(); /* the runtime's fork handlers come first */
+    pthread_once(&fork_once, fork_register);
     pthread_mutex_lock(&sg.mu);
     if (sg_evfd < 0) {
         sg_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -305,38 +333,6 @@ static int reg_add(weft_chan *c, weft_ctx *ctx, weft_ctx *watch,
     }
     pthread_mutex_unlock(&sg.mu);
     return e;
-}
-
-/* fork(): sg.mu is held across it (taken before the runtime's locks: the
- * dispatcher starts goroutines while it holds sg.mu).  The child has no
- * dispatcher, and its registrations name the parent's channels and
- * contexts, so it starts with none: the signals they caught get their old
- * dispositions back (a SIGTERM must not be swallowed with nobody to read
- * it), and the eventfd, shared with the parent, gives way to one of the
- * child's own at its first registration. */
-void weft__signal_atfork(int phase) {
-    if (phase == 0) {
-        pthread_mutex_lock(&sg.mu);
-        return;
-    }
-    if (phase == 2) {
-        for (int s = 1; s < NSIG; s++) {
-            if (sg.want[s])
-                sigaction(s, &sg.saved[s], NULL);
-            sg.want[s] = 0;
-            atomic_store_explicit(&pending[s], 0, memory_order_relaxed);
-        }
-        while (sg.regs) {
-            reg *r = sg.regs;
-            sg.regs = r->next;
-            free(r);
-        }
-        sg.running = false;
-        if (sg_evfd >= 0)
-            close(sg_evfd);
-        sg_evfd = -1;
-    }
-    pthread_mutex_unlock(&sg.mu);
 }
 
 /* ---- public calls ------------------------------------------------------- */

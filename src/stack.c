@@ -39,7 +39,7 @@
  * valgrind) when its slab is made and deregistered when the slab is
  * unmapped, so memcheck follows switches between goroutine stacks.
  */
-#include "weft_internal.h"
+#include "stack.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -183,7 +183,7 @@ static bucket *bucket_for(size_t span) {
 
 /* Map and initialise a new slab of span-sized stacks without holding the
  * pool lock (it page-faults every slot's top page); then one stack is
- * returned and the rest join bucket b. */
+ * returned and the rest join the bucket of span (bucket_for). */
 static weft__stack *slab_new(size_t span) {
     size_t slot = span + GUARD;
     size_t n = SLAB_BYTES / slot;
@@ -194,9 +194,9 @@ static weft__stack *slab_new(size_t span) {
     slab *sl = malloc(sizeof *sl);
     if (!sl)
         return NULL;
-    char *base = mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                      -1, 0);
+    char *base =
+        mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) {
         free(sl);
         return NULL;
@@ -295,8 +295,8 @@ static void pool_put(weft__stack *s) {
 }
 
 void weft__stack_put(weft__stack_cache *c, weft__stack *s) {
-    if (!c || s->size + sizeof(weft__stack) !=
-                  stack_round(WEFT_DEFAULT_STACK)) {
+    if (!c ||
+        s->size + sizeof(weft__stack) != stack_round(WEFT_DEFAULT_STACK)) {
         pool_put(s);
         return;
     }

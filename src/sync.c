@@ -12,6 +12,7 @@
  * free the object at once (freeing a WaitGroup right after wait returns, a
  * mutex right after its last unlock).
  */
+#include "runtime.h"
 #include "weft_internal.h"
 
 #include <assert.h>
@@ -26,6 +27,7 @@ void weft__sema_acquire(weft__sema *s, const char *why, const void *obj) {
         weft__lock_release(&s->lock);
         return;
     }
+    weft__ensure(); /* someone must be there to notice a deadlock */
     weft__park p;
     weft__wnode n = {.park = &p};
     weft__park_init(&p, why, obj);
@@ -101,6 +103,7 @@ static void mutex_lock_slow(imutex *m) {
             weft__lock_release(&m->qlock);
             return;
         }
+        weft__ensure(); /* someone must be there to notice a deadlock */
         weft__park p;
         weft__wnode n = {.park = &p, .since = since};
         weft__park_init(&p, "mutex", m);
@@ -185,6 +188,7 @@ typedef struct irw {
 static_assert(sizeof(irw) <= sizeof(weft_rwmutex), "weft_rwmutex too small");
 
 static void rw_wait(irw *m, weft__wq *q, const char *why) {
+    weft__ensure(); /* someone must be there to notice a deadlock */
     weft__park p;
     weft__wnode n = {.park = &p};
     weft__park_init(&p, why, m);
@@ -331,6 +335,7 @@ static_assert(sizeof(icond) <= sizeof(weft_cond), "weft_cond too small");
 
 void weft_cond_wait(weft_cond *cc, weft_mutex *m) {
     icond *c = (icond *)cc;
+    weft__ensure(); /* someone must be there to notice a deadlock */
     weft__park p;
     weft__wnode n = {.park = &p};
     weft__park_init(&p, "cond", c);

@@ -16,9 +16,11 @@
  * run: each keeps its slot, so re-arming one never allocates and a
  * periodic timer cannot silently stop when memory runs out.
  *
- * The public weft_timer (a channel fed by a timer) is at the bottom.
+ * The scheduler learns of a new earliest deadline through
+ * weft__timer_earliest, which it installs when it starts: the heap sits
+ * below the scheduler and does not call it by name.
  */
-#include "weft_internal.h"
+#include "timer.h"
 
 #include <string.h>
 
@@ -30,6 +32,8 @@ static struct {
     atomic_size_t count;
     int epoch; /* changes only in a fork's child, before any other thread */
 } th = {.next = -1, .epoch = 1};
+
+_Atomic(weft__timer_hook) weft__timer_earliest;
 
 static bool before(const weft__timer *a, const weft__timer *b) {
     return a->when < b->when;
@@ -109,8 +113,12 @@ int weft__timer_add(weft__timer *t, int64_t when) {
     bool earliest = r == 0 && th.heap[0] == t;
     publish_next();
     weft__lock_release(&th.lock);
-    if (earliest)
-        weft__timer_wakeup(when);
+    if (earliest) {
+        weft__timer_hook hook =
+            atomic_load_explicit(&weft__timer_earliest, memory_order_relaxed);
+        if (hook)
+            hook(when);
+    }
     return r;
 }
 
@@ -176,66 +184,6 @@ void weft__timers_release(void) {
     th.n = th.cap = th.resv = 0;
     publish_next();
     weft__lock_release(&th.lock);
-}
-
-/* ---- weft_timer: a timer that sends on a channel --------------------------- */
-
-struct weft_timer {
-    weft__timer t;
-    weft_chan *c;
-    bool fired; /* a one-shot ran (under the timer's running flag) */
-};
-
-static void timer_tick(weft__timer *t, int64_t now) {
-    struct weft_timer *wt = t->arg;
-    int64_t at = weft_now();
-    (void)now;
-    weft_try_send(wt->c, &at); /* full: the tick is dropped, as in Go */
-    wt->fired = true;
-}
-
-weft_timer *weft_timer_start(int64_t delay_ns, int64_t period_ns) {
-    if (period_ns < 0) {
-        errno = EINVAL;
-        return NULL;
-    }
-    weft__ensure();
-    struct weft_timer *wt = calloc(1, sizeof *wt);
-    if (!wt) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    wt->c = weft_chan_make(sizeof(int64_t), 1);
-    if (!wt->c) {
-        free(wt);
-        errno = ENOMEM;
-        return NULL;
-    }
-    wt->t.fn = timer_tick;
-    wt->t.arg = wt;
-    wt->t.period = period_ns;
-    wt->t.idx = -1;
-    if (weft__timer_add(&wt->t, weft__deadline_at(weft_now(), delay_ns)) < 0) {
-        weft_chan_free(wt->c);
-        free(wt);
-        errno = ENOMEM;
-        return NULL;
-    }
-    return wt;
-}
-
-weft_chan *weft_timer_chan(weft_timer *t) { return t ? t->c : NULL; }
-
-int weft_timer_stop(weft_timer *t) {
-    if (!t)
-        return -EINVAL;
-    bool periodic = t->t.period > 0;
-    bool queued = weft__timer_del(&t->t);
-    int r = !periodic && queued && !t->fired;
-    weft__chan_close_drain(t->c);
-    weft_chan_free(t->c);
-    free(t);
-    return r;
 }
 
 /* fork(): phase 0 (prepare) locks the heap; 1 (parent) unlocks it; 2

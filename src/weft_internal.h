@@ -1,18 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * weft internal interfaces.  One header for every src/ file.
- *
- * The pieces and how they fit:
- *
- *   arch/    weft__switch: save callee-saved registers on the current stack,
- *             store sp, load the other context's sp, restore, return.
- *   stack.c   goroutine stacks: mmap'd slabs, guard pages, per-worker cache.
- *   sched.c   workers (one OS thread each, with a g0 context on the thread's
- *             own stack), local run queues, global queue, stealing, idling.
- *   park.c    the waiter below: park/unpark/block, and wait queues.
- *   timer.c   one timer heap; due timers run on whichever worker finds them.
- *   netpoll.c epoll; the idle worker that holds the poller role waits in it.
- *   chan.c, select.c, sync.c, ctx.c, group.c: built on park/unpark.
+ * weft internal interfaces of layers 3 to 8 (docs/design.md, "Layers"):
+ * the scheduler, the waiter, channels, the poller's and the diagnostics'
+ * entry points.  Layers 0-2 have their own headers (arch/arch.h, sys.h,
+ * stack.h), as do the timer heap (timer.h), the netpoller's wait records
+ * (netpoll.h) and the runtime's life (runtime.h).
  *
  * Blocking, the one mechanism everything shares (the "waiter"):
  *
@@ -39,163 +31,10 @@
 #ifndef WEFT_INTERNAL_H
 #define WEFT_INTERNAL_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-/* The library's own calls must not overwrite the call site a user's call
- * recorded (see weft__site in weft.h). */
-#define WEFT_NO_SITE
-#include "weft.h"
-
-#include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdlib.h>
-
-#if defined(__SANITIZE_THREAD__)
-#define WEFT_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define WEFT_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define WEFT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WEFT_ASAN 1
-#endif
-#endif
-
-#define WEFT__NOINLINE __attribute__((noinline))
-#define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
-#define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define WEFT__CACHELINE 64
-
-/* ---- fatal errors -------------------------------------------------------- */
-
-/* Print "weft: fatal: <what> (goroutine <id>)" and abort. */
-_Noreturn void weft__fatal(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-/* ---- spin lock (short critical sections only) ---------------------------- */
-
-typedef struct weft__lock {
-    atomic_uint v;
-} weft__lock;
-
-void weft__lock_slow(weft__lock *l);
-
-static inline void weft__lock_acquire(weft__lock *l) {
-    unsigned zero = 0;
-    if (WEFT__LIKELY(atomic_compare_exchange_weak_explicit(
-            &l->v, &zero, 1, memory_order_acquire, memory_order_relaxed)))
-        return;
-    weft__lock_slow(l);
-}
-
-static inline void weft__lock_release(weft__lock *l) {
-    atomic_store_explicit(&l->v, 0, memory_order_release);
-}
-
-static inline void weft__cpu_relax(void) {
-#if defined(__x86_64__)
-    __asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#endif
-}
-
-/* A full (StoreLoad) fence.  GCC's ThreadSanitizer rejects
- * atomic_thread_fence; there a seq_cst read-modify-write stands in, which
- * is also a full fence on the hardware. */
-#ifdef WEFT_TSAN
-extern atomic_uint weft__fence_word;
-#define weft__fence()                                                          \
-    atomic_fetch_add_explicit(&weft__fence_word, 0, memory_order_seq_cst)
-#else
-#define weft__fence() atomic_thread_fence(memory_order_seq_cst)
-#endif
-
-/* Sleep while *addr == val (spurious returns possible); timeout in ns or -1.
- * Returns -ETIMEDOUT when the timeout passed. */
-int weft__futex_wait(atomic_uint *addr, unsigned val, int64_t timeout_ns);
-void weft__futex_wake(atomic_uint *addr, int n);
-
-/* ---- context switch (src/arch) ------------------------------------------- */
-
-typedef struct weft__ctx {
-    void *sp;
-} weft__ctx;
-
-/* Save the caller's registers into from, resume to. */
-void weft__switch(weft__ctx *from, weft__ctx *to);
-
-/* Prepare ctx so that switching to it calls fn(arg) on the stack ending at
- * top.  fn must never return. */
-void weft__ctx_init(weft__ctx *ctx, void *top, void (*fn)(void *), void *arg);
-
-/* ---- stacks -------------------------------------------------------------- */
-
-/* A stack's descriptor lives in the top bytes of the stack memory itself. */
-typedef struct weft__stack {
-    char *lo;         /* lowest usable byte (above the guard page) */
-    size_t size;      /* usable bytes, descriptor excluded */
-    uint64_t *canary; /* checked word at the bottom; NULL under a guard page */
-    struct weft__stack *next;
-} weft__stack;
-
-/* Stacks a worker keeps for reuse without taking any lock. */
-typedef struct weft__stack_cache {
-    weft__stack *head;
-    int n;
-} weft__stack_cache;
-
-/* A stack of at least size usable bytes, from cache c when it has one (c may
- * be NULL); NULL when memory is exhausted. */
-weft__stack *weft__stack_get(weft__stack_cache *c, size_t size);
-void weft__stack_put(weft__stack_cache *c, weft__stack *s);
-/* Hand every stack of c back to the shared pool. */
-void weft__stack_flush(weft__stack_cache *c);
-
-#define WEFT__STACK_CANARY 0x5745465453544b21ull /* "WEFTSTK!" */
-
-/* True while the canary at the bottom of s is intact.  Checked at every
- * switch, hence inline. */
-static inline bool weft__stack_ok(const weft__stack *s) {
-    return !s->canary || *s->canary == WEFT__STACK_CANARY;
-}
-/* True if addr lies in the guard region just below s. */
-bool weft__stack_guard_hit(const weft__stack *s, const void *addr);
-void weft__stack_release_all(void);
-
-/* ---- timers ------------------------------------------------------------- */
-
-typedef struct weft__timer weft__timer;
-typedef void (*weft__timer_fn)(weft__timer *t, int64_t now);
-
-struct weft__timer {
-    int64_t when;   /* deadline on weft_now()'s clock */
-    int64_t period; /* > 0: re-armed at when + period after each run */
-    weft__timer_fn fn;
-    void *arg;
-    int32_t idx;        /* heap slot, -1 when not queued */
-    atomic_int running; /* fn executing now: its epoch (timer.c), else 0 */
-};
-
-/* Queue t to run fn at when.  t must not be queued already. */
-int weft__timer_add(weft__timer *t, int64_t when);
-/* Dequeue t; true if it was still queued.  Waits while t->fn runs, so after
- * it returns t may be freed (do not call it from t->fn). */
-bool weft__timer_del(weft__timer *t);
-/* Run the due timers; returns the next deadline, or -1 if none. */
-int64_t weft__timers_run(int64_t now);
-/* Deadline of the earliest timer, or -1. */
-int64_t weft__timers_next(void);
-size_t weft__timers_pending(void);
-void weft__timers_release(void);
+#include "arch/arch.h"
+#include "stack.h"
+#include "sys.h"
+#include "timer.h"
 
 /* ---- goroutines and workers --------------------------------------------- */
 
@@ -215,7 +54,7 @@ typedef struct weft__worker weft__worker;
  * loose free list, names and TSan: a free g keeps its name empty, so a
  * spawn need not touch it (see g_alloc). */
 typedef struct weft__g {
-    _Alignas(WEFT__CACHELINE) weft__ctx ctx;
+    _Alignas(WEFT__CACHELINE) weft__regs ctx;
     weft__stack *stack; /* NULL until the goroutine first runs */
     size_t stack_size;
     weft_fn fn;
@@ -235,14 +74,40 @@ weft__worker *weft__self(void);
 /* The running goroutine, NULL on a plain thread. */
 weft__g *weft__curg(void);
 
-/* Start the runtime if it is not running.  Cheap when it is. */
-void weft__ensure(void);
+/* The scheduler's part of start-up and shutdown, in runtime.c's order.
+ * weft__sched_config reads cfg and the environment and returns the number
+ * of workers; weft__sched_start starts them (0, -ENOMEM, -EAGAIN);
+ * weft__sched_stop stops and joins them and frees the scheduler's memory.
+ * For fork: weft__sched_atfork takes (0) or releases (1, 2) the
+ * scheduler's locks, and in the child weft__sched_forget drops what
+ * belonged to the parent's workers. */
+int weft__sched_config(const weft_config *cfg);
+int weft__sched_start(void);
+void weft__sched_stop(void);
+void weft__sched_atfork(int phase);
+void weft__sched_forget(void);
+/* Number of workers, without starting the runtime. */
+int weft__nprocs(void);
+/* First thing on each worker's thread, set before weft__sched_start: the
+ * diagnostics' per-thread set-up, installed by the runtime, so that the
+ * scheduler does not call the layers above it by name. */
+extern void (*weft__worker_init)(int wid);
+/* What the poller does when it would sleep without a deadline: sleep at
+ * most period, then call check() if that sleep passed undisturbed (the
+ * deadlock detector; NULL: sleep until woken).  check may exit. */
+typedef struct weft__idle_ops {
+    int64_t period;
+    void (*check)(void);
+} weft__idle_ops;
+extern _Atomic(const weft__idle_ops *) weft__idle_hook;
+/* weft_go_with after its checks and weft__ensure: make and ready the g. */
+int weft__go(weft_fn fn, void *arg, const weft_goopts *opts);
 
 /* Make g runnable (from anywhere).  A goroutine woken by a goroutine goes to
  * the waker's "run next" slot. */
 void weft__ready(weft__g *g);
 
-/* Switch the running goroutine g out (park.c's way to block).  after(w,
+/* Switch the running goroutine g out (the waiter's way to block).  after(w,
  * arg) runs once g's stack is no longer in use, on the context that runs
  * next on that worker; it must publish g's new state. */
 void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg);
@@ -382,19 +247,6 @@ static inline void weft__unpark(weft__park *p);
 int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
                 void *arg);
 
-/* Convert a relative timeout (WEFT_FOREVER, 0, > 0; other negatives = 0) to
- * an absolute deadline (-1 = never). */
-static inline int64_t weft__deadline(int64_t timeout_ns);
-
-/* The one place a deadline is computed: from + ns, where ns < 0 counts as
- * 0 and a sum beyond the clock's range saturates at INT64_MAX, a deadline
- * that never comes (still a deadline: not -1, "none").  from >= 0. */
-static inline int64_t weft__deadline_at(int64_t from, int64_t ns) {
-    if (ns < 0)
-        ns = 0;
-    return ns > INT64_MAX - from ? INT64_MAX : from + ns;
-}
-
 /* A counting semaphore on the waiter: zero-initialised is count 0. */
 typedef struct weft__sema {
     weft__lock lock;
@@ -404,9 +256,6 @@ typedef struct weft__sema {
 
 void weft__sema_acquire(weft__sema *s, const char *why, const void *obj);
 void weft__sema_release(weft__sema *s, uint32_t n);
-
-/* Unlock callback for weft__block: releases the weft__lock arg. */
-void weft__unlock_cb(void *lock);
 
 /* ---- channels (chan.c; select.c shares the internals) ----------------- */
 
@@ -456,7 +305,7 @@ static inline bool weft__chan_ready_hint(weft_chan *c, bool send) {
     return n > 0 || weft__wq_maybe_waiting(&c->sendq);
 }
 
-/* ---- scheduler internals shared with netpoll.c -------------------------- */
+/* ---- the netpoller (netpoll.c): the scheduler's poll, fdio.c's connect -- */
 
 /* Wait for descriptor events or until deadline (-1 = until woken) and ready
  * the goroutines whose descriptors are ready.  Returns how many. */
@@ -472,10 +321,6 @@ size_t weft__netpoll_waiting(void);
  * the dialler (dial.c). */
 int weft__connect(int fd, const struct sockaddr *addr, socklen_t len,
                   int64_t deadline, weft_ctx *ctx);
-
-/* Called after a timer was added: wakes an idle worker if the new deadline
- * is earlier than what the poller sleeps towards. */
-void weft__timer_wakeup(int64_t when);
 
 /* ---- context hooks (ctx.c) ---------------------------------------------- */
 
@@ -517,33 +362,23 @@ int weft__ctx_wait_end(weft__ctx_wait *w);
 
 /* ---- weft_blocking helper pool (blocking.c) ----------------------------- */
 
-/* Stop and join the helper threads; weft_shutdown calls it.  A no-op when
- * called from a helper itself. */
-void weft__blocking_release(void);
-/* weft_blocking calls in progress (keeps the deadlock detector quiet). */
-size_t weft__blocking_pending(void);
+/* weft_blocking calls in progress, queued or running (keeps the deadlock
+ * detector quiet).  blocking.c counts them; the counter sits with the
+ * waiter's registry of threads (waiter.c), which the detector reads. */
+extern atomic_size_t weft__blocking_calls;
+static inline size_t weft__blocking_pending(void) {
+    return atomic_load_explicit(&weft__blocking_calls, memory_order_acquire);
+}
 
-/* ---- fork(): the child starts a fresh runtime (sched.c) ------------------ */
+/* ---- fork(): the child starts a fresh runtime (runtime.c) ---------------- */
 
 /* pthread_atfork phases, for the parts that keep state across a fork: 0
  * before the fork (take the lock), 1 in the parent (release it), 2 in the
  * child (forget what belongs to the parent's threads, release it). */
-void weft__timers_atfork(int phase);
-void weft__blocking_atfork(int phase);
-void weft__signal_atfork(int phase);
 void weft__threads_atfork(int phase);
-/* The stack pool's lock, held across the fork (prepare) or released. */
-void weft__stack_atfork(bool prepare);
 /* In the child: close the parent's epoll instance and eventfd, drop the
  * records. */
 void weft__netpoll_forget(void);
-
-/* ---- weft's own threads (signal.c) -------------------------------------- */
-
-/* pthread_create for every thread weft runs: the thread starts with every
- * asynchronous signal blocked (see signal.c).  0 or an errno value. */
-int weft__thread_start(pthread_t *t, const pthread_attr_t *attr,
-                       void *(*fn)(void *), void *arg);
 
 /* ---- diagnostics (debug.c, deadlock.c, trace.c) ------------------------- */
 
@@ -571,6 +406,11 @@ size_t weft__leaks_report(void);
  * thread has a deadline or is being woken. */
 uint64_t weft__threads_gen(void);
 int weft__threads_asleep(void);
+/* Call fn for every blocked plain thread's park, under the registry's
+ * lock; with bounded (a signal handler, which may have interrupted the
+ * holder), false instead of waiting long for it. */
+bool weft__threads_walk(void (*fn)(const weft__park *p, void *arg), void *arg,
+                        bool bounded);
 /* weft__foreach_g for diagnostics: racy reads of goroutines that may be
  * running, hidden from ThreadSanitizer (see debug.c). */
 void weft__diag_walk(void (*fn)(weft__g *g, void *arg), void *arg);
@@ -581,11 +421,9 @@ void weft__deadlock_report(void);
 /* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
 
-/* Deadlock detection (deadlock.c).  The idle poller calls
- * weft__deadlock_idle instead of sleeping without a deadline while
- * weft__deadlock_on; it sleeps a bounded period and then checks. */
-extern atomic_bool weft__deadlock_on;
-void weft__deadlock_idle(void);
+/* Deadlock detection (deadlock.c): the idle hook the diagnostics install
+ * unless WEFT_DEADLOCK=0. */
+extern const weft__idle_ops weft__deadlock_ops;
 /* sched.c, for the check: true when every worker but the caller sleeps on
  * the idle list; *epoch changes whenever any worker schedules. */
 bool weft__sched_quiet(uint64_t *epoch);
@@ -645,12 +483,6 @@ static inline void weft__unpark(weft__park *p) {
     }
     atomic_store_explicit(&p->futex, 1, memory_order_release);
     weft__futex_wake(&p->futex, 1);
-}
-
-static inline int64_t weft__deadline(int64_t timeout_ns) {
-    if (timeout_ns == WEFT_FOREVER)
-        return -1;
-    return weft__deadline_at(weft_now(), timeout_ns);
 }
 
 #endif

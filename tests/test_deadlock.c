@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 static weft_chan *never;  /* nobody ever sends here */
 static weft_chan *answer; /* the rescuer sends here */
@@ -193,11 +194,12 @@ static void expect_clean(const char *what, int (*fn)(void)) {
 int main(void) {
     TEST_BEGIN(120);
     /* qemu-user runs a thread of its own in the process: the rule "every
-     * thread is blocked in weft" never holds there, so no report is due */
+     * thread is blocked in weft" never holds there, so no report is due;
+     * the no-report checks still run, then the test reports itself
+     * skipped, since its subject (the reports) was not exercised */
     const char *env = getenv("WEFT_SANITIZER");
-    if (env && strcmp(env, "qemu") == 0) {
-        printf("skipped: deadlock reports under qemu-user\n");
-    } else {
+    bool qemu = env && strcmp(env, "qemu") == 0;
+    if (!qemu) {
         expect_deadlock("deadlock", deadlock, 1);
         expect_deadlock("two_threads", deadlock_two_threads, 2);
     }
@@ -209,6 +211,8 @@ int main(void) {
     child_run(disabled, off_env, &c);
     CHILD_CHECK(&c, child_signal(&c) == SIGALRM);
     CHILD_CHECK(&c, !strstr(c.out, "deadlock"));
+    if (qemu)
+        TEST_SKIP("deadlock reports under qemu-user");
     TEST_OK();
     return 0;
 }

@@ -183,7 +183,9 @@ static void test_periodic_full_heap(void) {
     weft_chan_free(c);
 }
 
-static void nop(void *arg) { weft_wg_done(arg); }
+static void nop(void *arg) {
+    weft_wg_done(arg);
+}
 
 /* malloc, realloc and mmap all failing: -ENOMEM (or NULL with errno
  * ENOMEM) from every call that needs memory, and afterwards everything

@@ -158,7 +158,8 @@ static void test_stop_with_waiters(void) {
         for (;;) {
             const char *d = test_dump();
             if (test_count(d, "[waiting] -: chan receive") +
-                    test_count(d, "[waiting] -: select") == 3)
+                    test_count(d, "[waiting] -: select") ==
+                3)
                 break;
             weft_sleep(WEFT_MS(1));
         }

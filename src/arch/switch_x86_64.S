@@ -53,7 +53,7 @@ weft__switch:
     .cfi_endproc
     .size   weft__switch, .-weft__switch
 
-/* First code a new goroutine runs: weft__ctx_init left fn in r13 and its
+/* First code a new goroutine runs: weft__regs_init left fn in r13 and its
  * argument in r12.  fn never returns. */
     .globl  weft__start
     .hidden weft__start

@@ -19,6 +19,9 @@
  */
 #include "weft_internal.h"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 static void deadline_fire(weft__timer *t, int64_t now) {
     weft__park *p = t->arg;
     (void)now;
@@ -135,4 +138,149 @@ void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
     weft__wq_claim(q, SIZE_MAX, &list);
     weft__lock_release(l);
     weft__wq_unpark(list);
+}
+
+/* ---- call sites and the registry of blocked plain threads ----------------
+ *
+ * Plain threads blocked in weft are kept on a list (their parks are linked
+ * through tnext/tprev) so the dump can show them and the deadlock check
+ * (deadlock.c) can count them.  reg.gen changes, under reg.lock, whenever a
+ * thread joins or leaves the list or a weft_blocking pool thread goes idle
+ * or busy: the deadlock check compares it before and after its snapshot.
+ *
+ * Call sites: the public macros call weft__site(file, line) right before a
+ * blocking call; it lands in a thread-local slot together with the
+ * caller's frame address.  weft__park_init (through weft__park_diag_init)
+ * moves it into the park only when that park lies just below the recorded
+ * frame on the same stack, so a site left behind by a call that did not
+ * block, on another goroutine that ran on this thread, is never shown.
+ */
+
+/* How far below the weft__site frame the park of the same call may lie. */
+#define SITE_REACH (16 * 1024)
+
+static struct {
+    weft__lock lock;
+    weft__park *threads;
+    uint64_t gen;
+    int pool_idle;
+} reg;
+
+atomic_size_t weft__blocking_calls;
+
+typedef struct site {
+    const char *file;
+    int line;
+    const char *frame;
+} site;
+
+static __thread site tls_site __attribute__((tls_model("initial-exec")));
+
+__attribute__((noinline)) void weft__site(const char *file, int line) {
+    tls_site.file = file;
+    tls_site.line = line;
+    tls_site.frame = __builtin_frame_address(0);
+}
+
+void weft__park_diag_init(weft__park *p) {
+    const char *at = (const char *)p;
+    p->site_file = NULL;
+    p->site_line = 0;
+    p->tdeadline = -1;
+    if (tls_site.file && at < tls_site.frame &&
+        tls_site.frame - at < SITE_REACH) {
+        p->site_file = tls_site.file;
+        p->site_line = tls_site.line;
+    }
+    tls_site.file = NULL;
+}
+
+void weft__thread_blocked(weft__park *p, bool on) {
+    weft__lock_acquire(&reg.lock);
+    if (on) {
+        p->tid = (int)syscall(SYS_gettid);
+        p->tprev = NULL;
+        p->tnext = reg.threads;
+        if (reg.threads)
+            reg.threads->tprev = p;
+        reg.threads = p;
+    } else {
+        if (p->tprev)
+            p->tprev->tnext = p->tnext;
+        else
+            reg.threads = p->tnext;
+        if (p->tnext)
+            p->tnext->tprev = p->tprev;
+    }
+    reg.gen++;
+    weft__lock_release(&reg.lock);
+}
+
+void weft__pool_idle(bool on) {
+    weft__lock_acquire(&reg.lock);
+    reg.pool_idle += on ? 1 : -1;
+    reg.gen++;
+    weft__lock_release(&reg.lock);
+}
+
+void weft__threads_atfork(int phase) {
+    if (phase == 0) {
+        weft__lock_acquire(&reg.lock);
+        return;
+    }
+    if (phase == 2) {
+        reg.threads = NULL; /* the parent's blocked threads */
+        reg.pool_idle = 0;
+        reg.gen++;
+    }
+    weft__lock_release(&reg.lock);
+}
+
+uint64_t weft__threads_gen(void) {
+    weft__lock_acquire(&reg.lock);
+    uint64_t g = reg.gen;
+    weft__lock_release(&reg.lock);
+    return g;
+}
+
+int weft__threads_asleep(void) {
+    int n = 0;
+    weft__lock_acquire(&reg.lock);
+    for (weft__park *p = reg.threads; p && n >= 0; p = p->tnext) {
+        bool for_good =
+            p->tdeadline < 0 &&
+            !atomic_load_explicit(&p->claimed, memory_order_acquire);
+        n = for_good ? n + 1 : -1;
+    }
+    if (n >= 0)
+        n += reg.pool_idle;
+    weft__lock_release(&reg.lock);
+    return n;
+}
+
+/* A signal may have interrupted the holder of reg.lock on this very
+ * thread: the handler gives up on the thread list rather than hang, and
+ * says so.  (The goroutine walk takes no lock at all: weft__foreach_g.) */
+static bool reg_lock_bounded(void) {
+    for (int i = 0; i < 1000000; i++) {
+        unsigned zero = 0;
+        if (atomic_compare_exchange_weak_explicit(&reg.lock.v, &zero, 1,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed))
+            return true;
+        weft__cpu_relax();
+    }
+    return false;
+}
+
+bool weft__threads_walk(void (*fn)(const weft__park *p, void *arg), void *arg,
+                        bool bounded) {
+    if (!bounded)
+        weft__lock_acquire(&reg.lock);
+    else if (!reg_lock_bounded())
+        return false;
+    for (weft__park *p = reg.threads; p; p = p->tnext)
+        fn(p, arg);
+    weft__lock_release(&reg.lock);
+    return true;
 }
