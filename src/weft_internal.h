@@ -36,85 +36,7 @@
 #include "sys.h"
 #include "timer.h"
 
-/* ---- goroutines and workers --------------------------------------------- */
-
-enum {
-    WEFT__G_RUNNABLE = 1,
-    WEFT__G_RUNNING,
-    WEFT__G_WAITING,
-    WEFT__G_DEAD,
-};
-
-typedef struct weft__park weft__park;
-typedef struct weft__worker weft__worker;
-
-/* Two cache lines.  The first holds what a spawn writes and a run, a park
- * or an exit touches; it moves between the spawning and the running core
- * once each way.  The second is for the global queue's single list, the
- * loose free list, names and TSan: a free g keeps its name empty, so a
- * spawn need not touch it (see g_alloc). */
-typedef struct weft__g {
-    _Alignas(WEFT__CACHELINE) weft__regs ctx;
-    weft__stack *stack; /* NULL until the goroutine first runs */
-    size_t stack_size;
-    weft_fn fn;
-    void *arg;
-    uint64_t id;
-    _Atomic(weft__park *) park; /* blocked on, for weft_dump; NULL if free */
-    atomic_int status;          /* WEFT__G_*, 0 while the struct is free */
-    bool named;                 /* name is set: it must be cleared when freed */
-    _Alignas(WEFT__CACHELINE) struct weft__g *link; /* see the comment above */
-    void *tsan_fiber;
-    char name[32];
-} weft__g;
-
-/* The worker running the caller, NULL on a plain thread.  Not inlined and
- * never cached: a goroutine can resume on another worker after any switch. */
-weft__worker *weft__self(void);
-/* The running goroutine, NULL on a plain thread. */
-weft__g *weft__curg(void);
-
-/* The scheduler's part of start-up and shutdown, in runtime.c's order.
- * weft__sched_config reads cfg and the environment and returns the number
- * of workers; weft__sched_start starts them (0, -ENOMEM, -EAGAIN);
- * weft__sched_stop stops and joins them and frees the scheduler's memory.
- * For fork: weft__sched_atfork takes (0) or releases (1, 2) the
- * scheduler's locks, and in the child weft__sched_forget drops what
- * belonged to the parent's workers. */
-int weft__sched_config(const weft_config *cfg);
-int weft__sched_start(void);
-void weft__sched_stop(void);
-void weft__sched_atfork(int phase);
-void weft__sched_forget(void);
-/* Number of workers, without starting the runtime. */
-int weft__nprocs(void);
-/* First thing on each worker's thread, set before weft__sched_start: the
- * diagnostics' per-thread set-up, installed by the runtime, so that the
- * scheduler does not call the layers above it by name. */
-extern void (*weft__worker_init)(int wid);
-/* What the poller does when it would sleep without a deadline: sleep at
- * most period, then call check() if that sleep passed undisturbed (the
- * deadlock detector; NULL: sleep until woken).  check may exit. */
-typedef struct weft__idle_ops {
-    int64_t period;
-    void (*check)(void);
-} weft__idle_ops;
-extern _Atomic(const weft__idle_ops *) weft__idle_hook;
-/* weft_go_with after its checks and weft__ensure: make and ready the g. */
-int weft__go(weft_fn fn, void *arg, const weft_goopts *opts);
-
-/* Make g runnable (from anywhere).  A goroutine woken by a goroutine goes to
- * the waker's "run next" slot. */
-void weft__ready(weft__g *g);
-
-/* Switch the running goroutine g out (the waiter's way to block).  after(w,
- * arg) runs once g's stack is no longer in use, on the context that runs
- * next on that worker; it must publish g's new state. */
-void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg);
-
-/* A random 32-bit number from the calling worker's (or thread's) PRNG;
- * seeded from WEFT_SEED when that is set. */
-uint32_t weft__rand(void);
+#include "sched.h" /* goroutines and workers */
 
 /* ---- the waiter --------------------------------------------------------- */
 
@@ -370,16 +292,6 @@ static inline size_t weft__blocking_pending(void) {
     return atomic_load_explicit(&weft__blocking_calls, memory_order_acquire);
 }
 
-/* ---- fork(): the child starts a fresh runtime (runtime.c) ---------------- */
-
-/* pthread_atfork phases, for the parts that keep state across a fork: 0
- * before the fork (take the lock), 1 in the parent (release it), 2 in the
- * child (forget what belongs to the parent's threads, release it). */
-void weft__threads_atfork(int phase);
-/* In the child: close the parent's epoll instance and eventfd, drop the
- * records. */
-void weft__netpoll_forget(void);
-
 /* ---- diagnostics (debug.c, deadlock.c, trace.c) ------------------------- */
 
 /* A plain thread starts (on) or stops (off) blocking on p. */
@@ -418,15 +330,10 @@ void weft__diag_walk(void (*fn)(weft__g *g, void *arg), void *arg);
 const weft__park *weft__g_blocked_on(const weft__g *g);
 /* Print the deadlock message and the dump (once per process). */
 void weft__deadlock_report(void);
-/* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
-void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
 
 /* Deadlock detection (deadlock.c): the idle hook the diagnostics install
  * unless WEFT_DEADLOCK=0. */
 extern const weft__idle_ops weft__deadlock_ops;
-/* sched.c, for the check: true when every worker but the caller sleeps on
- * the idle list; *epoch changes whenever any worker schedules. */
-bool weft__sched_quiet(uint64_t *epoch);
 /* A weft_blocking pool thread starts (on) or stops (off) waiting for work:
  * while it waits it is one of weft's own threads, not a user thread. */
 void weft__pool_idle(bool on);

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 3, the scheduler core (docs/design.md, "Layers"): goroutines
+ * (weft__g and its states), the workers that run them, the run queues,
+ * and the two ways in and out of a goroutine's life that the layers above
+ * use: weft__ready (make runnable) and weft__leave (switch out).
+ *
+ *   sched.c  workers, finding work, switching, ready/leave, start/stop;
+ *            runq.h holds its inline run-queue and runnext operations
+ *   g.c      goroutine allocation: chunks, free arrays, ids, live counts
+ *   gq.c     the global run queue
+ *
+ * Upper layers watch the scheduler only through the hooks declared here
+ * (weft__worker_init, weft__idle_hook), which runtime.c installs; nothing
+ * in this layer calls them by name.
+ */
+#ifndef WEFT_SCHED_H
+#define WEFT_SCHED_H
+
+#include "arch/arch.h"
+#include "stack.h"
+#include "sys.h"
+
+/*
+ * Goroutine states (g->status), and who may change which:
+ *
+ *   0         the struct is free (in a g cache or a chunk).  Set by
+ *             weft__g_put, on the worker that retires the goroutine.
+ *   WAITING   not runnable: new (from weft__go until it is readied), or
+ *             parked.  weft__go sets it for a new g; for a parked one the
+ *             waiter's after-hook sets it (release store), on the context
+ *             that runs once the goroutine has switched out.  A WAITING g
+ *             with a non-NULL g->park is parked, without one it is new
+ *             (debug.c's state_of relies on that).
+ *   RUNNABLE  in a run queue, a runnext slot or the global queue.  Set by
+ *             ready (the spawner, or the waker that won the claim of the
+ *             goroutine's park), or by the yield after-hook.
+ *   RUNNING   on a worker.  Set by the worker that dequeued it
+ *             (set_running).
+ *   DEAD      its function returned; the stack is about to be reused or
+ *             freed.  Set by the goroutine itself (g_exit).
+ *
+ * Only the claimer of a goroutine's park (or its spawner) moves it from
+ * WAITING to RUNNABLE, and it first waits out RUNNING: a waker can win the
+ * claim before the after-hook has published WAITING.  The states a
+ * goroutine enters by switching out (WAITING, RUNNABLE on a yield, free)
+ * are published only by hooks that run after the switch, never by the
+ * goroutine on its own stack.
+ */
+enum {
+    WEFT__G_RUNNABLE = 1,
+    WEFT__G_RUNNING,
+    WEFT__G_WAITING,
+    WEFT__G_DEAD,
+};
+
+typedef struct weft__park weft__park;
+typedef struct weft__worker weft__worker;
+
+/* Two cache lines.  The first holds what a spawn writes and a run, a park
+ * or an exit touches; it moves between the spawning and the running core
+ * once each way.  The second is for the global queue's single list, the
+ * loose free list, names and TSan: a free g keeps its name empty, so a
+ * spawn need not touch it (see weft__g_get). */
+typedef struct weft__g {
+    _Alignas(WEFT__CACHELINE) weft__regs ctx;
+    weft__stack *stack; /* NULL until the goroutine first runs */
+    size_t stack_size;
+    weft_fn fn;
+    void *arg;
+    uint64_t id;
+    _Atomic(weft__park *) park; /* blocked on, for weft_dump; NULL if free */
+    atomic_int status;          /* WEFT__G_*, 0 while the struct is free */
+    bool named;                 /* name is set: it must be cleared when freed */
+    _Alignas(WEFT__CACHELINE) struct weft__g *link; /* see the comment above */
+    void *tsan_fiber;
+    char name[32];
+} weft__g;
+
+/* The worker running the caller, NULL on a plain thread.  Not inlined and
+ * never cached: a goroutine can resume on another worker after any switch. */
+weft__worker *weft__self(void);
+/* The running goroutine, NULL on a plain thread. */
+weft__g *weft__curg(void);
+
+/* The scheduler's part of start-up and shutdown, in runtime.c's order.
+ * weft__sched_config reads cfg and the environment and returns the number
+ * of workers; weft__sched_start starts them (0, -ENOMEM, -EAGAIN);
+ * weft__sched_stop stops and joins them and frees the scheduler's memory.
+ * For fork: weft__sched_atfork takes (0) or releases (1, 2) the
+ * scheduler's locks, and in the child weft__sched_forget drops what
+ * belonged to the parent's workers. */
+int weft__sched_config(const weft_config *cfg);
+int weft__sched_start(void);
+void weft__sched_stop(void);
+void weft__sched_atfork(int phase);
+void weft__sched_forget(void);
+/* Number of workers, without starting the runtime. */
+int weft__nprocs(void);
+/* First thing on each worker's thread, set before weft__sched_start: the
+ * diagnostics' per-thread set-up, installed by the runtime, so that the
+ * scheduler does not call the layers above it by name. */
+extern void (*weft__worker_init)(int wid);
+/* What the poller does when it would sleep without a deadline: sleep at
+ * most period, then call check() if that sleep passed undisturbed (the
+ * deadlock detector; NULL: sleep until woken).  check may exit. */
+typedef struct weft__idle_ops {
+    int64_t period;
+    void (*check)(void);
+} weft__idle_ops;
+extern _Atomic(const weft__idle_ops *) weft__idle_hook;
+/* weft_go_with after its checks and weft__ensure: make and ready the g. */
+int weft__go(weft_fn fn, void *arg, const weft_goopts *opts);
+
+/* Make g runnable (from anywhere).  A goroutine woken by a goroutine goes to
+ * the waker's "run next" slot. */
+void weft__ready(weft__g *g);
+
+/* Switch the running goroutine g out (the waiter's way to block).  after(w,
+ * arg) runs once g's stack is no longer in use, on the context that runs
+ * next on that worker; it must publish g's new state. */
+void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg);
+
+/* A random 32-bit number from the calling worker's (or thread's) PRNG;
+ * seeded from WEFT_SEED when that is set. */
+uint32_t weft__rand(void);
+
+/* For deadlock.c: true when every worker but the caller sleeps on the idle
+ * list; *epoch changes whenever any worker schedules. */
+bool weft__sched_quiet(uint64_t *epoch);
+
+/* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
+void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
+
+/* ---- goroutine allocation (g.c) ---------------------------------------- */
+
+/* Start fetching the hot line of a g struct used soon: it was last written
+ * by another core (the spawner, or the worker that freed it), and loading
+ * it when it is needed stalls for a whole cache-line transfer. */
+static inline void weft__g_prefetch(weft__g *g) {
+    __builtin_prefetch(g, 1, 3);
+}
+
+#define WEFT__GFREE_MAX 64 /* free g structs a worker keeps */
+#define WEFT__GPREFETCH 4  /* g structs prefetched ahead in the array */
+
+/* What a worker keeps of the goroutine allocator, single writer: free g
+ * structs, reserved ids and its live count (see g.c). */
+typedef struct weft__g_cache {
+    weft__g *gfree[WEFT__GFREE_MAX];
+    int ngfree;
+    uint64_t id_next, id_end; /* goroutine ids reserved by this worker */
+    atomic_long nlive;        /* spawned here minus exited here */
+} weft__g_cache;
+
+/* The slow paths of the inlines below.  weft__g_refill: c is empty, fill
+ * half of it (false: out of memory); weft__g_spill: c is full, share a
+ * batch of it; weft__g_alloc1: one g for a plain thread (c NULL), or NULL;
+ * weft__g_ids: an id with c's reservation used up (or for c NULL). */
+bool weft__g_refill(weft__g_cache *c);
+void weft__g_spill(weft__g_cache *c);
+weft__g *weft__g_alloc1(void);
+uint64_t weft__g_ids(weft__g_cache *c);
+/* Count a goroutine spawned (+1) or exited (-1) by a plain thread. */
+void weft__g_live_thread(long d);
+/* Goroutines spawned by plain threads minus those that exited there. */
+long weft__g_live_threads(void);
+/* At shutdown (every g free) or in a forked child: unmap every g. */
+void weft__g_release_all(void);
+void weft__g_atfork(int phase);
+
+/* A free g (stack NULL) from c, or from the shared lists when c is NULL
+ * (a plain thread); NULL if out of memory.  Spawn's fast path. */
+static inline weft__g *weft__g_get(weft__g_cache *c) {
+    weft__g *g;
+    if (!c) {
+        if (!(g = weft__g_alloc1()))
+            return NULL;
+    } else {
+        if (WEFT__UNLIKELY(c->ngfree == 0) && !weft__g_refill(c))
+            return NULL;
+        g = c->gfree[--c->ngfree];
+        if (c->ngfree >= WEFT__GPREFETCH)
+            weft__g_prefetch(c->gfree[c->ngfree - WEFT__GPREFETCH]);
+    }
+    g->stack = NULL;
+    return g;
+}
+
+/* Free g into c: an exit's fast path. */
+static inline void weft__g_put(weft__g_cache *c, weft__g *g) {
+    atomic_store_explicit(&g->status, 0, memory_order_relaxed);
+    if (g->named) {
+        g->name[0] = 0;
+        g->named = false;
+    }
+    if (WEFT__UNLIKELY(c->ngfree == WEFT__GFREE_MAX))
+        weft__g_spill(c);
+    c->gfree[c->ngfree++] = g;
+}
+
+/* A new goroutine id; ids are never reused. */
+static inline uint64_t weft__g_new_id(weft__g_cache *c) {
+    if (WEFT__UNLIKELY(!c || c->id_next == c->id_end))
+        return weft__g_ids(c);
+    return c->id_next++;
+}
+
+/* Count a goroutine in (+1) or out (-1) on the caller's counter. */
+static inline void weft__g_live(weft__g_cache *c, long d) {
+    if (!c) {
+        weft__g_live_thread(d);
+        return;
+    }
+    long v = atomic_load_explicit(&c->nlive, memory_order_relaxed);
+    atomic_store_explicit(&c->nlive, v + d, memory_order_release);
+}
+
+/* ---- the global run queue (gq.c) --------------------------------------- */
+
+#define WEFT__RUNQ 256 /* a worker's ring (runq.h) */
+
+/* A ring's spilled half in the global queue: the worker that takes them
+ * reads an array instead of chasing links through g structs another core
+ * wrote last. */
+typedef struct weft__gq_batch {
+    struct weft__gq_batch *next;
+    unsigned head, n; /* g[head..n) are queued */
+    weft__g *g[WEFT__RUNQ / 2 + 1];
+} weft__gq_batch;
+
+/* Goroutines queued, for lock-free peeks (see weft__gq_len). */
+extern atomic_size_t weft__gq_n;
+static inline size_t weft__gq_len(void) {
+    return atomic_load_explicit(&weft__gq_n, memory_order_acquire);
+}
+
+/* An empty batch to fill (*spare, the caller's spare, usually), NULL if
+ * out of memory. */
+weft__gq_batch *weft__gq_batch_new(weft__gq_batch **spare);
+/* Queue b's n goroutines, and refill *spare in the same locked step. */
+void weft__gq_put_batch(weft__gq_batch **spare, weft__gq_batch *b);
+/* Queue n goroutines linked through g->link. */
+void weft__gq_put_list(weft__g *head, weft__g *tail, size_t n);
+/* Take up to max goroutines, at most a share (len / shares + 1) of the
+ * queue, into out; how many.  Emptied batches refill *spare first. */
+size_t weft__gq_take(weft__g **out, size_t max, int shares,
+                     weft__gq_batch **spare);
+/* At shutdown (only spares left) or in a forked child: free it all. */
+void weft__gq_release(void);
+void weft__gq_atfork(int phase);
+
+/* ---- fork(): the child starts a fresh runtime (runtime.c) ---------------- */
+
+/* pthread_atfork phases, for the parts that keep state across a fork: 0
+ * before the fork (take the lock), 1 in the parent (release it), 2 in the
+ * child (forget what belongs to the parent's threads, release it). */
+void weft__threads_atfork(int phase);
+/* In the child: close the parent's epoll instance and eventfd, drop the
+ * records. */
+void weft__netpoll_forget(void);
+
+#endif
