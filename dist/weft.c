@@ -212,19 +212,7 @@ void weft__runtime_join(weft__subsystem *s);
 
 #endif
 #line 24 "src/blocking.c"
-#line 1 "src/sync.h"
-/* SPDX-License-Identifier: MIT */
-/*
- * Layer 7, what the sync layer (sync.c, ctx.c, group.c, blocking.c) shares
- * with the files that build on it: the hooks by which a context tells a
- * waiter that it ended (ctx.c; fdio.c's and weft_sleep_ctx's context
- * variants use them), and the count of weft_blocking calls in progress
- * (blocking.c), which the deadlock check reads.
- */
-#ifndef WEFT_SYNC_H
-#define WEFT_SYNC_H
-
-#line 13 "src/sync.h"
+#line 25 "src/blocking.c"
 #line 1 "src/waiter.h"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -602,6 +590,13 @@ int weft__threads_asleep(void);
  * holder), false instead of waiting long for it. */
 bool weft__threads_walk(void (*fn)(const weft__park *p, void *arg), void *arg,
                         bool bounded);
+/* weft_blocking calls in progress, queued or running (keeps the deadlock
+ * detector quiet).  blocking.c counts them; the counter is defined with the
+ * registry (waiter.c), which the detector reads. */
+extern atomic_size_t weft__blocking_calls;
+static inline size_t weft__blocking_pending(void) {
+    return atomic_load_explicit(&weft__blocking_calls, memory_order_acquire);
+}
 /* A descriptor wait ("fd read", "fd write": fdio.c) carries its fd, not an
  * address, as the park's obj: how the dump and the trace show it. */
 static inline bool weft__why_is_fd(const char *why) {
@@ -734,59 +729,7 @@ void weft__unlock_unpark_list(weft__lock *l, weft__wnode *list);
 void weft__wq_wake_all(weft__wq *q, weft__lock *l);
 
 #endif
-#line 14 "src/sync.h"
-
-/* ---- context hooks (ctx.c) ---------------------------------------------- */
-
-/* A callback run once, on the canceller and outside every lock, when the
- * cancel node it is linked on ends.  Linked by weft__ctx_hook_add. */
-typedef struct weft__ctx_hook weft__ctx_hook;
-struct weft__ctx_hook {
-    void (*fn)(weft__ctx_hook *h, int err);
-    weft__ctx_hook *next, *prev; /* under owner's lock while linked */
-    weft_ctx *owner;             /* c's nearest cancel node, or NULL */
-    bool linked;
-};
-
-/* Link h to c: 0, or c's error when c has ended already (h is then not
- * linked).  A context that can never end links nothing and returns 0. */
-int weft__ctx_hook_add(weft_ctx *c, weft__ctx_hook *h);
-/* Unlink h: true if it was still linked (fn will never run); false when
- * the canceller has taken it (fn runs now or has run). */
-bool weft__ctx_hook_del(weft__ctx_hook *h);
-
-/* A wait that ends with its context: when the context ends, park is
- * claimed and unparked (for a park not yet claimed), or, with park NULL,
- * the eventfd efd is written (a plain thread's poll(2)).  Begin only
- * when the caller will block on park for sure (a claim wakes the park's
- * goroutine): 0, or the context's error, having linked nothing.  End
- * after the wait: 0, or the context's error if it ended meanwhile; it
- * waits out a hook still running, so w may then go. */
-typedef struct weft__ctx_wait {
-    weft__ctx_hook hook;
-    weft__park *park;
-    int efd;
-    int err;
-    atomic_uint done; /* the hook's last store */
-} weft__ctx_wait;
-
-int weft__ctx_wait_begin(weft__ctx_wait *w, weft_ctx *c, weft__park *p,
-                         int efd);
-int weft__ctx_wait_end(weft__ctx_wait *w);
-
-/* ---- weft_blocking helper pool (blocking.c) ----------------------------- */
-
-/* weft_blocking calls in progress, queued or running (keeps the deadlock
- * detector quiet). */
-extern atomic_size_t weft__blocking_calls;
-static inline size_t weft__blocking_pending(void) {
-    return atomic_load_explicit(&weft__blocking_calls, memory_order_acquire);
-}
-
-#endif
-#line 25 "src/blocking.c"
 #line 26 "src/blocking.c"
-#line 27 "src/blocking.c"
 
 #include <pthread.h>
 
@@ -813,8 +756,6 @@ static struct {
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static __thread bool tls_helper;
-
-atomic_size_t weft__blocking_calls;
 
 static pthread_once_t joined = PTHREAD_ONCE_INIT;
 static void join_runtime(void);
@@ -1791,6 +1732,60 @@ int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
  * weft_ctx_done and weft_ctx_value return NULL, cancel and free do nothing.
  */
 #line 71 "src/ctx.c"
+#line 1 "src/sync.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 7, what the sync layer (sync.c, ctx.c, group.c, blocking.c) shares
+ * with the files that build on it: the hooks by which a context tells a
+ * waiter that it ended (ctx.c; fdio.c's and weft_sleep_ctx's context
+ * variants use them).  The count of weft_blocking calls in progress is
+ * the waiter's (waiter.h), for the link graph's sake.
+ */
+#ifndef WEFT_SYNC_H
+#define WEFT_SYNC_H
+
+#line 13 "src/sync.h"
+#line 14 "src/sync.h"
+
+/* ---- context hooks (ctx.c) ---------------------------------------------- */
+
+/* A callback run once, on the canceller and outside every lock, when the
+ * cancel node it is linked on ends.  Linked by weft__ctx_hook_add. */
+typedef struct weft__ctx_hook weft__ctx_hook;
+struct weft__ctx_hook {
+    void (*fn)(weft__ctx_hook *h, int err);
+    weft__ctx_hook *next, *prev; /* under owner's lock while linked */
+    weft_ctx *owner;             /* c's nearest cancel node, or NULL */
+    bool linked;
+};
+
+/* Link h to c: 0, or c's error when c has ended already (h is then not
+ * linked).  A context that can never end links nothing and returns 0. */
+int weft__ctx_hook_add(weft_ctx *c, weft__ctx_hook *h);
+/* Unlink h: true if it was still linked (fn will never run); false when
+ * the canceller has taken it (fn runs now or has run). */
+bool weft__ctx_hook_del(weft__ctx_hook *h);
+
+/* A wait that ends with its context: when the context ends, park is
+ * claimed and unparked (for a park not yet claimed), or, with park NULL,
+ * the eventfd efd is written (a plain thread's poll(2)).  Begin only
+ * when the caller will block on park for sure (a claim wakes the park's
+ * goroutine): 0, or the context's error, having linked nothing.  End
+ * after the wait: 0, or the context's error if it ended meanwhile; it
+ * waits out a hook still running, so w may then go. */
+typedef struct weft__ctx_wait {
+    weft__ctx_hook hook;
+    weft__park *park;
+    int efd;
+    int err;
+    atomic_uint done; /* the hook's last store */
+} weft__ctx_wait;
+
+int weft__ctx_wait_begin(weft__ctx_wait *w, weft_ctx *c, weft__park *p,
+                         int efd);
+int weft__ctx_wait_end(weft__ctx_wait *w);
+
+#endif
 #line 72 "src/ctx.c"
 #line 73 "src/ctx.c"
 #line 74 "src/ctx.c"
@@ -2419,7 +2414,6 @@ static inline ssize_t weft__sys(ssize_t r) {
 #line 17 "src/diag.h"
 #line 18 "src/diag.h"
 #line 19 "src/diag.h"
-#line 20 "src/diag.h"
 
 /* ---- dump, leaks, signals (debug.c) -------------------------------------- */
 
@@ -8549,6 +8543,11 @@ static struct {
     uint64_t gen;
     int pool_idle;
 } reg;
+
+/* blocking.c's, here so that the deadlock check reading it does not link
+ * against blocking.c, which calls weft__ensure (runtime.c, which names the
+ * diagnostics: a cycle). */
+atomic_size_t weft__blocking_calls;
 
 typedef struct site {
     const char *file;

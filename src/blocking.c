@@ -21,7 +21,6 @@
  * helper holding an outer call that waits for an inner one.
  */
 #include "runtime.h"
-#include "sync.h"
 #include "sys.h"
 #include "waiter.h"
 
@@ -50,8 +49,6 @@ static struct {
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static __thread bool tls_helper;
-
-atomic_size_t weft__blocking_calls;
 
 static pthread_once_t joined = PTHREAD_ONCE_INIT;
 static void join_runtime(void);

@@ -13,7 +13,6 @@
 #include "netpoll.h"
 #include "sched.h"
 #include "stack.h"
-#include "sync.h"
 #include "sys.h"
 #include "timer.h"
 #include "waiter.h"

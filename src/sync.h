@@ -3,8 +3,8 @@
  * Layer 7, what the sync layer (sync.c, ctx.c, group.c, blocking.c) shares
  * with the files that build on it: the hooks by which a context tells a
  * waiter that it ended (ctx.c; fdio.c's and weft_sleep_ctx's context
- * variants use them), and the count of weft_blocking calls in progress
- * (blocking.c), which the deadlock check reads.
+ * variants use them).  The count of weft_blocking calls in progress is
+ * the waiter's (waiter.h), for the link graph's sake.
  */
 #ifndef WEFT_SYNC_H
 #define WEFT_SYNC_H
@@ -49,14 +49,5 @@ typedef struct weft__ctx_wait {
 int weft__ctx_wait_begin(weft__ctx_wait *w, weft_ctx *c, weft__park *p,
                          int efd);
 int weft__ctx_wait_end(weft__ctx_wait *w);
-
-/* ---- weft_blocking helper pool (blocking.c) ----------------------------- */
-
-/* weft_blocking calls in progress, queued or running (keeps the deadlock
- * detector quiet). */
-extern atomic_size_t weft__blocking_calls;
-static inline size_t weft__blocking_pending(void) {
-    return atomic_load_explicit(&weft__blocking_calls, memory_order_acquire);
-}
 
 #endif

@@ -168,6 +168,11 @@ static struct {
     int pool_idle;
 } reg;
 
+/* blocking.c's, here so that the deadlock check reading it does not link
+ * against blocking.c, which calls weft__ensure (runtime.c, which names the
+ * diagnostics: a cycle). */
+atomic_size_t weft__blocking_calls;
+
 typedef struct site {
     const char *file;
     int line;

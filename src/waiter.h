@@ -163,6 +163,13 @@ int weft__threads_asleep(void);
  * holder), false instead of waiting long for it. */
 bool weft__threads_walk(void (*fn)(const weft__park *p, void *arg), void *arg,
                         bool bounded);
+/* weft_blocking calls in progress, queued or running (keeps the deadlock
+ * detector quiet).  blocking.c counts them; the counter is defined with the
+ * registry (waiter.c), which the detector reads. */
+extern atomic_size_t weft__blocking_calls;
+static inline size_t weft__blocking_pending(void) {
+    return atomic_load_explicit(&weft__blocking_calls, memory_order_acquire);
+}
 /* A descriptor wait ("fd read", "fd write": fdio.c) carries its fd, not an
  * address, as the park's obj: how the dump and the trace show it. */
 static inline bool weft__why_is_fd(const char *why) {
