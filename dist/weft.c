@@ -475,7 +475,8 @@ struct weft__park {
     int err;             /* result for the woken party */
     int fired;           /* select: index of the case that completed */
     bool timedout;
-    bool multi;      /* on several queues (select): set before blocking */
+    bool multi;      /* more than one waker may claim it (select's nodes,
+                        a context's hook): set before blocking */
     bool solo;       /* one node and no deadline: set by weft__block */
     const char *why; /* for weft_dump: "chan receive", "mutex", ... */
     const void *obj;
@@ -493,9 +494,9 @@ typedef struct weft__wnode weft__wnode;
 struct weft__wnode {
     weft__wnode *next, *prev;
     weft__park *park;
-    void *elem; /* channel element source/destination */
-    int idx;    /* select case index */
-    int64_t since;
+    void *elem;    /* channel element source/destination */
+    int idx;       /* select case index */
+    int64_t since; /* mutex: when the waiter first queued (starvation) */
 };
 
 typedef struct weft__wq {
