@@ -151,7 +151,17 @@ void weft__thread_mask(sigset_t *s);
 /* Unlock callback for weft__block: releases the weft__lock arg. */
 void weft__unlock_cb(void *lock);
 
-/* ---- timeouts ------------------------------------------------------------ */
+/* ---- timeouts ------------------------------------------------------------ *
+ *
+ * Every timeout and deadline argument goes through these, so that each
+ * blocking call reads WEFT_FOREVER, a negative value and a sum beyond the
+ * clock the same way (weft.h's conventions). */
+
+/* A timeout (or absolute deadline) as the API reads it: WEFT_FOREVER stays
+ * (none), any other negative value counts as 0 (do not wait). */
+static inline int64_t weft__timeout(int64_t ns) {
+    return ns < 0 && ns != WEFT_FOREVER ? 0 : ns;
+}
 
 /* The one place a deadline is computed: from + ns, where ns < 0 counts as
  * 0 and a sum beyond the clock's range saturates at INT64_MAX, a deadline
@@ -202,16 +212,16 @@ void weft__runtime_join(weft__subsystem *s);
 
 #endif
 #line 24 "src/blocking.c"
-#line 1 "src/weft_internal.h"
+#line 25 "src/blocking.c"
+#line 1 "src/waiter.h"
 /* SPDX-License-Identifier: MIT */
 /*
- * weft internal interfaces of layers 3 to 8 (docs/design.md, "Layers"):
- * the scheduler, the waiter, channels, the poller's and the diagnostics'
- * entry points.  Layers 0-2 have their own headers (arch/arch.h, sys.h,
- * stack.h), as do the timer heap (timer.h), the netpoller's wait records
- * (netpoll.h) and the runtime's life (runtime.h).
+ * Layer 5, the waiter (waiter.c): how anything in weft blocks and is woken,
+ * goroutines and plain threads alike.  Owns the park, the wait queues, the
+ * helpers every blocking object is built from, the registry of plain
+ * threads blocked in weft and the call sites weft_dump shows.
  *
- * Blocking, the one mechanism everything shares (the "waiter"):
+ * The protocol:
  *
  *   A blocked call owns a weft__park on its stack.  Wait queues of channels
  *   and sync objects hold weft__wnode entries pointing at it (select puts
@@ -232,9 +242,27 @@ void weft__runtime_join(weft__subsystem *s);
  *   then sleeps on a futex.  After a timeout the caller must take the lock
  *   again and remove its nodes (a waker that lost the claim race leaves
  *   them alone).
+ *
+ * Most objects need only the two idioms of the helpers below: a waiter
+ * (park and node on the stack) queued on one queue with weft__wq_wait, and
+ * a waker that takes the first claimable node with weft__wq_take and
+ * releases the lock with weft__unlock_unpark (or claims many with
+ * weft__wq_claim and weft__unlock_unpark_list).  Select and the descriptor
+ * waits, with nodes on several queues, use the primitives directly.
  */
-#ifndef WEFT_INTERNAL_H
-#define WEFT_INTERNAL_H
+#ifndef WEFT_WAITER_H
+#define WEFT_WAITER_H
+
+#line 1 "src/sched.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 3, the scheduler (sched.c): goroutines (weft__g and its states),
+ * the workers that run them, their run queues, ready and leave, and the
+ * hooks through which the layers above watch it (weft__worker_init,
+ * weft__idle_hook).  The waiter (waiter.h) is its one client for blocking.
+ */
+#ifndef WEFT_SCHED_H
+#define WEFT_SCHED_H
 
 #line 1 "src/arch/arch.h"
 /* SPDX-License-Identifier: MIT */
@@ -259,7 +287,7 @@ void weft__regs_init(weft__regs *regs, void *top, void (*fn)(void *),
                      void *arg);
 
 #endif
-#line 35 "src/weft_internal.h"
+#line 12 "src/sched.h"
 #line 1 "src/stack.h"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -306,55 +334,8 @@ void weft__stack_release_all(void);
 void weft__stack_atfork(bool prepare);
 
 #endif
-#line 36 "src/weft_internal.h"
-#line 37 "src/weft_internal.h"
-#line 1 "src/timer.h"
-/* SPDX-License-Identifier: MIT */
-/*
- * Layer 4, the timer heap (timer.c): one heap for the process, run by
- * whichever worker finds timers due.  Park deadlines, weft_sleep, the
- * public weft_timer and ctx deadlines are all entries of it.
- */
-#ifndef WEFT_TIMER_H
-#define WEFT_TIMER_H
-
-#line 11 "src/timer.h"
-
-typedef struct weft__timer weft__timer;
-typedef void (*weft__timer_fn)(weft__timer *t, int64_t now);
-
-struct weft__timer {
-    int64_t when;   /* deadline on weft_now()'s clock */
-    int64_t period; /* > 0: re-armed at when + period after each run */
-    weft__timer_fn fn;
-    void *arg;
-    int32_t idx;        /* heap slot, -1 when not queued */
-    atomic_int running; /* fn executing now: its epoch (timer.c), else 0 */
-};
-
-/* Queue t to run fn at when.  t must not be queued already. */
-int weft__timer_add(weft__timer *t, int64_t when);
-/* Dequeue t; true if it was still queued.  Waits while t->fn runs, so after
- * it returns t may be freed (do not call it from t->fn). */
-bool weft__timer_del(weft__timer *t);
-/* Run the due timers; returns the next deadline, or -1 if none. */
-int64_t weft__timers_run(int64_t now);
-/* Deadline of the earliest timer, or -1. */
-int64_t weft__timers_next(void);
-size_t weft__timers_pending(void);
-void weft__timers_release(void);
-/* fork(): 0 before (lock the heap), 1 in the parent (unlock), 2 in the
- * child (forget the parent's timers, unlock). */
-void weft__timers_atfork(int phase);
-
-/* Called by weft__timer_add, outside the heap's lock, when the new timer is
- * the earliest: the scheduler installs it so that an idle worker sleeping
- * towards a later deadline wakes up.  NULL until the scheduler starts. */
-typedef void (*weft__timer_hook)(int64_t when);
-extern _Atomic(weft__timer_hook) weft__timer_earliest;
-
-#endif
-#line 38 "src/weft_internal.h"
+#line 13 "src/sched.h"
+#line 14 "src/sched.h"
 
 /* ---- goroutines and workers --------------------------------------------- */
 
@@ -436,7 +417,56 @@ void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg);
  * seeded from WEFT_SEED when that is set. */
 uint32_t weft__rand(void);
 
-/* ---- the waiter --------------------------------------------------------- */
+#endif
+#line 41 "src/waiter.h"
+#line 42 "src/waiter.h"
+#line 1 "src/timer.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 4, the timer heap (timer.c): one heap for the process, run by
+ * whichever worker finds timers due.  Park deadlines, weft_sleep, the
+ * public weft_timer and ctx deadlines are all entries of it.
+ */
+#ifndef WEFT_TIMER_H
+#define WEFT_TIMER_H
+
+#line 11 "src/timer.h"
+
+typedef struct weft__timer weft__timer;
+typedef void (*weft__timer_fn)(weft__timer *t, int64_t now);
+
+struct weft__timer {
+    int64_t when;   /* deadline on weft_now()'s clock */
+    int64_t period; /* > 0: re-armed at when + period after each run */
+    weft__timer_fn fn;
+    void *arg;
+    int32_t idx;        /* heap slot, -1 when not queued */
+    atomic_int running; /* fn executing now: its epoch (timer.c), else 0 */
+};
+
+/* Queue t to run fn at when.  t must not be queued already. */
+int weft__timer_add(weft__timer *t, int64_t when);
+/* Dequeue t; true if it was still queued.  Waits while t->fn runs, so after
+ * it returns t may be freed (do not call it from t->fn). */
+bool weft__timer_del(weft__timer *t);
+/* Run the due timers; returns the next deadline, or -1 if none. */
+int64_t weft__timers_run(int64_t now);
+/* Deadline of the earliest timer, or -1. */
+int64_t weft__timers_next(void);
+size_t weft__timers_pending(void);
+void weft__timers_release(void);
+/* fork(): 0 before (lock the heap), 1 in the parent (unlock), 2 in the
+ * child (forget the parent's timers, unlock). */
+void weft__timers_atfork(int phase);
+
+/* Called by weft__timer_add, outside the heap's lock, when the new timer is
+ * the earliest: the scheduler installs it so that an idle worker sleeping
+ * towards a later deadline wakes up.  NULL until the scheduler starts. */
+typedef void (*weft__timer_hook)(int64_t when);
+extern _Atomic(weft__timer_hook) weft__timer_earliest;
+
+#endif
+#line 43 "src/waiter.h"
 
 struct weft__park {
     weft__g *g;          /* NULL: a plain thread sleeping on futex */
@@ -445,7 +475,8 @@ struct weft__park {
     int err;             /* result for the woken party */
     int fired;           /* select: index of the case that completed */
     bool timedout;
-    bool multi;      /* on several queues (select): set before blocking */
+    bool multi;      /* more than one waker may claim it (select's nodes,
+                        a context's hook): set before blocking */
     bool solo;       /* one node and no deadline: set by weft__block */
     const char *why; /* for weft_dump: "chan receive", "mutex", ... */
     const void *obj;
@@ -463,9 +494,9 @@ typedef struct weft__wnode weft__wnode;
 struct weft__wnode {
     weft__wnode *next, *prev;
     weft__park *park;
-    void *elem; /* channel element source/destination */
-    int idx;    /* select case index */
-    int64_t since;
+    void *elem;    /* channel element source/destination */
+    int idx;       /* select case index */
+    int64_t since; /* mutex: when the waiter first queued (starvation) */
 };
 
 typedef struct weft__wq {
@@ -526,23 +557,6 @@ static inline weft__wnode *weft__wq_pop(weft__wq *q) {
     return n;
 }
 
-/* With the owning object's lock held: pop waiters of q, claiming their
- * parks, until max are claimed or q is empty; the claimed ones are pushed
- * onto *list (linked through next).  Returns how many.  Nodes whose claim
- * fails (a select that fired elsewhere, a deadline) are popped too, so
- * their owner's weft__wq_remove finds them gone. */
-size_t weft__wq_claim(weft__wq *q, size_t max, weft__wnode **list);
-
-/* After releasing the lock: unpark every waiter on list. */
-void weft__wq_unpark(weft__wnode *list);
-
-/* Claim every waiter of q, release l (held by the caller), unpark them. */
-void weft__wq_wake_all(weft__wq *q, weft__lock *l);
-
-/* Bind p to the caller (goroutine or thread) before enqueueing it. */
-static inline void weft__park_init(weft__park *p, const char *why,
-                                   const void *obj);
-
 /* Atomically take the right to wake p; true for exactly one caller. */
 static inline bool weft__claim(weft__park *p) {
     if (p->solo) {
@@ -556,174 +570,20 @@ static inline bool weft__claim(weft__park *p) {
         &p->claimed, &zero, 1, memory_order_acq_rel, memory_order_relaxed);
 }
 
-/* Wake the owner of a claimed p.  The last access the waker makes to p. */
-static inline void weft__unpark(weft__park *p);
+/* ---- what the waiter tells the diagnostics ------------------------------ */
 
-/* Block until p is claimed and unparked, or until deadline (absolute, -1 =
- * never) passes and this call claims p itself.  unlock(arg) runs once the
- * caller cannot miss an unpark.  Returns 0, or, having claimed p itself
- * (p->timedout), -ETIMEDOUT or -ENOMEM (no memory for the deadline's timer:
- * the call did not wait).  After either the caller must unlink its nodes. */
-int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
-                void *arg);
-
-/* A counting semaphore on the waiter: zero-initialised is count 0. */
-typedef struct weft__sema {
-    weft__lock lock;
-    uint32_t count;
-    weft__wq q;
-} weft__sema;
-
-void weft__sema_acquire(weft__sema *s, const char *why, const void *obj);
-void weft__sema_release(weft__sema *s, uint32_t n);
-
-/* ---- channels (chan.c; select.c shares the internals) ----------------- */
-
-/* Invariants, all under lock: live (still claimable) receivers wait only
- * while the buffer is empty, live senders only while it is full (always,
- * when cap is 0); nobody waits on a closed channel.  Queues may also hold
- * stale nodes of selects that already fired elsewhere or timed out: every
- * waker skips a node whose park it cannot claim. */
-struct weft_chan {
-    weft__lock lock;
-    bool closed; /* written under lock by atomic store: see
-                    weft__chan_ready_hint */
-    size_t elem_size;
-    size_t cap;
-    size_t head;  /* ring slot of the oldest buffered value */
-    size_t count; /* values buffered; written like closed */
-    weft__wq sendq, recvq;
-    _Alignas(16) unsigned char buf[]; /* cap * elem_size bytes */
-};
-
-/* With c->lock held, complete a send (recv) now if that needs no waiting:
- * 0, -EPIPE (closed), or -EAGAIN (it would block; nothing changed).  *wake
- * is set to a park to weft__unpark after releasing the lock, or NULL. */
-int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake);
-int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake);
-
-/* Close c before its owner frees it while goroutines may wait on it
- * (weft_timer_stop).  Waiters wake with -EPIPE and, as after any wake,
- * never touch c again; a waiter that claimed its own park (timed out, or a
- * select that fired elsewhere) still relocks c to unlink its node, so this
- * returns once no node is left: then nothing refers to c. */
-void weft__chan_close_drain(weft_chan *c);
-
-/* With c->lock held, just after claiming the select that owns won (a node
- * on c): unlink the select's other nodes on c (select.c). */
-void weft__select_claimed(weft_chan *c, weft__wnode *won);
-
-/* Without the lock: false only if, an instant ago, a send (send true) or
- * receive on c would have had to wait.  A true may be stale; so may a
- * false, which is why a caller that must be sure takes the lock. */
-static inline bool weft__chan_ready_hint(weft_chan *c, bool send) {
-    if (__atomic_load_n(&c->closed, __ATOMIC_RELAXED))
-        return true;
-    size_t n = __atomic_load_n(&c->count, __ATOMIC_RELAXED);
-    if (send)
-        return n < c->cap || weft__wq_maybe_waiting(&c->recvq);
-    return n > 0 || weft__wq_maybe_waiting(&c->sendq);
-}
-
-/* ---- the netpoller (netpoll.c): the scheduler's poll, fdio.c's connect -- */
-
-/* Wait for descriptor events or until deadline (-1 = until woken) and ready
- * the goroutines whose descriptors are ready.  Returns how many. */
-int weft__netpoll(int64_t deadline);
-/* Wake a worker waiting in weft__netpoll. */
-void weft__netpoll_break(void);
-int weft__netpoll_init(void);
-void weft__netpoll_release(void);
-/* Descriptor waits in progress (keeps the deadlock detector quiet). */
-size_t weft__netpoll_waiting(void);
-
-/* weft_connect with a deadline (-1: none) and a context (NULL: none), for
- * the dialler (dial.c). */
-int weft__connect(int fd, const struct sockaddr *addr, socklen_t len,
-                  int64_t deadline, weft_ctx *ctx);
-
-/* ---- context hooks (ctx.c) ---------------------------------------------- */
-
-/* A callback run once, on the canceller and outside every lock, when the
- * cancel node it is linked on ends.  Linked by weft__ctx_hook_add. */
-typedef struct weft__ctx_hook weft__ctx_hook;
-struct weft__ctx_hook {
-    void (*fn)(weft__ctx_hook *h, int err);
-    weft__ctx_hook *next, *prev; /* under owner's lock while linked */
-    weft_ctx *owner;             /* c's nearest cancel node, or NULL */
-    bool linked;
-};
-
-/* Link h to c: 0, or c's error when c has ended already (h is then not
- * linked).  A context that can never end links nothing and returns 0. */
-int weft__ctx_hook_add(weft_ctx *c, weft__ctx_hook *h);
-/* Unlink h: true if it was still linked (fn will never run); false when
- * the canceller has taken it (fn runs now or has run). */
-bool weft__ctx_hook_del(weft__ctx_hook *h);
-
-/* A wait that ends with its context: when the context ends, park is
- * claimed and unparked (for a park not yet claimed), or, with park NULL,
- * the eventfd efd is written (a plain thread's poll(2)).  Begin only
- * when the caller will block on park for sure (a claim wakes the park's
- * goroutine): 0, or the context's error, having linked nothing.  End
- * after the wait: 0, or the context's error if it ended meanwhile; it
- * waits out a hook still running, so w may then go. */
-typedef struct weft__ctx_wait {
-    weft__ctx_hook hook;
-    weft__park *park;
-    int efd;
-    int err;
-    atomic_uint done; /* the hook's last store */
-} weft__ctx_wait;
-
-int weft__ctx_wait_begin(weft__ctx_wait *w, weft_ctx *c, weft__park *p,
-                         int efd);
-int weft__ctx_wait_end(weft__ctx_wait *w);
-
-/* ---- weft_blocking helper pool (blocking.c) ----------------------------- */
-
-/* weft_blocking calls in progress, queued or running (keeps the deadlock
- * detector quiet).  blocking.c counts them; the counter sits with the
- * waiter's registry of threads (waiter.c), which the detector reads. */
-extern atomic_size_t weft__blocking_calls;
-static inline size_t weft__blocking_pending(void) {
-    return atomic_load_explicit(&weft__blocking_calls, memory_order_acquire);
-}
-
-/* ---- fork(): the child starts a fresh runtime (runtime.c) ---------------- */
-
-/* pthread_atfork phases, for the parts that keep state across a fork: 0
- * before the fork (take the lock), 1 in the parent (release it), 2 in the
- * child (forget what belongs to the parent's threads, release it). */
-void weft__threads_atfork(int phase);
-/* In the child: close the parent's epoll instance and eventfd, drop the
- * records. */
-void weft__netpoll_forget(void);
-
-/* ---- diagnostics (debug.c, deadlock.c, trace.c) ------------------------- */
-
-/* A plain thread starts (on) or stops (off) blocking on p. */
-void weft__thread_blocked(weft__park *p, bool on);
-/* Runtime start: signal handlers, WEFT_DEADLOCK / WEFT_LEAKCHECK /
- * WEFT_TRACE, exit hooks.  nprocs workers are about to start. */
-void weft__diag_init(int nprocs);
-/* First thing on worker wid's thread: alternate signal stack, trace buffer. */
-void weft__diag_worker_init(int wid);
 /* From weft__park_init: record the call site weft__site left for p and
  * reset p's diagnostic fields. */
 void weft__park_diag_init(weft__park *p);
-/* A descriptor wait ("fd read", "fd write": netpoll.c) carries its fd, not
- * an address, as the park's obj: how the dump and the trace show it. */
-static inline bool weft__why_is_fd(const char *why) {
-    return why[0] == 'f' && why[1] == 'd' && why[2] == ' ';
-}
-/* weft_shutdown found goroutines alive: report the blocked ones as leaks;
- * how many it reported. */
-size_t weft__leaks_report(void);
-/* For deadlock.c: the thread registry's generation (see debug.c), and how
- * many threads sleep in weft for good (blocked plain threads whose park is
- * unclaimed and has no deadline, plus idle pool threads); -1 if a listed
- * thread has a deadline or is being woken. */
+/* A plain thread starts (on) or stops (off) blocking on p. */
+void weft__thread_blocked(weft__park *p, bool on);
+/* A weft_blocking pool thread starts (on) or stops (off) waiting for work:
+ * while it waits it is one of weft's own threads, not a user thread. */
+void weft__pool_idle(bool on);
+/* For the deadlock check: the thread registry's generation (see waiter.c),
+ * and how many threads sleep in weft for good (blocked plain threads whose
+ * park is unclaimed and has no deadline, plus idle pool threads); -1 if a
+ * listed thread has a deadline or is being woken. */
 uint64_t weft__threads_gen(void);
 int weft__threads_asleep(void);
 /* Call fn for every blocked plain thread's park, under the registry's
@@ -731,51 +591,33 @@ int weft__threads_asleep(void);
  * holder), false instead of waiting long for it. */
 bool weft__threads_walk(void (*fn)(const weft__park *p, void *arg), void *arg,
                         bool bounded);
-/* weft__foreach_g for diagnostics: racy reads of goroutines that may be
- * running, hidden from ThreadSanitizer (see debug.c). */
-void weft__diag_walk(void (*fn)(weft__g *g, void *arg), void *arg);
-/* The park g sleeps on: NULL unless g is parked on an unclaimed park. */
-const weft__park *weft__g_blocked_on(const weft__g *g);
-/* Print the deadlock message and the dump (once per process). */
-void weft__deadlock_report(void);
-/* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
-void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
+/* weft_blocking calls in progress, queued or running (keeps the deadlock
+ * detector quiet).  blocking.c counts them; the counter is defined with the
+ * registry (waiter.c), which the detector reads. */
+extern atomic_size_t weft__blocking_calls;
+static inline size_t weft__blocking_pending(void) {
+    return atomic_load_explicit(&weft__blocking_calls, memory_order_acquire);
+}
+/* A descriptor wait ("fd read", "fd write": fdio.c) carries its fd, not an
+ * address, as the park's obj: how the dump and the trace show it. */
+static inline bool weft__why_is_fd(const char *why) {
+    return why[0] == 'f' && why[1] == 'd' && why[2] == ' ';
+}
 
-/* Deadlock detection (deadlock.c): the idle hook the diagnostics install
- * unless WEFT_DEADLOCK=0. */
-extern const weft__idle_ops weft__deadlock_ops;
-/* sched.c, for the check: true when every worker but the caller sleeps on
- * the idle list; *epoch changes whenever any worker schedules. */
-bool weft__sched_quiet(uint64_t *epoch);
-/* A weft_blocking pool thread starts (on) or stops (off) waiting for work:
- * while it waits it is one of weft's own threads, not a user thread. */
-void weft__pool_idle(bool on);
-
-/* Tracing (trace.c).  Every hook sits behind WEFT__UNLIKELY(weft__tracing()):
+/* The tracer's (trace.c) two waiter events, called by name: the one call
+ * the waiter makes upwards.  Each sits behind WEFT__UNLIKELY(weft__tracing()):
  * one relaxed load of a flag that never changes once the runtime runs. */
 extern atomic_bool weft__trace_on;
 static inline bool weft__tracing(void) {
     return atomic_load_explicit(&weft__trace_on, memory_order_relaxed);
 }
-void weft__trace_spawn(const weft__g *g);
-void weft__trace_run(const weft__g *g);  /* a worker switches to g */
-void weft__trace_stop(const weft__g *g); /* ... and back from it */
 void weft__trace_block(const weft__park *p);
 void weft__trace_wake(const weft__g *g);
-void weft__trace_steal(int victim);
-void weft__trace_park(void); /* a worker goes idle */
-/* Write the WEFT_TRACE file (weft_shutdown; also at exit). */
-void weft__trace_flush(void);
-/* From weft__diag_init / weft__diag_worker_init. */
-void weft__trace_init(int nprocs);
-void weft__trace_thread(int wid);
-void weft__trace_atfork_child(void); /* the child of a fork: tracing off */
 
-/* ---- the waiter's hot paths ---------------------------------------------- */
+/* ---- park, block, unpark ------------------------------------------------- */
 
-/* Inline, on every channel operation's path; declared with the waiter above
- * and defined here, once everything they call is declared. */
-
+/* Bind p to the caller (goroutine or thread) before enqueueing it.  Inline,
+ * as is weft__unpark: both are on every channel operation's path. */
 static inline void weft__park_init(weft__park *p, const char *why,
                                    const void *obj) {
     p->g = weft__curg();
@@ -793,6 +635,15 @@ static inline void weft__park_init(weft__park *p, const char *why,
     weft__park_diag_init(p);
 }
 
+/* Block until p is claimed and unparked, or until deadline (absolute, -1 =
+ * never) passes and this call claims p itself.  unlock(arg) runs once the
+ * caller cannot miss an unpark.  Returns 0, or, having claimed p itself
+ * (p->timedout), -ETIMEDOUT or -ENOMEM (no memory for the deadline's timer:
+ * the call did not wait).  After either the caller must unlink its nodes. */
+int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
+                void *arg);
+
+/* Wake the owner of a claimed p.  The last access the waker makes to p. */
 static inline void weft__unpark(weft__park *p) {
     weft__g *g = p->g;
     if (g) {
@@ -805,8 +656,81 @@ static inline void weft__unpark(weft__park *p) {
     weft__futex_wake(&p->futex, 1);
 }
 
+/* ---- waiting on one queue ------------------------------------------------ */
+
+/* A blocked call's park and its one queue node, on the caller's stack. */
+typedef struct weft__waiter {
+    weft__park park;
+    weft__wnode node;
+} weft__waiter;
+
+/* Bind w to the caller (weft__park_init); elem is the node's element (a
+ * channel's source or destination; NULL elsewhere). */
+static inline void weft__waiter_init(weft__waiter *w, const char *why,
+                                     const void *obj, void *elem) {
+    weft__park_init(&w->park, why, obj);
+    w->node = (weft__wnode){.park = &w->park, .elem = elem};
+}
+
+/* With l held and w's node queued on q: block until a waker claims w or
+ * deadline (-1: none) passes; l is released once the caller cannot miss
+ * the wake-up.  Returns weft__block's result; after a negative one the node
+ * has been unlinked, under l, again.  What the waker handed over is in
+ * w->park.err. */
+static inline int weft__waiter_block(weft__waiter *w, weft__wq *q,
+                                     weft__lock *l, int64_t deadline) {
+    int r = weft__block(&w->park, deadline, weft__unlock_cb, l);
+    if (WEFT__UNLIKELY(r < 0)) {
+        weft__lock_acquire(l);
+        weft__wq_remove(q, &w->node);
+        weft__lock_release(l);
+    }
+    return r;
+}
+
+/* The common case: queue w at q's tail, then weft__waiter_block. */
+static inline int weft__wq_wait(weft__wq *q, weft__lock *l, weft__waiter *w,
+                                int64_t deadline) {
+    weft__wq_push(q, &w->node);
+    return weft__waiter_block(w, q, l, deadline);
+}
+
+/* ---- waking ----------------------------------------------------------------
+ */
+
+/* With the owning object's lock held: pop waiters of q until one's park can
+ * be claimed, and return it; NULL when q runs empty.  A node whose claim
+ * fails (a select that fired elsewhere, a waiter whose deadline fired) is
+ * popped too, so that its owner's weft__wq_remove finds it gone. */
+static inline weft__wnode *weft__wq_take(weft__wq *q) {
+    weft__wnode *n;
+    while ((n = weft__wq_pop(q)))
+        if (weft__claim(n->park))
+            return n;
+    return NULL;
+}
+
+/* With the owning object's lock held: weft__wq_take until max are claimed
+ * or q is empty; the claimed ones are pushed onto *list (linked through
+ * next).  Returns how many. */
+size_t weft__wq_claim(weft__wq *q, size_t max, weft__wnode **list);
+
+/* Release l, then wake p's owner (p claimed, or NULL: nobody): the waker's
+ * last touch of the object, as the protocol above requires. */
+static inline void weft__unlock_unpark(weft__lock *l, weft__park *p) {
+    weft__lock_release(l);
+    if (p)
+        weft__unpark(p);
+}
+
+/* The same for the claimed waiters on list (from weft__wq_claim). */
+void weft__unlock_unpark_list(weft__lock *l, weft__wnode *list);
+
+/* Claim every waiter of q, then weft__unlock_unpark_list. */
+void weft__wq_wake_all(weft__wq *q, weft__lock *l);
+
 #endif
-#line 25 "src/blocking.c"
+#line 26 "src/blocking.c"
 
 #include <pthread.h>
 
@@ -867,9 +791,7 @@ static void *helper_main(void *unused) {
                                   memory_order_release);
         weft__lock_acquire(&j->lock);
         bool won = weft__claim(&j->park); /* always: nobody else claims */
-        weft__lock_release(&j->lock);
-        if (won)
-            weft__unpark(&j->park);
+        weft__unlock_unpark(&j->lock, won ? &j->park : NULL);
         pthread_mutex_lock(&pool.mu);
     }
     pthread_mutex_unlock(&pool.mu);
@@ -1370,7 +1292,7 @@ ssize_t weft_copy_ctx(weft_ctx *ctx, int dst_fd, int src_fd) {
 /*
  * Channels, after Go's hchan.
  *
- * One allocation holds struct weft_chan (weft_internal.h) followed by the
+ * One allocation holds struct weft_chan (chan.h) followed by the
  * ring buffer.  One spin lock per channel guards everything in it; each
  * operation takes it once.  Values move by one memcpy: a sender that finds
  * a waiting receiver copies straight into the receiver's destination, a
@@ -1386,8 +1308,71 @@ ssize_t weft_copy_ctx(weft_ctx *ctx, int dst_fd, int src_fd) {
  * park (timed out, or its deadline could not be armed: no waker holds its
  * node) relocks to unlink its node.
  */
+#line 1 "src/chan.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 6, channel internals (chan.c), shared with select.c and time.c: the
+ * channel struct, the operations under its lock that select composes, and
+ * the close that a channel's owner uses before freeing it.  Built on the
+ * waiter (waiter.h); the public channel API is in weft.h.
+ */
+#ifndef WEFT_CHAN_H
+#define WEFT_CHAN_H
+
+#line 12 "src/chan.h"
+#line 13 "src/chan.h"
+
+/* Invariants, all under lock: live (still claimable) receivers wait only
+ * while the buffer is empty, live senders only while it is full (always,
+ * when cap is 0); nobody waits on a closed channel.  Queues may also hold
+ * stale nodes of selects that already fired elsewhere or timed out: every
+ * waker skips a node whose park it cannot claim. */
+struct weft_chan {
+    weft__lock lock;
+    bool closed; /* written under lock by atomic store: see
+                    weft__chan_ready_hint */
+    size_t elem_size;
+    size_t cap;
+    size_t head;  /* ring slot of the oldest buffered value */
+    size_t count; /* values buffered; written like closed */
+    weft__wq sendq, recvq;
+    _Alignas(16) unsigned char buf[]; /* cap * elem_size bytes */
+};
+
+/* With c->lock held, complete a send (recv) now if that needs no waiting:
+ * 0, -EPIPE (closed), or -EAGAIN (it would block; nothing changed).  *wake
+ * is set to a park to weft__unpark after releasing the lock, or NULL. */
+int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake);
+int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake);
+
+/* Close c before its owner frees it while goroutines may wait on it
+ * (weft_timer_stop).  Waiters wake with -EPIPE and, as after any wake,
+ * never touch c again; a waiter that claimed its own park (timed out, or a
+ * select that fired elsewhere) still relocks c to unlink its node, so this
+ * returns once no node is left: then nothing refers to c. */
+void weft__chan_close_drain(weft_chan *c);
+
+/* With c->lock held, just after claiming the select that owns won (a node
+ * on c): unlink the select's other nodes on c (select.c). */
+void weft__select_claimed(weft_chan *c, weft__wnode *won);
+
+/* Without the lock: false only if, an instant ago, a send (send true) or
+ * receive on c would have had to wait.  A true may be stale; so may a
+ * false, which is why a caller that must be sure takes the lock. */
+static inline bool weft__chan_ready_hint(weft_chan *c, bool send) {
+    if (__atomic_load_n(&c->closed, __ATOMIC_RELAXED))
+        return true;
+    size_t n = __atomic_load_n(&c->count, __ATOMIC_RELAXED);
+    if (send)
+        return n < c->cap || weft__wq_maybe_waiting(&c->recvq);
+    return n > 0 || weft__wq_maybe_waiting(&c->sendq);
+}
+
+#endif
 #line 22 "src/chan.c"
 #line 23 "src/chan.c"
+#line 24 "src/chan.c"
+#line 25 "src/chan.c"
 
 #include <string.h>
 
@@ -1419,20 +1404,14 @@ static inline void set_count(weft_chan *c, size_t n) {
     __atomic_store_n(&c->count, n, __ATOMIC_RELAXED);
 }
 
-/* Pop the first waiter whose park we can claim; a failed claim is a select
- * that fired elsewhere or a waiter that timed out, left for its owner.  A
+/* Take the first waiter of q whose park we can claim (weft__wq_take).  A
  * select we claim will not touch c again, so its other nodes here must go
  * now (multi parks on channel queues are always selects'). */
 static inline weft__wnode *claim_first(weft_chan *c, weft__wq *q) {
-    while (q->head) {
-        weft__wnode *n = weft__wq_pop(q);
-        if (weft__claim(n->park)) {
-            if (n->park->multi)
-                weft__select_claimed(c, n);
-            return n;
-        }
-    }
-    return NULL;
+    weft__wnode *n = weft__wq_take(q);
+    if (n && n->park->multi)
+        weft__select_claimed(c, n);
+    return n;
 }
 
 /* Tell the claimed waiter of n its result; returns the park to unpark. */
@@ -1496,19 +1475,10 @@ int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
 /* Called with c->lock held; returns with it released. */
 static int block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
                     int64_t timeout_ns) {
-    weft__park p;
-    weft__wnode n = {.park = &p, .elem = elem};
-    weft__park_init(&p, why, c);
-    weft__wq_push(q, &n);
-    int r =
-        weft__block(&p, weft__deadline(timeout_ns), weft__unlock_cb, &c->lock);
-    if (r < 0) {
-        weft__lock_acquire(&c->lock);
-        weft__wq_remove(q, &n);
-        weft__lock_release(&c->lock);
-        return r;
-    }
-    return p.err;
+    weft__waiter w;
+    weft__waiter_init(&w, why, c, elem);
+    int r = weft__wq_wait(q, &c->lock, &w, weft__deadline(timeout_ns));
+    return r < 0 ? r : w.park.err;
 }
 
 /* One send (send true) or receive.  timeout_ns: WEFT_FOREVER, > 0, or 0 =
@@ -1529,9 +1499,7 @@ static inline int chan_op(weft_chan *c, bool send, void *elem,
             return block_on(c, &c->sendq, elem, "chan send", timeout_ns);
         return block_on(c, &c->recvq, elem, "chan receive", timeout_ns);
     }
-    weft__lock_release(&c->lock);
-    if (wake)
-        weft__unpark(wake);
+    weft__unlock_unpark(&c->lock, wake);
     return r;
 }
 
@@ -1547,10 +1515,6 @@ static inline int chan_recv(weft_chan *c, void *out, int64_t timeout_ns,
     if (WEFT__UNLIKELY(!c))
         return -EINVAL;
     return chan_op(c, false, out, timeout_ns, nowait_err);
-}
-
-static int64_t timeout_norm(int64_t timeout_ns) {
-    return timeout_ns < 0 && timeout_ns != WEFT_FOREVER ? 0 : timeout_ns;
 }
 
 int weft_send(weft_chan *c, const void *elem) {
@@ -1570,11 +1534,11 @@ int weft_try_recv(weft_chan *c, void *out) {
 }
 
 int weft_send_timeout(weft_chan *c, const void *elem, int64_t timeout_ns) {
-    return chan_send(c, elem, timeout_norm(timeout_ns), -ETIMEDOUT);
+    return chan_send(c, elem, weft__timeout(timeout_ns), -ETIMEDOUT);
 }
 
 int weft_recv_timeout(weft_chan *c, void *out, int64_t timeout_ns) {
-    return chan_recv(c, out, timeout_norm(timeout_ns), -ETIMEDOUT);
+    return chan_recv(c, out, weft__timeout(timeout_ns), -ETIMEDOUT);
 }
 
 int weft_close(weft_chan *c) {
@@ -1591,8 +1555,7 @@ int weft_close(weft_chan *c) {
     weft__wq_claim(&c->recvq, SIZE_MAX, &list);
     for (weft__wnode *n = list; n; n = n->next)
         hand_over(n, -EPIPE);
-    weft__lock_release(&c->lock);
-    weft__wq_unpark(list);
+    weft__unlock_unpark_list(&c->lock, list);
     return 0;
 }
 
@@ -1621,8 +1584,7 @@ void weft__chan_close_drain(weft_chan *c) {
             list = n;
         }
         bool empty = !c->recvq.head && !c->sendq.head;
-        weft__lock_release(&c->lock);
-        weft__wq_unpark(list);
+        weft__unlock_unpark_list(&c->lock, list);
         if (empty)
             return;
         weft_yield(); /* an owner on this worker may have to run first */
@@ -1691,12 +1653,12 @@ int weft_try_recv_sized(weft_chan *c, void *out, size_t size) {
 }
 int weft_send_timeout_sized(weft_chan *c, const void *elem, size_t size,
                             int64_t timeout_ns) {
-    return sized_op(c, true, (void *)elem, size, timeout_norm(timeout_ns),
+    return sized_op(c, true, (void *)elem, size, weft__timeout(timeout_ns),
                     -ETIMEDOUT);
 }
 int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
                             int64_t timeout_ns) {
-    return sized_op(c, false, out, size, timeout_norm(timeout_ns), -ETIMEDOUT);
+    return sized_op(c, false, out, size, weft__timeout(timeout_ns), -ETIMEDOUT);
 }
 
 #define deadline_fire weft__ctx_deadline_fire
@@ -1747,7 +1709,10 @@ int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
  * callback.  Cancelling the node deletes the timer early, except from
  * within that timer's callback (timer deletion would wait for itself).
  * weft_ctx_with_deadline(p, WEFT_FOREVER) has no deadline; any other
- * deadline not after weft_now() cancels the new node at once.
+ * deadline not after weft_now() cancels the new node at once.  A timeout
+ * becomes a deadline as every other wait's does (weft__deadline): one
+ * beyond the clock's range is INT64_MAX, a deadline that never comes, with
+ * its timer queued like a channel's or a sleep's.
  *
  * Hooks.  A cancel node also keeps a list of weft__ctx_hook, callbacks
  * for whoever must hear of the end at once: a descriptor wait, a sleep, an
@@ -1767,8 +1732,65 @@ int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
  * NULL: the constructors fail with EINVAL, weft_ctx_err returns -EINVAL,
  * weft_ctx_done and weft_ctx_value return NULL, cancel and free do nothing.
  */
-#line 68 "src/ctx.c"
-#line 69 "src/ctx.c"
+#line 71 "src/ctx.c"
+#line 1 "src/sync.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 7, what the sync layer (sync.c, ctx.c, group.c, blocking.c) shares
+ * with the files that build on it: the hooks by which a context tells a
+ * waiter that it ended (ctx.c; fdio.c's and weft_sleep_ctx's context
+ * variants use them).  The count of weft_blocking calls in progress is
+ * the waiter's (waiter.h), for the link graph's sake.
+ */
+#ifndef WEFT_SYNC_H
+#define WEFT_SYNC_H
+
+#line 13 "src/sync.h"
+#line 14 "src/sync.h"
+
+/* ---- context hooks (ctx.c) ---------------------------------------------- */
+
+/* A callback run once, on the canceller and outside every lock, when the
+ * cancel node it is linked on ends.  Linked by weft__ctx_hook_add. */
+typedef struct weft__ctx_hook weft__ctx_hook;
+struct weft__ctx_hook {
+    void (*fn)(weft__ctx_hook *h, int err);
+    weft__ctx_hook *next, *prev; /* under owner's lock while linked */
+    weft_ctx *owner;             /* c's nearest cancel node, or NULL */
+    bool linked;
+};
+
+/* Link h to c: 0, or c's error when c has ended already (h is then not
+ * linked).  A context that can never end links nothing and returns 0. */
+int weft__ctx_hook_add(weft_ctx *c, weft__ctx_hook *h);
+/* Unlink h: true if it was still linked (fn will never run); false when
+ * the canceller has taken it (fn runs now or has run). */
+bool weft__ctx_hook_del(weft__ctx_hook *h);
+
+/* A wait that ends with its context: when the context ends, park is
+ * claimed and unparked (for a park not yet claimed), or, with park NULL,
+ * the eventfd efd is written (a plain thread's poll(2)).  Begin only
+ * when the caller will block on park for sure (a claim wakes the park's
+ * goroutine): 0, or the context's error, having linked nothing.  End
+ * after the wait: 0, or the context's error if it ended meanwhile; it
+ * waits out a hook still running, so w may then go. */
+typedef struct weft__ctx_wait {
+    weft__ctx_hook hook;
+    weft__park *park;
+    int efd;
+    int err;
+    atomic_uint done; /* the hook's last store */
+} weft__ctx_wait;
+
+int weft__ctx_wait_begin(weft__ctx_wait *w, weft_ctx *c, weft__park *p,
+                         int efd);
+int weft__ctx_wait_end(weft__ctx_wait *w);
+
+#endif
+#line 72 "src/ctx.c"
+#line 73 "src/ctx.c"
+#line 74 "src/ctx.c"
+#line 75 "src/ctx.c"
 
 #include <sched.h>
 #include <unistd.h>
@@ -2034,14 +2056,10 @@ weft_ctx *weft_ctx_with_cancel(weft_ctx *parent) {
 }
 
 weft_ctx *weft_ctx_with_deadline(weft_ctx *parent, int64_t deadline) {
-    if (deadline == WEFT_FOREVER)
-        return cancel_node(parent, -1);
-    return cancel_node(parent, deadline < 0 ? 0 : deadline);
+    return cancel_node(parent, weft__timeout(deadline));
 }
 
 weft_ctx *weft_ctx_with_timeout(weft_ctx *parent, int64_t timeout_ns) {
-    if (timeout_ns == WEFT_FOREVER)
-        return cancel_node(parent, -1);
     return cancel_node(parent, weft__deadline(timeout_ns));
 }
 
@@ -2303,6 +2321,190 @@ int weft_ctx_after_stop(weft_after *a) {
  * Nothing can wake a sleeper but a running goroutine (none ran), a thread
  * (counted), a timer or a descriptor (none pending): dead stays dead.
  */
+#line 1 "src/weft_internal.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Every layer's internal header at once, for the files that do not include
+ * their own yet (the scheduler's, the runtime's and the diagnostics'); a
+ * file that does says by its #include lines which layers it depends on.
+ * The layers and what each owns: docs/design.md, "Layers", and each
+ * header's opening comment.
+ */
+#ifndef WEFT_INTERNAL_H
+#define WEFT_INTERNAL_H
+
+#line 13 "src/weft_internal.h"
+#line 14 "src/weft_internal.h"
+#line 1 "src/diag.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 8, the diagnostics (debug.c, deadlock.c, trace.c): weft_dump and the
+ * signal handlers, the leak report, the deadlock check and the trace.  They
+ * read every layer below and are hooked into them (weft__worker_init,
+ * weft__idle_hook: sched.h) by the runtime, which also calls their set-up
+ * and flush by name.  Nothing below calls them by name but the scheduler's
+ * and the waiter's trace events.
+ */
+#ifndef WEFT_DIAG_H
+#define WEFT_DIAG_H
+
+#line 1 "src/netpoll.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 4, the netpoller (netpoll.c): one epoll set for the process, the
+ * poll the scheduler runs when it looks for work, and the wait records of
+ * the descriptors goroutines wait on, for the descriptor calls (fdio.c).
+ * A record holds wait queues and the poll readies their waiters, so this
+ * header stands on the waiter's: scheduler -> poller -> waiter ->
+ * scheduler is the runtime's one real cycle (docs/design.md, "Layers").
+ */
+#ifndef WEFT_NETPOLL_H
+#define WEFT_NETPOLL_H
+
+#line 14 "src/netpoll.h"
+#line 15 "src/netpoll.h"
+
+/* ---- the poller, for the scheduler and the runtime ------------------------
+ */
+
+/* Wait for descriptor events or until deadline (-1 = until woken) and ready
+ * the goroutines whose descriptors are ready.  Returns how many. */
+int weft__netpoll(int64_t deadline);
+/* Wake a worker waiting in weft__netpoll. */
+void weft__netpoll_break(void);
+int weft__netpoll_init(void);
+void weft__netpoll_release(void);
+/* Descriptor waits in progress (keeps the deadlock detector quiet). */
+size_t weft__netpoll_waiting(void);
+
+/* ---- wait records, for the descriptor calls ------------------------------ */
+
+#define BOTH (WEFT_READABLE | WEFT_WRITABLE)
+
+/* Directions: bit d of an events mask (WEFT_READABLE = 1 << 0, WEFT_WRITABLE
+ * = 1 << 1) selects seq[d] and q[d]. */
+enum { RD, WR, NDIR };
+
+typedef struct weft__fdrec {
+    weft__lock lock;
+    atomic_uint seq[NDIR]; /* events delivered per direction */
+    weft__wq q[NDIR];      /* parked goroutines per direction */
+} weft__fdrec;
+
+/* The record of fd, made on first use; NULL when memory runs out. */
+weft__fdrec *weft__fd_rec(int fd);
+/* Make sure the file fd names now is in the epoll set (see netpoll.c).
+ * 0, 1 when it cannot be polled (a regular file: always ready), -errno. */
+int weft__fd_register(int fd, weft__fdrec *r);
+/* The events delivered so far per direction, read before a syscall. */
+void weft__fd_seq_load(weft__fdrec *r, unsigned seq[NDIR]);
+/* A descriptor wait starts (1) or ends (-1): weft__netpoll_waiting. */
+void weft__netpoll_waits(int d);
+
+/* A system call's result, or -errno read the safe way: these functions
+ * park, and a goroutine may resume on another thread, so errno is always
+ * read through weft_errno() (see weft.h). */
+static inline ssize_t weft__sys(ssize_t r) {
+    return r < 0 ? -weft_errno() : r;
+}
+
+#endif
+#line 14 "src/diag.h"
+#line 15 "src/diag.h"
+#line 16 "src/diag.h"
+#line 17 "src/diag.h"
+#line 18 "src/diag.h"
+#line 19 "src/diag.h"
+
+/* ---- dump, leaks, signals (debug.c) -------------------------------------- */
+
+/* Runtime start: signal handlers, WEFT_DEADLOCK / WEFT_LEAKCHECK /
+ * WEFT_TRACE, exit hooks.  nprocs workers are about to start. */
+void weft__diag_init(int nprocs);
+/* First thing on worker wid's thread: alternate signal stack, trace buffer. */
+void weft__diag_worker_init(int wid);
+/* weft_shutdown found goroutines alive: report the blocked ones as leaks;
+ * how many it reported. */
+size_t weft__leaks_report(void);
+/* weft__foreach_g for diagnostics: racy reads of goroutines that may be
+ * running, hidden from ThreadSanitizer (see debug.c). */
+void weft__diag_walk(void (*fn)(weft__g *g, void *arg), void *arg);
+/* The park g sleeps on: NULL unless g is parked on an unclaimed park. */
+const weft__park *weft__g_blocked_on(const weft__g *g);
+/* Print the deadlock message and the dump (once per process). */
+void weft__deadlock_report(void);
+
+/* ---- what the diagnostics read of the scheduler (sched.c) ---------------- */
+
+/* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
+void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
+/* For the deadlock check: true when every worker but the caller sleeps on
+ * the idle list; *epoch changes whenever any worker schedules. */
+bool weft__sched_quiet(uint64_t *epoch);
+
+/* ---- deadlock detection (deadlock.c) ------------------------------------- */
+
+/* The idle hook the diagnostics install unless WEFT_DEADLOCK=0. */
+extern const weft__idle_ops weft__deadlock_ops;
+
+/* ---- tracing (trace.c) ----------------------------------------------------
+ *
+ * The scheduler's events; the waiter's two (block, wake) and the flag are
+ * declared with the waiter (waiter.h). */
+
+void weft__trace_spawn(const weft__g *g);
+void weft__trace_run(const weft__g *g);  /* a worker switches to g */
+void weft__trace_stop(const weft__g *g); /* ... and back from it */
+void weft__trace_steal(int victim);
+void weft__trace_park(void); /* a worker goes idle */
+/* Write the WEFT_TRACE file (weft_shutdown; also at exit). */
+void weft__trace_flush(void);
+/* From weft__diag_init / weft__diag_worker_init. */
+void weft__trace_init(int nprocs);
+void weft__trace_thread(int wid);
+void weft__trace_atfork_child(void); /* the child of a fork: tracing off */
+
+#endif
+#line 15 "src/weft_internal.h"
+#line 1 "src/fdio.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 6, the descriptor calls' internals (fdio.c) for the layers above:
+ * the dialler (dial.c) connects with a deadline and a context at once,
+ * which no public call offers.
+ */
+#ifndef WEFT_FDIO_H
+#define WEFT_FDIO_H
+
+#line 11 "src/fdio.h"
+
+#include <sys/socket.h>
+
+/* weft_connect with a deadline (-1: none) and a context (NULL: none). */
+int weft__connect(int fd, const struct sockaddr *addr, socklen_t len,
+                  int64_t deadline, weft_ctx *ctx);
+
+#endif
+#line 16 "src/weft_internal.h"
+#line 17 "src/weft_internal.h"
+#line 18 "src/weft_internal.h"
+#line 19 "src/weft_internal.h"
+#line 20 "src/weft_internal.h"
+#line 21 "src/weft_internal.h"
+#line 22 "src/weft_internal.h"
+#line 23 "src/weft_internal.h"
+
+/* ---- fork(): the child starts a fresh runtime (runtime.c) ---------------- */
+
+/* pthread_atfork phases, for the parts that keep state across a fork: 0
+ * before the fork (take the lock), 1 in the parent (release it), 2 in the
+ * child (forget what belongs to the parent's threads, release it). */
+void weft__threads_atfork(int phase);
+/* In the child: close the parent's epoll instance and eventfd, drop the
+ * records. */
+void weft__netpoll_forget(void);
+
+#endif
 #line 41 "src/deadlock.c"
 
 #include <dirent.h>
@@ -2750,6 +2952,7 @@ void weft__diag_worker_init(int wid) {
  */
 #line 31 "src/dial.c"
 #line 32 "src/dial.c"
+#line 33 "src/dial.c"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -3238,53 +3441,12 @@ int weft_local_port(int fd) {
  * write(2) on them block the calling thread (a worker, for a goroutine)
  * for the disk's time whatever the flags say.
  */
-#line 1 "src/netpoll.h"
-/* SPDX-License-Identifier: MIT */
-/*
- * Layer 4, the netpoller's wait records (netpoll.c), for the descriptor
- * calls above it (fdio.c): the record of a descriptor, its registration in
- * the epoll set, and the count of waits in progress.  The poller itself
- * (weft__netpoll, _break, _init, _release) is declared with the scheduler,
- * its one caller.
- */
-#ifndef WEFT_NETPOLL_H
-#define WEFT_NETPOLL_H
-
-#line 13 "src/netpoll.h"
-
-#define BOTH (WEFT_READABLE | WEFT_WRITABLE)
-
-/* Directions: bit d of an events mask (WEFT_READABLE = 1 << 0, WEFT_WRITABLE
- * = 1 << 1) selects seq[d] and q[d]. */
-enum { RD, WR, NDIR };
-
-typedef struct weft__fdrec {
-    weft__lock lock;
-    atomic_uint seq[NDIR]; /* events delivered per direction */
-    weft__wq q[NDIR];      /* parked goroutines per direction */
-} weft__fdrec;
-
-/* The record of fd, made on first use; NULL when memory runs out. */
-weft__fdrec *weft__fd_rec(int fd);
-/* Make sure the file fd names now is in the epoll set (see netpoll.c).
- * 0, 1 when it cannot be polled (a regular file: always ready), -errno. */
-int weft__fd_register(int fd, weft__fdrec *r);
-/* The events delivered so far per direction, read before a syscall. */
-void weft__fd_seq_load(weft__fdrec *r, unsigned seq[NDIR]);
-/* A descriptor wait starts (1) or ends (-1): weft__netpoll_waiting. */
-void weft__netpoll_waits(int d);
-
-/* A system call's result, or -errno read the safe way: these functions
- * park, and a goroutine may resume on another thread, so errno is always
- * read through weft_errno() (see weft.h). */
-static inline ssize_t weft__sys(ssize_t r) {
-    return r < 0 ? -weft_errno() : r;
-}
-
-#endif
 #line 22 "src/fdio.c"
 #line 23 "src/fdio.c"
 #line 24 "src/fdio.c"
+#line 25 "src/fdio.c"
+#line 26 "src/fdio.c"
+#line 27 "src/fdio.c"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -3784,6 +3946,7 @@ int weft_go(weft_fn fn, void *arg) {
  */
 #line 31 "src/group.c"
 #line 32 "src/group.c"
+#line 33 "src/group.c"
 
 struct weft_group {
     weft_ctx *ctx;
@@ -3815,8 +3978,7 @@ static void slots_grant(weft_group *g) {
     if (g->limit > 0)
         free_slots = slot_free(g) ? (size_t)(g->limit - g->running) : 0;
     g->running += (int)weft__wq_claim(&g->q, free_slots, &woken);
-    weft__lock_release(&g->lock);
-    weft__wq_unpark(woken);
+    weft__unlock_unpark_list(&g->lock, woken);
 }
 
 /* Take a slot: 0, or -EAGAIN when none is free and wait is false. */
@@ -3832,11 +3994,9 @@ static int slot_take(weft_group *g, bool wait) {
         return -EAGAIN;
     }
     weft__ensure(); /* someone must be there to notice a deadlock */
-    weft__park p;
-    weft__wnode n = {.park = &p};
-    weft__park_init(&p, "group slot", g);
-    weft__wq_push(&g->q, &n);
-    weft__block(&p, -1, weft__unlock_cb, &g->lock);
+    weft__waiter w;
+    weft__waiter_init(&w, "group slot", g, NULL);
+    weft__wq_wait(&g->q, &g->lock, &w, -1);
     return 0; /* slots_grant counted us in running */
 }
 
@@ -3971,13 +4131,14 @@ int weft_group_wait(weft_group *g) {
  * allowed (goroutines accepting on one listener); an event wakes them all
  * and each retries its syscall.  Waiting for both directions queues one
  * node on each queue, sharing one park.  The waiter takes its nodes off
- * again under the lock after a timeout (see weft_internal.h).
+ * again under the lock after a timeout (see waiter.h).
  *
  * The descriptor calls built on these records (weft_wait_fd, weft_read,
  * ...) are in fdio.c.
  */
 #line 40 "src/netpoll.c"
 #line 41 "src/netpoll.c"
+#line 42 "src/netpoll.c"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -4137,8 +4298,7 @@ static int deliver(weft__fdrec *r, uint32_t ev) {
             atomic_fetch_add_explicit(&r->seq[d], 1, memory_order_relaxed);
             woken += weft__wq_claim(&r->q[d], SIZE_MAX, &list);
         }
-    weft__lock_release(&r->lock);
-    weft__wq_unpark(list);
+    weft__unlock_unpark_list(&r->lock, list);
     return (int)woken;
 }
 
@@ -6430,6 +6590,7 @@ int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
  */
 #line 43 "src/signal.c"
 #line 44 "src/signal.c"
+#line 45 "src/signal.c"
 
 #include <poll.h>
 #include <pthread.h>
@@ -7147,8 +7308,10 @@ void weft__stack_atfork(bool prepare) {
 #line 1 "src/sync.c"
 /* SPDX-License-Identifier: MIT */
 /*
- * Sync primitives: mutex, rwmutex, WaitGroup, Once, Cond, and the internal
- * semaphore, all on the shared waiter (weft__park / weft__block).
+ * Sync primitives: mutex, rwmutex, WaitGroup, Once, Cond, and the
+ * semaphore under the WaitGroup, all on the waiter's helpers (waiter.h):
+ * a blocked caller waits with weft__wq_wait, a waker takes its waiter with
+ * weft__wq_take and wakes it with weft__unlock_unpark.
  *
  * Each public type is an opaque byte array in weft.h; the structs below are
  * what lives in it, all-zero meaning "ready to use".
@@ -7159,15 +7322,23 @@ void weft__stack_atfork(bool prepare) {
  * free the object at once (freeing a WaitGroup right after wait returns, a
  * mutex right after its last unlock).
  */
-#line 16 "src/sync.c"
-#line 17 "src/sync.c"
+#line 18 "src/sync.c"
+#line 19 "src/sync.c"
+#line 20 "src/sync.c"
 
 #include <assert.h>
 #include <sched.h>
 
 /* ---- semaphore ---------------------------------------------------------- */
 
-void weft__sema_acquire(weft__sema *s, const char *why, const void *obj) {
+/* A counting semaphore: zero-initialised is count 0. */
+typedef struct sema {
+    weft__lock lock;
+    uint32_t count;
+    weft__wq q;
+} sema;
+
+static void sema_acquire(sema *s, const char *why, const void *obj) {
     weft__lock_acquire(&s->lock);
     if (s->count > 0) {
         s->count--;
@@ -7175,19 +7346,18 @@ void weft__sema_acquire(weft__sema *s, const char *why, const void *obj) {
         return;
     }
     weft__ensure(); /* someone must be there to notice a deadlock */
-    weft__park p;
-    weft__wnode n = {.park = &p};
-    weft__park_init(&p, why, obj);
-    weft__wq_push(&s->q, &n);
-    weft__block(&p, -1, weft__unlock_cb, &s->lock);
+    weft__waiter w;
+    weft__waiter_init(&w, why, obj, NULL);
+    weft__wq_wait(&s->q, &s->lock, &w, -1);
 }
 
-void weft__sema_release(weft__sema *s, uint32_t n) {
+/* Not inlined: weft_wg_add's fast path (every weft_wg_done) would pay for
+ * this slow path's stack frame. */
+static WEFT__NOINLINE void sema_release(sema *s, uint32_t n) {
     weft__lock_acquire(&s->lock);
     weft__wnode *woken = NULL;
     s->count += n - (uint32_t)weft__wq_claim(&s->q, n, &woken);
-    weft__lock_release(&s->lock);
-    weft__wq_unpark(woken);
+    weft__unlock_unpark_list(&s->lock, woken);
 }
 
 /* ---- mutex -----------------------------------------------------------------
@@ -7251,15 +7421,15 @@ static void mutex_lock_slow(imutex *m) {
             return;
         }
         weft__ensure(); /* someone must be there to notice a deadlock */
-        weft__park p;
-        weft__wnode n = {.park = &p, .since = since};
-        weft__park_init(&p, "mutex", m);
+        weft__waiter w;
+        weft__waiter_init(&w, "mutex", m, NULL);
+        w.node.since = since;
         if (front)
-            weft__wq_push_front(&m->q, &n);
+            weft__wq_push_front(&m->q, &w.node);
         else
-            weft__wq_push(&m->q, &n);
-        weft__block(&p, -1, weft__unlock_cb, &m->qlock);
-        if (p.err == 1)
+            weft__wq_push(&m->q, &w.node);
+        weft__waiter_block(&w, &m->q, &m->qlock, -1);
+        if (w.park.err == 1)
             return;   /* handed over: we own it */
         front = true; /* woken to compete: keep our place if we lose */
     }
@@ -7276,7 +7446,7 @@ static void mutex_lock(imutex *m) {
 
 static void mutex_unlock_slow(imutex *m) {
     weft__lock_acquire(&m->qlock);
-    weft__wnode *n = weft__wq_pop(&m->q);
+    weft__wnode *n = weft__wq_take(&m->q);
     unsigned s = atomic_load_explicit(&m->state, memory_order_relaxed);
     unsigned ns = s;
     if (n && weft_now() - n->since > STARVE_NS)
@@ -7287,13 +7457,9 @@ static void mutex_unlock_slow(imutex *m) {
     if (!handoff)
         ns &= ~(unsigned)M_LOCKED;
     atomic_store_explicit(&m->state, ns, memory_order_release);
-    if (n) {
-        weft__claim(n->park);
-        n->park->err = handoff;
-    }
-    weft__lock_release(&m->qlock);
     if (n)
-        weft__unpark(n->park);
+        n->park->err = handoff;
+    weft__unlock_unpark(&m->qlock, n ? n->park : NULL);
 }
 
 static void mutex_unlock(imutex *m) {
@@ -7336,25 +7502,20 @@ static_assert(sizeof(irw) <= sizeof(weft_rwmutex), "weft_rwmutex too small");
 
 static void rw_wait(irw *m, weft__wq *q, const char *why) {
     weft__ensure(); /* someone must be there to notice a deadlock */
-    weft__park p;
-    weft__wnode n = {.park = &p};
-    weft__park_init(&p, why, m);
-    weft__wq_push(q, &n);
-    weft__block(&p, -1, weft__unlock_cb, &m->lock);
+    weft__waiter w;
+    weft__waiter_init(&w, why, m, NULL);
+    weft__wq_wait(q, &m->lock, &w, -1);
 }
 
 /* With m->lock held and m free: give it to the first waiting writer, if
  * any; releases the lock. */
 static void rw_hand_to_writer(irw *m) {
-    weft__wnode *n = weft__wq_pop(&m->wq);
+    weft__wnode *n = weft__wq_take(&m->wq);
     if (n) {
         m->wwaiting--;
         m->writer = true;
-        weft__claim(n->park);
     }
-    weft__lock_release(&m->lock);
-    if (n)
-        weft__unpark(n->park);
+    weft__unlock_unpark(&m->lock, n ? n->park : NULL);
 }
 
 void weft_rwmutex_rlock(weft_rwmutex *mm) {
@@ -7416,7 +7577,7 @@ void weft_rwmutex_unlock(weft_rwmutex *mm) {
 
 typedef struct iwg {
     atomic_ullong state;
-    weft__sema sema;
+    sema sema;
 } iwg;
 static_assert(sizeof(iwg) <= sizeof(weft_wg), "weft_wg too small");
 
@@ -7432,7 +7593,7 @@ void weft_wg_add(weft_wg *w, int64_t delta) {
         return;
     /* count == 0 with waiters: nobody can change state now but us */
     atomic_store(&wg->state, 0);
-    weft__sema_release(&wg->sema, waiters);
+    sema_release(&wg->sema, waiters);
 }
 
 void weft_wg_done(weft_wg *wg) {
@@ -7449,7 +7610,7 @@ void weft_wg_wait(weft_wg *w) {
         if (atomic_compare_exchange_weak(&wg->state, &s, s + 1))
             break;
     }
-    weft__sema_acquire(&wg->sema, "waitgroup", wg);
+    sema_acquire(&wg->sema, "waitgroup", wg);
 }
 
 /* ---- Once --------------------------------------------------------------- */
@@ -7483,26 +7644,21 @@ static_assert(sizeof(icond) <= sizeof(weft_cond), "weft_cond too small");
 void weft_cond_wait(weft_cond *cc, weft_mutex *m) {
     icond *c = (icond *)cc;
     weft__ensure(); /* someone must be there to notice a deadlock */
-    weft__park p;
-    weft__wnode n = {.park = &p};
-    weft__park_init(&p, "cond", c);
+    weft__waiter w;
+    weft__waiter_init(&w, "cond", c, NULL);
     weft__lock_acquire(&c->lock);
-    weft__wq_push(&c->q, &n);
+    weft__wq_push(&c->q, &w.node);
     /* queued before m is released, so a signal after unlock finds us */
     weft_mutex_unlock(m);
-    weft__block(&p, -1, weft__unlock_cb, &c->lock);
+    weft__waiter_block(&w, &c->q, &c->lock, -1);
     weft_mutex_lock(m);
 }
 
 void weft_cond_signal(weft_cond *cc) {
     icond *c = (icond *)cc;
     weft__lock_acquire(&c->lock);
-    weft__wnode *n = weft__wq_pop(&c->q);
-    if (n)
-        weft__claim(n->park);
-    weft__lock_release(&c->lock);
-    if (n)
-        weft__unpark(n->park);
+    weft__wnode *n = weft__wq_take(&c->q);
+    weft__unlock_unpark(&c->lock, n ? n->park : NULL);
 }
 
 void weft_cond_broadcast(weft_cond *cc) {
@@ -7522,6 +7678,9 @@ void weft_cond_broadcast(weft_cond *cc) {
  */
 #line 8 "src/time.c"
 #line 9 "src/time.c"
+#line 10 "src/time.c"
+#line 11 "src/time.c"
+#line 12 "src/time.c"
 
 int weft_sleep(int64_t ns) {
     if (ns <= 0)
@@ -8221,10 +8380,10 @@ void weft__trace_flush(void) {
  * The waiter: how anything in weft blocks and is woken, for goroutines and
  * plain threads alike.  The protocol (park, claim, unpark, block, and the
  * lifetime rule that lets a woken party free the object at once) is
- * described at the top of weft_internal.h; this file implements it, plus
- * the intrusive wait queues the objects keep their waiters on.  The parts
- * on every channel operation's path (park_init, unpark, deadline) are
- * inline in weft_internal.h.
+ * described at the top of waiter.h; this file implements it, plus the
+ * out-of-line parts of the wait queues' helpers.  The parts on every
+ * channel operation's path (park_init, claim, unpark, the queue
+ * operations) are inline in waiter.h.
  *
  * A goroutine parks by leaving the CPU through the scheduler
  * (weft__leave); its unlock callback runs only once its stack is no longer
@@ -8236,6 +8395,9 @@ void weft__trace_flush(void) {
  * cleans up as after a timeout, and nothing was delivered.
  */
 #line 21 "src/waiter.c"
+#line 22 "src/waiter.c"
+#line 23 "src/waiter.c"
+#line 24 "src/waiter.c"
 
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -8253,7 +8415,7 @@ static void deadline_fire(weft__timer *t, int64_t now) {
  * goroutine that runs next: see weft__leave).  Everything is
  * read from p first: as soon as the status says WAITING, a timer may resume
  * the goroutine elsewhere, and it can return and pop p off its stack. */
-static void park_after(weft__worker *w, void *arg) {
+static void parked_after(weft__worker *w, void *arg) {
     weft__park *p = arg;
     (void)w;
     void (*unlock)(void *) = p->unlock;
@@ -8322,7 +8484,7 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
     atomic_store_explicit(&g->park, p, memory_order_release);
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_block(p);
-    weft__leave(g, park_after, p);
+    weft__leave(g, parked_after, p);
     atomic_store_explicit(&g->park, NULL, memory_order_relaxed);
     if (deadline >= 0)
         weft__timer_del(&p->timer);
@@ -8334,16 +8496,16 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
 size_t weft__wq_claim(weft__wq *q, size_t max, weft__wnode **list) {
     size_t k = 0;
     weft__wnode *n;
-    while (k < max && (n = weft__wq_pop(q)))
-        if (weft__claim(n->park)) {
-            n->next = *list;
-            *list = n;
-            k++;
-        }
+    while (k < max && (n = weft__wq_take(q))) {
+        n->next = *list;
+        *list = n;
+        k++;
+    }
     return k;
 }
 
-void weft__wq_unpark(weft__wnode *list) {
+void weft__unlock_unpark_list(weft__lock *l, weft__wnode *list) {
+    weft__lock_release(l);
     while (list) {
         weft__wnode *n = list;
         list = n->next; /* read first: n lives on the woken party's stack */
@@ -8354,8 +8516,7 @@ void weft__wq_unpark(weft__wnode *list) {
 void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
     weft__wnode *list = NULL;
     weft__wq_claim(q, SIZE_MAX, &list);
-    weft__lock_release(l);
-    weft__wq_unpark(list);
+    weft__unlock_unpark_list(l, list);
 }
 
 /* ---- call sites and the registry of blocked plain threads ----------------
@@ -8384,6 +8545,9 @@ static struct {
     int pool_idle;
 } reg;
 
+/* blocking.c's, here so that the deadlock check reading it does not link
+ * against blocking.c, which calls weft__ensure (runtime.c, which names the
+ * diagnostics: a cycle). */
 atomic_size_t weft__blocking_calls;
 
 typedef struct site {

@@ -14,7 +14,7 @@
  *     clock.  WEFT_FOREVER (-1) waits without limit; a timeout of 0 does not
  *     wait; any other negative timeout counts as 0.  now + timeout beyond
  *     INT64_MAX saturates there: a deadline that never comes, yet still a
- *     deadline (a sleep sleeps, a timer stays armed).
+ *     deadline (a sleep sleeps, a timer stays armed, a context reports it).
  *   - A timed wait in a goroutine needs a slot in the timer heap; when none
  *     can be allocated the call returns -ENOMEM at once, having done
  *     nothing (no value sent or consumed).

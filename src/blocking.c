@@ -21,7 +21,8 @@
  * helper holding an outer call that waits for an inner one.
  */
 #include "runtime.h"
-#include "weft_internal.h"
+#include "sys.h"
+#include "waiter.h"
 
 #include <pthread.h>
 
@@ -82,9 +83,7 @@ static void *helper_main(void *unused) {
                                   memory_order_release);
         weft__lock_acquire(&j->lock);
         bool won = weft__claim(&j->park); /* always: nobody else claims */
-        weft__lock_release(&j->lock);
-        if (won)
-            weft__unpark(&j->park);
+        weft__unlock_unpark(&j->lock, won ? &j->park : NULL);
         pthread_mutex_lock(&pool.mu);
     }
     pthread_mutex_unlock(&pool.mu);

@@ -22,7 +22,7 @@
  * kept (err) and returned by every later call, as in Go: bytes after a
  * failure could arrive out of order.
  */
-#include "weft_internal.h"
+#include "sys.h"
 
 #include <string.h>
 #include <sys/stat.h>

@@ -2,7 +2,7 @@
 /*
  * Channels, after Go's hchan.
  *
- * One allocation holds struct weft_chan (weft_internal.h) followed by the
+ * One allocation holds struct weft_chan (chan.h) followed by the
  * ring buffer.  One spin lock per channel guards everything in it; each
  * operation takes it once.  Values move by one memcpy: a sender that finds
  * a waiting receiver copies straight into the receiver's destination, a
@@ -18,8 +18,10 @@
  * park (timed out, or its deadline could not be armed: no waker holds its
  * node) relocks to unlink its node.
  */
+#include "chan.h"
 #include "runtime.h"
-#include "weft_internal.h"
+#include "sys.h"
+#include "waiter.h"
 
 #include <string.h>
 
@@ -51,20 +53,14 @@ static inline void set_count(weft_chan *c, size_t n) {
     __atomic_store_n(&c->count, n, __ATOMIC_RELAXED);
 }
 
-/* Pop the first waiter whose park we can claim; a failed claim is a select
- * that fired elsewhere or a waiter that timed out, left for its owner.  A
+/* Take the first waiter of q whose park we can claim (weft__wq_take).  A
  * select we claim will not touch c again, so its other nodes here must go
  * now (multi parks on channel queues are always selects'). */
 static inline weft__wnode *claim_first(weft_chan *c, weft__wq *q) {
-    while (q->head) {
-        weft__wnode *n = weft__wq_pop(q);
-        if (weft__claim(n->park)) {
-            if (n->park->multi)
-                weft__select_claimed(c, n);
-            return n;
-        }
-    }
-    return NULL;
+    weft__wnode *n = weft__wq_take(q);
+    if (n && n->park->multi)
+        weft__select_claimed(c, n);
+    return n;
 }
 
 /* Tell the claimed waiter of n its result; returns the park to unpark. */
@@ -128,19 +124,10 @@ int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
 /* Called with c->lock held; returns with it released. */
 static int block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
                     int64_t timeout_ns) {
-    weft__park p;
-    weft__wnode n = {.park = &p, .elem = elem};
-    weft__park_init(&p, why, c);
-    weft__wq_push(q, &n);
-    int r =
-        weft__block(&p, weft__deadline(timeout_ns), weft__unlock_cb, &c->lock);
-    if (r < 0) {
-        weft__lock_acquire(&c->lock);
-        weft__wq_remove(q, &n);
-        weft__lock_release(&c->lock);
-        return r;
-    }
-    return p.err;
+    weft__waiter w;
+    weft__waiter_init(&w, why, c, elem);
+    int r = weft__wq_wait(q, &c->lock, &w, weft__deadline(timeout_ns));
+    return r < 0 ? r : w.park.err;
 }
 
 /* One send (send true) or receive.  timeout_ns: WEFT_FOREVER, > 0, or 0 =
@@ -161,9 +148,7 @@ static inline int chan_op(weft_chan *c, bool send, void *elem,
             return block_on(c, &c->sendq, elem, "chan send", timeout_ns);
         return block_on(c, &c->recvq, elem, "chan receive", timeout_ns);
     }
-    weft__lock_release(&c->lock);
-    if (wake)
-        weft__unpark(wake);
+    weft__unlock_unpark(&c->lock, wake);
     return r;
 }
 
@@ -179,10 +164,6 @@ static inline int chan_recv(weft_chan *c, void *out, int64_t timeout_ns,
     if (WEFT__UNLIKELY(!c))
         return -EINVAL;
     return chan_op(c, false, out, timeout_ns, nowait_err);
-}
-
-static int64_t timeout_norm(int64_t timeout_ns) {
-    return timeout_ns < 0 && timeout_ns != WEFT_FOREVER ? 0 : timeout_ns;
 }
 
 int weft_send(weft_chan *c, const void *elem) {
@@ -202,11 +183,11 @@ int weft_try_recv(weft_chan *c, void *out) {
 }
 
 int weft_send_timeout(weft_chan *c, const void *elem, int64_t timeout_ns) {
-    return chan_send(c, elem, timeout_norm(timeout_ns), -ETIMEDOUT);
+    return chan_send(c, elem, weft__timeout(timeout_ns), -ETIMEDOUT);
 }
 
 int weft_recv_timeout(weft_chan *c, void *out, int64_t timeout_ns) {
-    return chan_recv(c, out, timeout_norm(timeout_ns), -ETIMEDOUT);
+    return chan_recv(c, out, weft__timeout(timeout_ns), -ETIMEDOUT);
 }
 
 int weft_close(weft_chan *c) {
@@ -223,8 +204,7 @@ int weft_close(weft_chan *c) {
     weft__wq_claim(&c->recvq, SIZE_MAX, &list);
     for (weft__wnode *n = list; n; n = n->next)
         hand_over(n, -EPIPE);
-    weft__lock_release(&c->lock);
-    weft__wq_unpark(list);
+    weft__unlock_unpark_list(&c->lock, list);
     return 0;
 }
 
@@ -253,8 +233,7 @@ void weft__chan_close_drain(weft_chan *c) {
             list = n;
         }
         bool empty = !c->recvq.head && !c->sendq.head;
-        weft__lock_release(&c->lock);
-        weft__wq_unpark(list);
+        weft__unlock_unpark_list(&c->lock, list);
         if (empty)
             return;
         weft_yield(); /* an owner on this worker may have to run first */
@@ -323,10 +302,10 @@ int weft_try_recv_sized(weft_chan *c, void *out, size_t size) {
 }
 int weft_send_timeout_sized(weft_chan *c, const void *elem, size_t size,
                             int64_t timeout_ns) {
-    return sized_op(c, true, (void *)elem, size, timeout_norm(timeout_ns),
+    return sized_op(c, true, (void *)elem, size, weft__timeout(timeout_ns),
                     -ETIMEDOUT);
 }
 int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
                             int64_t timeout_ns) {
-    return sized_op(c, false, out, size, timeout_norm(timeout_ns), -ETIMEDOUT);
+    return sized_op(c, false, out, size, weft__timeout(timeout_ns), -ETIMEDOUT);
 }

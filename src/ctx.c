@@ -44,7 +44,10 @@
  * callback.  Cancelling the node deletes the timer early, except from
  * within that timer's callback (timer deletion would wait for itself).
  * weft_ctx_with_deadline(p, WEFT_FOREVER) has no deadline; any other
- * deadline not after weft_now() cancels the new node at once.
+ * deadline not after weft_now() cancels the new node at once.  A timeout
+ * becomes a deadline as every other wait's does (weft__deadline): one
+ * beyond the clock's range is INT64_MAX, a deadline that never comes, with
+ * its timer queued like a channel's or a sleep's.
  *
  * Hooks.  A cancel node also keeps a list of weft__ctx_hook, callbacks
  * for whoever must hear of the end at once: a descriptor wait, a sleep, an
@@ -65,7 +68,10 @@
  * weft_ctx_done and weft_ctx_value return NULL, cancel and free do nothing.
  */
 #include "runtime.h"
-#include "weft_internal.h"
+#include "sync.h"
+#include "sys.h"
+#include "timer.h"
+#include "waiter.h"
 
 #include <sched.h>
 #include <unistd.h>
@@ -331,14 +337,10 @@ weft_ctx *weft_ctx_with_cancel(weft_ctx *parent) {
 }
 
 weft_ctx *weft_ctx_with_deadline(weft_ctx *parent, int64_t deadline) {
-    if (deadline == WEFT_FOREVER)
-        return cancel_node(parent, -1);
-    return cancel_node(parent, deadline < 0 ? 0 : deadline);
+    return cancel_node(parent, weft__timeout(deadline));
 }
 
 weft_ctx *weft_ctx_with_timeout(weft_ctx *parent, int64_t timeout_ns) {
-    if (timeout_ns == WEFT_FOREVER)
-        return cancel_node(parent, -1);
     return cancel_node(parent, weft__deadline(timeout_ns));
 }
 

@@ -27,8 +27,9 @@
  * caller sees when every address fails; the deadline and the context end
  * the loop at once.
  */
+#include "fdio.h"
 #include "runtime.h"
-#include "weft_internal.h"
+#include "sys.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -18,9 +18,12 @@
  * write(2) on them block the calling thread (a worker, for a goroutine)
  * for the disk's time whatever the flags say.
  */
+#include "fdio.h"
 #include "netpoll.h"
 #include "runtime.h"
-#include "weft_internal.h"
+#include "sync.h"
+#include "sys.h"
+#include "waiter.h"
 
 #include <fcntl.h>
 #include <limits.h>

@@ -28,7 +28,8 @@
  * weft_group_limit(NULL, n) does nothing.
  */
 #include "runtime.h"
-#include "weft_internal.h"
+#include "sys.h"
+#include "waiter.h"
 
 struct weft_group {
     weft_ctx *ctx;
@@ -60,8 +61,7 @@ static void slots_grant(weft_group *g) {
     if (g->limit > 0)
         free_slots = slot_free(g) ? (size_t)(g->limit - g->running) : 0;
     g->running += (int)weft__wq_claim(&g->q, free_slots, &woken);
-    weft__lock_release(&g->lock);
-    weft__wq_unpark(woken);
+    weft__unlock_unpark_list(&g->lock, woken);
 }
 
 /* Take a slot: 0, or -EAGAIN when none is free and wait is false. */
@@ -77,11 +77,9 @@ static int slot_take(weft_group *g, bool wait) {
         return -EAGAIN;
     }
     weft__ensure(); /* someone must be there to notice a deadlock */
-    weft__park p;
-    weft__wnode n = {.park = &p};
-    weft__park_init(&p, "group slot", g);
-    weft__wq_push(&g->q, &n);
-    weft__block(&p, -1, weft__unlock_cb, &g->lock);
+    weft__waiter w;
+    weft__waiter_init(&w, "group slot", g, NULL);
+    weft__wq_wait(&g->q, &g->lock, &w, -1);
     return 0; /* slots_grant counted us in running */
 }
 

@@ -31,13 +31,14 @@
  * allowed (goroutines accepting on one listener); an event wakes them all
  * and each retries its syscall.  Waiting for both directions queues one
  * node on each queue, sharing one park.  The waiter takes its nodes off
- * again under the lock after a timeout (see weft_internal.h).
+ * again under the lock after a timeout (see waiter.h).
  *
  * The descriptor calls built on these records (weft_wait_fd, weft_read,
  * ...) are in fdio.c.
  */
 #include "netpoll.h"
-#include "weft_internal.h"
+#include "sys.h"
+#include "waiter.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -197,8 +198,7 @@ static int deliver(weft__fdrec *r, uint32_t ev) {
             atomic_fetch_add_explicit(&r->seq[d], 1, memory_order_relaxed);
             woken += weft__wq_claim(&r->q[d], SIZE_MAX, &list);
         }
-    weft__lock_release(&r->lock);
-    weft__wq_unpark(list);
+    weft__unlock_unpark_list(&r->lock, list);
     return (int)woken;
 }
 

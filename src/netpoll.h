@@ -1,15 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Layer 4, the netpoller's wait records (netpoll.c), for the descriptor
- * calls above it (fdio.c): the record of a descriptor, its registration in
- * the epoll set, and the count of waits in progress.  The poller itself
- * (weft__netpoll, _break, _init, _release) is declared with the scheduler,
- * its one caller.
+ * Layer 4, the netpoller (netpoll.c): one epoll set for the process, the
+ * poll the scheduler runs when it looks for work, and the wait records of
+ * the descriptors goroutines wait on, for the descriptor calls (fdio.c).
+ * A record holds wait queues and the poll readies their waiters, so this
+ * header stands on the waiter's: scheduler -> poller -> waiter ->
+ * scheduler is the runtime's one real cycle (docs/design.md, "Layers").
  */
 #ifndef WEFT_NETPOLL_H
 #define WEFT_NETPOLL_H
 
-#include "weft_internal.h"
+#include "sys.h"
+#include "waiter.h"
+
+/* ---- the poller, for the scheduler and the runtime ------------------------
+ */
+
+/* Wait for descriptor events or until deadline (-1 = until woken) and ready
+ * the goroutines whose descriptors are ready.  Returns how many. */
+int weft__netpoll(int64_t deadline);
+/* Wake a worker waiting in weft__netpoll. */
+void weft__netpoll_break(void);
+int weft__netpoll_init(void);
+void weft__netpoll_release(void);
+/* Descriptor waits in progress (keeps the deadlock detector quiet). */
+size_t weft__netpoll_waiting(void);
+
+/* ---- wait records, for the descriptor calls ------------------------------ */
 
 #define BOTH (WEFT_READABLE | WEFT_WRITABLE)
 

@@ -39,8 +39,9 @@
  * when the context ended; an after-function on watch wakes the dispatcher
  * then, which prunes the registration.
  */
+#include "chan.h"
 #include "runtime.h"
-#include "weft_internal.h"
+#include "sys.h"
 
 #include <poll.h>
 #include <pthread.h>

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Sync primitives: mutex, rwmutex, WaitGroup, Once, Cond, and the internal
- * semaphore, all on the shared waiter (weft__park / weft__block).
+ * Sync primitives: mutex, rwmutex, WaitGroup, Once, Cond, and the
+ * semaphore under the WaitGroup, all on the waiter's helpers (waiter.h):
+ * a blocked caller waits with weft__wq_wait, a waker takes its waiter with
+ * weft__wq_take and wakes it with weft__unlock_unpark.
  *
  * Each public type is an opaque byte array in weft.h; the structs below are
  * what lives in it, all-zero meaning "ready to use".
@@ -13,14 +15,22 @@
  * mutex right after its last unlock).
  */
 #include "runtime.h"
-#include "weft_internal.h"
+#include "sys.h"
+#include "waiter.h"
 
 #include <assert.h>
 #include <sched.h>
 
 /* ---- semaphore ---------------------------------------------------------- */
 
-void weft__sema_acquire(weft__sema *s, const char *why, const void *obj) {
+/* A counting semaphore: zero-initialised is count 0. */
+typedef struct sema {
+    weft__lock lock;
+    uint32_t count;
+    weft__wq q;
+} sema;
+
+static void sema_acquire(sema *s, const char *why, const void *obj) {
     weft__lock_acquire(&s->lock);
     if (s->count > 0) {
         s->count--;
@@ -28,19 +38,18 @@ void weft__sema_acquire(weft__sema *s, const char *why, const void *obj) {
         return;
     }
     weft__ensure(); /* someone must be there to notice a deadlock */
-    weft__park p;
-    weft__wnode n = {.park = &p};
-    weft__park_init(&p, why, obj);
-    weft__wq_push(&s->q, &n);
-    weft__block(&p, -1, weft__unlock_cb, &s->lock);
+    weft__waiter w;
+    weft__waiter_init(&w, why, obj, NULL);
+    weft__wq_wait(&s->q, &s->lock, &w, -1);
 }
 
-void weft__sema_release(weft__sema *s, uint32_t n) {
+/* Not inlined: weft_wg_add's fast path (every weft_wg_done) would pay for
+ * this slow path's stack frame. */
+static WEFT__NOINLINE void sema_release(sema *s, uint32_t n) {
     weft__lock_acquire(&s->lock);
     weft__wnode *woken = NULL;
     s->count += n - (uint32_t)weft__wq_claim(&s->q, n, &woken);
-    weft__lock_release(&s->lock);
-    weft__wq_unpark(woken);
+    weft__unlock_unpark_list(&s->lock, woken);
 }
 
 /* ---- mutex -----------------------------------------------------------------
@@ -104,15 +113,15 @@ static void mutex_lock_slow(imutex *m) {
             return;
         }
         weft__ensure(); /* someone must be there to notice a deadlock */
-        weft__park p;
-        weft__wnode n = {.park = &p, .since = since};
-        weft__park_init(&p, "mutex", m);
+        weft__waiter w;
+        weft__waiter_init(&w, "mutex", m, NULL);
+        w.node.since = since;
         if (front)
-            weft__wq_push_front(&m->q, &n);
+            weft__wq_push_front(&m->q, &w.node);
         else
-            weft__wq_push(&m->q, &n);
-        weft__block(&p, -1, weft__unlock_cb, &m->qlock);
-        if (p.err == 1)
+            weft__wq_push(&m->q, &w.node);
+        weft__waiter_block(&w, &m->q, &m->qlock, -1);
+        if (w.park.err == 1)
             return;   /* handed over: we own it */
         front = true; /* woken to compete: keep our place if we lose */
     }
@@ -129,7 +138,7 @@ static void mutex_lock(imutex *m) {
 
 static void mutex_unlock_slow(imutex *m) {
     weft__lock_acquire(&m->qlock);
-    weft__wnode *n = weft__wq_pop(&m->q);
+    weft__wnode *n = weft__wq_take(&m->q);
     unsigned s = atomic_load_explicit(&m->state, memory_order_relaxed);
     unsigned ns = s;
     if (n && weft_now() - n->since > STARVE_NS)
@@ -140,13 +149,9 @@ static void mutex_unlock_slow(imutex *m) {
     if (!handoff)
         ns &= ~(unsigned)M_LOCKED;
     atomic_store_explicit(&m->state, ns, memory_order_release);
-    if (n) {
-        weft__claim(n->park);
-        n->park->err = handoff;
-    }
-    weft__lock_release(&m->qlock);
     if (n)
-        weft__unpark(n->park);
+        n->park->err = handoff;
+    weft__unlock_unpark(&m->qlock, n ? n->park : NULL);
 }
 
 static void mutex_unlock(imutex *m) {
@@ -189,25 +194,20 @@ static_assert(sizeof(irw) <= sizeof(weft_rwmutex), "weft_rwmutex too small");
 
 static void rw_wait(irw *m, weft__wq *q, const char *why) {
     weft__ensure(); /* someone must be there to notice a deadlock */
-    weft__park p;
-    weft__wnode n = {.park = &p};
-    weft__park_init(&p, why, m);
-    weft__wq_push(q, &n);
-    weft__block(&p, -1, weft__unlock_cb, &m->lock);
+    weft__waiter w;
+    weft__waiter_init(&w, why, m, NULL);
+    weft__wq_wait(q, &m->lock, &w, -1);
 }
 
 /* With m->lock held and m free: give it to the first waiting writer, if
  * any; releases the lock. */
 static void rw_hand_to_writer(irw *m) {
-    weft__wnode *n = weft__wq_pop(&m->wq);
+    weft__wnode *n = weft__wq_take(&m->wq);
     if (n) {
         m->wwaiting--;
         m->writer = true;
-        weft__claim(n->park);
     }
-    weft__lock_release(&m->lock);
-    if (n)
-        weft__unpark(n->park);
+    weft__unlock_unpark(&m->lock, n ? n->park : NULL);
 }
 
 void weft_rwmutex_rlock(weft_rwmutex *mm) {
@@ -269,7 +269,7 @@ void weft_rwmutex_unlock(weft_rwmutex *mm) {
 
 typedef struct iwg {
     atomic_ullong state;
-    weft__sema sema;
+    sema sema;
 } iwg;
 static_assert(sizeof(iwg) <= sizeof(weft_wg), "weft_wg too small");
 
@@ -285,7 +285,7 @@ void weft_wg_add(weft_wg *w, int64_t delta) {
         return;
     /* count == 0 with waiters: nobody can change state now but us */
     atomic_store(&wg->state, 0);
-    weft__sema_release(&wg->sema, waiters);
+    sema_release(&wg->sema, waiters);
 }
 
 void weft_wg_done(weft_wg *wg) {
@@ -302,7 +302,7 @@ void weft_wg_wait(weft_wg *w) {
         if (atomic_compare_exchange_weak(&wg->state, &s, s + 1))
             break;
     }
-    weft__sema_acquire(&wg->sema, "waitgroup", wg);
+    sema_acquire(&wg->sema, "waitgroup", wg);
 }
 
 /* ---- Once --------------------------------------------------------------- */
@@ -336,26 +336,21 @@ static_assert(sizeof(icond) <= sizeof(weft_cond), "weft_cond too small");
 void weft_cond_wait(weft_cond *cc, weft_mutex *m) {
     icond *c = (icond *)cc;
     weft__ensure(); /* someone must be there to notice a deadlock */
-    weft__park p;
-    weft__wnode n = {.park = &p};
-    weft__park_init(&p, "cond", c);
+    weft__waiter w;
+    weft__waiter_init(&w, "cond", c, NULL);
     weft__lock_acquire(&c->lock);
-    weft__wq_push(&c->q, &n);
+    weft__wq_push(&c->q, &w.node);
     /* queued before m is released, so a signal after unlock finds us */
     weft_mutex_unlock(m);
-    weft__block(&p, -1, weft__unlock_cb, &c->lock);
+    weft__waiter_block(&w, &c->q, &c->lock, -1);
     weft_mutex_lock(m);
 }
 
 void weft_cond_signal(weft_cond *cc) {
     icond *c = (icond *)cc;
     weft__lock_acquire(&c->lock);
-    weft__wnode *n = weft__wq_pop(&c->q);
-    if (n)
-        weft__claim(n->park);
-    weft__lock_release(&c->lock);
-    if (n)
-        weft__unpark(n->park);
+    weft__wnode *n = weft__wq_take(&c->q);
+    weft__unlock_unpark(&c->lock, n ? n->park : NULL);
 }
 
 void weft_cond_broadcast(weft_cond *cc) {

@@ -111,7 +111,17 @@ void weft__thread_mask(sigset_t *s);
 /* Unlock callback for weft__block: releases the weft__lock arg. */
 void weft__unlock_cb(void *lock);
 
-/* ---- timeouts ------------------------------------------------------------ */
+/* ---- timeouts ------------------------------------------------------------ *
+ *
+ * Every timeout and deadline argument goes through these, so that each
+ * blocking call reads WEFT_FOREVER, a negative value and a sum beyond the
+ * clock the same way (weft.h's conventions). */
+
+/* A timeout (or absolute deadline) as the API reads it: WEFT_FOREVER stays
+ * (none), any other negative value counts as 0 (do not wait). */
+static inline int64_t weft__timeout(int64_t ns) {
+    return ns < 0 && ns != WEFT_FOREVER ? 0 : ns;
+}
 
 /* The one place a deadline is computed: from + ns, where ns < 0 counts as
  * 0 and a sum beyond the clock's range saturates at INT64_MAX, a deadline

@@ -4,8 +4,11 @@
  * by an entry of the timer heap).  Built on the waiter and the channels,
  * like any other blocking call.
  */
+#include "chan.h"
 #include "runtime.h"
-#include "weft_internal.h"
+#include "sys.h"
+#include "timer.h"
+#include "waiter.h"
 
 int weft_sleep(int64_t ns) {
     if (ns <= 0)

@@ -3,10 +3,10 @@
  * The waiter: how anything in weft blocks and is woken, for goroutines and
  * plain threads alike.  The protocol (park, claim, unpark, block, and the
  * lifetime rule that lets a woken party free the object at once) is
- * described at the top of weft_internal.h; this file implements it, plus
- * the intrusive wait queues the objects keep their waiters on.  The parts
- * on every channel operation's path (park_init, unpark, deadline) are
- * inline in weft_internal.h.
+ * described at the top of waiter.h; this file implements it, plus the
+ * out-of-line parts of the wait queues' helpers.  The parts on every
+ * channel operation's path (park_init, claim, unpark, the queue
+ * operations) are inline in waiter.h.
  *
  * A goroutine parks by leaving the CPU through the scheduler
  * (weft__leave); its unlock callback runs only once its stack is no longer
@@ -17,7 +17,10 @@
  * claims its own park at once and weft__block returns -ENOMEM: the caller
  * cleans up as after a timeout, and nothing was delivered.
  */
-#include "weft_internal.h"
+#include "waiter.h"
+#include "sched.h"
+#include "sys.h"
+#include "timer.h"
 
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -35,7 +38,7 @@ static void deadline_fire(weft__timer *t, int64_t now) {
  * goroutine that runs next: see weft__leave).  Everything is
  * read from p first: as soon as the status says WAITING, a timer may resume
  * the goroutine elsewhere, and it can return and pop p off its stack. */
-static void park_after(weft__worker *w, void *arg) {
+static void parked_after(weft__worker *w, void *arg) {
     weft__park *p = arg;
     (void)w;
     void (*unlock)(void *) = p->unlock;
@@ -104,7 +107,7 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
     atomic_store_explicit(&g->park, p, memory_order_release);
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_block(p);
-    weft__leave(g, park_after, p);
+    weft__leave(g, parked_after, p);
     atomic_store_explicit(&g->park, NULL, memory_order_relaxed);
     if (deadline >= 0)
         weft__timer_del(&p->timer);
@@ -116,16 +119,16 @@ int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
 size_t weft__wq_claim(weft__wq *q, size_t max, weft__wnode **list) {
     size_t k = 0;
     weft__wnode *n;
-    while (k < max && (n = weft__wq_pop(q)))
-        if (weft__claim(n->park)) {
-            n->next = *list;
-            *list = n;
-            k++;
-        }
+    while (k < max && (n = weft__wq_take(q))) {
+        n->next = *list;
+        *list = n;
+        k++;
+    }
     return k;
 }
 
-void weft__wq_unpark(weft__wnode *list) {
+void weft__unlock_unpark_list(weft__lock *l, weft__wnode *list) {
+    weft__lock_release(l);
     while (list) {
         weft__wnode *n = list;
         list = n->next; /* read first: n lives on the woken party's stack */
@@ -136,8 +139,7 @@ void weft__wq_unpark(weft__wnode *list) {
 void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
     weft__wnode *list = NULL;
     weft__wq_claim(q, SIZE_MAX, &list);
-    weft__lock_release(l);
-    weft__wq_unpark(list);
+    weft__unlock_unpark_list(l, list);
 }
 
 /* ---- call sites and the registry of blocked plain threads ----------------
@@ -166,6 +168,9 @@ static struct {
     int pool_idle;
 } reg;
 
+/* blocking.c's, here so that the deadlock check reading it does not link
+ * against blocking.c, which calls weft__ensure (runtime.c, which names the
+ * diagnostics: a cycle). */
 atomic_size_t weft__blocking_calls;
 
 typedef struct site {

@@ -5,8 +5,11 @@
  * deadline.  A goroutine sleeping INT64_MAX is asleep on a timer, not
  * deadlocked; a timer with delay INT64_MAX does not fire; a period of
  * INT64_MAX fires once, then never again, and does not spin (with one
- * worker a spinning timer loop would starve everything).  Each part runs
- * in a child with WEFT_PROCS=1: the deadlock detector ends a process.
+ * worker a spinning timer loop would starve everything).  A context with
+ * timeout INT64_MAX gets that same deadline (weft__deadline, as every wait
+ * does): weft_ctx_deadline says INT64_MAX, and waiting for the context to
+ * end is waiting on a timer, not a deadlock.  Each part runs in a child
+ * with WEFT_PROCS=1: the deadlock detector ends a process.
  */
 #include "child.h"
 
@@ -29,6 +32,19 @@ static int sleeper(void) {
     weft_wg never = {0};
     weft_wg_add(&never, 1);
     weft_wg_wait(&never);
+    return 1;
+}
+
+/* As sleeper, with main waiting for a context that ends at INT64_MAX. */
+static int ctx_waiter(void) {
+    weft_ctx *ctx = weft_ctx_with_timeout(weft_ctx_background(), INT64_MAX);
+    CHECK(ctx);
+    int64_t d = 0;
+    CHECK_EQ(weft_ctx_deadline(ctx, &d), 1);
+    CHECK_EQ(d, INT64_MAX);
+    signal(SIGALRM, bye);
+    alarm(2);
+    weft_recv(weft_ctx_done(ctx), NULL);
     return 1;
 }
 
@@ -76,6 +92,9 @@ int main(void) {
     static const char *const env[] = {"WEFT_PROCS=1", NULL};
     static child c;
     child_run(sleeper, env, &c);
+    CHILD_CHECK(&c, child_exit_code(&c) == 0);
+    CHILD_CHECK(&c, c.secs >= 1.9);
+    child_run(ctx_waiter, env, &c);
     CHILD_CHECK(&c, child_exit_code(&c) == 0);
     CHILD_CHECK(&c, c.secs >= 1.9);
     child_run(timers, env, &c);
