@@ -133,13 +133,12 @@ size_t weft__gq_take(weft__g **out, size_t max, int shares,
     if (n > max)
         n = max;
     weft__gq_batch *done = NULL;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         out[i] = pop(&done);
-        if (i && i <= PREFETCH_FIRST)
-            weft__g_prefetch(out[i]); /* the ring prefetches the later ones */
-    }
     atomic_fetch_sub_explicit(&weft__gq_n, n, memory_order_relaxed);
     weft__lock_release(&gq.lock);
+    for (size_t i = 1; i < n && i <= PREFETCH_FIRST; i++)
+        weft__g_prefetch(out[i]); /* the ring prefetches the later ones */
     recycle(spare, done);
     return n;
 }

@@ -87,6 +87,23 @@ static inline void runq_put(weft__runq *q, weft__gq_batch **spare, weft__g *g) {
     runq_put_slow(q, spare, g, h, t);
 }
 
+/* Queue gs[0..n) in order: one publication of tail when they fit (a batch
+ * from the global queue into an empty ring), else one by one. */
+static inline void runq_put_many(weft__runq *q, weft__gq_batch **spare,
+                                 weft__g *const *gs, size_t n) {
+    unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
+    if (t - h + n > WEFT__RUNQ) {
+        for (size_t i = 0; i < n; i++)
+            runq_put(q, spare, gs[i]);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        atomic_store_explicit(&q->ring[(t + i) % WEFT__RUNQ], gs[i],
+                              memory_order_relaxed);
+    atomic_store_explicit(&q->tail, t + (unsigned)n, memory_order_release);
+}
+
 static inline weft__g *ring_get(weft__runq *q) {
     for (;;) {
         unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);

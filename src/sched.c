@@ -224,9 +224,10 @@ static weft__g *gq_take_batch(weft__worker *w, size_t max) {
         return NULL;
     weft__g *got[WEFT__RUNQ / 2];
     size_t n = weft__gq_take(got, max, rt.nprocs, &w->gq_spare);
-    for (size_t i = 1; i < n; i++)
-        local_put(w, got[i]);
-    return n ? got[0] : NULL;
+    if (n == 0)
+        return NULL;
+    runq_put_many(&w->q, &w->gq_spare, got + 1, n - 1);
+    return got[0];
 }
 
 /* ---- idle workers ------------------------------------------------------- */
