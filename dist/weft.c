@@ -3447,6 +3447,7 @@ int weft_local_port(int fd) {
 #line 25 "src/fdio.c"
 #line 26 "src/fdio.c"
 #line 27 "src/fdio.c"
+#line 28 "src/fdio.c"
 
 #include <fcntl.h>
 #include <limits.h>
