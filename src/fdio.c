@@ -21,6 +21,7 @@
 #include "fdio.h"
 #include "netpoll.h"
 #include "runtime.h"
+#include "sched.h"
 #include "sync.h"
 #include "sys.h"
 #include "waiter.h"
