@@ -256,10 +256,19 @@ void weft__runtime_join(weft__subsystem *s);
 #line 1 "src/sched.h"
 /* SPDX-License-Identifier: MIT */
 /*
- * Layer 3, the scheduler (sched.c): goroutines (weft__g and its states),
- * the workers that run them, their run queues, ready and leave, and the
- * hooks through which the layers above watch it (weft__worker_init,
- * weft__idle_hook).  The waiter (waiter.h) is its one client for blocking.
+ * Layer 3, the scheduler core (docs/design.md, "Layers"): goroutines
+ * (weft__g and its states), the workers that run them, the run queues,
+ * and the two ways in and out of a goroutine's life that the layers above
+ * use: weft__ready (make runnable) and weft__leave (switch out).
+ *
+ *   sched.c  workers, finding work, switching, ready/leave, start/stop;
+ *            runq.h holds its inline run-queue and runnext operations
+ *   g.c      goroutine allocation: chunks, free arrays, ids, live counts
+ *   gq.c     the global run queue
+ *
+ * Upper layers watch the scheduler only through the hooks declared here
+ * (weft__worker_init, weft__idle_hook), which runtime.c installs; nothing
+ * in this layer calls them by name.
  */
 #ifndef WEFT_SCHED_H
 #define WEFT_SCHED_H
@@ -287,7 +296,7 @@ void weft__regs_init(weft__regs *regs, void *top, void (*fn)(void *),
                      void *arg);
 
 #endif
-#line 12 "src/sched.h"
+#line 21 "src/sched.h"
 #line 1 "src/stack.h"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -334,11 +343,35 @@ void weft__stack_release_all(void);
 void weft__stack_atfork(bool prepare);
 
 #endif
-#line 13 "src/sched.h"
-#line 14 "src/sched.h"
+#line 22 "src/sched.h"
+#line 23 "src/sched.h"
 
-/* ---- goroutines and workers --------------------------------------------- */
-
+/*
+ * Goroutine states (g->status), and who may change which:
+ *
+ *   0         the struct is free (in a g cache or a chunk).  Set by
+ *             weft__g_put, on the worker that retires the goroutine.
+ *   WAITING   not runnable: new (from weft__go until it is readied), or
+ *             parked.  weft__go sets it for a new g; for a parked one the
+ *             waiter's after-hook sets it (release store), on the context
+ *             that runs once the goroutine has switched out.  A WAITING g
+ *             with a non-NULL g->park is parked, without one it is new
+ *             (debug.c's state_of relies on that).
+ *   RUNNABLE  in a run queue, a runnext slot or the global queue.  Set by
+ *             ready (the spawner, or the waker that won the claim of the
+ *             goroutine's park), or by the yield after-hook.
+ *   RUNNING   on a worker.  Set by the worker that dequeued it
+ *             (set_running).
+ *   DEAD      its function returned; the stack is about to be reused or
+ *             freed.  Set by the goroutine itself (g_exit).
+ *
+ * Only the claimer of a goroutine's park (or its spawner) moves it from
+ * WAITING to RUNNABLE, and it first waits out RUNNING: a waker can win the
+ * claim before the after-hook has published WAITING.  The states a
+ * goroutine enters by switching out (WAITING, RUNNABLE on a yield, free)
+ * are published only by hooks that run after the switch, never by the
+ * goroutine on its own stack.
+ */
 enum {
     WEFT__G_RUNNABLE = 1,
     WEFT__G_RUNNING,
@@ -353,7 +386,7 @@ typedef struct weft__worker weft__worker;
  * or an exit touches; it moves between the spawning and the running core
  * once each way.  The second is for the global queue's single list, the
  * loose free list, names and TSan: a free g keeps its name empty, so a
- * spawn need not touch it (see g_alloc). */
+ * spawn need not touch it (see weft__g_get). */
 typedef struct weft__g {
     _Alignas(WEFT__CACHELINE) weft__regs ctx;
     weft__stack *stack; /* NULL until the goroutine first runs */
@@ -416,6 +449,141 @@ void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg);
 /* A random 32-bit number from the calling worker's (or thread's) PRNG;
  * seeded from WEFT_SEED when that is set. */
 uint32_t weft__rand(void);
+
+/* For deadlock.c: true when every worker but the caller sleeps on the idle
+ * list; *epoch changes whenever any worker schedules. */
+bool weft__sched_quiet(uint64_t *epoch);
+
+/* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
+void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
+
+/* ---- goroutine allocation (g.c) ---------------------------------------- */
+
+/* Start fetching the hot line of a g struct used soon: it was last written
+ * by another core (the spawner, or the worker that freed it), and loading
+ * it when it is needed stalls for a whole cache-line transfer. */
+static inline void weft__g_prefetch(weft__g *g) {
+    __builtin_prefetch(g, 1, 3);
+}
+
+#define WEFT__GFREE_MAX 64 /* free g structs a worker keeps */
+#define WEFT__GPREFETCH 4  /* g structs prefetched ahead in the array */
+
+/* What a worker keeps of the goroutine allocator, single writer: free g
+ * structs, reserved ids and its live count (see g.c). */
+typedef struct weft__g_cache {
+    weft__g *gfree[WEFT__GFREE_MAX];
+    int ngfree;
+    uint64_t id_next, id_end; /* goroutine ids reserved by this worker */
+    atomic_long nlive;        /* spawned here minus exited here */
+} weft__g_cache;
+
+/* The slow paths of the inlines below.  weft__g_refill: c is empty, fill
+ * half of it (false: out of memory); weft__g_spill: c is full, share a
+ * batch of it; weft__g_alloc1: one g for a plain thread (c NULL), or NULL;
+ * weft__g_ids: an id with c's reservation used up (or for c NULL). */
+bool weft__g_refill(weft__g_cache *c);
+void weft__g_spill(weft__g_cache *c);
+weft__g *weft__g_alloc1(void);
+uint64_t weft__g_ids(weft__g_cache *c);
+/* Count a goroutine spawned (+1) or exited (-1) by a plain thread. */
+void weft__g_live_thread(long d);
+/* Goroutines spawned by plain threads minus those that exited there. */
+long weft__g_live_threads(void);
+/* At shutdown (every g free) or in a forked child: unmap every g. */
+void weft__g_release_all(void);
+void weft__g_atfork(int phase);
+
+/* A free g (stack NULL) from c, or from the shared lists when c is NULL
+ * (a plain thread); NULL if out of memory.  Spawn's fast path. */
+static inline weft__g *weft__g_get(weft__g_cache *c) {
+    weft__g *g;
+    if (!c) {
+        if (!(g = weft__g_alloc1()))
+            return NULL;
+    } else {
+        if (WEFT__UNLIKELY(c->ngfree == 0) && !weft__g_refill(c))
+            return NULL;
+        g = c->gfree[--c->ngfree];
+        if (c->ngfree >= WEFT__GPREFETCH)
+            weft__g_prefetch(c->gfree[c->ngfree - WEFT__GPREFETCH]);
+    }
+    g->stack = NULL;
+    return g;
+}
+
+/* Free g into c: an exit's fast path. */
+static inline void weft__g_put(weft__g_cache *c, weft__g *g) {
+    atomic_store_explicit(&g->status, 0, memory_order_relaxed);
+    if (g->named) {
+        g->name[0] = 0;
+        g->named = false;
+    }
+    if (WEFT__UNLIKELY(c->ngfree == WEFT__GFREE_MAX))
+        weft__g_spill(c);
+    c->gfree[c->ngfree++] = g;
+}
+
+/* A new goroutine id; ids are never reused. */
+static inline uint64_t weft__g_new_id(weft__g_cache *c) {
+    if (WEFT__UNLIKELY(!c || c->id_next == c->id_end))
+        return weft__g_ids(c);
+    return c->id_next++;
+}
+
+/* Count a goroutine in (+1) or out (-1) on the caller's counter. */
+static inline void weft__g_live(weft__g_cache *c, long d) {
+    if (!c) {
+        weft__g_live_thread(d);
+        return;
+    }
+    long v = atomic_load_explicit(&c->nlive, memory_order_relaxed);
+    atomic_store_explicit(&c->nlive, v + d, memory_order_release);
+}
+
+/* ---- the global run queue (gq.c) --------------------------------------- */
+
+#define WEFT__RUNQ 256 /* a worker's ring (runq.h) */
+
+/* A ring's spilled half in the global queue: the worker that takes them
+ * reads an array instead of chasing links through g structs another core
+ * wrote last. */
+typedef struct weft__gq_batch {
+    struct weft__gq_batch *next;
+    unsigned head, n; /* g[head..n) are queued */
+    weft__g *g[WEFT__RUNQ / 2 + 1];
+} weft__gq_batch;
+
+/* Goroutines queued, for lock-free peeks (see weft__gq_len). */
+extern atomic_size_t weft__gq_n;
+static inline size_t weft__gq_len(void) {
+    return atomic_load_explicit(&weft__gq_n, memory_order_acquire);
+}
+
+/* An empty batch to fill (*spare, the caller's spare, usually), NULL if
+ * out of memory. */
+weft__gq_batch *weft__gq_batch_new(weft__gq_batch **spare);
+/* Queue b's n goroutines, and refill *spare in the same locked step. */
+void weft__gq_put_batch(weft__gq_batch **spare, weft__gq_batch *b);
+/* Queue n goroutines linked through g->link. */
+void weft__gq_put_list(weft__g *head, weft__g *tail, size_t n);
+/* Take up to max goroutines, at most a share (len / shares + 1) of the
+ * queue, into out; how many.  Emptied batches refill *spare first. */
+size_t weft__gq_take(weft__g **out, size_t max, int shares,
+                     weft__gq_batch **spare);
+/* At shutdown (only spares left) or in a forked child: free it all. */
+void weft__gq_release(void);
+void weft__gq_atfork(int phase);
+
+/* ---- fork(): the child starts a fresh runtime (runtime.c) ---------------- */
+
+/* pthread_atfork phases, for the parts that keep state across a fork: 0
+ * before the fork (take the lock), 1 in the parent (release it), 2 in the
+ * child (forget what belongs to the parent's threads, release it). */
+void weft__threads_atfork(int phase);
+/* In the child: close the parent's epoll instance and eventfd, drop the
+ * records. */
+void weft__netpoll_forget(void);
 
 #endif
 #line 41 "src/waiter.h"
@@ -3894,6 +4062,222 @@ int weft_connect_ctx(weft_ctx *ctx, int fd, const struct sockaddr *addr,
     return ctx ? weft__connect(fd, addr, len, -1, ctx) : -EINVAL;
 }
 
+#line 1 "src/g.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Goroutine allocation: chunks, free arrays, ids, live counts.
+ *
+ * g structs come in chunks that live until shutdown, so weft_dump can walk
+ * every goroutine without any registry to maintain on spawn and exit (a
+ * free g has status 0).  Each worker keeps its free g structs in an array
+ * (weft__g_cache), so that weft__g_get can prefetch the ones it hands out
+ * next: they were freed by another core as often as not, and a linked list
+ * would make every spawn wait for the previous one's cache-line transfer.
+ * Full arrays spill GBATCH of them as one gbatch (an array node) to the
+ * shared list, and empty ones take a gbatch back, so a worker that only
+ * spawns and one that only runs goroutines to completion balance out.
+ * Fresh chunks, and spills when no node can be allocated, go to a linked
+ * "loose" list.  Ids are reserved ID_BATCH at a time and the live count is
+ * kept per worker (single writer), so spawning touches no shared cache
+ * line.  The fast paths are the inlines of sched.h; this file holds the
+ * rest.
+ */
+#line 21 "src/g.c"
+
+#include <string.h>
+#include <sys/mman.h>
+
+#define GBATCH 32 /* g structs moved between a worker and the shared list */
+#define GCHUNK_BYTES 65536 /* g structs are mapped this much at a time */
+#define ID_BATCH 256
+
+struct gchunk {
+    struct gchunk *next;
+    weft__g g[];
+};
+
+#define GCHUNK (int)((GCHUNK_BYTES - sizeof(struct gchunk)) / sizeof(weft__g))
+
+struct gbatch {
+    struct gbatch *next;
+    int n;
+    weft__g *g[GBATCH];
+};
+
+static struct {
+    weft__lock lock; /* the lists and the chunk list */
+    struct gbatch *gfull, *gempty;
+    weft__g *gloose;
+    _Atomic(struct gchunk *) chunks; /* read without the lock: foreach_g */
+    atomic_long nlive_threads;       /* goroutines spawned by plain threads */
+} ga;
+
+static atomic_ullong next_gid = 1; /* never reset: ids are never reused */
+
+/* A new chunk, all of it on the loose list.  The pages are mapped
+ * populated: a spawner that runs ahead of the workers running its
+ * goroutines needs fresh g structs all the time, and faulting them in one
+ * page at a time is a large part of a spawn's cost.  False if out of
+ * memory. */
+static bool chunk_new(void) {
+    struct gchunk *c = mmap(NULL, GCHUNK_BYTES, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (c == MAP_FAILED)
+        return false;
+    for (int i = 0; i + 1 < GCHUNK; i++)
+        c->g[i].link = &c->g[i + 1];
+    weft__lock_acquire(&ga.lock);
+    c->next = atomic_load_explicit(&ga.chunks, memory_order_relaxed);
+    atomic_store_explicit(&ga.chunks, c, memory_order_release);
+    c->g[GCHUNK - 1].link = ga.gloose;
+    ga.gloose = &c->g[0];
+    weft__lock_release(&ga.lock);
+    return true;
+}
+
+/* Under the lock: move up to max free g structs to out; returns how many
+ * (0 when the shared lists are empty). */
+static int gfree_take(weft__g **out, int max) {
+    struct gbatch *b = ga.gfull;
+    int n = 0;
+    if (b) {
+        while (n < max && b->n > 0)
+            out[n++] = b->g[--b->n];
+        if (b->n == 0) {
+            ga.gfull = b->next;
+            b->next = ga.gempty;
+            ga.gempty = b;
+        }
+        return n;
+    }
+    while (n < max && ga.gloose) {
+        out[n++] = ga.gloose;
+        ga.gloose = ga.gloose->link;
+    }
+    return n;
+}
+
+/* Take up to max free g structs into out, mapping a chunk if need be;
+ * returns how many, 0 if out of memory. */
+static int gfree_get(weft__g **out, int max) {
+    for (;;) {
+        weft__lock_acquire(&ga.lock);
+        int n = gfree_take(out, max);
+        weft__lock_release(&ga.lock);
+        if (n > 0 || !chunk_new())
+            return n;
+    }
+}
+
+weft__g *weft__g_alloc1(void) {
+    weft__g *g;
+    return gfree_get(&g, 1) ? g : NULL;
+}
+
+bool weft__g_refill(weft__g_cache *c) {
+    c->ngfree = gfree_get(c->gfree, WEFT__GFREE_MAX / 2);
+    for (int i = 1; i <= WEFT__GPREFETCH && i < c->ngfree; i++)
+        weft__g_prefetch(c->gfree[c->ngfree - 1 - i]);
+    return c->ngfree > 0;
+}
+
+/* Under the lock: fill b with the GBATCH g structs at top and share it. */
+static void gbatch_share(struct gbatch *b, weft__g **top) {
+    memcpy(b->g, top, sizeof b->g);
+    b->n = GBATCH;
+    b->next = ga.gfull;
+    ga.gfull = b;
+}
+
+/* Give GBATCH of c's array to the shared list, in an empty gbatch if there
+ * is one (one locked step), else in a new one, else, out of memory, on the
+ * loose list. */
+void weft__g_spill(weft__g_cache *c) {
+    c->ngfree -= GBATCH;
+    weft__g **top = &c->gfree[c->ngfree];
+    weft__lock_acquire(&ga.lock);
+    struct gbatch *b = ga.gempty;
+    if (b) {
+        ga.gempty = b->next;
+        gbatch_share(b, top);
+    }
+    weft__lock_release(&ga.lock);
+    if (b)
+        return;
+    b = malloc(sizeof *b);
+    if (!b)
+        for (int i = 0; i + 1 < GBATCH; i++)
+            top[i]->link = top[i + 1];
+    weft__lock_acquire(&ga.lock);
+    if (b) {
+        gbatch_share(b, top);
+    } else {
+        top[GBATCH - 1]->link = ga.gloose;
+        ga.gloose = top[0];
+    }
+    weft__lock_release(&ga.lock);
+}
+
+uint64_t weft__g_ids(weft__g_cache *c) {
+    if (!c)
+        return atomic_fetch_add_explicit(&next_gid, 1, memory_order_relaxed);
+    c->id_next =
+        atomic_fetch_add_explicit(&next_gid, ID_BATCH, memory_order_relaxed);
+    c->id_end = c->id_next + ID_BATCH;
+    return c->id_next++;
+}
+
+void weft__g_live_thread(long d) {
+    atomic_fetch_add_explicit(&ga.nlive_threads, d, memory_order_release);
+}
+
+long weft__g_live_threads(void) {
+    return atomic_load_explicit(&ga.nlive_threads, memory_order_acquire);
+}
+
+void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg) {
+    /* No lock: SIGQUIT's dump runs here, maybe on a thread interrupted
+     * while it holds the lock.  Chunks are only ever prepended, each
+     * complete before it is published, and live until weft__g_release_all
+     * unlinks them all (NULL before the first spawn and after it). */
+    for (struct gchunk *c =
+             atomic_load_explicit(&ga.chunks, memory_order_acquire);
+         c; c = c->next)
+        for (int i = 0; i < GCHUNK; i++)
+            if (atomic_load_explicit(&c->g[i].status, memory_order_acquire))
+                fn(&c->g[i], arg);
+}
+
+void weft__g_release_all(void) {
+    struct gchunk *c = atomic_exchange(&ga.chunks, NULL);
+    while (c) {
+        struct gchunk *next = c->next;
+        munmap(c, GCHUNK_BYTES);
+        c = next;
+    }
+    for (int full = 0; full < 2; full++) {
+        struct gbatch **list = full ? &ga.gfull : &ga.gempty;
+        while (*list) {
+            struct gbatch *b = *list;
+            *list = b->next;
+            free(b);
+        }
+    }
+    ga.gloose = NULL;
+    atomic_store(&ga.nlive_threads, 0);
+}
+
+void weft__g_atfork(int phase) {
+    if (phase == 0)
+        weft__lock_acquire(&ga.lock);
+    else
+        weft__lock_release(&ga.lock);
+}
+#undef GBATCH
+#undef GCHUNK
+#undef GCHUNK_BYTES
+#undef ID_BATCH
+
 #line 1 "src/go.c"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -3914,6 +4298,178 @@ int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
 int weft_go(weft_fn fn, void *arg) {
     return weft_go_with(fn, arg, NULL);
 }
+
+#line 1 "src/gq.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * The global run queue: overflow of full rings, goroutines readied by
+ * plain threads.
+ *
+ * Two FIFOs under one lock: batches (a ring's spilled half, see sched.c's
+ * runq_put_slow) and single goroutines linked through g->link (readied by
+ * plain threads, or spilled when no batch could be allocated).  The count
+ * weft__gq_n covers both.  A taker empties the singles first: they are
+ * few, and a stream of spills must not starve them.  Emptied batches are
+ * kept for reuse: one spare per worker (the caller's *spare), up to
+ * GQ_SPARES shared.
+ */
+#line 15 "src/gq.c"
+
+#define GQ_SPARES 16
+#define PREFETCH_FIRST 6 /* taken goroutines prefetched here; see runq.h */
+
+atomic_size_t weft__gq_n;
+
+static struct {
+    _Alignas(WEFT__CACHELINE) weft__lock lock;
+    weft__g *head, *tail;
+    weft__gq_batch *bhead, *btail;
+    weft__gq_batch *spares;
+    int nspares;
+} gq;
+
+/* Under the lock: a shared spare batch, or NULL. */
+static weft__gq_batch *spare_pop(void) {
+    weft__gq_batch *b = gq.spares;
+    if (b) {
+        gq.spares = b->next;
+        gq.nspares--;
+    }
+    return b;
+}
+
+weft__gq_batch *weft__gq_batch_new(weft__gq_batch **spare) {
+    weft__gq_batch *b = *spare;
+    if (b) {
+        *spare = NULL;
+        return b;
+    }
+    weft__lock_acquire(&gq.lock);
+    b = spare_pop();
+    weft__lock_release(&gq.lock);
+    return b ? b : malloc(sizeof *b);
+}
+
+void weft__gq_put_batch(weft__gq_batch **spare, weft__gq_batch *b) {
+    b->head = 0;
+    b->next = NULL;
+    weft__lock_acquire(&gq.lock);
+    if (gq.btail)
+        gq.btail->next = b;
+    else
+        gq.bhead = b;
+    gq.btail = b;
+    atomic_fetch_add_explicit(&weft__gq_n, b->n, memory_order_release);
+    *spare = spare_pop();
+    weft__lock_release(&gq.lock);
+}
+
+void weft__gq_put_list(weft__g *head, weft__g *tail, size_t n) {
+    weft__lock_acquire(&gq.lock);
+    if (gq.tail)
+        gq.tail->link = head;
+    else
+        gq.head = head;
+    gq.tail = tail;
+    atomic_fetch_add_explicit(&weft__gq_n, n, memory_order_release);
+    weft__lock_release(&gq.lock);
+}
+
+/* Under the lock: the next queued goroutine (the count is > 0).  An
+ * emptied batch is unlinked and pushed on *done for the caller to
+ * recycle. */
+static weft__g *pop(weft__gq_batch **done) {
+    weft__g *g = gq.head;
+    if (g) {
+        gq.head = g->link;
+        if (!gq.head)
+            gq.tail = NULL;
+        return g;
+    }
+    weft__gq_batch *b = gq.bhead;
+    g = b->g[b->head++];
+    if (b->head == b->n) {
+        gq.bhead = b->next;
+        if (!gq.bhead)
+            gq.btail = NULL;
+        b->next = *done;
+        *done = b;
+    }
+    return g;
+}
+
+/* Keep emptied batches for reuse, up to *spare and GQ_SPARES shared; free
+ * the rest (a burst of spills must not pin its memory). */
+static void recycle(weft__gq_batch **spare, weft__gq_batch *done) {
+    if (done && !*spare) {
+        *spare = done;
+        done = done->next;
+    }
+    if (!done)
+        return;
+    weft__lock_acquire(&gq.lock);
+    while (done && gq.nspares < GQ_SPARES) {
+        weft__gq_batch *b = done;
+        done = b->next;
+        b->next = gq.spares;
+        gq.spares = b;
+        gq.nspares++;
+    }
+    weft__lock_release(&gq.lock);
+    while (done) {
+        weft__gq_batch *b = done;
+        done = b->next;
+        free(b);
+    }
+}
+
+size_t weft__gq_take(weft__g **out, size_t max, int shares,
+                     weft__gq_batch **spare) {
+    if (weft__gq_len() == 0)
+        return 0;
+    weft__lock_acquire(&gq.lock);
+    size_t len = atomic_load_explicit(&weft__gq_n, memory_order_relaxed);
+    size_t n = len / (size_t)shares + 1;
+    if (n > len)
+        n = len;
+    if (n > max)
+        n = max;
+    weft__gq_batch *done = NULL;
+    for (size_t i = 0; i < n; i++)
+        out[i] = pop(&done);
+    atomic_fetch_sub_explicit(&weft__gq_n, n, memory_order_relaxed);
+    weft__lock_release(&gq.lock);
+    for (size_t i = 1; i < n && i <= PREFETCH_FIRST; i++)
+        weft__g_prefetch(out[i]); /* the ring prefetches the later ones */
+    recycle(spare, done);
+    return n;
+}
+
+void weft__gq_release(void) {
+    while (gq.bhead) {
+        weft__gq_batch *b = gq.bhead;
+        gq.bhead = b->next;
+        free(b);
+    }
+    gq.btail = NULL;
+    gq.head = gq.tail = NULL;
+    atomic_store(&weft__gq_n, 0);
+    while (gq.spares) {
+        weft__gq_batch *b = gq.spares;
+        gq.spares = b->next;
+        free(b);
+    }
+    gq.nspares = 0;
+}
+
+void weft__gq_atfork(int phase) {
+    if (phase == 0)
+        weft__lock_acquire(&gq.lock);
+    else
+        weft__lock_release(&gq.lock);
+}
+#undef GQ_SPARES
+#undef PREFETCH_FIRST
 
 #line 1 "src/group.c"
 /* SPDX-License-Identifier: MIT */
@@ -4584,7 +5140,8 @@ const char *weft_version(void) {
 #line 1 "src/sched.c"
 /* SPDX-License-Identifier: MIT */
 /*
- * The scheduler: goroutines multiplexed M:N onto worker threads.
+ * The scheduler: goroutines multiplexed M:N onto worker threads (layer 3;
+ * sched.h lists the layer's files).
  *
  * Each worker is one OS thread with:
  *   - g0: the scheduler's own context on the thread's native stack.  A
@@ -4596,18 +5153,11 @@ const char *weft_version(void) {
  *     runs first (run_hook).  A goroutine that returns hands its stack to
  *     the next one instead, with no switch, when that one has never run
  *     (g_exit).  g0 never migrates, so only g0 may keep thread state.
- *   - runnext: one slot for the goroutine most recently woken by the running
- *     one, so a ping-pong or a pipeline stays on one core and in cache.
- *     The owner swaps it without atomic read-modify-writes (next_swap);
- *     it yields to the ring after NEXT_STREAK picks in a row (runq_get).
- *   - runq: a bounded ring (RUNQ) of runnable goroutines.  The owner pushes
- *     at tail and pops at head; other workers steal half of it at head with
- *     a CAS on head.  Slots are atomics so a stealer that loses the CAS race
- *     never reads a torn pointer.
+ *   - runnext and runq, the local run queue (runq.h); runnext yields to
+ *     the ring after NEXT_STREAK picks in a row (runq_get).
  * Shared:
- *   - the global queue (locked; see gq_batch): overflow of full runqs,
- *     goroutines readied by plain threads; checked every 61st schedule for
- *     fairness.
+ *   - the global queue (gq.c): overflow of full rings, goroutines readied
+ *     by plain threads; checked every 61st schedule for fairness.
  *   - the idle list: workers asleep on their own futex word.
  *   - the poller role: at most one idle worker sleeps in epoll_wait until
  *     the next timer deadline instead of on its futex.
@@ -4624,7 +5174,241 @@ const char *weft_version(void) {
  * bounded time before it sleeps again.  While any worker spins, wakep wakes
  * nobody; the spinner that finds work wakes a replacement, as in Go.
  */
-#line 44 "src/sched.c"
+#line 1 "src/runq.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * A worker's local run queue and runnext slot: the scheduler's hottest
+ * data, private to sched.c (which includes this header and nothing else
+ * does), all inline.
+ *
+ *   - runq: a bounded ring (WEFT__RUNQ) of runnable goroutines.  The owner
+ *     pushes at tail and pops at head; other workers steal half of it at
+ *     head with a CAS on head.  Slots are atomics so a stealer that loses
+ *     the CAS race never reads a torn pointer.  A full ring spills half of
+ *     itself to the global queue (runq_put_slow).
+ *   - runnext: one slot for the goroutine most recently woken by the
+ *     running one, so a ping-pong or a pipeline stays on one core and in
+ *     cache.  The owner swaps it without atomic read-modify-writes
+ *     (next_swap); another worker takes it only when the owner seems stuck
+ *     (next_steal).
+ */
+#ifndef WEFT_RUNQ_H
+#define WEFT_RUNQ_H
+
+#line 22 "src/runq.h"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* head, tail and the ring change only when the ring is used: separate
+ * lines keep a stealer's reads of one from stalling the owner's writes of
+ * another. */
+typedef struct weft__runq {
+    _Alignas(WEFT__CACHELINE) atomic_uint head; /* stealers CAS this */
+    _Alignas(WEFT__CACHELINE) atomic_uint tail; /* owner stores this */
+    _Atomic(weft__g *) ring[WEFT__RUNQ];
+} weft__runq;
+
+typedef struct weft__runnext {
+    _Atomic(weft__g *) g;
+    atomic_uint busy; /* the owner is using the slot (see next_swap) */
+    atomic_uint req;  /* a stealer wants it */
+} weft__runnext;
+
+/* Ring slots ahead: a cache-line transfer takes several runs. */
+#define PREFETCH_AHEAD 6
+
+/* Move half the ring plus g to the global queue, as one batch (in a spare
+ * from *spare); without memory for a batch they go as a linked list. */
+static void runq_put_slow(weft__runq *q, weft__gq_batch **spare, weft__g *g,
+                          unsigned h, unsigned t) {
+    unsigned n = (t - h) / 2;
+    weft__gq_batch *b = weft__gq_batch_new(spare);
+    weft__g *list[WEFT__RUNQ / 2 + 1];
+    weft__g **batch = b ? b->g : list;
+    for (unsigned i = 0; i < n; i++)
+        batch[i] = atomic_load_explicit(&q->ring[(h + i) % WEFT__RUNQ],
+                                        memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(
+            &q->head, &h, h + n, memory_order_release, memory_order_relaxed)) {
+        /* stealers made room meanwhile */
+        unsigned t2 = atomic_load_explicit(&q->tail, memory_order_relaxed);
+        atomic_store_explicit(&q->ring[t2 % WEFT__RUNQ], g,
+                              memory_order_relaxed);
+        atomic_store_explicit(&q->tail, t2 + 1, memory_order_release);
+        *spare = b; /* unused: weft__gq_batch_new left the slot empty */
+        return;
+    }
+    batch[n] = g;
+    if (b) {
+        b->n = n + 1;
+        weft__gq_put_batch(spare, b);
+        return;
+    }
+    for (unsigned i = 0; i < n; i++)
+        batch[i]->link = batch[i + 1];
+    g->link = NULL;
+    weft__gq_put_list(batch[0], g, n + 1);
+}
+
+static inline void runq_put(weft__runq *q, weft__gq_batch **spare, weft__g *g) {
+    unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
+    if (t - h < WEFT__RUNQ) {
+        atomic_store_explicit(&q->ring[t % WEFT__RUNQ], g,
+                              memory_order_relaxed);
+        atomic_store_explicit(&q->tail, t + 1, memory_order_release);
+        return;
+    }
+    runq_put_slow(q, spare, g, h, t);
+}
+
+/* Queue gs[0..n) in order: one publication of tail when they fit (a batch
+ * from the global queue into an empty ring), else one by one. */
+static inline void runq_put_many(weft__runq *q, weft__gq_batch **spare,
+                                 weft__g *const *gs, size_t n) {
+    unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
+    if (t - h + n > WEFT__RUNQ) {
+        for (size_t i = 0; i < n; i++)
+            runq_put(q, spare, gs[i]);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        atomic_store_explicit(&q->ring[(t + i) % WEFT__RUNQ], gs[i],
+                              memory_order_relaxed);
+    atomic_store_explicit(&q->tail, t + (unsigned)n, memory_order_release);
+}
+
+static inline weft__g *ring_get(weft__runq *q) {
+    for (;;) {
+        unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
+        unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+        if (t == h)
+            return NULL;
+        weft__g *g = atomic_load_explicit(&q->ring[h % WEFT__RUNQ],
+                                          memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&q->head, &h, h + 1,
+                                                  memory_order_release,
+                                                  memory_order_relaxed)) {
+            if (t - h > PREFETCH_AHEAD)
+                weft__g_prefetch(atomic_load_explicit(
+                    &q->ring[(h + PREFETCH_AHEAD) % WEFT__RUNQ],
+                    memory_order_relaxed));
+            return g;
+        }
+    }
+}
+
+static inline bool ring_empty(weft__runq *q) {
+    unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
+    unsigned t = atomic_load_explicit(&q->tail, memory_order_acquire);
+    return h == t;
+}
+
+/* Steal half of v's ring into q; returns one goroutine to run.  v's
+ * runnext is not touched: only a rescue takes it (next_steal), once v has
+ * not scheduled for a whole look.  (Go's stealers take it after 3 us;
+ * here that costs a membarrier, and a goroutine readied by a running one
+ * is usually about to run on that core.) */
+static weft__g *runq_steal(weft__runq *q, weft__runq *v) {
+    for (;;) {
+        unsigned h = atomic_load_explicit(&v->head, memory_order_acquire);
+        unsigned t = atomic_load_explicit(&v->tail, memory_order_acquire);
+        unsigned n = t - h;
+        n -= n / 2;
+        if (n == 0)
+            return NULL;
+        if (n > WEFT__RUNQ / 2)
+            continue; /* inconsistent snapshot */
+        unsigned wt = atomic_load_explicit(&q->tail, memory_order_relaxed);
+        for (unsigned i = 0; i < n; i++) {
+            weft__g *g = atomic_load_explicit(&v->ring[(h + i) % WEFT__RUNQ],
+                                              memory_order_relaxed);
+            atomic_store_explicit(&q->ring[(wt + i) % WEFT__RUNQ], g,
+                                  memory_order_relaxed);
+        }
+        if (!atomic_compare_exchange_weak_explicit(&v->head, &h, h + n,
+                                                   memory_order_acq_rel,
+                                                   memory_order_relaxed))
+            continue;
+        n--;
+        weft__g *g = atomic_load_explicit(&q->ring[(wt + n) % WEFT__RUNQ],
+                                          memory_order_relaxed);
+        if (n)
+            atomic_store_explicit(&q->tail, wt + n, memory_order_release);
+        return g;
+    }
+}
+
+/*
+ * runnext without read-modify-writes on the owner's side.  The owner swaps
+ * runnext at every hand-off; another worker takes it only when the owner
+ * seems stuck.  So the owner uses plain loads and stores, and the rare
+ * stealer pays for both with an asymmetric fence: it raises req, then
+ * sys_membarrier runs a full fence on every CPU running this process.
+ * Afterwards either the stealer sees the owner's busy (and waits for the
+ * owner to leave its few instructions), or the owner's next entry sees req
+ * (and waits for the stealer to finish).  Without membarrier (fenced
+ * false: old kernels, qemu-user, valgrind) both sides use atomic
+ * exchanges.
+ */
+static inline void next_enter(weft__runnext *s) {
+    atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst); /* membarrier does the rest */
+    while (
+        WEFT__UNLIKELY(atomic_load_explicit(&s->req, memory_order_acquire))) {
+        atomic_store_explicit(&s->busy, 0, memory_order_release);
+        while (atomic_load_explicit(&s->req, memory_order_acquire))
+            weft__cpu_relax();
+        atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+    }
+}
+
+/* Owner only: put g (or NULL) in the slot; returns what was there. */
+static inline weft__g *next_swap(weft__runnext *s, weft__g *g, bool fenced) {
+    if (!fenced)
+        return atomic_exchange_explicit(&s->g, g, memory_order_acq_rel);
+    next_enter(s);
+    weft__g *old = atomic_load_explicit(&s->g, memory_order_relaxed);
+    atomic_store_explicit(&s->g, g, memory_order_relaxed);
+    atomic_store_explicit(&s->busy, 0, memory_order_release);
+    return old;
+}
+
+/* Owner only: take what the slot holds.  Only the owner ever fills it, so
+ * a NULL seen here is current. */
+static inline weft__g *next_take(weft__runnext *s, bool fenced) {
+    if (!atomic_load_explicit(&s->g, memory_order_relaxed))
+        return NULL;
+    return next_swap(s, NULL, fenced);
+}
+
+/* Another worker: take v's slot. */
+static weft__g *next_steal(weft__runnext *v, bool fenced) {
+    if (!fenced)
+        return atomic_exchange_explicit(&v->g, NULL, memory_order_acquire);
+    unsigned zero = 0;
+    if (!atomic_compare_exchange_strong(&v->req, &zero, 1))
+        return NULL; /* another stealer is at it */
+    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    while (atomic_load_explicit(&v->busy, memory_order_acquire))
+        weft__cpu_relax();
+    weft__g *g = atomic_load_explicit(&v->g, memory_order_relaxed);
+    atomic_store_explicit(&v->g, NULL, memory_order_relaxed);
+    atomic_store_explicit(&v->req, 0, memory_order_release);
+    return g;
+}
+
+static inline bool next_empty(weft__runnext *s) {
+    return !atomic_load_explicit(&s->g, memory_order_acquire);
+}
+
+#endif
+#line 38 "src/sched.c"
+#line 39 "src/sched.c"
 
 #include <limits.h>
 #include <linux/futex.h>
@@ -4633,7 +5417,6 @@ const char *weft_version(void) {
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -4646,27 +5429,18 @@ const char *weft_version(void) {
 #include <sanitizer/common_interface_defs.h>
 #endif
 
-#define RUNQ 256
-#define GFREE_MAX 64 /* free g structs a worker keeps */
-#define GBATCH 32    /* g structs moved between a worker and the shared list */
-#define GCHUNK_BYTES 65536 /* g structs are mapped this much at a time */
-#define ID_BATCH 256
 #define STEAL_ROUNDS 4
 #define NEXT_STREAK 2
-#define FAIR_TICK 61 /* see find_runnable */
+#define FAIR_TICK 61 /* see fair_step */
+#define POLL_AWAKE 0 /* rt.poll_deadline: see poller_take */
 
 struct weft__worker {
-    /* head, tail and the ring change only when the ring is used; runnext
-     * and tick change at every wake and schedule.  Separate lines keep a
-     * stealer's reads of one from stalling the owner's writes of another. */
-    _Alignas(WEFT__CACHELINE) atomic_uint head; /* stealers CAS this */
-    _Alignas(WEFT__CACHELINE) atomic_uint tail; /* owner stores this */
-    _Atomic(weft__g *) runq[RUNQ];
-    _Alignas(WEFT__CACHELINE) _Atomic(weft__g *) runnext;
-    atomic_uint next_busy; /* the owner is using runnext (see next_swap) */
-    atomic_uint next_req;  /* a stealer wants runnext */
-    atomic_uint tick;      /* schedules so far; stealers read it */
-    atomic_uint offers;    /* goroutines offered to idle workers (see offer) */
+    /* The ring changes only when it is used; runnext and tick change at
+     * every wake and schedule: separate lines (see runq.h). */
+    weft__runq q;
+    _Alignas(WEFT__CACHELINE) weft__runnext next;
+    atomic_uint tick;   /* schedules so far; stealers read it */
+    atomic_uint offers; /* goroutines offered to idle workers (see offer) */
     _Alignas(WEFT__CACHELINE) int id;
     weft__regs g0;
     weft__g *cur;
@@ -4678,12 +5452,9 @@ struct weft__worker {
     atomic_uint look_tail, look_tick, look_offers; /* at the last look */
     bool spinning;
     weft__stack_cache stacks;
-    weft__g *gfree[GFREE_MAX]; /* see g_alloc */
-    int ngfree;
-    struct gq_batch *gq_spare; /* an empty batch, see runq_put_slow */
-    uint64_t id_next, id_end;  /* goroutine ids reserved by this worker */
-    atomic_long nlive;         /* spawned here minus exited here */
-    atomic_uint park_word;     /* 1 = woken */
+    weft__g_cache gc;
+    weft__gq_batch *gq_spare; /* an empty batch, see runq_put_slow */
+    atomic_uint park_word;    /* 1 = woken */
     weft__worker *idle_next;
     pthread_t thread;
     void *tsan_fiber;
@@ -4705,31 +5476,18 @@ static struct {
     uint64_t seed;
     uint64_t seed_rng; /* WEFT_SEED: schedule draws, the one worker only */
 
-    _Alignas(WEFT__CACHELINE) weft__lock gq_lock; /* see gq_batch */
-    weft__g *gq_head, *gq_tail;
-    struct gq_batch *gq_bhead, *gq_btail;
-    struct gq_batch *gq_spares;
-    int ngq_spares;
-    atomic_size_t gq_len;
-
     _Alignas(WEFT__CACHELINE) weft__lock idle_lock;
     weft__worker *idle;
     atomic_int nidle;
 
     _Alignas(WEFT__CACHELINE) atomic_int nspinning;
 
-    _Alignas(WEFT__CACHELINE) atomic_int poller; /* a worker holds the role */
+    _Alignas(WEFT__CACHELINE)
+        atomic_int poller;      /* holder's id + 1, or 0: see poller_take */
     atomic_int poll_woken;      /* the poller was already told to wake */
     atomic_llong poll_deadline; /* what the poller sleeps towards */
 
-    _Alignas(WEFT__CACHELINE) weft__lock gfree_lock; /* and the chunk list */
-    struct gbatch *gfull, *gempty;
-    weft__g *gloose;
-    _Atomic(struct gchunk *) gchunks; /* read without the lock: foreach_g */
-    atomic_long nlive_threads;        /* goroutines spawned by plain threads */
 } rt;
-
-static atomic_ullong next_gid = 1; /* never reset: ids are never reused */
 
 static __thread weft__worker *tls_worker;
 
@@ -4799,152 +5557,14 @@ static inline void san_after(void *fake) {
     (void)fake;
 }
 
-/* ---- local run queue ---------------------------------------------------- */
+/* ---- run queues (runq.h) ------------------------------------------------- */
 
-/* A ring's spilled half in the global queue (see the global queue). */
-struct gq_batch {
-    struct gq_batch *next;
-    unsigned head, n; /* g[head..n) are queued */
-    weft__g *g[RUNQ / 2 + 1];
-};
-
-static weft__g *gq_take_batch(weft__worker *w, int max);
-static void gq_put_list(weft__g *head, weft__g *tail, size_t n);
-static struct gq_batch *gq_batch_new(weft__worker *w);
-static void gq_put_batch(weft__worker *w, struct gq_batch *b);
-
-/* Move half the ring plus g to the global queue, as one gq_batch: the
- * worker that takes them reads an array instead of chasing links through
- * g structs this core wrote last.  Without memory for a batch they go as a
- * linked list. */
-static void runq_put_slow(weft__worker *w, weft__g *g, unsigned h, unsigned t) {
-    unsigned n = (t - h) / 2;
-    struct gq_batch *b = gq_batch_new(w);
-    weft__g *list[RUNQ / 2 + 1];
-    weft__g **batch = b ? b->g : list;
-    for (unsigned i = 0; i < n; i++)
-        batch[i] = atomic_load_explicit(&w->runq[(h + i) % RUNQ],
-                                        memory_order_relaxed);
-    if (!atomic_compare_exchange_strong_explicit(
-            &w->head, &h, h + n, memory_order_release, memory_order_relaxed)) {
-        /* stealers made room meanwhile */
-        unsigned t2 = atomic_load_explicit(&w->tail, memory_order_relaxed);
-        atomic_store_explicit(&w->runq[t2 % RUNQ], g, memory_order_relaxed);
-        atomic_store_explicit(&w->tail, t2 + 1, memory_order_release);
-        w->gq_spare = b; /* unused: gq_batch_new left the slot empty */
-        return;
-    }
-    batch[n] = g;
-    if (b) {
-        b->n = n + 1;
-        gq_put_batch(w, b);
-        return;
-    }
-    for (unsigned i = 0; i < n; i++)
-        batch[i]->link = batch[i + 1];
-    g->link = NULL;
-    gq_put_list(batch[0], g, n + 1);
+static inline void local_put(weft__worker *w, weft__g *g) {
+    runq_put(&w->q, &w->gq_spare, g);
 }
 
-static void runq_put(weft__worker *w, weft__g *g) {
-    unsigned t = atomic_load_explicit(&w->tail, memory_order_relaxed);
-    unsigned h = atomic_load_explicit(&w->head, memory_order_acquire);
-    if (t - h < RUNQ) {
-        atomic_store_explicit(&w->runq[t % RUNQ], g, memory_order_relaxed);
-        atomic_store_explicit(&w->tail, t + 1, memory_order_release);
-        return;
-    }
-    runq_put_slow(w, g, h, t);
-}
-
-/*
- * runnext without read-modify-writes on the owner's side.  The owner swaps
- * runnext at every hand-off (ready, runq_get); another worker takes it only
- * when the owner seems stuck (steal_next).  So the owner uses plain loads
- * and stores, and the rare stealer pays for both with an asymmetric
- * fence: it raises next_req, then sys_membarrier runs a full fence on
- * every CPU running this process.  Afterwards either the stealer sees the
- * owner's next_busy (and waits for the owner to leave its few
- * instructions), or the owner's next entry sees next_req (and waits for the
- * stealer to finish).  Without membarrier (old kernels, qemu-user,
- * valgrind) both sides use atomic exchanges.
- */
-static void next_enter(weft__worker *w) {
-    atomic_store_explicit(&w->next_busy, 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst); /* membarrier does the rest */
-    while (WEFT__UNLIKELY(
-        atomic_load_explicit(&w->next_req, memory_order_acquire))) {
-        atomic_store_explicit(&w->next_busy, 0, memory_order_release);
-        while (atomic_load_explicit(&w->next_req, memory_order_acquire))
-            weft__cpu_relax();
-        atomic_store_explicit(&w->next_busy, 1, memory_order_relaxed);
-        atomic_signal_fence(memory_order_seq_cst);
-    }
-}
-
-/* Owner only: put g (or NULL) in runnext; returns what was there. */
-static weft__g *next_swap(weft__worker *w, weft__g *g) {
-    if (!rt.next_fenced)
-        return atomic_exchange_explicit(&w->runnext, g, memory_order_acq_rel);
-    next_enter(w);
-    weft__g *old = atomic_load_explicit(&w->runnext, memory_order_relaxed);
-    atomic_store_explicit(&w->runnext, g, memory_order_relaxed);
-    atomic_store_explicit(&w->next_busy, 0, memory_order_release);
-    return old;
-}
-
-/* Another worker: take v's runnext. */
-static weft__g *steal_next(weft__worker *v) {
-    if (!rt.next_fenced)
-        return atomic_exchange_explicit(&v->runnext, NULL,
-                                        memory_order_acquire);
-    unsigned zero = 0;
-    if (!atomic_compare_exchange_strong(&v->next_req, &zero, 1))
-        return NULL; /* another stealer is at it */
-    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-    while (atomic_load_explicit(&v->next_busy, memory_order_acquire))
-        weft__cpu_relax();
-    weft__g *g = atomic_load_explicit(&v->runnext, memory_order_relaxed);
-    atomic_store_explicit(&v->runnext, NULL, memory_order_relaxed);
-    atomic_store_explicit(&v->next_req, 0, memory_order_release);
-    return g;
-}
-
-/* Only this worker ever fills its runnext, so a NULL seen here is current. */
-static weft__g *take_next(weft__worker *w) {
-    if (!atomic_load_explicit(&w->runnext, memory_order_relaxed))
-        return NULL;
-    return next_swap(w, NULL);
-}
-
-/* Start fetching the hot line of a g struct used soon: it was last written
- * by another core (the spawner, or the worker that freed it), and loading
- * it when it is needed stalls for a whole cache-line transfer. */
-static inline void g_prefetch(weft__g *g) {
-    __builtin_prefetch(g, 1, 3);
-}
-
-/* Ring slots ahead: a cache-line transfer takes several runs. */
-#define PREFETCH_AHEAD 6
-
-static weft__g *ring_get(weft__worker *w) {
-    for (;;) {
-        unsigned h = atomic_load_explicit(&w->head, memory_order_acquire);
-        unsigned t = atomic_load_explicit(&w->tail, memory_order_relaxed);
-        if (t == h)
-            return NULL;
-        weft__g *g =
-            atomic_load_explicit(&w->runq[h % RUNQ], memory_order_relaxed);
-        if (atomic_compare_exchange_weak_explicit(&w->head, &h, h + 1,
-                                                  memory_order_release,
-                                                  memory_order_relaxed)) {
-            if (t - h > PREFETCH_AHEAD)
-                g_prefetch(
-                    atomic_load_explicit(&w->runq[(h + PREFETCH_AHEAD) % RUNQ],
-                                         memory_order_relaxed));
-            return g;
-        }
-    }
+static inline weft__g *next_swap_w(weft__worker *w, weft__g *g) {
+    return next_swap(&w->next, g, rt.next_fenced);
 }
 
 /* runnext goes first, while its data is warm in this core's cache.  But
@@ -4954,215 +5574,33 @@ static weft__g *ring_get(weft__worker *w) {
  * shares, enforced by preemption, which weft does not have.) */
 static weft__g *runq_get(weft__worker *w) {
     if (w->nexts < NEXT_STREAK) {
-        weft__g *g = take_next(w);
+        weft__g *g = next_take(&w->next, rt.next_fenced);
         if (g) {
             w->nexts++;
             return g;
         }
     }
     w->nexts = 0;
-    weft__g *g = ring_get(w);
-    return g ? g : take_next(w);
+    weft__g *g = ring_get(&w->q);
+    return g ? g : next_take(&w->next, rt.next_fenced);
 }
 
 static bool runq_empty(weft__worker *w) {
-    unsigned h = atomic_load_explicit(&w->head, memory_order_acquire);
-    unsigned t = atomic_load_explicit(&w->tail, memory_order_acquire);
-    return h == t && !atomic_load_explicit(&w->runnext, memory_order_acquire);
+    return ring_empty(&w->q) && next_empty(&w->next);
 }
 
-/* Steal half of v's ring into w's ring; returns one goroutine to run.
- * v's runnext is not touched: only rescue_stuck takes it (steal_next), once
- * v has not scheduled for a whole look.  (Go's stealers take it after 3 us;
- * here that costs a membarrier, and a goroutine readied by a running one
- * is usually about to run on that core.) */
-static weft__g *runq_steal(weft__worker *w, weft__worker *v) {
-    for (;;) {
-        unsigned h = atomic_load_explicit(&v->head, memory_order_acquire);
-        unsigned t = atomic_load_explicit(&v->tail, memory_order_acquire);
-        unsigned n = t - h;
-        n -= n / 2;
-        if (n == 0)
-            return NULL;
-        if (n > RUNQ / 2)
-            continue; /* inconsistent snapshot */
-        unsigned wt = atomic_load_explicit(&w->tail, memory_order_relaxed);
-        for (unsigned i = 0; i < n; i++) {
-            weft__g *g = atomic_load_explicit(&v->runq[(h + i) % RUNQ],
-                                              memory_order_relaxed);
-            atomic_store_explicit(&w->runq[(wt + i) % RUNQ], g,
-                                  memory_order_relaxed);
-        }
-        if (!atomic_compare_exchange_weak_explicit(&v->head, &h, h + n,
-                                                   memory_order_acq_rel,
-                                                   memory_order_relaxed))
-            continue;
-        n--;
-        weft__g *g = atomic_load_explicit(&w->runq[(wt + n) % RUNQ],
-                                          memory_order_relaxed);
-        if (n)
-            atomic_store_explicit(&w->tail, wt + n, memory_order_release);
-        return g;
-    }
-}
-
-/* ---- global queue -------------------------------------------------------
- *
- * Two FIFOs under gq_lock: batches (a ring's spilled half, see
- * runq_put_slow) and single goroutines linked through g->link (readied by
- * plain threads, or spilled when no batch could be allocated).  gq_len
- * counts the goroutines in both.  A taker empties the singles first: they
- * are few, and a stream of spills must not starve them.  Emptied batches
- * are kept for reuse: one spare per worker, up to GQ_SPARES shared.
- */
-
-#define GQ_SPARES 16
-
-/* Under gq_lock: a shared spare batch, or NULL. */
-static struct gq_batch *gq_spare_pop(void) {
-    struct gq_batch *b = rt.gq_spares;
-    if (b) {
-        rt.gq_spares = b->next;
-        rt.ngq_spares--;
-    }
-    return b;
-}
-
-/* An empty batch for w to fill; NULL if out of memory.  w's spare is
- * usually there: gq_put_batch refills it. */
-static struct gq_batch *gq_batch_new(weft__worker *w) {
-    struct gq_batch *b = w->gq_spare;
-    if (b) {
-        w->gq_spare = NULL;
-        return b;
-    }
-    weft__lock_acquire(&rt.gq_lock);
-    b = gq_spare_pop();
-    weft__lock_release(&rt.gq_lock);
-    return b ? b : malloc(sizeof *b);
-}
-
-/* Queue b's n goroutines, and take w's next spare in the same locked step
- * (its last one is b). */
-static void gq_put_batch(weft__worker *w, struct gq_batch *b) {
-    b->head = 0;
-    b->next = NULL;
-    weft__lock_acquire(&rt.gq_lock);
-    if (rt.gq_btail)
-        rt.gq_btail->next = b;
-    else
-        rt.gq_bhead = b;
-    rt.gq_btail = b;
-    atomic_fetch_add_explicit(&rt.gq_len, b->n, memory_order_release);
-    w->gq_spare = gq_spare_pop();
-    weft__lock_release(&rt.gq_lock);
-}
-
-static void gq_put_list(weft__g *head, weft__g *tail, size_t n) {
-    weft__lock_acquire(&rt.gq_lock);
-    if (rt.gq_tail)
-        rt.gq_tail->link = head;
-    else
-        rt.gq_head = head;
-    rt.gq_tail = tail;
-    atomic_fetch_add_explicit(&rt.gq_len, n, memory_order_release);
-    weft__lock_release(&rt.gq_lock);
-}
-
-/* Under gq_lock: the next queued goroutine (gq_len > 0).  An emptied batch
- * is unlinked and returned in *done for the caller to recycle. */
-static weft__g *gq_pop(struct gq_batch **done) {
-    weft__g *g = rt.gq_head;
-    if (g) {
-        rt.gq_head = g->link;
-        if (!rt.gq_head)
-            rt.gq_tail = NULL;
-        return g;
-    }
-    struct gq_batch *b = rt.gq_bhead;
-    g = b->g[b->head++];
-    if (b->head == b->n) {
-        rt.gq_bhead = b->next;
-        if (!rt.gq_bhead)
-            rt.gq_btail = NULL;
-        b->next = *done;
-        *done = b;
-    }
-    return g;
-}
-
-/* Keep emptied batches for reuse, up to a spare for w and GQ_SPARES shared;
- * free the rest (a burst of spills must not pin its memory). */
-static void gq_recycle(weft__worker *w, struct gq_batch *done) {
-    if (done && !w->gq_spare) {
-        w->gq_spare = done;
-        done = done->next;
-    }
-    if (!done)
-        return;
-    weft__lock_acquire(&rt.gq_lock);
-    while (done && rt.ngq_spares < GQ_SPARES) {
-        struct gq_batch *b = done;
-        done = b->next;
-        b->next = rt.gq_spares;
-        rt.gq_spares = b;
-        rt.ngq_spares++;
-    }
-    weft__lock_release(&rt.gq_lock);
-    while (done) {
-        struct gq_batch *b = done;
-        done = b->next;
-        free(b);
-    }
-}
-
-/* Take up to max goroutines: one is returned, the rest go to w's ring,
- * which the caller has found empty (or asks for one only). */
-static weft__g *gq_take_batch(weft__worker *w, int max) {
-    if (atomic_load_explicit(&rt.gq_len, memory_order_acquire) == 0)
+/* Take up to max goroutines from the global queue: one is returned, the
+ * rest go to w's ring, which the caller has found empty (or asks for one
+ * only). */
+static weft__g *gq_take_batch(weft__worker *w, size_t max) {
+    if (weft__gq_len() == 0)
         return NULL;
-    weft__lock_acquire(&rt.gq_lock);
-    size_t len = atomic_load_explicit(&rt.gq_len, memory_order_relaxed);
-    if (len == 0) {
-        weft__lock_release(&rt.gq_lock);
+    weft__g *got[WEFT__RUNQ / 2];
+    size_t n = weft__gq_take(got, max, rt.nprocs, &w->gq_spare);
+    if (n == 0)
         return NULL;
-    }
-    size_t n = len / (size_t)rt.nprocs + 1;
-    if (n > len)
-        n = len;
-    if (n > (size_t)max)
-        n = (size_t)max;
-    struct gq_batch *done = NULL;
-    weft__g *g = gq_pop(&done);
-    for (size_t i = 1; i < n; i++) {
-        weft__g *x = gq_pop(&done);
-        if (i <= PREFETCH_AHEAD)
-            g_prefetch(x); /* ring_get prefetches the later ones */
-        runq_put(w, x);
-    }
-    atomic_fetch_sub_explicit(&rt.gq_len, n, memory_order_relaxed);
-    weft__lock_release(&rt.gq_lock);
-    gq_recycle(w, done);
-    return g;
-}
-
-/* At shutdown the queue is empty, only spares are left; in a forked child
- * it holds the parent's goroutines, dropped too. */
-static void gq_release(void) {
-    while (rt.gq_bhead) {
-        struct gq_batch *b = rt.gq_bhead;
-        rt.gq_bhead = b->next;
-        free(b);
-    }
-    rt.gq_btail = NULL;
-    rt.gq_head = rt.gq_tail = NULL;
-    atomic_store(&rt.gq_len, 0);
-    while (rt.gq_spares) {
-        struct gq_batch *b = rt.gq_spares;
-        rt.gq_spares = b->next;
-        free(b);
-    }
-    rt.ngq_spares = 0;
+    runq_put_many(&w->q, &w->gq_spare, got + 1, n - 1);
+    return got[0];
 }
 
 /* ---- idle workers ------------------------------------------------------- */
@@ -5186,6 +5624,8 @@ static weft__worker *idle_pop(void) {
 /* Interrupt the poller's epoll_wait, once per wait: a write to the eventfd
  * is a system call, too dear to repeat for every goroutine readied. */
 static void poller_wake(void) {
+    if (atomic_load(&rt.poll_deadline) == POLL_AWAKE)
+        return; /* searching: it sees the work before it sleeps */
     if (atomic_load_explicit(&rt.poll_woken, memory_order_relaxed) ||
         atomic_exchange(&rt.poll_woken, 1))
         return;
@@ -5241,9 +5681,8 @@ static void wakep_spawn(unsigned n) {
 static void timer_wakeup(int64_t when) {
     weft__fence();
     if (atomic_load_explicit(&rt.poller, memory_order_relaxed)) {
-        long long until =
-            atomic_load_explicit(&rt.poll_deadline, memory_order_relaxed);
-        if (until < 0 || when < until)
+        long long until = atomic_load(&rt.poll_deadline);
+        if (until != POLL_AWAKE && (until < 0 || when < until))
             poller_wake();
         return;
     }
@@ -5285,8 +5724,7 @@ static unsigned offers_now(void) {
 
 /* After the caller's full fence: may it sleep? */
 static bool work_offered(weft__worker *w) {
-    return atomic_load_explicit(&rt.gq_len, memory_order_acquire) ||
-           offers_now() != w->offers_seen;
+    return weft__gq_len() || offers_now() != w->offers_seen;
 }
 
 static bool timers_due(void) {
@@ -5308,24 +5746,24 @@ static bool timers_due(void) {
  * and the global queue is moved into the ring only when the ring is empty,
  * so the tick % FAIR_TICK check never decides anything. */
 static weft__g *seed_pick(weft__worker *w) {
-    weft__g *next = next_swap(w, NULL);
+    weft__g *next = next_swap_w(w, NULL);
     if (next)
-        runq_put(w, next);
+        local_put(w, next);
     if (runq_empty(w)) {
-        weft__g *g = gq_take_batch(w, RUNQ / 2);
+        weft__g *g = gq_take_batch(w, WEFT__RUNQ / 2);
         if (!g)
             return NULL;
-        runq_put(w, g);
+        local_put(w, g);
     }
-    unsigned h = atomic_load_explicit(&w->head, memory_order_relaxed);
-    unsigned t = atomic_load_explicit(&w->tail, memory_order_relaxed);
-    unsigned i = (h + xorshift(&rt.seed_rng) % (t - h)) % RUNQ;
-    weft__g *g = atomic_load_explicit(&w->runq[i], memory_order_relaxed);
+    unsigned h = atomic_load_explicit(&w->q.head, memory_order_relaxed);
+    unsigned t = atomic_load_explicit(&w->q.tail, memory_order_relaxed);
+    unsigned i = (h + xorshift(&rt.seed_rng) % (t - h)) % WEFT__RUNQ;
+    weft__g *g = atomic_load_explicit(&w->q.ring[i], memory_order_relaxed);
     atomic_store_explicit(
-        &w->runq[i],
-        atomic_load_explicit(&w->runq[h % RUNQ], memory_order_relaxed),
+        &w->q.ring[i],
+        atomic_load_explicit(&w->q.ring[h % WEFT__RUNQ], memory_order_relaxed),
         memory_order_relaxed);
-    atomic_store_explicit(&w->runq[h % RUNQ], g, memory_order_relaxed);
+    atomic_store_explicit(&w->q.ring[h % WEFT__RUNQ], g, memory_order_relaxed);
     return runq_get(w);
 }
 
@@ -5341,14 +5779,14 @@ static weft__g *steal_work(weft__worker *w) {
             weft__worker *v = rt.workers[(start + (unsigned)i) % (unsigned)n];
             if (v == w)
                 continue;
-            weft__g *g = runq_steal(w, v);
+            weft__g *g = runq_steal(&w->q, &v->q);
             if (g) {
                 if (WEFT__UNLIKELY(weft__tracing()))
                     weft__trace_steal(v->id);
                 return g;
             }
         }
-        weft__g *g = gq_take_batch(w, RUNQ / 2);
+        weft__g *g = gq_take_batch(w, WEFT__RUNQ / 2);
         if (g)
             return g;
     }
@@ -5394,8 +5832,8 @@ static weft__g *rescue_stuck(weft__worker *w) {
         weft__worker *v = rt.workers[i];
         if (v == w)
             continue;
-        unsigned h = atomic_load_explicit(&v->head, memory_order_acquire);
-        unsigned t = atomic_load_explicit(&v->tail, memory_order_acquire);
+        unsigned h = atomic_load_explicit(&v->q.head, memory_order_acquire);
+        unsigned t = atomic_load_explicit(&v->q.tail, memory_order_acquire);
         unsigned tick = atomic_load_explicit(&v->tick, memory_order_relaxed);
         unsigned seen_tail =
             atomic_exchange_explicit(&v->look_tail, t, memory_order_relaxed);
@@ -5409,61 +5847,90 @@ static weft__g *rescue_stuck(weft__worker *w) {
             h != t && ((int)(seen_tail - h) > 0 || offers != seen_offers);
         bool next_stuck =
             tick == seen_tick &&
-            atomic_load_explicit(&v->runnext, memory_order_relaxed);
+            atomic_load_explicit(&v->next.g, memory_order_relaxed);
         if (got || !(ring_stuck || next_stuck))
             continue; /* the look_ fields are updated for every victim */
-        got = runq_steal(w, v);
+        got = runq_steal(&w->q, &v->q);
         if (!got && next_stuck)
-            got = steal_next(v);
+            got = next_steal(&v->next, rt.next_fenced);
         if (got && WEFT__UNLIKELY(weft__tracing()))
             weft__trace_steal(v->id);
     }
     return got;
 }
 
-/* What idle_sleep did. */
-enum { SLEPT_POLLER = 1, SLEPT_LOOKED = 2 };
+/*
+ * The poller role.  rt.poller is 0 (nobody holds it) or the holder's id +
+ * 1.  It is taken by an idle worker (poller_take's CAS, the only way to
+ * get it) and held from that worker's sleep in epoll_wait until it has
+ * found work (found, the holder's own store of 0, the only way to give it
+ * up): so one worker at a time holds it, and a holder that wakes and finds
+ * nothing sleeps again without a second CAS (handing the role to another
+ * idle worker at every wake made the two wake each other for as long as a
+ * timer was pending).  rt.poll_deadline says what the holder is doing: -1
+ * asleep with no deadline, a time asleep until then, POLL_AWAKE searching
+ * (or no holder).  A searching holder needs no wake-up: it publishes its
+ * deadline, then rechecks the timers and the offers before it sleeps
+ * (poll_sleep), and a waker publishes its work, fences, then reads the
+ * deadline (poller_wake, timer_wakeup): one of the two sees the other.
+ */
+static bool poller_mine(weft__worker *w) {
+    return atomic_load_explicit(&rt.poller, memory_order_relaxed) == w->id + 1;
+}
 
-/* Sleep until woken: as the poller (epoll until the next timer) if nobody
- * holds that role, else on the worker's futex.  Returns SLEPT_POLLER, with
- * SLEPT_LOOKED if that sleep ended at a look deadline with nothing else to
- * do, or 0.  The poller gives the role up when it wakes but does not hand
- * it on: if it finds nothing to run it takes the role again, and handing
- * it to another idle worker here made the two wake each other (the one
- * woken saw the other not yet idle, so it slept only until a look) for as
- * long as a timer was pending.  find_runnable hands it on with work. */
-static int idle_sleep(weft__worker *w) {
-    if (WEFT__UNLIKELY(weft__tracing()))
-        weft__trace_park();
+static bool poller_take(weft__worker *w) {
     int zero = 0;
-    if (atomic_compare_exchange_strong(&rt.poller, &zero, 1)) {
-        bool look;
-        int64_t deadline = poll_deadline(&look);
+    return atomic_compare_exchange_strong(&rt.poller, &zero, w->id + 1);
+}
+
+/* The holder leaves with work: if something still needs watching, wake an
+ * idle worker to take the role (timer_wakeup finds no poller now). */
+static void poller_release(void) {
+    atomic_store(&rt.poller, 0);
+    if (weft__timers_pending() || weft__netpoll_waiting())
+        timer_wakeup(INT64_MAX);
+}
+
+/* The global queue, in a batch for the ring. */
+static weft__g *global_step(weft__worker *w) {
+    return gq_take_batch(w, WEFT__RUNQ / 2);
+}
+
+/* Sleep as the poller: in epoll until the next timer (or a look, or the
+ * idle hook's period), then run the due timers.  Returns work only when
+ * the sleep ended at a look with nothing else to do: what rescue_stuck
+ * takes from stuck workers. */
+static weft__g *poll_sleep(weft__worker *w) {
+    bool look;
+    const weft__idle_ops *idle = NULL;
+    int64_t deadline = poll_deadline(&look);
+    atomic_store(&rt.poll_deadline, deadline);
+    bool looked = false, idled = false;
+    if (!work_offered(w) && !atomic_load(&rt.stopping)) {
+        deadline = poll_deadline(&look); /* a timer added meanwhile */
+        if (WEFT__UNLIKELY(deadline < 0) &&
+            (idle =
+                 atomic_load_explicit(&weft__idle_hook, memory_order_relaxed)))
+            deadline = weft_now() + idle->period;
         atomic_store(&rt.poll_deadline, deadline);
-        int slept = SLEPT_POLLER;
-        if (!work_offered(w) && !atomic_load(&rt.stopping)) {
-            deadline = poll_deadline(&look); /* a timer added meanwhile */
-            atomic_store(&rt.poll_deadline, deadline);
-            const weft__idle_ops *idle = NULL;
-            if (WEFT__UNLIKELY(deadline < 0) &&
-                (idle = atomic_load_explicit(&weft__idle_hook,
-                                             memory_order_relaxed))) {
-                /* a bounded sleep, then the hook's check if it passed
-                 * undisturbed */
-                int64_t until = weft_now() + idle->period;
-                weft__netpoll(until);
-                if (weft_now() >= until)
-                    idle->check();
-            } else if (weft__netpoll(deadline) == 0 && look &&
-                       !atomic_load(&rt.poll_woken))
-                slept |= SLEPT_LOOKED;
-        }
-        atomic_store(&rt.poll_woken, 0);
-        atomic_store(&rt.poll_deadline, -1);
-        atomic_store(&rt.poller, 0);
-        weft__timers_run(weft_now());
-        return slept;
+        int n = weft__netpoll(deadline);
+        /* undisturbed: the hook's period passed, or a look found nothing */
+        idled = idle && weft_now() >= deadline;
+        looked = n == 0 && look && !atomic_load(&rt.poll_woken);
     }
+    atomic_store(&rt.poll_woken, 0);
+    atomic_store(&rt.poll_deadline, POLL_AWAKE);
+    weft__timers_run(weft_now());
+    if (idled)
+        idle->check();
+    if (!looked)
+        return NULL;
+    weft__g *g = global_step(w);
+    return g ? g : rescue_stuck(w);
+}
+
+/* Sleep on the worker's futex, on the idle list, until woken. */
+static void idle_futex(weft__worker *w) {
     atomic_store_explicit(&w->park_word, 0, memory_order_relaxed);
     weft__lock_acquire(&rt.idle_lock);
     w->idle_next = rt.idle;
@@ -5488,68 +5955,114 @@ static int idle_sleep(weft__worker *w) {
     }
     while (!atomic_load_explicit(&w->park_word, memory_order_acquire))
         weft__futex_wait(&w->park_word, 0, -1);
-    return 0;
+}
+
+/* Nothing found: sleep, as the poller if the role is ours or free, else on
+ * the futex.  May return work rescued after a look. */
+static weft__g *idle_step(weft__worker *w) {
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_park();
+    if (poller_mine(w) || poller_take(w))
+        return poll_sleep(w);
+    idle_futex(w);
+    return NULL;
+}
+
+/* ---- the steps of find_runnable ---------------------------------------------
+ *
+ * Each returns a goroutine or NULL; find_runnable calls them in order and
+ * stops at the first that finds one. */
+
+static unsigned tick_next(weft__worker *w) {
+    unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
+    atomic_store_explicit(&w->tick, tick + 1, memory_order_relaxed);
+    return tick;
+}
+
+/* Descriptors may be polled without sleeping by whoever would not disturb
+ * a sleeping poller. */
+static bool may_peek(weft__worker *w) {
+    return weft__netpoll_waiting() &&
+           (!atomic_load(&rt.poller) || poller_mine(w));
+}
+
+/* Every FAIR_TICK-th schedule: the global queue and ready descriptors get
+ * a turn even while local work never runs out. */
+static weft__g *fair_step(weft__worker *w, unsigned tick) {
+    if (tick % FAIR_TICK)
+        return NULL;
+    weft__g *g = gq_take_batch(w, 1);
+    if (may_peek(w))
+        weft__netpoll(0);
+    return g;
+}
+
+static void timers_step(weft__worker *w, unsigned tick) {
+    if ((tick % 16 == 0 || runq_empty(w)) && timers_due())
+        weft__timers_run(weft_now());
+}
+
+/* Due timers, then the local run queue. */
+static weft__g *local_step(weft__worker *w, unsigned tick) {
+    timers_step(w, tick);
+    return runq_get(w);
+}
+
+/* Ready descriptors: their goroutines land in the local run queue. */
+static weft__g *poll_step(weft__worker *w) {
+    if (!may_peek(w) || weft__netpoll(0) == 0)
+        return NULL;
+    return runq_get(w);
+}
+
+/* Maybe become a spinner (at most half the busy workers spin), and steal
+ * while spinning. */
+static weft__g *spin_step(weft__worker *w) {
+    w->offers_seen = offers_now(); /* before searching: see work_offered */
+    if (!w->spinning &&
+        2 * atomic_load(&rt.nspinning) < rt.nprocs - atomic_load(&rt.nidle)) {
+        w->spinning = true;
+        atomic_fetch_add(&rt.nspinning, 1);
+    }
+    return w->spinning ? steal_work(w) : NULL;
+}
+
+/* WEFT_SEED: the only picker (see seed_pick); with one worker no look, so
+ * no rescue, ever picks instead. */
+static weft__g *seeded_step(weft__worker *w, unsigned tick) {
+    timers_step(w, tick);
+    w->offers_seen = offers_now(); /* before looking: see idle_futex */
+    return seed_pick(w);
+}
+
+/* g was found: a spinner wakes a replacement (there may be more work), and
+ * the poller role goes on to an idle worker. */
+static weft__g *found(weft__worker *w, weft__g *g) {
+    if (w->spinning) {
+        stop_spinning(w);
+        wakep();
+    }
+    if (poller_mine(w))
+        poller_release();
+    return g;
 }
 
 static weft__g *find_runnable(weft__worker *w) {
-    int slept = 0;
     for (;;) {
         if (atomic_load_explicit(&rt.stopping, memory_order_relaxed))
             return NULL;
-        unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
-        atomic_store_explicit(&w->tick, tick + 1, memory_order_relaxed);
-        weft__g *g = NULL;
-        if (tick % FAIR_TICK == 0 && !rt.seeded) {
-            /* fairness: the global queue and ready descriptors get a turn
-             * even while local work never runs out */
-            g = gq_take_batch(w, 1);
-            if (weft__netpoll_waiting() && !atomic_load(&rt.poller))
-                weft__netpoll(0);
-        }
-        if (!g && (tick % 16 == 0 || runq_empty(w)) && timers_due())
-            weft__timers_run(weft_now());
-        if (WEFT__UNLIKELY(rt.seeded)) {
-            w->offers_seen = offers_now(); /* before looking: see idle_sleep */
-            if (!(g = seed_pick(w))) {
-                stop_spinning(w); /* every pick goes through seed_pick */
-                idle_sleep(w);
-                continue;
-            }
-        }
-        if (!g)
-            g = runq_get(w);
-        if (!g)
-            g = gq_take_batch(w, RUNQ / 2);
-        if (!g && weft__netpoll_waiting() && !atomic_load(&rt.poller))
-            weft__netpoll(0);
-        if (!g)
-            g = runq_get(w);
-        if (!g) /* before searching elsewhere: see work_offered */
-            w->offers_seen = offers_now();
-        if (!g && (slept & SLEPT_LOOKED))
-            g = rescue_stuck(w);
-        else if (!g && !w->spinning &&
-                 2 * atomic_load(&rt.nspinning) <
-                     rt.nprocs - atomic_load(&rt.nidle)) {
-            w->spinning = true;
-            atomic_fetch_add(&rt.nspinning, 1);
-        }
-        if (!g && w->spinning)
-            g = steal_work(w);
-        if (g) {
-            if (w->spinning) {
-                stop_spinning(w);
-                wakep(); /* we found work: maybe there is more */
-            }
-            /* leaving the poller role for work: hand it on if something
-             * still needs watching */
-            if ((slept & SLEPT_POLLER) &&
-                (weft__timers_pending() || weft__netpoll_waiting()))
-                timer_wakeup(INT64_MAX);
-            return g;
-        }
+        unsigned tick = tick_next(w);
+        weft__g *g;
+        if (WEFT__UNLIKELY(rt.seeded))
+            g = seeded_step(w, tick);
+        else if (!(g = fair_step(w, tick)) && !(g = local_step(w, tick)) &&
+                 !(g = global_step(w)) && !(g = poll_step(w)))
+            g = spin_step(w);
+        if (g)
+            return found(w, g);
         stop_spinning(w);
-        slept = idle_sleep(w);
+        if ((g = idle_step(w)))
+            return found(w, g);
     }
 }
 
@@ -5663,7 +6176,7 @@ static void leave(weft__worker *w, weft__g *g,
  * Waking a second core for them costs more than it gains whenever they
  * exchange values (every hand-off then moves cache lines between cores,
  * and the woken core spins stealing from this one).  If the waker instead
- * keeps running, the poller's periodic look (LOOK_NS, see idle_sleep)
+ * keeps running, the poller's periodic look (LOOK_NS, see poll_sleep)
  * steals the waiting goroutines, and a worker that finds work wakes the
  * next.  A spawn always offers the new goroutine to an idle worker, as Go
  * does: that is how a program asks for parallelism. */
@@ -5676,19 +6189,19 @@ static void ready(weft__g *g, bool spawn) {
     weft__worker *w = weft__self();
     if (!w) {
         g->link = NULL;
-        gq_put_list(g, g, 1);
+        weft__gq_put_list(g, g, 1);
         wakep();
         return;
     }
     if (w->cur) {
-        weft__g *old = next_swap(w, g);
+        weft__g *old = next_swap_w(w, g);
         if (old)
-            runq_put(w, old);
+            local_put(w, old);
         if (spawn)
             wakep_spawn(offer(w));
         return;
     }
-    runq_put(w, g);
+    local_put(w, g);
     offer(w);
     wakep();
 }
@@ -5697,193 +6210,7 @@ void weft__ready(weft__g *g) {
     ready(g, false);
 }
 
-/* ---- goroutine life cycle ---------------------------------------------------
- *
- * g structs come in chunks that live until shutdown, so weft_dump can walk
- * every goroutine without any registry to maintain on spawn and exit (a
- * free g has status 0).  Each worker keeps its free g structs in an array
- * (gfree), so that g_alloc can prefetch the ones it hands out next: they
- * were freed by another core as often as not, and a linked list would make
- * every spawn wait for the previous one's cache-line transfer.  Full
- * arrays spill GBATCH of them as one gbatch (an array node) to the shared
- * list, and empty ones take a gbatch back, so a worker that only spawns
- * and one that only runs goroutines to completion balance out.  Fresh
- * chunks, and spills when no node can be allocated, go to a linked "loose"
- * list.  Ids are reserved ID_BATCH at a time and the live count is kept
- * per worker (single writer), so spawning touches no shared cache line.
- */
-
-struct gchunk {
-    struct gchunk *next;
-    weft__g g[];
-};
-
-#define GCHUNK (int)((GCHUNK_BYTES - sizeof(struct gchunk)) / sizeof(weft__g))
-
-struct gbatch {
-    struct gbatch *next;
-    int n;
-    weft__g *g[GBATCH];
-};
-
-/* A new chunk, all of it on the loose list.  The pages are mapped
- * populated: a spawner that runs ahead of the workers running its
- * goroutines needs fresh g structs all the time, and a page fault per 32
- * of them was a third of its time.  False if out of memory. */
-static bool chunk_new(void) {
-    struct gchunk *c = mmap(NULL, GCHUNK_BYTES, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (c == MAP_FAILED)
-        return false;
-    for (int i = 0; i + 1 < GCHUNK; i++)
-        c->g[i].link = &c->g[i + 1];
-    weft__lock_acquire(&rt.gfree_lock);
-    c->next = atomic_load_explicit(&rt.gchunks, memory_order_relaxed);
-    atomic_store_explicit(&rt.gchunks, c, memory_order_release);
-    c->g[GCHUNK - 1].link = rt.gloose;
-    rt.gloose = &c->g[0];
-    weft__lock_release(&rt.gfree_lock);
-    return true;
-}
-
-/* Under gfree_lock: move up to max free g structs to out; returns how
- * many (0 when the shared lists are empty). */
-static int gfree_take(weft__g **out, int max) {
-    struct gbatch *b = rt.gfull;
-    int n = 0;
-    if (b) {
-        while (n < max && b->n > 0)
-            out[n++] = b->g[--b->n];
-        if (b->n == 0) {
-            rt.gfull = b->next;
-            b->next = rt.gempty;
-            rt.gempty = b;
-        }
-        return n;
-    }
-    while (n < max && rt.gloose) {
-        out[n++] = rt.gloose;
-        rt.gloose = rt.gloose->link;
-    }
-    return n;
-}
-
-/* Take up to max free g structs into out, mapping a chunk if need be;
- * returns how many, 0 if out of memory. */
-static int gfree_get(weft__g **out, int max) {
-    for (;;) {
-        weft__lock_acquire(&rt.gfree_lock);
-        int n = gfree_take(out, max);
-        weft__lock_release(&rt.gfree_lock);
-        if (n > 0 || !chunk_new())
-            return n;
-    }
-}
-
-/* Under gfree_lock: fill b with the GBATCH g structs at top and share it. */
-static void gbatch_share(struct gbatch *b, weft__g **top) {
-    memcpy(b->g, top, sizeof b->g);
-    b->n = GBATCH;
-    b->next = rt.gfull;
-    rt.gfull = b;
-}
-
-/* w's array is full: give GBATCH of it to the shared list, in an empty
- * gbatch if there is one (one locked step), else in a new one, else, out
- * of memory, on the loose list. */
-static void gfree_spill(weft__worker *w) {
-    w->ngfree -= GBATCH;
-    weft__g **top = &w->gfree[w->ngfree];
-    weft__lock_acquire(&rt.gfree_lock);
-    struct gbatch *b = rt.gempty;
-    if (b) {
-        rt.gempty = b->next;
-        gbatch_share(b, top);
-    }
-    weft__lock_release(&rt.gfree_lock);
-    if (b)
-        return;
-    b = malloc(sizeof *b);
-    if (!b)
-        for (int i = 0; i + 1 < GBATCH; i++)
-            top[i]->link = top[i + 1];
-    weft__lock_acquire(&rt.gfree_lock);
-    if (b) {
-        gbatch_share(b, top);
-    } else {
-        top[GBATCH - 1]->link = rt.gloose;
-        rt.gloose = top[0];
-    }
-    weft__lock_release(&rt.gfree_lock);
-}
-
-#define GPREFETCH 4 /* g structs prefetched ahead in a worker's array */
-
-static weft__g *g_alloc(weft__worker *w) {
-    weft__g *g;
-    if (!w) {
-        if (!gfree_get(&g, 1))
-            return NULL;
-    } else {
-        if (w->ngfree == 0) {
-            w->ngfree = gfree_get(w->gfree, GFREE_MAX / 2);
-            if (w->ngfree == 0)
-                return NULL;
-            for (int i = 1; i <= GPREFETCH && i < w->ngfree; i++)
-                g_prefetch(w->gfree[w->ngfree - 1 - i]);
-        }
-        g = w->gfree[--w->ngfree];
-        if (w->ngfree >= GPREFETCH)
-            g_prefetch(w->gfree[w->ngfree - GPREFETCH]);
-    }
-    g->stack = NULL;
-    return g;
-}
-
-static void g_release(weft__worker *w, weft__g *g) {
-    atomic_store_explicit(&g->status, 0, memory_order_relaxed);
-    if (g->named) {
-        g->name[0] = 0;
-        g->named = false;
-    }
-    if (w->ngfree == GFREE_MAX)
-        gfree_spill(w);
-    w->gfree[w->ngfree++] = g;
-}
-
-/* At shutdown: every g is free, every gbatch on one of the two lists. */
-static void gfree_release(void) {
-    for (int full = 0; full < 2; full++) {
-        struct gbatch **list = full ? &rt.gfull : &rt.gempty;
-        while (*list) {
-            struct gbatch *b = *list;
-            *list = b->next;
-            free(b);
-        }
-    }
-    rt.gloose = NULL;
-}
-
-static uint64_t g_new_id(weft__worker *w) {
-    if (!w)
-        return atomic_fetch_add_explicit(&next_gid, 1, memory_order_relaxed);
-    if (w->id_next == w->id_end) {
-        w->id_next = atomic_fetch_add_explicit(&next_gid, ID_BATCH,
-                                               memory_order_relaxed);
-        w->id_end = w->id_next + ID_BATCH;
-    }
-    return w->id_next++;
-}
-
-/* Count a goroutine in (+1) or out (-1) on the caller's counter. */
-static void live_add(weft__worker *w, long d) {
-    if (!w) {
-        atomic_fetch_add_explicit(&rt.nlive_threads, d, memory_order_release);
-        return;
-    }
-    long v = atomic_load_explicit(&w->nlive, memory_order_relaxed);
-    atomic_store_explicit(&w->nlive, v + d, memory_order_release);
-}
+/* ---- goroutine life cycle ------------------------------------------------ */
 
 /* A finished goroutine whose stack has been handed to the next goroutine
  * (g_exit) or back to the cache (g_free_after, on g0). */
@@ -5891,8 +6218,8 @@ static void g_retire(weft__worker *w, weft__g *g) {
 #ifdef WEFT_TSAN
     __tsan_destroy_fiber(g->tsan_fiber);
 #endif
-    live_add(w, -1);
-    g_release(w, g);
+    weft__g_live(&w->gc, -1);
+    weft__g_put(&w->gc, g);
 }
 
 static void g_free_after(weft__worker *w, void *arg) {
@@ -5949,7 +6276,7 @@ int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
         if (!st)
             return -ENOMEM;
     }
-    weft__g *g = g_alloc(w);
+    weft__g *g = weft__g_get(w ? &w->gc : NULL);
     if (!g) {
         if (st)
             weft__stack_put(w ? &w->stacks : NULL, st);
@@ -5966,9 +6293,9 @@ int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
         snprintf(g->name, sizeof g->name, "%s", opts->name);
         g->named = true;
     }
-    g->id = g_new_id(w);
+    g->id = weft__g_new_id(w ? &w->gc : NULL);
     atomic_store_explicit(&g->status, WEFT__G_WAITING, memory_order_relaxed);
-    live_add(w, 1);
+    weft__g_live(w ? &w->gc : NULL, 1);
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_spawn(g);
     ready(g, true);
@@ -5980,7 +6307,7 @@ int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
 static void yield_after(weft__worker *w, void *arg) {
     weft__g *g = arg;
     atomic_store_explicit(&g->status, WEFT__G_RUNNABLE, memory_order_relaxed);
-    runq_put(w, g);
+    local_put(w, g);
     offer(w); /* it still has work: another worker may take it */
 }
 
@@ -5992,8 +6319,7 @@ static void yield_after(weft__worker *w, void *arg) {
  * role, so goroutines that only yield would otherwise keep a goroutine
  * whose descriptor is ready parked for ever. */
 static bool yield_is_noop(weft__worker *w) {
-    if (rt.seeded || !runq_empty(w) ||
-        atomic_load_explicit(&rt.gq_len, memory_order_relaxed) || timers_due())
+    if (rt.seeded || !runq_empty(w) || weft__gq_len() || timers_due())
         return false;
     unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed) + 1;
     atomic_store_explicit(&w->tick, tick, memory_order_relaxed);
@@ -6022,9 +6348,10 @@ uint64_t weft_id(void) {
 size_t weft_goroutines(void) {
     if (!atomic_load_explicit(&rt.started, memory_order_acquire))
         return 0;
-    long n = atomic_load_explicit(&rt.nlive_threads, memory_order_acquire);
+    long n = weft__g_live_threads();
     for (int i = 0; i < rt.nprocs; i++)
-        n += atomic_load_explicit(&rt.workers[i]->nlive, memory_order_acquire);
+        n += atomic_load_explicit(&rt.workers[i]->gc.nlive,
+                                  memory_order_acquire);
     return n > 0 ? (size_t)n : 0;
 }
 
@@ -6115,7 +6442,7 @@ int weft__sched_config(const weft_config *cfg) {
     rt.stack_size =
         cfg && cfg->stack_size ? cfg->stack_size : WEFT_DEFAULT_STACK;
     atomic_store(&rt.stopping, false);
-    atomic_store(&rt.poll_deadline, -1);
+    atomic_store(&rt.poll_deadline, POLL_AWAKE);
     return rt.nprocs;
 }
 
@@ -6157,19 +6484,13 @@ int weft__sched_start(void) {
  * worker runs (joined, or gone in a forked child: see workers_free). */
 static void sched_free(bool flush) {
     workers_free(rt.nprocs, flush);
-    gq_release();
+    weft__gq_release();
     rt.idle = NULL;
     atomic_store(&rt.nidle, 0);
     atomic_store(&rt.nspinning, 0);
     atomic_store(&rt.poller, 0);
     atomic_store(&rt.poll_woken, 0);
-    for (struct gchunk *c = atomic_load(&rt.gchunks), *next; c; c = next) {
-        next = c->next;
-        munmap(c, GCHUNK_BYTES);
-    }
-    atomic_store(&rt.gchunks, NULL);
-    gfree_release();
-    atomic_store(&rt.nlive_threads, 0);
+    weft__g_release_all();
 }
 
 void weft__sched_stop(void) {
@@ -6186,14 +6507,14 @@ void weft__sched_stop(void) {
 
 void weft__sched_atfork(int phase) {
     if (phase == 0) {
-        weft__lock_acquire(&rt.gfree_lock);
-        weft__lock_acquire(&rt.gq_lock);
+        weft__g_atfork(0);
+        weft__gq_atfork(0);
         weft__lock_acquire(&rt.idle_lock);
         return;
     }
     weft__lock_release(&rt.idle_lock);
-    weft__lock_release(&rt.gq_lock);
-    weft__lock_release(&rt.gfree_lock);
+    weft__gq_atfork(phase);
+    weft__g_atfork(phase);
     if (phase == 2)
         tls_worker =
             NULL; /* a goroutine that forked goes on as a plain thread */
@@ -6209,20 +6530,6 @@ void weft__sched_forget(void) {
 
 /* ---- introspection for debug.c ------------------------------------------ */
 
-void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg) {
-    if (!atomic_load(&rt.started))
-        return;
-    /* No lock: SIGQUIT's dump runs here, maybe on a thread interrupted
-     * while it holds gfree_lock.  Chunks are only ever prepended, each
-     * complete before it is published, and live until shutdown. */
-    for (struct gchunk *c =
-             atomic_load_explicit(&rt.gchunks, memory_order_acquire);
-         c; c = c->next)
-        for (int i = 0; i < GCHUNK; i++)
-            if (atomic_load_explicit(&c->g[i].status, memory_order_acquire))
-                fn(&c->g[i], arg);
-}
-
 bool weft__sched_quiet(uint64_t *epoch) {
     /* ticks first: a worker seen idle afterwards must bump its tick before
      * it can run anything (see deadlock.c).  While stopping, exiting
@@ -6235,17 +6542,9 @@ bool weft__sched_quiet(uint64_t *epoch) {
            !atomic_load(&rt.stopping);
 }
 #undef FAIR_TICK
-#undef GBATCH
-#undef GCHUNK
-#undef GCHUNK_BYTES
-#undef GFREE_MAX
-#undef GPREFETCH
-#undef GQ_SPARES
-#undef ID_BATCH
 #undef LOOK_NS
 #undef NEXT_STREAK
-#undef PREFETCH_AHEAD
-#undef RUNQ
+#undef POLL_AWAKE
 #undef SPAWN_FENCE
 #undef STEAL_ROUNDS
 #undef rt
