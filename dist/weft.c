@@ -738,7 +738,7 @@ static inline bool weft__claim(weft__park *p) {
         &p->claimed, &zero, 1, memory_order_acq_rel, memory_order_relaxed);
 }
 
-/* ---- what the waiter tells the diagnostics ------------------------------ */
+/* ---- call sites and the registry of blocked threads (waiter.c) ---------- */
 
 /* From weft__park_init: record the call site weft__site left for p and
  * reset p's diagnostic fields. */
