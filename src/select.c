@@ -3,18 +3,23 @@
  * Select, after Go's selectgo.
  *
  * Working arrays, on the stack up to SMALL cases, else one malloc:
- *   order  indices of the cases with a channel, randomly permuted (poll
- *          order), so a case that is always ready cannot starve another;
+ *   cand   indices of the cases that look ready, among which one is drawn
+ *          at random (fire_one), so a case that is always ready cannot
+ *          starve another;
  *   locks  the distinct channels in address order (lock order): every
  *          select takes its locks in that global order, so two selects
  *          never deadlock, and a channel named by several cases (even as
  *          send and receive at once) is locked once;
  *   nodes  one weft__wnode per case, all pointing at one shared park.
  *
- * Pass 0, one lock at a time: the first case in poll order that can
- *   complete now does (see try_each).
- * Pass 1, all locks held: the same again, now atomically over all cases
- *   (the same code as weft_send/weft_recv, weft__chan_*_locked).
+ * Pass 0, one lock at a time: validate every case and list those whose
+ *   channel looks ready (weft__chan_ready_hint, no lock); draw one and try
+ *   it under its own lock.  When one is ready - the common case under
+ *   load - that costs one lock instead of all of them.
+ * Pass 1, all locks held: the same again, now atomically over all cases:
+ *   under the locks the hint is exact but for stale nodes, so only a case
+ *   that looks ready is tried (the same code as weft_send/weft_recv,
+ *   weft__chan_*_locked).
  * Pass 2: enqueue one node per case on its channel's sendq/recvq and block;
  *   the unlock callback releases every lock once the caller cannot miss a
  *   wake-up.  The first waker to claim the park completes its case from
@@ -42,38 +47,33 @@
 typedef struct lockset {
     weft_chan **v; /* distinct channels, address order */
     size_t n;
+    size_t k; /* cases with a channel (n < k: some channel is named twice) */
 } lockset;
 
-static int validate(const weft_case *cases, size_t n) {
-    if ((!cases && n > 0) || n > INT_MAX)
-        return -EINVAL;
+/* The cases that look ready (weft__chan_ready_hint): cand[] gets their
+ * indices.  With check, also validate every case (before any is performed:
+ * a bad case fails the whole select). */
+static inline int candidates(const weft_case *cases, size_t n, int *cand,
+                             bool check) {
+    int r = 0;
     for (size_t i = 0; i < n; i++) {
-        const weft_case *k = &cases[i];
-        if (k->op != WEFT_RECV && k->op != WEFT_SEND)
-            return -EINVAL;
-        if (k->op == WEFT_SEND && k->chan && !k->elem && k->chan->elem_size)
-            return -EINVAL; /* no value to send */
-    }
-    return 0;
-}
-
-/* Inside-out Fisher-Yates over the cases that have a channel.  One draw
- * from the worker's PRNG seeds a local LCG for the rest (one call instead
- * of one per case; under WEFT_SEED the order still follows the seed), and
- * each index in [0, k] comes from a multiply and shift, not a division. */
-static size_t poll_order(const weft_case *cases, size_t n, int *order) {
-    uint64_t x = weft__rand();
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!cases[i].chan)
+        const weft_case *cs = &cases[i];
+        weft_chan *c = cs->chan;
+        bool send = cs->op == WEFT_SEND;
+        if (check) {
+            if (!send && cs->op != WEFT_RECV)
+                return -EINVAL;
+            if (!c)
+                continue;
+            if (send && !cs->elem && c->elem_size)
+                return -EINVAL; /* no value to send */
+        } else if (!c) {
             continue;
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        size_t j = (size_t)(((x >> 32) * (k + 1)) >> 32);
-        order[k] = order[j];
-        order[j] = (int)i;
-        k++;
+        }
+        if (weft__chan_ready_hint(c, send))
+            cand[r++] = (int)i;
     }
-    return k;
+    return r;
 }
 
 static int chan_cmp(const void *a, const void *b) {
@@ -96,16 +96,29 @@ static void sort_chans(weft_chan **v, size_t n) {
     }
 }
 
-static lockset lock_order(const weft_case *cases, const int *order, size_t k,
-                          weft_chan **v) {
-    for (size_t i = 0; i < k; i++)
-        v[i] = cases[order[i]].chan;
+/* The distinct channels of the cases, in lock order, into v.  Cases often
+ * name their channels in ascending address order already (channels made
+ * one after the other), and then neither the sort nor the pass that drops
+ * duplicates runs. */
+static lockset lock_order(const weft_case *cases, size_t n, weft_chan **v) {
+    size_t k = 0;
+    bool sorted = true;
+    for (size_t i = 0; i < n; i++) {
+        weft_chan *c = cases[i].chan;
+        if (!c)
+            continue;
+        if (k > 0 && (uintptr_t)c <= (uintptr_t)v[k - 1])
+            sorted = false;
+        v[k++] = c;
+    }
+    if (sorted)
+        return (lockset){v, k, k};
     sort_chans(v, k);
     size_t d = 0;
     for (size_t i = 0; i < k; i++)
         if (d == 0 || v[d - 1] != v[i])
             v[d++] = v[i];
-    return (lockset){v, d};
+    return (lockset){v, d, k};
 }
 
 /* A select blocked in pass 2.  The park comes first: a waker holding a
@@ -170,23 +183,58 @@ static int try_case(weft_case *cs, weft__park **wake) {
                : weft__chan_recv_locked(cs->chan, cs->elem, wake);
 }
 
-/* Pass 1: the first case in poll order that completes now, or -1. */
-static int try_cases(weft_case *cases, const int *order, size_t k,
-                     weft__park **wake, int *err) {
-    for (size_t i = 0; i < k; i++) {
-        int r = try_case(&cases[order[i]], wake);
-        if (r != -EAGAIN) {
-            *err = r;
-            return order[i];
+/*
+ * Complete one of the r cases listed in cand, drawn uniformly at random; a
+ * case that cannot complete after all (a stale hint, or only stale nodes
+ * under the lock) is dropped and the draw repeated among the others.  ls
+ * NULL: pass 0, each try under its own channel's lock alone; else pass 1,
+ * every lock of ls held, all released before the partner is woken when a
+ * case completes.  Returns the case's index, or -1 (nothing released).
+ *
+ * Go's guarantee, that among the ready cases each is as likely as any
+ * other, holds: every candidate is equally likely to be drawn, and by
+ * symmetry so is every one that can complete.  A case that stays ready is
+ * always a candidate (a hint is never wrongly false), so it is picked with
+ * probability at least 1/n each time: none starves.  That costs one draw,
+ * and none when a single case looks ready.
+ */
+static int fire_one(weft_case *cases, int *cand, int r, const lockset *ls) {
+    while (r > 0) {
+        int j = 0;
+        if (r > 1)
+            j = (int)(((uint64_t)weft__rand() * (uint32_t)r) >> 32);
+        weft_case *cs = &cases[cand[j]];
+        weft_chan *c = cs->chan;
+        weft__park *wake;
+        if (!ls)
+            weft__lock_acquire(&c->lock);
+        int e = try_case(cs, &wake);
+        if (e == -EAGAIN) {
+            if (!ls)
+                weft__lock_release(&c->lock);
+            cand[j] = cand[--r];
+            continue;
         }
+        if (ls)
+            release_all(ls->v, ls->n, NULL);
+        else
+            weft__lock_release(&c->lock);
+        if (wake)
+            weft__unpark(wake);
+        cs->err = e;
+        return (int)(cs - cases);
     }
     return -1;
 }
 
 /* Passes 2 and 3; called with every lock held, returns with none. */
-static int wait_cases(weft_case *cases, size_t n, size_t k, weft__wnode *nodes,
+static int wait_cases(weft_case *cases, size_t n, weft__wnode *nodes,
                       lockset *ls, int64_t timeout_ns) {
-    sel s = {.cases = cases, .nodes = nodes, .n = n, .shared = ls->n < k};
+    sel s; /* not zeroed: weft__park_init and weft__block set the park */
+    s.cases = cases;
+    s.nodes = nodes;
+    s.n = n;
+    s.shared = ls->n < ls->k;
     weft__park_init(&s.p, "select", NULL);
     s.p.multi = true;
     for (size_t i = 0; i < n; i++) {
@@ -210,78 +258,60 @@ static int wait_cases(weft_case *cases, size_t n, size_t k, weft__wnode *nodes,
     return s.p.fired;
 }
 
-/* Pass 0: try each case in poll order under its own lock alone, skipping
- * those that do not even look ready (weft__chan_ready_hint).  Taking
- * the first that can proceed is still a uniform pick among the ready cases
- * (the order is random), and when one is ready - the common case under
- * load - it costs one lock instead of all of them.  Finding none proves
- * nothing with several cases: each was seen at another instant (a value
- * moving from a channel not yet looked at to one already passed is
- * missed), so only pass 1, all locks held, may answer Go's default. */
-static int try_each(weft_case *cases, const int *order, size_t k) {
-    for (size_t i = 0; i < k; i++) {
-        weft_case *cs = &cases[order[i]];
-        weft_chan *c = cs->chan;
-        if (!weft__chan_ready_hint(c, cs->op == WEFT_SEND))
-            continue;
-        weft__park *wake = NULL;
-        weft__lock_acquire(&c->lock);
-        int r = try_case(cs, &wake);
-        weft__lock_release(&c->lock);
-        if (r == -EAGAIN)
-            continue;
-        if (wake)
-            weft__unpark(wake);
-        cs->err = r;
-        return order[i];
-    }
-    return -1;
-}
-
-static int select_locked(weft_case *cases, size_t n, int64_t timeout_ns,
-                         int *order, weft_chan **chans, weft__wnode *nodes) {
-    size_t k = poll_order(cases, n, order);
-    int fired = try_each(cases, order, k);
-    if (fired >= 0 || (timeout_ns == 0 && k == 1))
-        return fired >= 0 ? fired : -ETIMEDOUT;
-    lockset ls = lock_order(cases, order, k, chans);
-    lock_all(ls.v, ls.n, NULL);
-    weft__park *wake = NULL;
-    int err = 0;
-    fired = try_cases(cases, order, k, &wake, &err);
-    if (fired >= 0) {
-        release_all(ls.v, ls.n, NULL);
-        if (wake)
-            weft__unpark(wake);
-        cases[fired].err = err;
+/* Pass 0 finding nothing proves nothing with several cases: each was seen
+ * at another instant (a value moving from a channel not yet looked at to
+ * one already passed is missed), so only pass 1, all locks held, may
+ * answer Go's default.  One look at a single channel is exact.  Inline in
+ * both callers, so that the common select is one call. */
+static int select_cases(weft_case *cases, size_t n, int64_t timeout_ns,
+                        int *cand, weft_chan **chans, weft__wnode *nodes) {
+    int r = candidates(cases, n, cand, true);
+    if (r < 0)
+        return r;
+    weft__ensure();
+    int fired = fire_one(cases, cand, r, NULL);
+    if (fired >= 0)
         return fired;
-    }
+    lockset ls = lock_order(cases, n, chans);
+    if (timeout_ns == 0 && ls.k <= 1)
+        return -ETIMEDOUT;
+    lock_all(ls.v, ls.n, NULL);
+    r = candidates(cases, n, cand, false);
+    fired = fire_one(cases, cand, r, &ls);
+    if (fired >= 0)
+        return fired;
     if (timeout_ns == 0) {
         release_all(ls.v, ls.n, NULL);
         return -ETIMEDOUT;
     }
-    return wait_cases(cases, n, k, nodes, &ls, timeout_ns);
+    return wait_cases(cases, n, nodes, &ls, timeout_ns);
 }
 
-int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
-    int r = validate(cases, n);
-    if (r)
-        return r;
-    weft__ensure();
-    if (timeout_ns < 0 && timeout_ns != WEFT_FOREVER)
-        timeout_ns = 0;
-    if (n <= SMALL) {
-        int order[SMALL];
-        weft_chan *chans[SMALL];
-        weft__wnode nodes[SMALL];
-        return select_locked(cases, n, timeout_ns, order, chans, nodes);
-    }
+/* More than SMALL cases: the working arrays in one malloc. */
+static WEFT__NOINLINE int select_big(weft_case *cases, size_t n,
+                                     int64_t timeout_ns) {
+    if (n > INT_MAX)
+        return -EINVAL;
     size_t per = sizeof(weft__wnode) + sizeof(weft_chan *) + sizeof(int);
     weft__wnode *nodes = malloc(n * per);
     if (!nodes)
         return -ENOMEM;
     weft_chan **chans = (weft_chan **)(nodes + n);
-    r = select_locked(cases, n, timeout_ns, (int *)(chans + n), chans, nodes);
+    int r =
+        select_cases(cases, n, timeout_ns, (int *)(chans + n), chans, nodes);
     free(nodes);
     return r;
+}
+
+int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
+    if (!cases && n > 0)
+        return -EINVAL;
+    if (timeout_ns < 0 && timeout_ns != WEFT_FOREVER)
+        timeout_ns = 0;
+    if (n > SMALL)
+        return select_big(cases, n, timeout_ns);
+    int cand[SMALL];
+    weft_chan *chans[SMALL];
+    weft__wnode nodes[SMALL];
+    return select_cases(cases, n, timeout_ns, cand, chans, nodes);
 }
