@@ -198,7 +198,8 @@ static int try_case(weft_case *cs, weft__park **wake) {
  * probability at least 1/n each time: none starves.  That costs one draw,
  * and none when a single case looks ready.
  */
-static int fire_one(weft_case *cases, int *cand, int r, const lockset *ls) {
+static inline __attribute__((always_inline)) int
+fire_one(weft_case *cases, int *cand, int r, const lockset *ls) {
     while (r > 0) {
         int j = 0;
         if (r > 1)
@@ -263,8 +264,9 @@ static int wait_cases(weft_case *cases, size_t n, weft__wnode *nodes,
  * one already passed is missed), so only pass 1, all locks held, may
  * answer Go's default.  One look at a single channel is exact.  Inline in
  * both callers, so that the common select is one call. */
-static int select_cases(weft_case *cases, size_t n, int64_t timeout_ns,
-                        int *cand, weft_chan **chans, weft__wnode *nodes) {
+static inline __attribute__((always_inline)) int
+select_cases(weft_case *cases, size_t n, int64_t timeout_ns, int *cand,
+             weft_chan **chans, weft__wnode *nodes) {
     int r = candidates(cases, n, cand, true);
     if (r < 0)
         return r;
