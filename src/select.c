@@ -71,18 +71,18 @@ static weft__wq *queue_of(const weft_case *cs) {
  * fails the whole select) and list in cand[] those that look ready. */
 static inline int candidates(const weft_case *cases, size_t n, int *cand) {
     int r = 0;
-    for (size_t i = 0; i < n; i++) {
-        const weft_case *cs = &cases[i];
+    for (const weft_case *cs = cases; cs < cases + n; cs++) {
         weft_chan *c = cs->chan;
-        bool send = cs->op == WEFT_SEND;
-        if (!send && cs->op != WEFT_RECV)
-            return -EINVAL;
-        if (!c)
-            continue;
-        if (send && !cs->elem && c->elem_size)
-            return -EINVAL; /* no value to send */
-        if (weft__chan_ready_hint(c, send))
-            cand[r++] = (int)i;
+        bool send = false;
+        if (WEFT__UNLIKELY(cs->op != WEFT_RECV)) { /* receives first */
+            if (cs->op != WEFT_SEND)
+                return -EINVAL;
+            send = true;
+            if (c && !cs->elem && c->elem_size)
+                return -EINVAL; /* no value to send */
+        }
+        if (c && weft__chan_ready_hint(c, send))
+            cand[r++] = (int)(cs - cases);
     }
     return r;
 }
