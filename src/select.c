@@ -6,11 +6,14 @@
  *   cand   indices of the cases that look ready, among which one is drawn
  *          at random (fire_one), so a case that is always ready cannot
  *          starve another;
- *   locks  the cases that have a channel, ordered by channel address (lock
- *          order): every select takes its locks in that global order, so
- *          two selects never deadlock, and a channel named by several
- *          cases (even as send and receive at once) is locked once;
- *   nodes  one weft__wnode per case, all pointing at one shared park.
+ *   copy   the cases that have a channel, ordered by channel address (lock
+ *          order), when the caller's array is not in that order already
+ *          (lock_order; e is its scratch): every select takes its locks in
+ *          that global order, so two selects never deadlock, and a channel
+ *          named by several cases (even as send and receive at once) is
+ *          locked once;
+ *   nodes  one weft__wnode per case in lock order, all pointing at one
+ *          shared park.
  *
  * Pass 0, one lock at a time: validate every case and list those whose
  *   channel looks ready (weft__chan_ready_hint, no lock); draw one and try
