@@ -404,7 +404,8 @@ instr_possible() {
 
 run_all_instr() {
     local name n
-    echo "instructions per operation (callgrind, N and 2N, each twice):"
+    echo "instructions per operation (callgrind, N and 2N, each twice;" \
+        "$(build_mode)):"
     while read -r name n; do
         [ -n "$name" ] || continue
         selected "$name" || selected "${name}_1p" || continue
@@ -475,6 +476,17 @@ http_ceiling_table() {
         "$epoll" "$ratio" "$HTTP_CEILING_TARGET" "$met"
 }
 
+# How the library was compiled: one translation unit (WEFT_UNITY, the
+# default) or one object per file; the instruction counts differ.
+build_mode() {
+    if [ -f "$BUILD/weft_unity.c" ] &&
+        ! grep -q '^WEFT_UNITY:BOOL=OFF' "$BUILD/CMakeCache.txt" 2>/dev/null; then
+        echo "libweft as one translation unit"
+    else
+        echo "libweft one object per source file"
+    fi
+}
+
 machine() {
     local cc
     cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
@@ -492,7 +504,7 @@ machine() {
     fi
     echo "- weft: $(git -C "$ROOT" describe --always --dirty 2>/dev/null ||
         echo unknown) (build type $(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' \
-            "$BUILD/CMakeCache.txt" 2>/dev/null))"
+            "$BUILD/CMakeCache.txt" 2>/dev/null), $(build_mode))"
 }
 
 all_rounds() {
