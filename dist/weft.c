@@ -345,6 +345,47 @@ void weft__stack_atfork(bool prepare);
 #endif
 #line 22 "src/sched.h"
 #line 23 "src/sched.h"
+#line 1 "src/trace.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * The event recorder (trace.c, WEFT_TRACE): the scheduler's events (spawn,
+ * run, stop, steal, idle) and the waiter's (block, wake), written to
+ * per-thread buffers and flushed as one file.  trace.c names nothing but
+ * sys, so every layer from the scheduler up may call it by name without a
+ * cycle: it is a sink, beside sys, not a layer above the scheduler.  Each
+ * call sits behind WEFT__UNLIKELY(weft__tracing()): one relaxed load of a
+ * flag that never changes once the runtime runs.
+ */
+#ifndef WEFT_TRACE_H
+#define WEFT_TRACE_H
+
+#line 15 "src/trace.h"
+
+typedef struct weft__g weft__g;
+typedef struct weft__park weft__park;
+
+extern atomic_bool weft__trace_on;
+static inline bool weft__tracing(void) {
+    return atomic_load_explicit(&weft__trace_on, memory_order_relaxed);
+}
+
+void weft__trace_spawn(const weft__g *g);
+void weft__trace_run(const weft__g *g);  /* a worker switches to g */
+void weft__trace_stop(const weft__g *g); /* ... and back from it */
+void weft__trace_steal(int victim);
+void weft__trace_park(void); /* a worker goes idle */
+void weft__trace_block(const weft__park *p);
+void weft__trace_wake(const weft__g *g);
+
+/* Start-up (weft__diag_init), a thread's buffer (weft__diag_worker_init),
+ * the file at weft_shutdown and at exit, and a fork's child (tracing off). */
+void weft__trace_init(int nprocs);
+void weft__trace_thread(int wid);
+void weft__trace_flush(void);
+void weft__trace_atfork_child(void);
+
+#endif
+#line 24 "src/sched.h"
 
 /*
  * Goroutine states (g->status), and who may change which:
@@ -575,16 +616,6 @@ size_t weft__gq_take(weft__g **out, size_t max, int shares,
 void weft__gq_release(void);
 void weft__gq_atfork(int phase);
 
-/* ---- fork(): the child starts a fresh runtime (runtime.c) ---------------- */
-
-/* pthread_atfork phases, for the parts that keep state across a fork: 0
- * before the fork (take the lock), 1 in the parent (release it), 2 in the
- * child (forget what belongs to the parent's threads, release it). */
-void weft__threads_atfork(int phase);
-/* In the child: close the parent's epoll instance and eventfd, drop the
- * records. */
-void weft__netpoll_forget(void);
-
 #endif
 #line 41 "src/waiter.h"
 #line 42 "src/waiter.h"
@@ -635,6 +666,7 @@ extern _Atomic(weft__timer_hook) weft__timer_earliest;
 
 #endif
 #line 43 "src/waiter.h"
+#line 44 "src/waiter.h"
 
 struct weft__park {
     weft__g *g;          /* NULL: a plain thread sleeping on futex */
@@ -752,6 +784,9 @@ void weft__pool_idle(bool on);
  * and how many threads sleep in weft for good (blocked plain threads whose
  * park is unclaimed and has no deadline, plus idle pool threads); -1 if a
  * listed thread has a deadline or is being woken. */
+/* fork(): 0 before (take the registry's lock), 1 in the parent, 2 in the
+ * child (forget the parent's threads); both release it. */
+void weft__threads_atfork(int phase);
 uint64_t weft__threads_gen(void);
 int weft__threads_asleep(void);
 /* Call fn for every blocked plain thread's park, under the registry's
@@ -771,16 +806,6 @@ static inline size_t weft__blocking_pending(void) {
 static inline bool weft__why_is_fd(const char *why) {
     return why[0] == 'f' && why[1] == 'd' && why[2] == ' ';
 }
-
-/* The tracer's (trace.c) two waiter events, called by name: the one call
- * the waiter makes upwards.  Each sits behind WEFT__UNLIKELY(weft__tracing()):
- * one relaxed load of a flag that never changes once the runtime runs. */
-extern atomic_bool weft__trace_on;
-static inline bool weft__tracing(void) {
-    return atomic_load_explicit(&weft__trace_on, memory_order_relaxed);
-}
-void weft__trace_block(const weft__park *p);
-void weft__trace_wake(const weft__g *g);
 
 /* ---- park, block, unpark ------------------------------------------------- */
 
@@ -2489,20 +2514,6 @@ int weft_ctx_after_stop(weft_after *a) {
  * Nothing can wake a sleeper but a running goroutine (none ran), a thread
  * (counted), a timer or a descriptor (none pending): dead stays dead.
  */
-#line 1 "src/weft_internal.h"
-/* SPDX-License-Identifier: MIT */
-/*
- * Every layer's internal header at once, for the files that do not include
- * their own yet (the scheduler's, the runtime's and the diagnostics'); a
- * file that does says by its #include lines which layers it depends on.
- * The layers and what each owns: docs/design.md, "Layers", and each
- * header's opening comment.
- */
-#ifndef WEFT_INTERNAL_H
-#define WEFT_INTERNAL_H
-
-#line 13 "src/weft_internal.h"
-#line 14 "src/weft_internal.h"
 #line 1 "src/diag.h"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -2510,8 +2521,8 @@ int weft_ctx_after_stop(weft_after *a) {
  * signal handlers, the leak report, the deadlock check and the trace.  They
  * read every layer below and are hooked into them (weft__worker_init,
  * weft__idle_hook: sched.h) by the runtime, which also calls their set-up
- * and flush by name.  Nothing below calls them by name but the scheduler's
- * and the waiter's trace events.
+ * and flush by name.  The trace's recorder,
+ * which every layer calls, has its own header below them (trace.h).
  */
 #ifndef WEFT_DIAG_H
 #define WEFT_DIAG_H
@@ -2542,6 +2553,9 @@ int weft__netpoll(int64_t deadline);
 void weft__netpoll_break(void);
 int weft__netpoll_init(void);
 void weft__netpoll_release(void);
+/* In a forked child: close the parent's epoll instance and eventfd, drop
+ * the records. */
+void weft__netpoll_forget(void);
 /* Descriptor waits in progress (keeps the deadlock detector quiet). */
 size_t weft__netpoll_waiting(void);
 
@@ -2583,6 +2597,7 @@ static inline ssize_t weft__sys(ssize_t r) {
 #line 17 "src/diag.h"
 #line 18 "src/diag.h"
 #line 19 "src/diag.h"
+#line 20 "src/diag.h"
 
 /* ---- dump, leaks, signals (debug.c) -------------------------------------- */
 
@@ -2602,78 +2617,19 @@ const weft__park *weft__g_blocked_on(const weft__g *g);
 /* Print the deadlock message and the dump (once per process). */
 void weft__deadlock_report(void);
 
-/* ---- what the diagnostics read of the scheduler (sched.c) ---------------- */
-
-/* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
-void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
-/* For the deadlock check: true when every worker but the caller sleeps on
- * the idle list; *epoch changes whenever any worker schedules. */
-bool weft__sched_quiet(uint64_t *epoch);
-
 /* ---- deadlock detection (deadlock.c) ------------------------------------- */
 
 /* The idle hook the diagnostics install unless WEFT_DEADLOCK=0. */
 extern const weft__idle_ops weft__deadlock_ops;
 
-/* ---- tracing (trace.c) ----------------------------------------------------
- *
- * The scheduler's events; the waiter's two (block, wake) and the flag are
- * declared with the waiter (waiter.h). */
-
-void weft__trace_spawn(const weft__g *g);
-void weft__trace_run(const weft__g *g);  /* a worker switches to g */
-void weft__trace_stop(const weft__g *g); /* ... and back from it */
-void weft__trace_steal(int victim);
-void weft__trace_park(void); /* a worker goes idle */
-/* Write the WEFT_TRACE file (weft_shutdown; also at exit). */
-void weft__trace_flush(void);
-/* From weft__diag_init / weft__diag_worker_init. */
-void weft__trace_init(int nprocs);
-void weft__trace_thread(int wid);
-void weft__trace_atfork_child(void); /* the child of a fork: tracing off */
-
-#endif
-#line 15 "src/weft_internal.h"
-#line 1 "src/fdio.h"
-/* SPDX-License-Identifier: MIT */
-/*
- * Layer 6, the descriptor calls' internals (fdio.c) for the layers above:
- * the dialler (dial.c) connects with a deadline and a context at once,
- * which no public call offers.
- */
-#ifndef WEFT_FDIO_H
-#define WEFT_FDIO_H
-
-#line 11 "src/fdio.h"
-
-#include <sys/socket.h>
-
-/* weft_connect with a deadline (-1: none) and a context (NULL: none). */
-int weft__connect(int fd, const struct sockaddr *addr, socklen_t len,
-                  int64_t deadline, weft_ctx *ctx);
-
-#endif
-#line 16 "src/weft_internal.h"
-#line 17 "src/weft_internal.h"
-#line 18 "src/weft_internal.h"
-#line 19 "src/weft_internal.h"
-#line 20 "src/weft_internal.h"
-#line 21 "src/weft_internal.h"
-#line 22 "src/weft_internal.h"
-#line 23 "src/weft_internal.h"
-
-/* ---- fork(): the child starts a fresh runtime (runtime.c) ---------------- */
-
-/* pthread_atfork phases, for the parts that keep state across a fork: 0
- * before the fork (take the lock), 1 in the parent (release it), 2 in the
- * child (forget what belongs to the parent's threads, release it). */
-void weft__threads_atfork(int phase);
-/* In the child: close the parent's epoll instance and eventfd, drop the
- * records. */
-void weft__netpoll_forget(void);
-
 #endif
 #line 41 "src/deadlock.c"
+#line 42 "src/deadlock.c"
+#line 43 "src/deadlock.c"
+#line 44 "src/deadlock.c"
+#line 45 "src/deadlock.c"
+#line 46 "src/deadlock.c"
+#line 47 "src/deadlock.c"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -2770,6 +2726,11 @@ const weft__idle_ops weft__deadlock_ops = {.period = PERIOD, .check = check};
  * dump shows belong to the waiter (waiter.c).
  */
 #line 9 "src/debug.c"
+#line 10 "src/debug.c"
+#line 11 "src/debug.c"
+#line 12 "src/debug.c"
+#line 13 "src/debug.c"
+#line 14 "src/debug.c"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -3117,6 +3078,25 @@ void weft__diag_worker_init(int wid) {
  * caller sees when every address fails; the deadline and the context end
  * the loop at once.
  */
+#line 1 "src/fdio.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 6, the descriptor calls' internals (fdio.c) for the layers above:
+ * the dialler (dial.c) connects with a deadline and a context at once,
+ * which no public call offers.
+ */
+#ifndef WEFT_FDIO_H
+#define WEFT_FDIO_H
+
+#line 11 "src/fdio.h"
+
+#include <sys/socket.h>
+
+/* weft_connect with a deadline (-1: none) and a context (NULL: none). */
+int weft__connect(int fd, const struct sockaddr *addr, socklen_t len,
+                  int64_t deadline, weft_ctx *ctx);
+
+#endif
 #line 31 "src/dial.c"
 #line 32 "src/dial.c"
 #line 33 "src/dial.c"
@@ -4958,6 +4938,12 @@ void weft__netpoll_waits(int d) {
  */
 #line 18 "src/runtime.c"
 #line 19 "src/runtime.c"
+#line 20 "src/runtime.c"
+#line 21 "src/runtime.c"
+#line 22 "src/runtime.c"
+#line 23 "src/runtime.c"
+#line 24 "src/runtime.c"
+#line 25 "src/runtime.c"
 
 #include <pthread.h>
 #include <time.h>
@@ -5172,6 +5158,9 @@ const char *weft_version(void) {
  * bounded time before it sleeps again.  While any worker spins, wakep wakes
  * nobody; the spinner that finds work wakes a replacement, as in Go.
  */
+#line 38 "src/sched.c"
+#line 39 "src/sched.c"
+#line 40 "src/sched.c"
 #line 1 "src/runq.h"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -5405,8 +5394,11 @@ static inline bool next_empty(weft__runnext *s) {
 }
 
 #endif
-#line 38 "src/sched.c"
-#line 39 "src/sched.c"
+#line 41 "src/sched.c"
+#line 42 "src/sched.c"
+#line 43 "src/sched.c"
+#line 44 "src/sched.c"
+#line 45 "src/sched.c"
 
 #include <limits.h>
 #include <linux/futex.h>
@@ -6594,6 +6586,10 @@ bool weft__sched_quiet(uint64_t *epoch) {
  */
 #line 46 "src/select.c"
 #line 47 "src/select.c"
+#line 48 "src/select.c"
+#line 49 "src/select.c"
+#line 50 "src/select.c"
+#line 51 "src/select.c"
 
 #include <limits.h>
 #include <stdint.h>
@@ -8366,6 +8362,9 @@ void weft__timers_atfork(int phase) {
  * every waker) is one predictable branch on a flag.
  */
 #line 27 "src/trace.c"
+#line 28 "src/trace.c"
+#line 29 "src/trace.c"
+#line 30 "src/trace.c"
 
 #include <stdio.h>
 #include <string.h>

@@ -37,7 +37,13 @@
  * Nothing can wake a sleeper but a running goroutine (none ran), a thread
  * (counted), a timer or a descriptor (none pending): dead stays dead.
  */
-#include "weft_internal.h"
+#include "diag.h"
+#include "netpoll.h"
+#include "sched.h"
+#include "sys.h"
+#include "timer.h"
+#include "trace.h"
+#include "waiter.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -5,7 +5,12 @@
  * overflow).  The call sites and the list of blocked plain threads that the
  * dump shows belong to the waiter (waiter.c).
  */
-#include "weft_internal.h"
+#include "diag.h"
+#include "sched.h"
+#include "stack.h"
+#include "sys.h"
+#include "trace.h"
+#include "waiter.h"
 
 #include <fcntl.h>
 #include <pthread.h>

@@ -4,8 +4,8 @@
  * signal handlers, the leak report, the deadlock check and the trace.  They
  * read every layer below and are hooked into them (weft__worker_init,
  * weft__idle_hook: sched.h) by the runtime, which also calls their set-up
- * and flush by name.  Nothing below calls them by name but the scheduler's
- * and the waiter's trace events.
+ * and flush by name.  The trace's recorder,
+ * which every layer calls, has its own header below them (trace.h).
  */
 #ifndef WEFT_DIAG_H
 #define WEFT_DIAG_H
@@ -15,6 +15,7 @@
 #include "stack.h"
 #include "sys.h"
 #include "timer.h"
+#include "trace.h"
 #include "waiter.h"
 
 /* ---- dump, leaks, signals (debug.c) -------------------------------------- */
@@ -35,34 +36,9 @@ const weft__park *weft__g_blocked_on(const weft__g *g);
 /* Print the deadlock message and the dump (once per process). */
 void weft__deadlock_report(void);
 
-/* ---- what the diagnostics read of the scheduler (sched.c) ---------------- */
-
-/* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
-void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
-/* For the deadlock check: true when every worker but the caller sleeps on
- * the idle list; *epoch changes whenever any worker schedules. */
-bool weft__sched_quiet(uint64_t *epoch);
-
 /* ---- deadlock detection (deadlock.c) ------------------------------------- */
 
 /* The idle hook the diagnostics install unless WEFT_DEADLOCK=0. */
 extern const weft__idle_ops weft__deadlock_ops;
-
-/* ---- tracing (trace.c) ----------------------------------------------------
- *
- * The scheduler's events; the waiter's two (block, wake) and the flag are
- * declared with the waiter (waiter.h). */
-
-void weft__trace_spawn(const weft__g *g);
-void weft__trace_run(const weft__g *g);  /* a worker switches to g */
-void weft__trace_stop(const weft__g *g); /* ... and back from it */
-void weft__trace_steal(int victim);
-void weft__trace_park(void); /* a worker goes idle */
-/* Write the WEFT_TRACE file (weft_shutdown; also at exit). */
-void weft__trace_flush(void);
-/* From weft__diag_init / weft__diag_worker_init. */
-void weft__trace_init(int nprocs);
-void weft__trace_thread(int wid);
-void weft__trace_atfork_child(void); /* the child of a fork: tracing off */
 
 #endif

@@ -4,7 +4,7 @@
  * arguments and start the runtime, in front of the scheduler's weft__go.
  */
 #include "runtime.h"
-#include "weft_internal.h"
+#include "sched.h"
 
 int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
     size_t size = opts ? opts->stack_size : 0;

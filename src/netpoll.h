@@ -23,6 +23,9 @@ int weft__netpoll(int64_t deadline);
 void weft__netpoll_break(void);
 int weft__netpoll_init(void);
 void weft__netpoll_release(void);
+/* In a forked child: close the parent's epoll instance and eventfd, drop
+ * the records. */
+void weft__netpoll_forget(void);
 /* Descriptor waits in progress (keeps the deadlock detector quiet). */
 size_t weft__netpoll_waiting(void);
 

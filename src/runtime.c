@@ -15,7 +15,13 @@
  * the trace: in that order.
  */
 #include "runtime.h"
-#include "weft_internal.h"
+#include "diag.h"
+#include "netpoll.h"
+#include "sched.h"
+#include "stack.h"
+#include "sys.h"
+#include "timer.h"
+#include "trace.h"
 
 #include <pthread.h>
 #include <time.h>

@@ -34,8 +34,14 @@
  * bounded time before it sleeps again.  While any worker spins, wakep wakes
  * nobody; the spinner that finds work wakes a replacement, as in Go.
  */
+#include "sched.h"
+#include "arch/arch.h"
+#include "netpoll.h"
 #include "runq.h"
-#include "weft_internal.h"
+#include "stack.h"
+#include "sys.h"
+#include "timer.h"
+#include "trace.h"
 
 #include <limits.h>
 #include <linux/futex.h>

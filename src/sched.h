@@ -20,6 +20,7 @@
 #include "arch/arch.h"
 #include "stack.h"
 #include "sys.h"
+#include "trace.h"
 
 /*
  * Goroutine states (g->status), and who may change which:
@@ -249,15 +250,5 @@ size_t weft__gq_take(weft__g **out, size_t max, int shares,
 /* At shutdown (only spares left) or in a forked child: free it all. */
 void weft__gq_release(void);
 void weft__gq_atfork(int phase);
-
-/* ---- fork(): the child starts a fresh runtime (runtime.c) ---------------- */
-
-/* pthread_atfork phases, for the parts that keep state across a fork: 0
- * before the fork (take the lock), 1 in the parent (release it), 2 in the
- * child (forget what belongs to the parent's threads, release it). */
-void weft__threads_atfork(int phase);
-/* In the child: close the parent's epoll instance and eventfd, drop the
- * records. */
-void weft__netpoll_forget(void);
 
 #endif

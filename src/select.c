@@ -42,8 +42,12 @@
  * has any).  A timed-out select (or one whose timer could not be armed)
  * had no partner and relocks everything.
  */
+#include "chan.h"
 #include "runtime.h"
-#include "weft_internal.h"
+#include "sched.h"
+#include "sys.h"
+#include "trace.h"
+#include "waiter.h"
 
 #include <limits.h>
 #include <stdint.h>

@@ -23,7 +23,10 @@
  * Cost when off: each hook (in sched.c, waiter.c and the inline unpark of
  * every waker) is one predictable branch on a flag.
  */
-#include "weft_internal.h"
+#include "trace.h"
+#include "sched.h"
+#include "sys.h"
+#include "waiter.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -40,6 +40,7 @@
 #include "sched.h"
 #include "sys.h"
 #include "timer.h"
+#include "trace.h"
 
 struct weft__park {
     weft__g *g;          /* NULL: a plain thread sleeping on futex */
@@ -157,6 +158,9 @@ void weft__pool_idle(bool on);
  * and how many threads sleep in weft for good (blocked plain threads whose
  * park is unclaimed and has no deadline, plus idle pool threads); -1 if a
  * listed thread has a deadline or is being woken. */
+/* fork(): 0 before (take the registry's lock), 1 in the parent, 2 in the
+ * child (forget the parent's threads); both release it. */
+void weft__threads_atfork(int phase);
 uint64_t weft__threads_gen(void);
 int weft__threads_asleep(void);
 /* Call fn for every blocked plain thread's park, under the registry's
@@ -176,16 +180,6 @@ static inline size_t weft__blocking_pending(void) {
 static inline bool weft__why_is_fd(const char *why) {
     return why[0] == 'f' && why[1] == 'd' && why[2] == ' ';
 }
-
-/* The tracer's (trace.c) two waiter events, called by name: the one call
- * the waiter makes upwards.  Each sits behind WEFT__UNLIKELY(weft__tracing()):
- * one relaxed load of a flag that never changes once the runtime runs. */
-extern atomic_bool weft__trace_on;
-static inline bool weft__tracing(void) {
-    return atomic_load_explicit(&weft__trace_on, memory_order_relaxed);
-}
-void weft__trace_block(const weft__park *p);
-void weft__trace_wake(const weft__g *g);
 
 /* ---- park, block, unpark ------------------------------------------------- */
 

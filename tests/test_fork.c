@@ -14,7 +14,7 @@
  * child's next timer write into a freed heap; and a traced parent's child
  * rewrote the parent's WEFT_TRACE file with its own events.
  */
-#include "../src/weft_internal.h" /* a timer callback held at the fork */
+#include "../src/timer.h" /* a timer callback held at the fork */
 #include "check.h"
 
 #include <signal.h>

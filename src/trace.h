@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The event recorder (trace.c, WEFT_TRACE): the scheduler's events (spawn,
+ * run, stop, steal, idle) and the waiter's (block, wake), written to
+ * per-thread buffers and flushed as one file.  trace.c names nothing but
+ * sys, so every layer from the scheduler up may call it by name without a
+ * cycle: it is a sink, beside sys, not a layer above the scheduler.  Each
+ * call sits behind WEFT__UNLIKELY(weft__tracing()): one relaxed load of a
+ * flag that never changes once the runtime runs.
+ */
+#ifndef WEFT_TRACE_H
+#define WEFT_TRACE_H
+
+#include "sys.h"
+
+typedef struct weft__g weft__g;
+typedef struct weft__park weft__park;
+
+extern atomic_bool weft__trace_on;
+static inline bool weft__tracing(void) {
+    return atomic_load_explicit(&weft__trace_on, memory_order_relaxed);
+}
+
+void weft__trace_spawn(const weft__g *g);
+void weft__trace_run(const weft__g *g);  /* a worker switches to g */
+void weft__trace_stop(const weft__g *g); /* ... and back from it */
+void weft__trace_steal(int victim);
+void weft__trace_park(void); /* a worker goes idle */
+void weft__trace_block(const weft__park *p);
+void weft__trace_wake(const weft__g *g);
+
+/* Start-up (weft__diag_init), a thread's buffer (weft__diag_worker_init),
+ * the file at weft_shutdown and at exit, and a fork's child (tracing off). */
+void weft__trace_init(int nprocs);
+void weft__trace_thread(int wid);
+void weft__trace_flush(void);
+void weft__trace_atfork_child(void);
+
+#endif
