@@ -265,10 +265,12 @@ void weft__runtime_join(weft__subsystem *s);
  *            runq.h holds its inline run-queue and runnext operations
  *   g.c      goroutine allocation: chunks, free arrays, ids, live counts
  *   gq.c     the global run queue
+ *   proc.c   Ps, what a worker owns (proc.h: private to the core)
+ *   thread.c Ms, the threads that run goroutines (thread.h)
  *
  * Upper layers watch the scheduler only through the hooks declared here
- * (weft__worker_init, weft__idle_hook), which runtime.c installs; nothing
- * in this layer calls them by name.
+ * (thread.h's weft__worker_init, weft__idle_hook), which runtime.c installs;
+ * nothing in this layer calls them by name.
  */
 #ifndef WEFT_SCHED_H
 #define WEFT_SCHED_H
@@ -296,7 +298,7 @@ void weft__regs_init(weft__regs *regs, void *top, void (*fn)(void *),
                      void *arg);
 
 #endif
-#line 21 "src/sched.h"
+#line 23 "src/sched.h"
 #line 1 "src/stack.h"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -343,8 +345,86 @@ void weft__stack_release_all(void);
 void weft__stack_atfork(bool prepare);
 
 #endif
-#line 22 "src/sched.h"
-#line 23 "src/sched.h"
+#line 24 "src/sched.h"
+#line 25 "src/sched.h"
+#line 1 "src/thread.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 3, the threads that run goroutines (Go's M): one OS thread, its g0
+ * (the scheduler's context on the thread's native stack), the goroutine
+ * it runs, the after-hook a switch leaves, its PRNG and its futex word.
+ * What a worker owns (run queues, caches) is its P (proc.h); today every
+ * M runs one P for good.  thread.c starts an M with the scheduler's loop
+ * passed in, so it never names sched.c.
+ */
+#ifndef WEFT_THREAD_H
+#define WEFT_THREAD_H
+
+#line 14 "src/thread.h"
+#line 15 "src/thread.h"
+
+#include <pthread.h>
+
+struct weft__g;
+struct weft__p;
+typedef struct weft__m weft__m;
+
+struct weft__m {
+    /* hot: read and written on every switch */
+    _Alignas(WEFT__CACHELINE) struct weft__p *p; /* the P it runs */
+    struct weft__g *cur;                         /* NULL on g0 */
+    void (*after)(weft__m *m, void *arg);        /* see sched.c's run_hook */
+    void *after_arg;
+    uint64_t rng;
+    /* cold */
+    _Alignas(WEFT__CACHELINE) weft__regs g0;
+    atomic_uint park_word; /* 1 = woken (weft__m_wake) */
+    int id;
+    void (*loop)(weft__m *m);
+    pthread_t thread;
+    void *tsan_fiber; /* g0's fiber */
+    void *stack_lo;   /* the native stack, for ASan's fiber switches */
+    size_t stack_size;
+};
+
+/* The M running the caller, NULL on a plain thread.  Not inlined and
+ * never cached: a goroutine can resume on another M after any switch. */
+weft__m *weft__m_self(void);
+/* The running goroutine, NULL on a plain thread or on g0. */
+struct weft__g *weft__curg(void);
+
+/* First thing on each M's thread, set before the first M starts: the
+ * diagnostics' per-thread set-up, installed by the runtime, so that this
+ * layer does not call the layers above it by name. */
+extern void (*weft__worker_init)(int wid);
+
+/* A new M numbered id, not started; NULL if out of memory. */
+weft__m *weft__m_new(int id);
+/* Start m's thread running loop(m); 0 or a positive errno. */
+int weft__m_start(weft__m *m, void (*loop)(weft__m *m));
+/* m's futex word: weft__m_arm, then weft__m_sleep returns once some
+ * weft__m_wake has run since the arm (the idle list's protocol). */
+static inline void weft__m_arm(weft__m *m) {
+    atomic_store_explicit(&m->park_word, 0, memory_order_relaxed);
+}
+
+static inline void weft__m_wake(weft__m *m) {
+    atomic_store_explicit(&m->park_word, 1, memory_order_release);
+    weft__futex_wake(&m->park_word, 1);
+}
+
+static inline void weft__m_sleep(weft__m *m) {
+    while (!atomic_load_explicit(&m->park_word, memory_order_acquire))
+        weft__futex_wait(&m->park_word, 0, -1);
+}
+
+/* Wait for m's thread to end (its loop returned). */
+void weft__m_join(weft__m *m);
+/* In a forked child: the caller's thread is no longer an M. */
+void weft__m_forget_self(void);
+
+#endif
+#line 26 "src/sched.h"
 #line 1 "src/trace.h"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -385,7 +465,7 @@ void weft__trace_flush(void);
 void weft__trace_atfork_child(void);
 
 #endif
-#line 24 "src/sched.h"
+#line 27 "src/sched.h"
 
 /*
  * Goroutine states (g->status), and who may change which:
@@ -421,7 +501,9 @@ enum {
 };
 
 typedef struct weft__park weft__park;
-typedef struct weft__worker weft__worker;
+/* The thread an after-hook runs on (an M, thread.h); the waiter's hooks
+ * still call it a worker. */
+typedef weft__m weft__worker;
 
 /* Two cache lines.  The first holds what a spawn writes and a run, a park
  * or an exit touches; it moves between the spawning and the running core
@@ -443,12 +525,6 @@ typedef struct weft__g {
     char name[32];
 } weft__g;
 
-/* The worker running the caller, NULL on a plain thread.  Not inlined and
- * never cached: a goroutine can resume on another worker after any switch. */
-weft__worker *weft__self(void);
-/* The running goroutine, NULL on a plain thread. */
-weft__g *weft__curg(void);
-
 /* The scheduler's part of start-up and shutdown, in runtime.c's order.
  * weft__sched_config reads cfg and the environment and returns the number
  * of workers; weft__sched_start starts them (0, -ENOMEM, -EAGAIN);
@@ -463,10 +539,6 @@ void weft__sched_atfork(int phase);
 void weft__sched_forget(void);
 /* Number of workers, without starting the runtime. */
 int weft__nprocs(void);
-/* First thing on each worker's thread, set before weft__sched_start: the
- * diagnostics' per-thread set-up, installed by the runtime, so that the
- * scheduler does not call the layers above it by name. */
-extern void (*weft__worker_init)(int wid);
 /* What the poller does when it would sleep without a deadline: sleep at
  * most period, then call check() if that sleep passed undisturbed (the
  * deadlock detector; NULL: sleep until woken).  check may exit. */
@@ -482,10 +554,10 @@ int weft__go(weft_fn fn, void *arg, const weft_goopts *opts);
  * the waker's "run next" slot. */
 void weft__ready(weft__g *g);
 
-/* Switch the running goroutine g out (the waiter's way to block).  after(w,
+/* Switch the running goroutine g out (the waiter's way to block).  after(m,
  * arg) runs once g's stack is no longer in use, on the context that runs
- * next on that worker; it must publish g's new state. */
-void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg);
+ * next on that thread; it must publish g's new state. */
+void weft__leave(weft__g *g, void (*after)(weft__m *, void *), void *arg);
 
 /* A random 32-bit number from the calling worker's (or thread's) PRNG;
  * seeded from WEFT_SEED when that is set. */
@@ -4914,6 +4986,311 @@ void weft__netpoll_waits(int d) {
 #undef TSAN_PUBLISH
 #undef TSAN_RECEIVE
 
+#line 1 "src/proc.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Ps (what a worker owns): allocation and release.  The run-queue
+ * operations are runq.h's inlines, used by sched.c.
+ */
+#line 1 "src/proc.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 3, what a worker owns (Go's P): its run queue and runnext
+ * (runq.h), its schedule tick and offer count, its stack and goroutine
+ * caches, and the id of the M (thread.h) that runs it.  Today each P has
+ * one M for good; only that M touches the P's single-writer fields.
+ * Private to the scheduler core (sched.c, proc.c).
+ */
+#ifndef WEFT_PROC_H
+#define WEFT_PROC_H
+
+#line 1 "src/runq.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * A P's local run queue and runnext slot: the scheduler's hottest data,
+ * private to the scheduler core (proc.h embeds them in the P; sched.c is
+ * the one file that operates on them), all inline.
+ *
+ *   - runq: a bounded ring (WEFT__RUNQ) of runnable goroutines.  The owner
+ *     pushes at tail and pops at head; other workers steal half of it at
+ *     head with a CAS on head.  Slots are atomics so a stealer that loses
+ *     the CAS race never reads a torn pointer.  A full ring spills half of
+ *     itself to the global queue (runq_put_slow).
+ *   - runnext: one slot for the goroutine most recently woken by the
+ *     running one, so a ping-pong or a pipeline stays on one core and in
+ *     cache.  The owner swaps it without atomic read-modify-writes
+ *     (next_swap); another worker takes it only when the owner seems stuck
+ *     (next_steal).
+ */
+#ifndef WEFT_RUNQ_H
+#define WEFT_RUNQ_H
+
+#line 22 "src/runq.h"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* head, tail and the ring change only when the ring is used: separate
+ * lines keep a stealer's reads of one from stalling the owner's writes of
+ * another. */
+typedef struct weft__runq {
+    _Alignas(WEFT__CACHELINE) atomic_uint head; /* stealers CAS this */
+    _Alignas(WEFT__CACHELINE) atomic_uint tail; /* owner stores this */
+    _Atomic(weft__g *) ring[WEFT__RUNQ];
+} weft__runq;
+
+typedef struct weft__runnext {
+    _Atomic(weft__g *) g;
+    atomic_uint busy; /* the owner is using the slot (see next_swap) */
+    atomic_uint req;  /* a stealer wants it */
+} weft__runnext;
+
+/* Ring slots ahead: a cache-line transfer takes several runs. */
+#define PREFETCH_AHEAD 6
+
+/* Move half the ring plus g to the global queue, as one batch (in a spare
+ * from *spare); without memory for a batch they go as a linked list. */
+static void runq_put_slow(weft__runq *q, weft__gq_batch **spare, weft__g *g,
+                          unsigned h, unsigned t) {
+    unsigned n = (t - h) / 2;
+    weft__gq_batch *b = weft__gq_batch_new(spare);
+    weft__g *list[WEFT__RUNQ / 2 + 1];
+    weft__g **batch = b ? b->g : list;
+    for (unsigned i = 0; i < n; i++)
+        batch[i] = atomic_load_explicit(&q->ring[(h + i) % WEFT__RUNQ],
+                                        memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(
+            &q->head, &h, h + n, memory_order_release, memory_order_relaxed)) {
+        /* stealers made room meanwhile */
+        unsigned t2 = atomic_load_explicit(&q->tail, memory_order_relaxed);
+        atomic_store_explicit(&q->ring[t2 % WEFT__RUNQ], g,
+                              memory_order_relaxed);
+        atomic_store_explicit(&q->tail, t2 + 1, memory_order_release);
+        *spare = b; /* unused: weft__gq_batch_new left the slot empty */
+        return;
+    }
+    batch[n] = g;
+    if (b) {
+        b->n = n + 1;
+        weft__gq_put_batch(spare, b);
+        return;
+    }
+    for (unsigned i = 0; i < n; i++)
+        batch[i]->link = batch[i + 1];
+    g->link = NULL;
+    weft__gq_put_list(batch[0], g, n + 1);
+}
+
+static inline void runq_put(weft__runq *q, weft__gq_batch **spare, weft__g *g) {
+    unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
+    if (t - h < WEFT__RUNQ) {
+        atomic_store_explicit(&q->ring[t % WEFT__RUNQ], g,
+                              memory_order_relaxed);
+        atomic_store_explicit(&q->tail, t + 1, memory_order_release);
+        return;
+    }
+    runq_put_slow(q, spare, g, h, t);
+}
+
+/* Queue gs[0..n) in order: one publication of tail when they fit (a batch
+ * from the global queue into an empty ring), else one by one. */
+static inline void runq_put_many(weft__runq *q, weft__gq_batch **spare,
+                                 weft__g *const *gs, size_t n) {
+    unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
+    if (t - h + n > WEFT__RUNQ) {
+        for (size_t i = 0; i < n; i++)
+            runq_put(q, spare, gs[i]);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        atomic_store_explicit(&q->ring[(t + i) % WEFT__RUNQ], gs[i],
+                              memory_order_relaxed);
+    atomic_store_explicit(&q->tail, t + (unsigned)n, memory_order_release);
+}
+
+static inline weft__g *ring_get(weft__runq *q) {
+    for (;;) {
+        unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
+        unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+        if (t == h)
+            return NULL;
+        weft__g *g = atomic_load_explicit(&q->ring[h % WEFT__RUNQ],
+                                          memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&q->head, &h, h + 1,
+                                                  memory_order_release,
+                                                  memory_order_relaxed)) {
+            if (t - h > PREFETCH_AHEAD)
+                weft__g_prefetch(atomic_load_explicit(
+                    &q->ring[(h + PREFETCH_AHEAD) % WEFT__RUNQ],
+                    memory_order_relaxed));
+            return g;
+        }
+    }
+}
+
+static inline bool ring_empty(weft__runq *q) {
+    unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
+    unsigned t = atomic_load_explicit(&q->tail, memory_order_acquire);
+    return h == t;
+}
+
+/* Steal half of v's ring into q; returns one goroutine to run.  v's
+ * runnext is not touched: only a rescue takes it (next_steal), once v has
+ * not scheduled for a whole look.  (Go's stealers take it after 3 us;
+ * here that costs a membarrier, and a goroutine readied by a running one
+ * is usually about to run on that core.) */
+static inline weft__g *runq_steal(weft__runq *q, weft__runq *v) {
+    for (;;) {
+        unsigned h = atomic_load_explicit(&v->head, memory_order_acquire);
+        unsigned t = atomic_load_explicit(&v->tail, memory_order_acquire);
+        unsigned n = t - h;
+        n -= n / 2;
+        if (n == 0)
+            return NULL;
+        if (n > WEFT__RUNQ / 2)
+            continue; /* inconsistent snapshot */
+        unsigned wt = atomic_load_explicit(&q->tail, memory_order_relaxed);
+        for (unsigned i = 0; i < n; i++) {
+            weft__g *g = atomic_load_explicit(&v->ring[(h + i) % WEFT__RUNQ],
+                                              memory_order_relaxed);
+            atomic_store_explicit(&q->ring[(wt + i) % WEFT__RUNQ], g,
+                                  memory_order_relaxed);
+        }
+        if (!atomic_compare_exchange_weak_explicit(&v->head, &h, h + n,
+                                                   memory_order_acq_rel,
+                                                   memory_order_relaxed))
+            continue;
+        n--;
+        weft__g *g = atomic_load_explicit(&q->ring[(wt + n) % WEFT__RUNQ],
+                                          memory_order_relaxed);
+        if (n)
+            atomic_store_explicit(&q->tail, wt + n, memory_order_release);
+        return g;
+    }
+}
+
+/*
+ * runnext without read-modify-writes on the owner's side.  The owner swaps
+ * runnext at every hand-off; another worker takes it only when the owner
+ * seems stuck.  So the owner uses plain loads and stores, and the rare
+ * stealer pays for both with an asymmetric fence: it raises req, then
+ * sys_membarrier runs a full fence on every CPU running this process.
+ * Afterwards either the stealer sees the owner's busy (and waits for the
+ * owner to leave its few instructions), or the owner's next entry sees req
+ * (and waits for the stealer to finish).  Without membarrier (fenced
+ * false: old kernels, qemu-user, valgrind) both sides use atomic
+ * exchanges.
+ */
+static inline void next_enter(weft__runnext *s) {
+    atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst); /* membarrier does the rest */
+    while (
+        WEFT__UNLIKELY(atomic_load_explicit(&s->req, memory_order_acquire))) {
+        atomic_store_explicit(&s->busy, 0, memory_order_release);
+        while (atomic_load_explicit(&s->req, memory_order_acquire))
+            weft__cpu_relax();
+        atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+    }
+}
+
+/* Owner only: put g (or NULL) in the slot; returns what was there. */
+static inline weft__g *next_swap(weft__runnext *s, weft__g *g, bool fenced) {
+    if (!fenced)
+        return atomic_exchange_explicit(&s->g, g, memory_order_acq_rel);
+    next_enter(s);
+    weft__g *old = atomic_load_explicit(&s->g, memory_order_relaxed);
+    atomic_store_explicit(&s->g, g, memory_order_relaxed);
+    atomic_store_explicit(&s->busy, 0, memory_order_release);
+    return old;
+}
+
+/* Owner only: take what the slot holds.  Only the owner ever fills it, so
+ * a NULL seen here is current. */
+static inline weft__g *next_take(weft__runnext *s, bool fenced) {
+    if (!atomic_load_explicit(&s->g, memory_order_relaxed))
+        return NULL;
+    return next_swap(s, NULL, fenced);
+}
+
+/* Another worker: take v's slot. */
+static inline weft__g *next_steal(weft__runnext *v, bool fenced) {
+    if (!fenced)
+        return atomic_exchange_explicit(&v->g, NULL, memory_order_acquire);
+    unsigned zero = 0;
+    if (!atomic_compare_exchange_strong(&v->req, &zero, 1))
+        return NULL; /* another stealer is at it */
+    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    while (atomic_load_explicit(&v->busy, memory_order_acquire))
+        weft__cpu_relax();
+    weft__g *g = atomic_load_explicit(&v->g, memory_order_relaxed);
+    atomic_store_explicit(&v->g, NULL, memory_order_relaxed);
+    atomic_store_explicit(&v->req, 0, memory_order_release);
+    return g;
+}
+
+static inline bool next_empty(weft__runnext *s) {
+    return !atomic_load_explicit(&s->g, memory_order_acquire);
+}
+
+#endif
+#line 13 "src/proc.h"
+#line 14 "src/proc.h"
+
+typedef struct weft__p weft__p;
+
+struct weft__p {
+    /* The ring changes only when it is used; runnext and tick change at
+     * every wake and schedule: separate lines (see runq.h). */
+    weft__runq q;
+    _Alignas(WEFT__CACHELINE) weft__runnext next;
+    atomic_uint tick;   /* schedules so far; stealers read it */
+    atomic_uint offers; /* goroutines offered to idle workers (see offer) */
+    _Alignas(WEFT__CACHELINE) int id;
+    unsigned nexts;       /* consecutive runnext picks, see runq_get */
+    unsigned offers_seen; /* offers_now() when find_runnable last looked */
+    atomic_uint look_tail, look_tick, look_offers; /* at the last look */
+    bool spinning;
+    weft__stack_cache stacks;
+    weft__g_cache gc;
+    weft__gq_batch *gq_spare; /* an empty batch, see runq_put_slow */
+    weft__p *idle_next;
+    weft__m *m; /* the M that runs it */
+};
+
+/* A new P numbered id; NULL if out of memory. */
+weft__p *weft__p_new(int id);
+/* Free p; flush: hand its cached stacks back to the pool first (not in a
+ * forked child: a cache may have been mid-update when its thread
+ * vanished). */
+void weft__p_free(weft__p *p, bool flush);
+
+#endif
+#line 7 "src/proc.c"
+
+#include <string.h>
+
+weft__p *weft__p_new(int id) {
+    weft__p *p =
+        aligned_alloc(WEFT__CACHELINE, (sizeof *p + WEFT__CACHELINE - 1) &
+                                           ~(size_t)(WEFT__CACHELINE - 1));
+    if (!p)
+        return NULL;
+    memset(p, 0, sizeof *p);
+    p->id = id;
+    return p;
+}
+
+void weft__p_free(weft__p *p, bool flush) {
+    if (flush)
+        weft__stack_flush(&p->stacks);
+    free(p->gq_spare);
+    free(p);
+}
+
 #define fork_child weft__runtime_fork_child
 #define fork_parent weft__runtime_fork_parent
 #define fork_prepare weft__runtime_fork_prepare
@@ -5161,244 +5538,12 @@ const char *weft_version(void) {
 #line 38 "src/sched.c"
 #line 39 "src/sched.c"
 #line 40 "src/sched.c"
-#line 1 "src/runq.h"
-/* SPDX-License-Identifier: MIT */
-/*
- * A worker's local run queue and runnext slot: the scheduler's hottest
- * data, private to sched.c (which includes this header and nothing else
- * does), all inline.
- *
- *   - runq: a bounded ring (WEFT__RUNQ) of runnable goroutines.  The owner
- *     pushes at tail and pops at head; other workers steal half of it at
- *     head with a CAS on head.  Slots are atomics so a stealer that loses
- *     the CAS race never reads a torn pointer.  A full ring spills half of
- *     itself to the global queue (runq_put_slow).
- *   - runnext: one slot for the goroutine most recently woken by the
- *     running one, so a ping-pong or a pipeline stays on one core and in
- *     cache.  The owner swaps it without atomic read-modify-writes
- *     (next_swap); another worker takes it only when the owner seems stuck
- *     (next_steal).
- */
-#ifndef WEFT_RUNQ_H
-#define WEFT_RUNQ_H
-
-#line 22 "src/runq.h"
-
-#include <linux/membarrier.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-/* head, tail and the ring change only when the ring is used: separate
- * lines keep a stealer's reads of one from stalling the owner's writes of
- * another. */
-typedef struct weft__runq {
-    _Alignas(WEFT__CACHELINE) atomic_uint head; /* stealers CAS this */
-    _Alignas(WEFT__CACHELINE) atomic_uint tail; /* owner stores this */
-    _Atomic(weft__g *) ring[WEFT__RUNQ];
-} weft__runq;
-
-typedef struct weft__runnext {
-    _Atomic(weft__g *) g;
-    atomic_uint busy; /* the owner is using the slot (see next_swap) */
-    atomic_uint req;  /* a stealer wants it */
-} weft__runnext;
-
-/* Ring slots ahead: a cache-line transfer takes several runs. */
-#define PREFETCH_AHEAD 6
-
-/* Move half the ring plus g to the global queue, as one batch (in a spare
- * from *spare); without memory for a batch they go as a linked list. */
-static void runq_put_slow(weft__runq *q, weft__gq_batch **spare, weft__g *g,
-                          unsigned h, unsigned t) {
-    unsigned n = (t - h) / 2;
-    weft__gq_batch *b = weft__gq_batch_new(spare);
-    weft__g *list[WEFT__RUNQ / 2 + 1];
-    weft__g **batch = b ? b->g : list;
-    for (unsigned i = 0; i < n; i++)
-        batch[i] = atomic_load_explicit(&q->ring[(h + i) % WEFT__RUNQ],
-                                        memory_order_relaxed);
-    if (!atomic_compare_exchange_strong_explicit(
-            &q->head, &h, h + n, memory_order_release, memory_order_relaxed)) {
-        /* stealers made room meanwhile */
-        unsigned t2 = atomic_load_explicit(&q->tail, memory_order_relaxed);
-        atomic_store_explicit(&q->ring[t2 % WEFT__RUNQ], g,
-                              memory_order_relaxed);
-        atomic_store_explicit(&q->tail, t2 + 1, memory_order_release);
-        *spare = b; /* unused: weft__gq_batch_new left the slot empty */
-        return;
-    }
-    batch[n] = g;
-    if (b) {
-        b->n = n + 1;
-        weft__gq_put_batch(spare, b);
-        return;
-    }
-    for (unsigned i = 0; i < n; i++)
-        batch[i]->link = batch[i + 1];
-    g->link = NULL;
-    weft__gq_put_list(batch[0], g, n + 1);
-}
-
-static inline void runq_put(weft__runq *q, weft__gq_batch **spare, weft__g *g) {
-    unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
-    unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
-    if (t - h < WEFT__RUNQ) {
-        atomic_store_explicit(&q->ring[t % WEFT__RUNQ], g,
-                              memory_order_relaxed);
-        atomic_store_explicit(&q->tail, t + 1, memory_order_release);
-        return;
-    }
-    runq_put_slow(q, spare, g, h, t);
-}
-
-/* Queue gs[0..n) in order: one publication of tail when they fit (a batch
- * from the global queue into an empty ring), else one by one. */
-static inline void runq_put_many(weft__runq *q, weft__gq_batch **spare,
-                                 weft__g *const *gs, size_t n) {
-    unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
-    unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
-    if (t - h + n > WEFT__RUNQ) {
-        for (size_t i = 0; i < n; i++)
-            runq_put(q, spare, gs[i]);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        atomic_store_explicit(&q->ring[(t + i) % WEFT__RUNQ], gs[i],
-                              memory_order_relaxed);
-    atomic_store_explicit(&q->tail, t + (unsigned)n, memory_order_release);
-}
-
-static inline weft__g *ring_get(weft__runq *q) {
-    for (;;) {
-        unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
-        unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
-        if (t == h)
-            return NULL;
-        weft__g *g = atomic_load_explicit(&q->ring[h % WEFT__RUNQ],
-                                          memory_order_relaxed);
-        if (atomic_compare_exchange_weak_explicit(&q->head, &h, h + 1,
-                                                  memory_order_release,
-                                                  memory_order_relaxed)) {
-            if (t - h > PREFETCH_AHEAD)
-                weft__g_prefetch(atomic_load_explicit(
-                    &q->ring[(h + PREFETCH_AHEAD) % WEFT__RUNQ],
-                    memory_order_relaxed));
-            return g;
-        }
-    }
-}
-
-static inline bool ring_empty(weft__runq *q) {
-    unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
-    unsigned t = atomic_load_explicit(&q->tail, memory_order_acquire);
-    return h == t;
-}
-
-/* Steal half of v's ring into q; returns one goroutine to run.  v's
- * runnext is not touched: only a rescue takes it (next_steal), once v has
- * not scheduled for a whole look.  (Go's stealers take it after 3 us;
- * here that costs a membarrier, and a goroutine readied by a running one
- * is usually about to run on that core.) */
-static weft__g *runq_steal(weft__runq *q, weft__runq *v) {
-    for (;;) {
-        unsigned h = atomic_load_explicit(&v->head, memory_order_acquire);
-        unsigned t = atomic_load_explicit(&v->tail, memory_order_acquire);
-        unsigned n = t - h;
-        n -= n / 2;
-        if (n == 0)
-            return NULL;
-        if (n > WEFT__RUNQ / 2)
-            continue; /* inconsistent snapshot */
-        unsigned wt = atomic_load_explicit(&q->tail, memory_order_relaxed);
-        for (unsigned i = 0; i < n; i++) {
-            weft__g *g = atomic_load_explicit(&v->ring[(h + i) % WEFT__RUNQ],
-                                              memory_order_relaxed);
-            atomic_store_explicit(&q->ring[(wt + i) % WEFT__RUNQ], g,
-                                  memory_order_relaxed);
-        }
-        if (!atomic_compare_exchange_weak_explicit(&v->head, &h, h + n,
-                                                   memory_order_acq_rel,
-                                                   memory_order_relaxed))
-            continue;
-        n--;
-        weft__g *g = atomic_load_explicit(&q->ring[(wt + n) % WEFT__RUNQ],
-                                          memory_order_relaxed);
-        if (n)
-            atomic_store_explicit(&q->tail, wt + n, memory_order_release);
-        return g;
-    }
-}
-
-/*
- * runnext without read-modify-writes on the owner's side.  The owner swaps
- * runnext at every hand-off; another worker takes it only when the owner
- * seems stuck.  So the owner uses plain loads and stores, and the rare
- * stealer pays for both with an asymmetric fence: it raises req, then
- * sys_membarrier runs a full fence on every CPU running this process.
- * Afterwards either the stealer sees the owner's busy (and waits for the
- * owner to leave its few instructions), or the owner's next entry sees req
- * (and waits for the stealer to finish).  Without membarrier (fenced
- * false: old kernels, qemu-user, valgrind) both sides use atomic
- * exchanges.
- */
-static inline void next_enter(weft__runnext *s) {
-    atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst); /* membarrier does the rest */
-    while (
-        WEFT__UNLIKELY(atomic_load_explicit(&s->req, memory_order_acquire))) {
-        atomic_store_explicit(&s->busy, 0, memory_order_release);
-        while (atomic_load_explicit(&s->req, memory_order_acquire))
-            weft__cpu_relax();
-        atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
-        atomic_signal_fence(memory_order_seq_cst);
-    }
-}
-
-/* Owner only: put g (or NULL) in the slot; returns what was there. */
-static inline weft__g *next_swap(weft__runnext *s, weft__g *g, bool fenced) {
-    if (!fenced)
-        return atomic_exchange_explicit(&s->g, g, memory_order_acq_rel);
-    next_enter(s);
-    weft__g *old = atomic_load_explicit(&s->g, memory_order_relaxed);
-    atomic_store_explicit(&s->g, g, memory_order_relaxed);
-    atomic_store_explicit(&s->busy, 0, memory_order_release);
-    return old;
-}
-
-/* Owner only: take what the slot holds.  Only the owner ever fills it, so
- * a NULL seen here is current. */
-static inline weft__g *next_take(weft__runnext *s, bool fenced) {
-    if (!atomic_load_explicit(&s->g, memory_order_relaxed))
-        return NULL;
-    return next_swap(s, NULL, fenced);
-}
-
-/* Another worker: take v's slot. */
-static weft__g *next_steal(weft__runnext *v, bool fenced) {
-    if (!fenced)
-        return atomic_exchange_explicit(&v->g, NULL, memory_order_acquire);
-    unsigned zero = 0;
-    if (!atomic_compare_exchange_strong(&v->req, &zero, 1))
-        return NULL; /* another stealer is at it */
-    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-    while (atomic_load_explicit(&v->busy, memory_order_acquire))
-        weft__cpu_relax();
-    weft__g *g = atomic_load_explicit(&v->g, memory_order_relaxed);
-    atomic_store_explicit(&v->g, NULL, memory_order_relaxed);
-    atomic_store_explicit(&v->req, 0, memory_order_release);
-    return g;
-}
-
-static inline bool next_empty(weft__runnext *s) {
-    return !atomic_load_explicit(&s->g, memory_order_acquire);
-}
-
-#endif
 #line 41 "src/sched.c"
 #line 42 "src/sched.c"
 #line 43 "src/sched.c"
 #line 44 "src/sched.c"
 #line 45 "src/sched.c"
+#line 46 "src/sched.c"
 
 #include <limits.h>
 #include <linux/futex.h>
@@ -5424,34 +5569,6 @@ static inline bool next_empty(weft__runnext *s) {
 #define FAIR_TICK 61 /* see fair_step */
 #define POLL_AWAKE 0 /* rt.poll_deadline: see poller_take */
 
-struct weft__worker {
-    /* The ring changes only when it is used; runnext and tick change at
-     * every wake and schedule: separate lines (see runq.h). */
-    weft__runq q;
-    _Alignas(WEFT__CACHELINE) weft__runnext next;
-    atomic_uint tick;   /* schedules so far; stealers read it */
-    atomic_uint offers; /* goroutines offered to idle workers (see offer) */
-    _Alignas(WEFT__CACHELINE) int id;
-    weft__regs g0;
-    weft__g *cur;
-    void (*after)(weft__worker *w, void *arg); /* see run_hook */
-    void *after_arg;
-    uint64_t rng;
-    unsigned nexts;       /* consecutive runnext picks, see runq_get */
-    unsigned offers_seen; /* offers_now() when find_runnable last looked */
-    atomic_uint look_tail, look_tick, look_offers; /* at the last look */
-    bool spinning;
-    weft__stack_cache stacks;
-    weft__g_cache gc;
-    weft__gq_batch *gq_spare; /* an empty batch, see runq_put_slow */
-    atomic_uint park_word;    /* 1 = woken */
-    weft__worker *idle_next;
-    pthread_t thread;
-    void *tsan_fiber;
-    void *stack_lo;
-    size_t stack_size;
-};
-
 /* Fields are grouped by who writes them, one cache line per group, so
  * that spinning workers and the global queue do not slow each other down. */
 static struct {
@@ -5459,7 +5576,7 @@ static struct {
     atomic_bool started; /* workers exist: weft__sched_start to _stop */
     int nprocs;
     size_t stack_size;
-    weft__worker **workers;
+    weft__p **ps; /* the Ps, each with its M */
     atomic_bool stopping;
     bool seeded;
     bool next_fenced; /* sys_membarrier works: see next_swap */
@@ -5467,7 +5584,7 @@ static struct {
     uint64_t seed_rng; /* WEFT_SEED: schedule draws, the one worker only */
 
     _Alignas(WEFT__CACHELINE) weft__lock idle_lock;
-    weft__worker *idle;
+    weft__p *idle;
     atomic_int nidle;
 
     _Alignas(WEFT__CACHELINE) atomic_int nspinning;
@@ -5479,26 +5596,8 @@ static struct {
 
 } rt;
 
-static __thread weft__worker *tls_worker;
-
-void (*weft__worker_init)(int wid);
 _Atomic(const weft__idle_ops *) weft__idle_hook;
 static __thread uint64_t tls_rng;
-
-/* ---- thread-local access ------------------------------------------------ */
-
-/* The empty asm makes the function opaque to the optimiser: it is never
- * treated as pure, so every call really reads the current thread's slot. */
-WEFT__NOINLINE weft__worker *weft__self(void) {
-    __asm__ volatile("" ::: "memory");
-    return tls_worker;
-}
-
-WEFT__NOINLINE weft__g *weft__curg(void) {
-    __asm__ volatile("" ::: "memory");
-    weft__worker *w = tls_worker;
-    return w ? w->cur : NULL;
-}
 
 /* ---- random numbers ----------------------------------------------------- */
 
@@ -5512,11 +5611,11 @@ static uint32_t xorshift(uint64_t *s) {
 }
 
 uint32_t weft__rand(void) {
-    weft__worker *w = weft__self();
-    if (WEFT__UNLIKELY(rt.seeded) && w)
+    weft__m *m = weft__m_self();
+    if (WEFT__UNLIKELY(rt.seeded) && m)
         return xorshift(&rt.seed_rng); /* see seed_pick */
-    if (w)
-        return xorshift(&w->rng);
+    if (m)
+        return xorshift(&m->rng);
     if (!tls_rng)
         tls_rng = (uint64_t)(uintptr_t)&tls_rng * 0x9E3779B97F4A7C15ull | 1;
     return xorshift(&tls_rng);
@@ -5524,7 +5623,7 @@ uint32_t weft__rand(void) {
 
 /* ---- sanitizer hooks around every switch -------------------------------- */
 
-static inline void san_before(weft__worker *w, weft__g *to, void **fake,
+static inline void san_before(weft__m *w, weft__g *to, void **fake,
                               bool dying) {
 #ifdef WEFT_TSAN
     __tsan_switch_to_fiber(to ? to->tsan_fiber : w->tsan_fiber, 0);
@@ -5549,11 +5648,11 @@ static inline void san_after(void *fake) {
 
 /* ---- run queues (runq.h) ------------------------------------------------- */
 
-static inline void local_put(weft__worker *w, weft__g *g) {
+static inline void local_put(weft__p *w, weft__g *g) {
     runq_put(&w->q, &w->gq_spare, g);
 }
 
-static inline weft__g *next_swap_w(weft__worker *w, weft__g *g) {
+static inline weft__g *next_swap_w(weft__p *w, weft__g *g) {
     return next_swap(&w->next, g, rt.next_fenced);
 }
 
@@ -5562,7 +5661,7 @@ static inline weft__g *next_swap_w(weft__worker *w, weft__g *g) {
  * and starve the ring: after NEXT_STREAK runnext picks in a row the ring's
  * head gets a turn.  (Go bounds the same with a time slice the pair
  * shares, enforced by preemption, which weft does not have.) */
-static weft__g *runq_get(weft__worker *w) {
+static weft__g *runq_get(weft__p *w) {
     if (w->nexts < NEXT_STREAK) {
         weft__g *g = next_take(&w->next, rt.next_fenced);
         if (g) {
@@ -5575,14 +5674,14 @@ static weft__g *runq_get(weft__worker *w) {
     return g ? g : next_take(&w->next, rt.next_fenced);
 }
 
-static bool runq_empty(weft__worker *w) {
+static bool runq_empty(weft__p *w) {
     return ring_empty(&w->q) && next_empty(&w->next);
 }
 
 /* Take up to max goroutines from the global queue: one is returned, the
  * rest go to w's ring, which the caller has found empty (or asks for one
  * only). */
-static weft__g *gq_take_batch(weft__worker *w, size_t max) {
+static weft__g *gq_take_batch(weft__p *w, size_t max) {
     if (weft__gq_len() == 0)
         return NULL;
     weft__g *got[WEFT__RUNQ / 2];
@@ -5595,14 +5694,9 @@ static weft__g *gq_take_batch(weft__worker *w, size_t max) {
 
 /* ---- idle workers ------------------------------------------------------- */
 
-static void worker_wake(weft__worker *w) {
-    atomic_store_explicit(&w->park_word, 1, memory_order_release);
-    weft__futex_wake(&w->park_word, 1);
-}
-
-static weft__worker *idle_pop(void) {
+static weft__p *idle_pop(void) {
     weft__lock_acquire(&rt.idle_lock);
-    weft__worker *w = rt.idle;
+    weft__p *w = rt.idle;
     if (w) {
         rt.idle = w->idle_next;
         atomic_fetch_sub(&rt.nidle, 1);
@@ -5635,13 +5729,13 @@ static void wakep_fenced(void) {
     int zero = 0;
     if (!atomic_compare_exchange_strong(&rt.nspinning, &zero, 1))
         return;
-    weft__worker *w = idle_pop();
+    weft__p *w = idle_pop();
     if (!w) {
         atomic_fetch_sub(&rt.nspinning, 1);
         return;
     }
     w->spinning = true; /* nspinning was raised on its behalf */
-    worker_wake(w);
+    weft__m_wake(w->m);
 }
 
 static void wakep(void) {
@@ -5678,9 +5772,9 @@ static void timer_wakeup(int64_t when) {
     }
     /* no poller: an idle worker will take the role and sleep until when */
     if (atomic_load_explicit(&rt.nidle, memory_order_relaxed) > 0) {
-        weft__worker *w = idle_pop();
+        weft__p *w = idle_pop();
         if (w)
-            worker_wake(w);
+            weft__m_wake(w->m);
     }
 }
 
@@ -5698,7 +5792,7 @@ static void timer_wakeup(int64_t when) {
  * Goroutines stuck behind a long-running one are the poller's to rescue
  * (see rescue_stuck).
  */
-static unsigned offer(weft__worker *w) {
+static unsigned offer(weft__p *w) {
     unsigned n = atomic_load_explicit(&w->offers, memory_order_relaxed) + 1;
     atomic_store_explicit(&w->offers, n, memory_order_relaxed);
     return n;
@@ -5707,13 +5801,12 @@ static unsigned offer(weft__worker *w) {
 static unsigned offers_now(void) {
     unsigned sum = 0;
     for (int i = 0; i < rt.nprocs; i++)
-        sum +=
-            atomic_load_explicit(&rt.workers[i]->offers, memory_order_relaxed);
+        sum += atomic_load_explicit(&rt.ps[i]->offers, memory_order_relaxed);
     return sum;
 }
 
 /* After the caller's full fence: may it sleep? */
-static bool work_offered(weft__worker *w) {
+static bool work_offered(weft__p *w) {
     return weft__gq_len() || offers_now() != w->offers_seen;
 }
 
@@ -5728,14 +5821,14 @@ static bool timers_due(void) {
  * runs.  Whenever the worker schedules, seed_pick draws which runnable
  * goroutine goes next (runnext and the ring alike), so a seed names one
  * interleaving.  Draws come from rt.seed_rng, used only on the worker and
- * never by its idle loop (steal_work draws from w->rng): how long the
+ * never by its idle loop (steal_work draws from the M's rng): how long the
  * worker idles, which depends on plain threads and time, does not shift the
  * sequence.  Every pick goes through seed_pick, never through the other
  * paths of find_runnable (a goroutine that a plain thread readies just
  * after seed_pick looked waits for the next round) nor through next_local,
  * and the global queue is moved into the ring only when the ring is empty,
  * so the tick % FAIR_TICK check never decides anything. */
-static weft__g *seed_pick(weft__worker *w) {
+static weft__g *seed_pick(weft__p *w) {
     weft__g *next = next_swap_w(w, NULL);
     if (next)
         local_put(w, next);
@@ -5761,12 +5854,12 @@ static weft__g *seed_pick(weft__worker *w) {
 
 /* Spinning: steal from the rings of random victims, and look at the global
  * queue between rounds. */
-static weft__g *steal_work(weft__worker *w) {
+static weft__g *steal_work(weft__p *w) {
     int n = rt.nprocs;
     for (int round = 0; round < STEAL_ROUNDS; round++) {
-        unsigned start = xorshift(&w->rng) % (unsigned)n;
+        unsigned start = xorshift(&w->m->rng) % (unsigned)n;
         for (int i = 0; i < n; i++) {
-            weft__worker *v = rt.workers[(start + (unsigned)i) % (unsigned)n];
+            weft__p *v = rt.ps[(start + (unsigned)i) % (unsigned)n];
             if (v == w)
                 continue;
             weft__g *g = runq_steal(&w->q, &v->q);
@@ -5783,7 +5876,7 @@ static weft__g *steal_work(weft__worker *w) {
     return NULL;
 }
 
-static void stop_spinning(weft__worker *w) {
+static void stop_spinning(weft__p *w) {
     if (w->spinning) {
         w->spinning = false;
         atomic_fetch_sub(&rt.nspinning, 1);
@@ -5816,10 +5909,10 @@ static int64_t poll_deadline(bool *look) {
  * usually exchanging values with each other, and splitting them across
  * cores would make every exchange cross too.  So a goroutine waits at most
  * about two looks behind a goroutine that runs without blocking. */
-static weft__g *rescue_stuck(weft__worker *w) {
+static weft__g *rescue_stuck(weft__p *w) {
     weft__g *got = NULL;
     for (int i = 0; i < rt.nprocs; i++) {
-        weft__worker *v = rt.workers[i];
+        weft__p *v = rt.ps[i];
         if (v == w)
             continue;
         unsigned h = atomic_load_explicit(&v->q.head, memory_order_acquire);
@@ -5864,11 +5957,11 @@ static weft__g *rescue_stuck(weft__worker *w) {
  * (poll_sleep), and a waker publishes its work, fences, then reads the
  * deadline (poller_wake, timer_wakeup): one of the two sees the other.
  */
-static bool poller_mine(weft__worker *w) {
+static bool poller_mine(weft__p *w) {
     return atomic_load_explicit(&rt.poller, memory_order_relaxed) == w->id + 1;
 }
 
-static bool poller_take(weft__worker *w) {
+static bool poller_take(weft__p *w) {
     int zero = 0;
     return atomic_compare_exchange_strong(&rt.poller, &zero, w->id + 1);
 }
@@ -5882,7 +5975,7 @@ static void poller_release(void) {
 }
 
 /* The global queue, in a batch for the ring. */
-static weft__g *global_step(weft__worker *w) {
+static weft__g *global_step(weft__p *w) {
     return gq_take_batch(w, WEFT__RUNQ / 2);
 }
 
@@ -5890,7 +5983,7 @@ static weft__g *global_step(weft__worker *w) {
  * idle hook's period), then run the due timers.  Returns work only when
  * the sleep ended at a look with nothing else to do: what rescue_stuck
  * takes from stuck workers. */
-static weft__g *poll_sleep(weft__worker *w) {
+static weft__g *poll_sleep(weft__p *w) {
     bool look;
     const weft__idle_ops *idle = NULL;
     int64_t deadline = poll_deadline(&look);
@@ -5920,8 +6013,8 @@ static weft__g *poll_sleep(weft__worker *w) {
 }
 
 /* Sleep on the worker's futex, on the idle list, until woken. */
-static void idle_futex(weft__worker *w) {
-    atomic_store_explicit(&w->park_word, 0, memory_order_relaxed);
+static void idle_futex(weft__p *w) {
+    weft__m_arm(w->m);
     weft__lock_acquire(&rt.idle_lock);
     w->idle_next = rt.idle;
     rt.idle = w;
@@ -5934,22 +6027,21 @@ static void idle_futex(weft__worker *w) {
     if (recheck) {
         /* take ourselves off the idle list unless a waker already did */
         weft__lock_acquire(&rt.idle_lock);
-        for (weft__worker **p = &rt.idle; *p; p = &(*p)->idle_next)
+        for (weft__p **p = &rt.idle; *p; p = &(*p)->idle_next)
             if (*p == w) {
                 *p = w->idle_next;
                 atomic_fetch_sub(&rt.nidle, 1);
-                atomic_store(&w->park_word, 1);
+                atomic_store(&w->m->park_word, 1);
                 break;
             }
         weft__lock_release(&rt.idle_lock);
     }
-    while (!atomic_load_explicit(&w->park_word, memory_order_acquire))
-        weft__futex_wait(&w->park_word, 0, -1);
+    weft__m_sleep(w->m);
 }
 
 /* Nothing found: sleep, as the poller if the role is ours or free, else on
  * the futex.  May return work rescued after a look. */
-static weft__g *idle_step(weft__worker *w) {
+static weft__g *idle_step(weft__p *w) {
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_park();
     if (poller_mine(w) || poller_take(w))
@@ -5963,7 +6055,7 @@ static weft__g *idle_step(weft__worker *w) {
  * Each returns a goroutine or NULL; find_runnable calls them in order and
  * stops at the first that finds one. */
 
-static unsigned tick_next(weft__worker *w) {
+static unsigned tick_next(weft__p *w) {
     unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
     atomic_store_explicit(&w->tick, tick + 1, memory_order_relaxed);
     return tick;
@@ -5971,14 +6063,14 @@ static unsigned tick_next(weft__worker *w) {
 
 /* Descriptors may be polled without sleeping by whoever would not disturb
  * a sleeping poller. */
-static bool may_peek(weft__worker *w) {
+static bool may_peek(weft__p *w) {
     return weft__netpoll_waiting() &&
            (!atomic_load(&rt.poller) || poller_mine(w));
 }
 
 /* Every FAIR_TICK-th schedule: the global queue and ready descriptors get
  * a turn even while local work never runs out. */
-static weft__g *fair_step(weft__worker *w, unsigned tick) {
+static weft__g *fair_step(weft__p *w, unsigned tick) {
     if (tick % FAIR_TICK)
         return NULL;
     weft__g *g = gq_take_batch(w, 1);
@@ -5987,19 +6079,19 @@ static weft__g *fair_step(weft__worker *w, unsigned tick) {
     return g;
 }
 
-static void timers_step(weft__worker *w, unsigned tick) {
+static void timers_step(weft__p *w, unsigned tick) {
     if ((tick % 16 == 0 || runq_empty(w)) && timers_due())
         weft__timers_run(weft_now());
 }
 
 /* Due timers, then the local run queue. */
-static weft__g *local_step(weft__worker *w, unsigned tick) {
+static weft__g *local_step(weft__p *w, unsigned tick) {
     timers_step(w, tick);
     return runq_get(w);
 }
 
 /* Ready descriptors: their goroutines land in the local run queue. */
-static weft__g *poll_step(weft__worker *w) {
+static weft__g *poll_step(weft__p *w) {
     if (!may_peek(w) || weft__netpoll(0) == 0)
         return NULL;
     return runq_get(w);
@@ -6007,7 +6099,7 @@ static weft__g *poll_step(weft__worker *w) {
 
 /* Maybe become a spinner (at most half the busy workers spin), and steal
  * while spinning. */
-static weft__g *spin_step(weft__worker *w) {
+static weft__g *spin_step(weft__p *w) {
     w->offers_seen = offers_now(); /* before searching: see work_offered */
     if (!w->spinning &&
         2 * atomic_load(&rt.nspinning) < rt.nprocs - atomic_load(&rt.nidle)) {
@@ -6019,7 +6111,7 @@ static weft__g *spin_step(weft__worker *w) {
 
 /* WEFT_SEED: the only picker (see seed_pick); with one worker no look, so
  * no rescue, ever picks instead. */
-static weft__g *seeded_step(weft__worker *w, unsigned tick) {
+static weft__g *seeded_step(weft__p *w, unsigned tick) {
     timers_step(w, tick);
     w->offers_seen = offers_now(); /* before looking: see idle_futex */
     return seed_pick(w);
@@ -6027,7 +6119,7 @@ static weft__g *seeded_step(weft__worker *w, unsigned tick) {
 
 /* g was found: a spinner wakes a replacement (there may be more work), and
  * the poller role goes on to an idle worker. */
-static weft__g *found(weft__worker *w, weft__g *g) {
+static weft__g *found(weft__p *w, weft__g *g) {
     if (w->spinning) {
         stop_spinning(w);
         wakep();
@@ -6037,7 +6129,7 @@ static weft__g *found(weft__worker *w, weft__g *g) {
     return g;
 }
 
-static weft__g *find_runnable(weft__worker *w) {
+static weft__g *find_runnable(weft__p *w) {
     for (;;) {
         if (atomic_load_explicit(&rt.stopping, memory_order_relaxed))
             return NULL;
@@ -6068,7 +6160,7 @@ static void g_stack_ready(weft__g *g) {
 #endif
 }
 
-static void g_attach_stack(weft__worker *w, weft__g *g) {
+static void g_attach_stack(weft__p *w, weft__g *g) {
     g->stack = weft__stack_get(&w->stacks, g->stack_size);
     if (!g->stack)
         weft__fatal("out of memory for a goroutine stack");
@@ -6080,17 +6172,17 @@ static void g_attach_stack(weft__worker *w, weft__g *g) {
  * its switch returns, and a new goroutine's first code.  The hook publishes
  * the previous goroutine's new state (parked, requeued, dead); until then
  * nobody may resume it. */
-static inline void run_hook(weft__worker *w) {
-    void (*after)(weft__worker *, void *) = w->after;
+static inline void run_hook(weft__m *w) {
+    void (*after)(weft__m *, void *) = w->after;
     if (after) {
         w->after = NULL;
         after(w, w->after_arg);
     }
 }
 
-static inline void set_running(weft__worker *w, weft__g *g) {
+static inline void set_running(weft__m *w, weft__g *g) {
     if (!g->stack)
-        g_attach_stack(w, g);
+        g_attach_stack(w->p, g);
     w->cur = g;
     atomic_store_explicit(&g->status, WEFT__G_RUNNING, memory_order_relaxed);
     if (WEFT__UNLIKELY(weft__tracing()))
@@ -6098,7 +6190,7 @@ static inline void set_running(weft__worker *w, weft__g *g) {
 }
 
 /* g0 side: run g until it switches back to g0. */
-static void run(weft__worker *w, weft__g *g) {
+static void run(weft__m *w, weft__g *g) {
     set_running(w, g);
     void *fake = NULL;
     san_before(w, g, &fake, false);
@@ -6110,8 +6202,7 @@ static void run(weft__worker *w, weft__g *g) {
 /* A goroutine to switch to directly, without the detour through g0: the
  * local runnext or ring.  Every 61st schedule (the global queue's turn),
  * when timers may be due, or under WEFT_SEED, g0 decides instead. */
-static inline __attribute__((always_inline)) weft__g *
-next_local(weft__worker *w) {
+static inline __attribute__((always_inline)) weft__g *next_local(weft__p *w) {
     unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
     if (tick % FAIR_TICK == 0 || rt.seeded || (tick % 16 == 0 && timers_due()))
         return NULL;
@@ -6132,7 +6223,7 @@ static inline __attribute__((always_inline)) void g_stop_checks(weft__g *g) {
 /* Switch from g to next, or to g0 when next is NULL; w->after is set.
  * Returns when g is resumed, maybe on another worker. */
 static inline __attribute__((always_inline)) void
-switch_away(weft__worker *w, weft__g *g, weft__g *next, bool dying) {
+switch_away(weft__m *w, weft__g *g, weft__g *next, bool dying) {
     void *fake = NULL;
     if (next) {
         set_running(w, next);
@@ -6144,19 +6235,18 @@ switch_away(weft__worker *w, weft__g *g, weft__g *next, bool dying) {
         weft__switch(&g->ctx, &w->g0);
     }
     san_after(fake);
-    run_hook(weft__self());
+    run_hook(weft__m_self());
 }
 
 /* Leave the running goroutine g: after(arg) will run once g's stack is no
  * longer in use.  Switches straight to the next local goroutine if there
  * is one, else to g0.  Returns when g is resumed, maybe on another worker. */
-static void leave(weft__worker *w, weft__g *g,
-                  void (*after)(weft__worker *, void *), void *arg,
-                  bool dying) {
+static void leave(weft__m *m, weft__g *g, void (*after)(weft__m *, void *),
+                  void *arg, bool dying) {
     g_stop_checks(g);
-    w->after = after;
-    w->after_arg = arg;
-    switch_away(w, g, next_local(w), dying);
+    m->after = after;
+    m->after_arg = arg;
+    switch_away(m, g, next_local(m->p), dying);
 }
 
 /* Make g runnable.  A goroutine readying another (a channel hand-off, an
@@ -6170,20 +6260,22 @@ static void leave(weft__worker *w, weft__g *g,
  * steals the waiting goroutines, and a worker that finds work wakes the
  * next.  A spawn always offers the new goroutine to an idle worker, as Go
  * does: that is how a program asks for parallelism. */
-static void ready(weft__g *g, bool spawn) {
+/* m is the caller's M (NULL on a plain thread). */
+static inline __attribute__((always_inline)) void ready(weft__m *m, weft__g *g,
+                                                        bool spawn) {
     /* g may still be switching out on another worker */
     while (atomic_load_explicit(&g->status, memory_order_acquire) ==
            WEFT__G_RUNNING)
         weft__cpu_relax();
     atomic_store_explicit(&g->status, WEFT__G_RUNNABLE, memory_order_relaxed);
-    weft__worker *w = weft__self();
-    if (!w) {
+    if (!m) {
         g->link = NULL;
         weft__gq_put_list(g, g, 1);
         wakep();
         return;
     }
-    if (w->cur) {
+    weft__p *w = m->p;
+    if (m->cur) {
         weft__g *old = next_swap_w(w, g);
         if (old)
             local_put(w, old);
@@ -6197,14 +6289,14 @@ static void ready(weft__g *g, bool spawn) {
 }
 
 void weft__ready(weft__g *g) {
-    ready(g, false);
+    ready(weft__m_self(), g, false);
 }
 
 /* ---- goroutine life cycle ------------------------------------------------ */
 
 /* A finished goroutine whose stack has been handed to the next goroutine
  * (g_exit) or back to the cache (g_free_after, on g0). */
-static void g_retire(weft__worker *w, weft__g *g) {
+static void g_retire(weft__p *w, weft__g *g) {
 #ifdef WEFT_TSAN
     __tsan_destroy_fiber(g->tsan_fiber);
 #endif
@@ -6212,10 +6304,10 @@ static void g_retire(weft__worker *w, weft__g *g) {
     weft__g_put(&w->gc, g);
 }
 
-static void g_free_after(weft__worker *w, void *arg) {
+static void g_free_after(weft__m *m, void *arg) {
     weft__g *g = arg;
-    weft__stack_put(&w->stacks, g->stack);
-    g_retire(w, g);
+    weft__stack_put(&m->p->stacks, g->stack);
+    g_retire(m->p, g);
 }
 
 /* g's function has returned.  When the next local goroutine has never run
@@ -6224,7 +6316,8 @@ static void g_free_after(weft__worker *w, void *arg) {
  * frame to lay out (a spawner's goroutines mostly run this way).  Else g
  * switches away for good. */
 static weft__g *g_exit(weft__g *g) {
-    weft__worker *w = weft__self();
+    weft__m *m = weft__m_self();
+    weft__p *w = m->p;
     atomic_store_explicit(&g->status, WEFT__G_DEAD, memory_order_relaxed);
     g_stop_checks(g);
     weft__g *next = next_local(w);
@@ -6234,20 +6327,20 @@ static weft__g *g_exit(weft__g *g) {
         next->tsan_fiber = __tsan_create_fiber(0);
         __tsan_switch_to_fiber(next->tsan_fiber, 0);
 #endif
-        set_running(w, next);
+        set_running(m, next);
         g_retire(w, g);
         return next;
     }
-    w->after = g_free_after;
-    w->after_arg = g;
-    switch_away(w, g, next, true);
+    m->after = g_free_after;
+    m->after_arg = g;
+    switch_away(m, g, next, true);
     __builtin_unreachable();
 }
 
 static void g_main(void *arg) {
     weft__g *g = arg;
     san_after(NULL);
-    run_hook(weft__self());
+    run_hook(weft__m_self());
     for (;;) {
         g->fn(g->arg);
         g = g_exit(g);
@@ -6256,7 +6349,8 @@ static void g_main(void *arg) {
 
 int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
     size_t size = opts ? opts->stack_size : 0;
-    weft__worker *w = weft__self();
+    weft__m *m = weft__m_self();
+    weft__p *w = m ? m->p : NULL;
     /* A stack of another size than the runtime's is rare and may be huge:
      * reserve it now, so that failing is -ENOMEM here and not fatal at the
      * first run. */
@@ -6288,46 +6382,57 @@ int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
     weft__g_live(w ? &w->gc : NULL, 1);
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_spawn(g);
-    ready(g, true);
+    ready(m, g, true); /* no switch since m was read */
     return 0;
 }
 
 /* ---- yielding and sleeping ---------------------------------------------- */
 
-static void yield_after(weft__worker *w, void *arg) {
+static void yield_after(weft__m *m, void *arg) {
     weft__g *g = arg;
     atomic_store_explicit(&g->status, WEFT__G_RUNNABLE, memory_order_relaxed);
-    local_put(w, g);
-    offer(w); /* it still has work: another worker may take it */
+    weft__p *p = m->p;
+    local_put(p, g);
+    offer(p); /* it still has work: another worker may take it */
 }
 
-/* True when nothing but the caller could run on w now: its queues and the
- * global queue are empty and no timer is due.  Yielding then is a no-op,
- * except that it counts as a schedule: every FAIR_TICK-th one goes through
- * find_runnable anyway (next_local declines that tick), whose fairness
- * check polls descriptors.  With every worker busy nobody holds the poller
- * role, so goroutines that only yield would otherwise keep a goroutine
- * whose descriptor is ready parked for ever. */
-static bool yield_is_noop(weft__worker *w) {
-    if (rt.seeded || !runq_empty(w) || weft__gq_len() || timers_due())
-        return false;
-    unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed) + 1;
-    atomic_store_explicit(&w->tick, tick, memory_order_relaxed);
-    return tick % FAIR_TICK != 0;
+/* A yield with nothing local to switch to (or under WEFT_SEED), out of
+ * line and holding only p across its calls, so that the common case in
+ * weft_yield makes only tail calls.  When the global queue is empty too
+ * and no timer is due, nothing but the caller could run here: the yield
+ * is a no-op, except that it counts as a schedule: every FAIR_TICK-th one
+ * goes through find_runnable anyway (next_local declines that tick),
+ * whose fairness check polls descriptors.  With every worker busy nobody
+ * holds the poller role, so goroutines that only yield would otherwise
+ * keep a goroutine whose descriptor is ready parked for ever. */
+static WEFT__NOINLINE void yield_slow(weft__p *p) {
+    if (WEFT__UNLIKELY(rt.seeded)) {
+        if (weft__rand() & 1)
+            return; /* WEFT_SEED: whether a yield switches is a draw */
+    } else if (!weft__gq_len() && !timers_due()) {
+        unsigned tick =
+            atomic_load_explicit(&p->tick, memory_order_relaxed) + 1;
+        atomic_store_explicit(&p->tick, tick, memory_order_relaxed);
+        if (tick % FAIR_TICK != 0)
+            return;
+    }
+    weft__m *m = weft__m_self();
+    leave(m, m->cur, yield_after, m->cur, false);
 }
 
 void weft_yield(void) {
-    weft__worker *w = weft__self();
-    weft__g *g = w ? w->cur : NULL;
+    weft__m *m = weft__m_self();
+    weft__g *g = m ? m->cur : NULL;
     if (!g) {
         sched_yield();
         return;
     }
-    if (WEFT__UNLIKELY(rt.seeded) && (weft__rand() & 1))
-        return; /* WEFT_SEED: whether a yield switches is a draw */
-    if (yield_is_noop(w))
+    weft__p *p = m->p;
+    if (WEFT__UNLIKELY(rt.seeded) || runq_empty(p)) {
+        yield_slow(p);
         return;
-    leave(w, g, yield_after, g, false);
+    }
+    leave(m, g, yield_after, g, false);
 }
 
 uint64_t weft_id(void) {
@@ -6340,8 +6445,7 @@ size_t weft_goroutines(void) {
         return 0;
     long n = weft__g_live_threads();
     for (int i = 0; i < rt.nprocs; i++)
-        n += atomic_load_explicit(&rt.workers[i]->gc.nlive,
-                                  memory_order_acquire);
+        n += atomic_load_explicit(&rt.ps[i]->gc.nlive, memory_order_acquire);
     return n > 0 ? (size_t)n : 0;
 }
 
@@ -6351,35 +6455,21 @@ int weft__nprocs(void) {
 
 /* ---- parking, for the waiter (waiter.c) --------------------------------- */
 
-void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg) {
-    leave(weft__self(), g, after, arg, false);
+void weft__leave(weft__g *g, void (*after)(weft__m *, void *), void *arg) {
+    weft__m *m = weft__m_self();
+    leave(m, g, after, arg, false);
 }
 
 /* ---- workers and the runtime's life ------------------------------------- */
 
-static void *worker_main(void *arg) {
-    weft__worker *w = arg;
-    tls_worker = w;
-    pthread_attr_t attr;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        pthread_attr_getstack(&attr, &w->stack_lo, &w->stack_size);
-        pthread_attr_destroy(&attr);
-    }
-#ifdef WEFT_TSAN
-    w->tsan_fiber = __tsan_get_current_fiber();
-#endif
-    if (weft__worker_init)
-        weft__worker_init(w->id);
-    /* the poller's epoll timeout is the timer heap's deadline: do not let
-     * the kernel's default 50 us of slack blur it */
-    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+/* Each M's loop (thread.c starts it). */
+static void m_loop(weft__m *m) {
     for (;;) {
-        weft__g *g = find_runnable(w);
+        weft__g *g = find_runnable(m->p);
         if (!g)
             break;
-        run(w, g);
+        run(m, g);
     }
-    return NULL;
 }
 
 static int procs_default(void) {
@@ -6404,18 +6494,14 @@ static void seed_init(void) {
     rt.seed_rng = (rt.seed + 1) * 0xD1B54A32D192ED03ull | 1;
 }
 
-/* flush: hand the workers' cached stacks back to the pool (not in a forked
- * child: a cache may have been mid-update when its thread vanished). */
-static void workers_free(int n, bool flush) {
+/* The first n Ps and their Ms (see weft__p_free for flush). */
+static void procs_free(int n, bool flush) {
     for (int i = 0; i < n; i++) {
-        weft__worker *w = rt.workers[i];
-        if (flush)
-            weft__stack_flush(&w->stacks);
-        free(w->gq_spare);
-        free(w);
+        free(rt.ps[i]->m);
+        weft__p_free(rt.ps[i], flush);
     }
-    free(rt.workers);
-    rt.workers = NULL;
+    free(rt.ps);
+    rt.ps = NULL;
 }
 
 int weft__sched_config(const weft_config *cfg) {
@@ -6436,33 +6522,38 @@ int weft__sched_config(const weft_config *cfg) {
     return rt.nprocs;
 }
 
+/* The first n Ms were started: stop and join them. */
+static void ms_stop(int n) {
+    atomic_store(&rt.stopping, true);
+    for (int i = 0; i < n; i++)
+        weft__m_wake(rt.ps[i]->m);
+    for (int i = 0; i < n; i++) {
+        weft__netpoll_break();
+        weft__m_join(rt.ps[i]->m);
+    }
+}
+
 int weft__sched_start(void) {
-    rt.workers = calloc((size_t)rt.nprocs, sizeof *rt.workers);
-    if (!rt.workers)
+    rt.ps = calloc((size_t)rt.nprocs, sizeof *rt.ps);
+    if (!rt.ps)
         return -ENOMEM;
     for (int i = 0; i < rt.nprocs; i++) {
-        weft__worker *w =
-            aligned_alloc(WEFT__CACHELINE, (sizeof *w + WEFT__CACHELINE - 1) &
-                                               ~(size_t)(WEFT__CACHELINE - 1));
-        if (!w) {
-            workers_free(i, true);
+        weft__p *p = weft__p_new(i);
+        weft__m *m = p ? weft__m_new(i) : NULL;
+        if (!m) {
+            free(p);
+            procs_free(i, true);
             return -ENOMEM;
         }
-        memset(w, 0, sizeof *w);
-        w->id = i;
-        w->rng = (rt.seed + (uint64_t)i + 1) * 0x9E3779B97F4A7C15ull | 1;
-        rt.workers[i] = w;
+        m->rng = (rt.seed + (uint64_t)i + 1) * 0x9E3779B97F4A7C15ull | 1;
+        m->p = p;
+        p->m = m;
+        rt.ps[i] = p;
     }
     for (int i = 0; i < rt.nprocs; i++) {
-        if (weft__thread_start(&rt.workers[i]->thread, NULL, worker_main,
-                               rt.workers[i]) != 0) {
-            atomic_store(&rt.stopping, true);
-            for (int j = 0; j < i; j++) {
-                worker_wake(rt.workers[j]);
-                weft__netpoll_break();
-                pthread_join(rt.workers[j]->thread, NULL);
-            }
-            workers_free(rt.nprocs, true);
+        if (weft__m_start(rt.ps[i]->m, m_loop) != 0) {
+            ms_stop(i);
+            procs_free(rt.nprocs, true);
             return -EAGAIN;
         }
     }
@@ -6471,9 +6562,9 @@ int weft__sched_start(void) {
 }
 
 /* The scheduler's memory and counts, back to a stopped runtime's, once no
- * worker runs (joined, or gone in a forked child: see workers_free). */
+ * worker runs (joined, or gone in a forked child: see weft__p_free). */
 static void sched_free(bool flush) {
-    workers_free(rt.nprocs, flush);
+    procs_free(rt.nprocs, flush);
     weft__gq_release();
     rt.idle = NULL;
     atomic_store(&rt.nidle, 0);
@@ -6485,13 +6576,7 @@ static void sched_free(bool flush) {
 
 void weft__sched_stop(void) {
     atomic_store(&rt.started, false);
-    atomic_store(&rt.stopping, true);
-    for (int i = 0; i < rt.nprocs; i++)
-        worker_wake(rt.workers[i]);
-    for (int i = 0; i < rt.nprocs; i++) {
-        weft__netpoll_break();
-        pthread_join(rt.workers[i]->thread, NULL);
-    }
+    ms_stop(rt.nprocs);
     sched_free(true);
 }
 
@@ -6506,8 +6591,8 @@ void weft__sched_atfork(int phase) {
     weft__gq_atfork(phase);
     weft__g_atfork(phase);
     if (phase == 2)
-        tls_worker =
-            NULL; /* a goroutine that forked goes on as a plain thread */
+        weft__m_forget_self(); /* a goroutine that forked goes on as a
+                                   plain thread */
 }
 
 void weft__sched_forget(void) {
@@ -6526,7 +6611,7 @@ bool weft__sched_quiet(uint64_t *epoch) {
      * workers still count as idle. */
     uint64_t e = 0;
     for (int i = 0; i < rt.nprocs; i++)
-        e += atomic_load(&rt.workers[i]->tick);
+        e += atomic_load(&rt.ps[i]->tick);
     *epoch = e;
     return atomic_load(&rt.nidle) == rt.nprocs - 1 &&
            !atomic_load(&rt.stopping);
@@ -8037,6 +8122,83 @@ void weft_cond_broadcast(weft_cond *cc) {
 }
 #undef SPIN_TRIES
 #undef STARVE_NS
+
+#line 1 "src/thread.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * The threads that run goroutines (Go's M): creation, the thread-local
+ * slot, and what each thread sets up before it runs the scheduler's loop.
+ */
+#line 7 "src/thread.c"
+
+#include <string.h>
+#include <sys/prctl.h>
+
+#ifdef WEFT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+static __thread weft__m *tls_m;
+
+void (*weft__worker_init)(int wid);
+
+/* The empty asm makes the functions opaque to the optimiser: they are
+ * never treated as pure, so every call really reads the current thread's
+ * slot. */
+WEFT__NOINLINE weft__m *weft__m_self(void) {
+    __asm__ volatile("" ::: "memory");
+    return tls_m;
+}
+
+WEFT__NOINLINE struct weft__g *weft__curg(void) {
+    __asm__ volatile("" ::: "memory");
+    weft__m *m = tls_m;
+    return m ? m->cur : NULL;
+}
+
+weft__m *weft__m_new(int id) {
+    weft__m *m =
+        aligned_alloc(WEFT__CACHELINE, (sizeof *m + WEFT__CACHELINE - 1) &
+                                           ~(size_t)(WEFT__CACHELINE - 1));
+    if (!m)
+        return NULL;
+    memset(m, 0, sizeof *m);
+    m->id = id;
+    return m;
+}
+
+static void *m_main(void *arg) {
+    weft__m *m = arg;
+    tls_m = m;
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &m->stack_lo, &m->stack_size);
+        pthread_attr_destroy(&attr);
+    }
+#ifdef WEFT_TSAN
+    m->tsan_fiber = __tsan_get_current_fiber();
+#endif
+    if (weft__worker_init)
+        weft__worker_init(m->id);
+    /* the poller's epoll timeout is the timer heap's deadline: do not let
+     * the kernel's default 50 us of slack blur it */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    m->loop(m);
+    return NULL;
+}
+
+int weft__m_start(weft__m *m, void (*loop)(weft__m *m)) {
+    m->loop = loop;
+    return weft__thread_start(&m->thread, NULL, m_main, m);
+}
+
+void weft__m_join(weft__m *m) {
+    pthread_join(m->thread, NULL);
+}
+
+void weft__m_forget_self(void) {
+    tls_m = NULL;
+}
 
 #line 1 "src/time.c"
 /* SPDX-License-Identifier: MIT */

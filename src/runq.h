@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A worker's local run queue and runnext slot: the scheduler's hottest
- * data, private to sched.c (which includes this header and nothing else
- * does), all inline.
+ * A P's local run queue and runnext slot: the scheduler's hottest data,
+ * private to the scheduler core (proc.h embeds them in the P; sched.c is
+ * the one file that operates on them), all inline.
  *
  *   - runq: a bounded ring (WEFT__RUNQ) of runnable goroutines.  The owner
  *     pushes at tail and pops at head; other workers steal half of it at
@@ -135,7 +135,7 @@ static inline bool ring_empty(weft__runq *q) {
  * not scheduled for a whole look.  (Go's stealers take it after 3 us;
  * here that costs a membarrier, and a goroutine readied by a running one
  * is usually about to run on that core.) */
-static weft__g *runq_steal(weft__runq *q, weft__runq *v) {
+static inline weft__g *runq_steal(weft__runq *q, weft__runq *v) {
     for (;;) {
         unsigned h = atomic_load_explicit(&v->head, memory_order_acquire);
         unsigned t = atomic_load_explicit(&v->tail, memory_order_acquire);
@@ -210,7 +210,7 @@ static inline weft__g *next_take(weft__runnext *s, bool fenced) {
 }
 
 /* Another worker: take v's slot. */
-static weft__g *next_steal(weft__runnext *v, bool fenced) {
+static inline weft__g *next_steal(weft__runnext *v, bool fenced) {
     if (!fenced)
         return atomic_exchange_explicit(&v->g, NULL, memory_order_acquire);
     unsigned zero = 0;

@@ -9,10 +9,12 @@
  *            runq.h holds its inline run-queue and runnext operations
  *   g.c      goroutine allocation: chunks, free arrays, ids, live counts
  *   gq.c     the global run queue
+ *   proc.c   Ps, what a worker owns (proc.h: private to the core)
+ *   thread.c Ms, the threads that run goroutines (thread.h)
  *
  * Upper layers watch the scheduler only through the hooks declared here
- * (weft__worker_init, weft__idle_hook), which runtime.c installs; nothing
- * in this layer calls them by name.
+ * (thread.h's weft__worker_init, weft__idle_hook), which runtime.c installs;
+ * nothing in this layer calls them by name.
  */
 #ifndef WEFT_SCHED_H
 #define WEFT_SCHED_H
@@ -20,6 +22,7 @@
 #include "arch/arch.h"
 #include "stack.h"
 #include "sys.h"
+#include "thread.h"
 #include "trace.h"
 
 /*
@@ -56,7 +59,9 @@ enum {
 };
 
 typedef struct weft__park weft__park;
-typedef struct weft__worker weft__worker;
+/* The thread an after-hook runs on (an M, thread.h); the waiter's hooks
+ * still call it a worker. */
+typedef weft__m weft__worker;
 
 /* Two cache lines.  The first holds what a spawn writes and a run, a park
  * or an exit touches; it moves between the spawning and the running core
@@ -78,12 +83,6 @@ typedef struct weft__g {
     char name[32];
 } weft__g;
 
-/* The worker running the caller, NULL on a plain thread.  Not inlined and
- * never cached: a goroutine can resume on another worker after any switch. */
-weft__worker *weft__self(void);
-/* The running goroutine, NULL on a plain thread. */
-weft__g *weft__curg(void);
-
 /* The scheduler's part of start-up and shutdown, in runtime.c's order.
  * weft__sched_config reads cfg and the environment and returns the number
  * of workers; weft__sched_start starts them (0, -ENOMEM, -EAGAIN);
@@ -98,10 +97,6 @@ void weft__sched_atfork(int phase);
 void weft__sched_forget(void);
 /* Number of workers, without starting the runtime. */
 int weft__nprocs(void);
-/* First thing on each worker's thread, set before weft__sched_start: the
- * diagnostics' per-thread set-up, installed by the runtime, so that the
- * scheduler does not call the layers above it by name. */
-extern void (*weft__worker_init)(int wid);
 /* What the poller does when it would sleep without a deadline: sleep at
  * most period, then call check() if that sleep passed undisturbed (the
  * deadlock detector; NULL: sleep until woken).  check may exit. */
@@ -117,10 +112,10 @@ int weft__go(weft_fn fn, void *arg, const weft_goopts *opts);
  * the waker's "run next" slot. */
 void weft__ready(weft__g *g);
 
-/* Switch the running goroutine g out (the waiter's way to block).  after(w,
+/* Switch the running goroutine g out (the waiter's way to block).  after(m,
  * arg) runs once g's stack is no longer in use, on the context that runs
- * next on that worker; it must publish g's new state. */
-void weft__leave(weft__g *g, void (*after)(weft__worker *, void *), void *arg);
+ * next on that thread; it must publish g's new state. */
+void weft__leave(weft__g *g, void (*after)(weft__m *, void *), void *arg);
 
 /* A random 32-bit number from the calling worker's (or thread's) PRNG;
  * seeded from WEFT_SEED when that is set. */
