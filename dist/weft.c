@@ -378,7 +378,7 @@ struct weft__m {
     uint64_t rng;
     /* cold */
     _Alignas(WEFT__CACHELINE) weft__regs g0;
-    atomic_uint park_word; /* 1 = woken (weft__m_wake) */
+    atomic_uint sleep_word; /* 1 = woken (weft__m_wake) */
     int id;
     void (*loop)(weft__m *m);
     pthread_t thread;
@@ -405,17 +405,17 @@ int weft__m_start(weft__m *m, void (*loop)(weft__m *m));
 /* m's futex word: weft__m_arm, then weft__m_sleep returns once some
  * weft__m_wake has run since the arm (the idle list's protocol). */
 static inline void weft__m_arm(weft__m *m) {
-    atomic_store_explicit(&m->park_word, 0, memory_order_relaxed);
+    atomic_store_explicit(&m->sleep_word, 0, memory_order_relaxed);
 }
 
 static inline void weft__m_wake(weft__m *m) {
-    atomic_store_explicit(&m->park_word, 1, memory_order_release);
-    weft__futex_wake(&m->park_word, 1);
+    atomic_store_explicit(&m->sleep_word, 1, memory_order_release);
+    weft__futex_wake(&m->sleep_word, 1);
 }
 
 static inline void weft__m_sleep(weft__m *m) {
-    while (!atomic_load_explicit(&m->park_word, memory_order_acquire))
-        weft__futex_wait(&m->park_word, 0, -1);
+    while (!atomic_load_explicit(&m->sleep_word, memory_order_acquire))
+        weft__futex_wait(&m->sleep_word, 0, -1);
 }
 
 /* Wait for m's thread to end (its loop returned). */
@@ -453,7 +453,7 @@ void weft__trace_spawn(const weft__g *g);
 void weft__trace_run(const weft__g *g);  /* a worker switches to g */
 void weft__trace_stop(const weft__g *g); /* ... and back from it */
 void weft__trace_steal(int victim);
-void weft__trace_park(void); /* a worker goes idle */
+void weft__trace_idle(void); /* a worker goes idle */
 void weft__trace_block(const weft__park *p);
 void weft__trace_wake(const weft__g *g);
 
@@ -6031,7 +6031,7 @@ static void idle_futex(weft__p *w) {
             if (*p == w) {
                 *p = w->idle_next;
                 atomic_fetch_sub(&rt.nidle, 1);
-                atomic_store(&w->m->park_word, 1);
+                atomic_store(&w->m->sleep_word, 1);
                 break;
             }
         weft__lock_release(&rt.idle_lock);
@@ -6043,7 +6043,7 @@ static void idle_futex(weft__p *w) {
  * the futex.  May return work rescued after a look. */
 static weft__g *idle_step(weft__p *w) {
     if (WEFT__UNLIKELY(weft__tracing()))
-        weft__trace_park();
+        weft__trace_idle();
     if (poller_mine(w) || poller_take(w))
         return poll_sleep(w);
     idle_futex(w);
@@ -8684,7 +8684,7 @@ void weft__trace_steal(int victim) {
     record(EV_STEAL, 0, fill_steal, &victim);
 }
 
-void weft__trace_park(void) {
+void weft__trace_idle(void) {
     record(EV_PARK, 0, NULL, 0);
 }
 

@@ -530,7 +530,7 @@ static void idle_futex(weft__p *w) {
             if (*p == w) {
                 *p = w->idle_next;
                 atomic_fetch_sub(&rt.nidle, 1);
-                atomic_store(&w->m->park_word, 1);
+                atomic_store(&w->m->sleep_word, 1);
                 break;
             }
         weft__lock_release(&rt.idle_lock);
@@ -542,7 +542,7 @@ static void idle_futex(weft__p *w) {
  * the futex.  May return work rescued after a look. */
 static weft__g *idle_step(weft__p *w) {
     if (WEFT__UNLIKELY(weft__tracing()))
-        weft__trace_park();
+        weft__trace_idle();
     if (poller_mine(w) || poller_take(w))
         return poll_sleep(w);
     idle_futex(w);

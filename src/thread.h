@@ -28,7 +28,7 @@ struct weft__m {
     uint64_t rng;
     /* cold */
     _Alignas(WEFT__CACHELINE) weft__regs g0;
-    atomic_uint park_word; /* 1 = woken (weft__m_wake) */
+    atomic_uint sleep_word; /* 1 = woken (weft__m_wake) */
     int id;
     void (*loop)(weft__m *m);
     pthread_t thread;
@@ -55,17 +55,17 @@ int weft__m_start(weft__m *m, void (*loop)(weft__m *m));
 /* m's futex word: weft__m_arm, then weft__m_sleep returns once some
  * weft__m_wake has run since the arm (the idle list's protocol). */
 static inline void weft__m_arm(weft__m *m) {
-    atomic_store_explicit(&m->park_word, 0, memory_order_relaxed);
+    atomic_store_explicit(&m->sleep_word, 0, memory_order_relaxed);
 }
 
 static inline void weft__m_wake(weft__m *m) {
-    atomic_store_explicit(&m->park_word, 1, memory_order_release);
-    weft__futex_wake(&m->park_word, 1);
+    atomic_store_explicit(&m->sleep_word, 1, memory_order_release);
+    weft__futex_wake(&m->sleep_word, 1);
 }
 
 static inline void weft__m_sleep(weft__m *m) {
-    while (!atomic_load_explicit(&m->park_word, memory_order_acquire))
-        weft__futex_wait(&m->park_word, 0, -1);
+    while (!atomic_load_explicit(&m->sleep_word, memory_order_acquire))
+        weft__futex_wait(&m->sleep_word, 0, -1);
 }
 
 /* Wait for m's thread to end (its loop returned). */

@@ -184,7 +184,7 @@ void weft__trace_steal(int victim) {
     record(EV_STEAL, 0, fill_steal, &victim);
 }
 
-void weft__trace_park(void) {
+void weft__trace_idle(void) {
     record(EV_PARK, 0, NULL, 0);
 }
 

@@ -25,7 +25,7 @@ void weft__trace_spawn(const weft__g *g);
 void weft__trace_run(const weft__g *g);  /* a worker switches to g */
 void weft__trace_stop(const weft__g *g); /* ... and back from it */
 void weft__trace_steal(int victim);
-void weft__trace_park(void); /* a worker goes idle */
+void weft__trace_idle(void); /* a worker goes idle */
 void weft__trace_block(const weft__park *p);
 void weft__trace_wake(const weft__g *g);
 
