@@ -1669,14 +1669,18 @@ static inline void set_count(weft_chan *c, size_t n) {
     __atomic_store_n(&c->count, n, __ATOMIC_RELAXED);
 }
 
-/* Take the first waiter of q whose park we can claim (weft__wq_take).  A
- * select we claim will not touch c again, so its other nodes here must go
- * now (multi parks on channel queues are always selects'). */
-static inline weft__wnode *claim_first(weft_chan *c, weft__wq *q) {
-    weft__wnode *n = weft__wq_take(q);
+/* n's park was just claimed.  A select we claim will not touch c again,
+ * so its other nodes here must go now (multi parks on channel queues are
+ * always selects'). */
+static inline weft__wnode *claimed(weft_chan *c, weft__wnode *n) {
     if (n && n->park->multi)
         weft__select_claimed(c, n);
     return n;
+}
+
+/* Take the first waiter of q whose park we can claim (weft__wq_take). */
+static inline weft__wnode *claim_first(weft_chan *c, weft__wq *q) {
+    return claimed(c, weft__wq_take(q));
 }
 
 /* Tell the claimed waiter of n its result; returns the park to unpark. */
@@ -1830,9 +1834,7 @@ static weft__wnode *claim_live(weft_chan *c, weft__wq *q) {
     for (weft__wnode *n = q->head; n; n = n->next)
         if (weft__claim(n->park)) {
             weft__wq_remove(q, n);
-            if (n->park->multi)
-                weft__select_claimed(c, n);
-            return n;
+            return claimed(c, n);
         }
     return NULL;
 }
