@@ -38,6 +38,7 @@
  * (counted), a timer or a descriptor (none pending): dead stays dead.
  */
 #include "diag.h"
+#include "monitor.h"
 #include "netpoll.h"
 #include "sched.h"
 #include "sys.h"
@@ -107,7 +108,7 @@ static bool dead(void) {
     if (!nothing_pending())
         return false;
     int asleep = weft__threads_asleep();
-    int expect = weft__nprocs() + asleep;
+    int expect = weft__sched_threads() + weft__monitor_threads() + asleep;
     if (asleep < 0 || before != expect)
         return false;
     size_t awake = 0;

@@ -16,6 +16,7 @@
  */
 #include "runtime.h"
 #include "diag.h"
+#include "monitor.h"
 #include "netpoll.h"
 #include "sched.h"
 #include "stack.h"
@@ -79,6 +80,7 @@ static void fork_child(void) {
     fork_unlock(2);
     weft__trace_atfork_child();
     if (atomic_load(&weft__rt_state) == WEFT__RT_RUNNING) {
+        weft__monitor_forget();
         weft__sched_forget();
         weft__netpoll_forget();
         atomic_store(&weft__rt_state, WEFT__RT_STOPPED);
@@ -102,6 +104,11 @@ static int start(const weft_config *cfg) {
     int r = weft__sched_start();
     if (r < 0)
         return r;
+    if ((r = weft__monitor_start()) < 0) {
+        weft__monitor_stop();
+    weft__sched_stop();
+        return r;
+    }
     atomic_store_explicit(&weft__rt_state, WEFT__RT_RUNNING,
                           memory_order_release);
     return 0;
@@ -171,6 +178,7 @@ int weft_shutdown(void) {
         pthread_mutex_unlock(&rt.init_lock);
         return r;
     }
+    weft__monitor_stop();
     weft__sched_stop();
     weft__timers_release();
     for (weft__subsystem *s = rt.subs; s; s = s->next)

@@ -28,7 +28,12 @@
  * the global queue and the offer counts (work_offered) before sleeping.
  * One of the two always sees the other.  Goroutines readied by a hand-off
  * are not offered: they run where they were readied (see ready), or the
- * poller rescues them when that worker is stuck (rescue_stuck).
+ * monitor (monitor.c) rescues them when that worker is stuck.
+ *
+ * Hand-off: the monitor retires a P whose goroutine holds its thread (see
+ * proc.h) and gives a free P to a spare or new M (weft__sched_handoff);
+ * the retired P's M gives it up on g0 once its goroutine switches
+ * (p_release) and waits as a spare (spare_wait).
  *
  * Spinning: a woken worker "spins" (searches queues and steals) for a short
  * bounded time before it sleeps again.  While any worker spins, wakep wakes
@@ -36,6 +41,7 @@
  */
 #include "sched.h"
 #include "arch/arch.h"
+#include "monitor.h"
 #include "netpoll.h"
 #include "proc.h"
 #include "runq.h"
@@ -67,15 +73,21 @@
 #define NEXT_STREAK 2
 #define FAIR_TICK 61 /* see fair_step */
 #define POLL_AWAKE 0 /* rt.poll_deadline: see poller_take */
+#define SPARE_LINGER WEFT_SEC(10) /* a spare M waits this long, then ends */
+#define MON_AWAKE 0               /* rt.mon_word: see weft__sched_mon_sleep */
+#define MON_ASLEEP 1
 
 /* Fields are grouped by who writes them, one cache line per group, so
  * that spinning workers and the global queue do not slow each other down. */
 static struct {
     /* read-mostly */
     atomic_bool started; /* workers exist: weft__sched_start to _stop */
-    int nprocs;
+    int nprocs; /* active Ps: the threads that run goroutines at once */
+    int max_threads;
     size_t stack_size;
-    weft__p **ps; /* the Ps, each with its M */
+    weft__p **ps;     /* every P made, rt.nps of max_threads slots */
+    atomic_int nps;   /* grows (release) once a P is in its slot */
+    weft__m **ms;     /* every M made, rt.nms of max_threads slots */
     atomic_bool stopping;
     bool seeded;
     bool next_fenced; /* sys_membarrier works: see next_swap */
@@ -87,6 +99,16 @@ static struct {
     atomic_int nidle;
 
     _Alignas(WEFT__CACHELINE) atomic_int nspinning;
+
+    /* Ms and free Ps, under m_lock (see weft__sched_handoff) */
+    _Alignas(WEFT__CACHELINE) weft__lock m_lock;
+    int nms;
+    atomic_int nthreads; /* M threads alive (deadlock.c counts them) */
+    weft__p *free_ps;
+    weft__m *spares;
+    weft__m *ended; /* Ms whose thread ended: a struct to reuse */
+    atomic_int nheld; /* retired Ps their M has not given up yet */
+    atomic_uint mon_word; /* MON_*: the monitor's sleep */
 
     _Alignas(WEFT__CACHELINE)
         atomic_int poller;      /* holder's id + 1, or 0: see poller_take */
@@ -193,15 +215,43 @@ static weft__g *gq_take_batch(weft__p *w, size_t max) {
 
 /* ---- idle workers ------------------------------------------------------- */
 
+/* The M running w (an idle P's sleeps for it). */
+static inline weft__m *p_m(weft__p *w) {
+    return atomic_load_explicit(&w->m, memory_order_relaxed);
+}
+
 static weft__p *idle_pop(void) {
     weft__lock_acquire(&rt.idle_lock);
     weft__p *w = rt.idle;
     if (w) {
         rt.idle = w->idle_next;
+        atomic_store_explicit(&w->idle, false, memory_order_relaxed);
         atomic_fetch_sub(&rt.nidle, 1);
     }
     weft__lock_release(&rt.idle_lock);
     return w;
+}
+
+/* Take w off the idle list unless a waker already did: true if it was
+ * there (nobody will wake it then). */
+static bool idle_remove(weft__p *w) {
+    bool was = false;
+    weft__lock_acquire(&rt.idle_lock);
+    for (weft__p **p = &rt.idle; *p; p = &(*p)->idle_next)
+        if (*p == w) {
+            *p = w->idle_next;
+            atomic_store_explicit(&w->idle, false, memory_order_relaxed);
+            atomic_fetch_sub(&rt.nidle, 1);
+            was = true;
+            break;
+        }
+    weft__lock_release(&rt.idle_lock);
+    return was;
+}
+
+static bool retired(weft__p *w) {
+    return atomic_load_explicit(&w->slow, memory_order_acquire) &
+           WEFT__P_RETIRED;
 }
 
 /* Interrupt the poller's epoll_wait, once per wait: a write to the eventfd
@@ -234,7 +284,7 @@ static void wakep_fenced(void) {
         return;
     }
     w->spinning = true; /* nspinning was raised on its behalf */
-    weft__m_wake(w->m);
+    weft__m_wake(p_m(w));
 }
 
 static void wakep(void) {
@@ -248,8 +298,8 @@ static void wakep(void) {
  * ring to drain.  Between fences the check still wakes any worker seen
  * idle; it can miss only one that is going idle at that very moment, and
  * then the next fenced spawn wakes it, or, if the spawner stops spawning
- * without blocking, the poller's look (rescue_stuck) takes the goroutines
- * within a look or two. */
+ * without blocking, the monitor's look takes the goroutines within a look
+ * or two. */
 #define SPAWN_FENCE 8
 static void wakep_spawn(unsigned n) {
     if (n % SPAWN_FENCE == 0) {
@@ -273,7 +323,7 @@ static void timer_wakeup(int64_t when) {
     if (atomic_load_explicit(&rt.nidle, memory_order_relaxed) > 0) {
         weft__p *w = idle_pop();
         if (w)
-            weft__m_wake(w->m);
+            weft__m_wake(p_m(w));
     }
 }
 
@@ -288,8 +338,8 @@ static void timer_wakeup(int64_t when) {
  * closes the race with an offer whose wake-up found nobody idle yet; a
  * goroutine readied by a hand-off (see ready) is not offered, so a worker
  * with nothing to do sleeps instead of spinning on a busy worker's queue.
- * Goroutines stuck behind a long-running one are the poller's to rescue
- * (see rescue_stuck).
+ * Goroutines stuck behind a long-running one are the monitor's to rescue
+ * (weft__sched_rescue).
  */
 static unsigned offer(weft__p *w) {
     unsigned n = atomic_load_explicit(&w->offers, memory_order_relaxed) + 1;
@@ -297,9 +347,13 @@ static unsigned offer(weft__p *w) {
     return n;
 }
 
+static int nps(void) {
+    return atomic_load_explicit(&rt.nps, memory_order_acquire);
+}
+
 static unsigned offers_now(void) {
     unsigned sum = 0;
-    for (int i = 0; i < rt.nprocs; i++)
+    for (int i = 0, n = nps(); i < n; i++)
         sum += atomic_load_explicit(&rt.ps[i]->offers, memory_order_relaxed);
     return sum;
 }
@@ -354,9 +408,9 @@ static weft__g *seed_pick(weft__p *w) {
 /* Spinning: steal from the rings of random victims, and look at the global
  * queue between rounds. */
 static weft__g *steal_work(weft__p *w) {
-    int n = rt.nprocs;
+    int n = nps();
     for (int round = 0; round < STEAL_ROUNDS; round++) {
-        unsigned start = xorshift(&w->m->rng) % (unsigned)n;
+        unsigned start = xorshift(&p_m(w)->rng) % (unsigned)n;
         for (int i = 0; i < n; i++) {
             weft__p *v = rt.ps[(start + (unsigned)i) % (unsigned)n];
             if (v == w)
@@ -380,65 +434,6 @@ static void stop_spinning(weft__p *w) {
         w->spinning = false;
         atomic_fetch_sub(&rt.nspinning, 1);
     }
-}
-
-/* How long the poller may sleep: until the next timer, but while another
- * worker is busy, at most LOOK_NS (*look is then set): goroutines waiting
- * on a busy worker that does not get to them must not wait for long (see
- * rescue_stuck).  When every other worker is idle, only timers and
- * descriptors wake us: an idle process uses no CPU. */
-#define LOOK_NS 500000
-static int64_t poll_deadline(bool *look) {
-    int64_t next = weft__timers_next();
-    *look = false;
-    if (atomic_load(&rt.nidle) + 1 >= rt.nprocs)
-        return next;
-    int64_t at = weft_now() + LOOK_NS;
-    if (next >= 0 && next < at)
-        return next;
-    *look = true;
-    return at;
-}
-
-/* After a look: take work only from a worker that has not got to it since
- * the previous look (its ring's head has not passed the tail seen then, or
- * it has not scheduled at all while its runnext waits), or that has
- * offered goroutines since (yields: CPU-bound goroutines taking turns).  A
- * worker that keeps up with its queue is left alone: its goroutines are
- * usually exchanging values with each other, and splitting them across
- * cores would make every exchange cross too.  So a goroutine waits at most
- * about two looks behind a goroutine that runs without blocking. */
-static weft__g *rescue_stuck(weft__p *w) {
-    weft__g *got = NULL;
-    for (int i = 0; i < rt.nprocs; i++) {
-        weft__p *v = rt.ps[i];
-        if (v == w)
-            continue;
-        unsigned h = atomic_load_explicit(&v->q.head, memory_order_acquire);
-        unsigned t = atomic_load_explicit(&v->q.tail, memory_order_acquire);
-        unsigned tick = atomic_load_explicit(&v->tick, memory_order_relaxed);
-        unsigned seen_tail =
-            atomic_exchange_explicit(&v->look_tail, t, memory_order_relaxed);
-        unsigned seen_tick =
-            atomic_exchange_explicit(&v->look_tick, tick, memory_order_relaxed);
-        unsigned offers =
-            atomic_load_explicit(&v->offers, memory_order_relaxed);
-        unsigned seen_offers = atomic_exchange_explicit(&v->look_offers, offers,
-                                                        memory_order_relaxed);
-        bool ring_stuck =
-            h != t && ((int)(seen_tail - h) > 0 || offers != seen_offers);
-        bool next_stuck =
-            tick == seen_tick &&
-            atomic_load_explicit(&v->next.g, memory_order_relaxed);
-        if (got || !(ring_stuck || next_stuck))
-            continue; /* the look_ fields are updated for every victim */
-        got = runq_steal(&w->q, &v->q);
-        if (!got && next_stuck)
-            got = next_steal(&v->next, rt.next_fenced);
-        if (got && WEFT__UNLIKELY(weft__tracing()))
-            weft__trace_steal(v->id);
-    }
-    return got;
 }
 
 /*
@@ -478,75 +473,70 @@ static weft__g *global_step(weft__p *w) {
     return gq_take_batch(w, WEFT__RUNQ / 2);
 }
 
-/* Sleep as the poller: in epoll until the next timer (or a look, or the
- * idle hook's period), then run the due timers.  Returns work only when
- * the sleep ended at a look with nothing else to do: what rescue_stuck
- * takes from stuck workers. */
-static weft__g *poll_sleep(weft__p *w) {
-    bool look;
+/* Wake the monitor from its deep sleep (weft__sched_mon_sleep): a P
+ * leaves idle.  Off every hot path: only after an idle sleep. */
+static void mon_kick(void) {
+    if (atomic_load(&rt.mon_word) == MON_ASLEEP &&
+        atomic_exchange(&rt.mon_word, MON_AWAKE) == MON_ASLEEP)
+        weft__futex_wake(&rt.mon_word, 1);
+}
+
+/* Sleep as the poller: in epoll until the next timer (or the idle hook's
+ * period), then run the due timers. */
+static void poll_sleep(weft__p *w) {
     const weft__idle_ops *idle = NULL;
-    int64_t deadline = poll_deadline(&look);
+    int64_t deadline = weft__timers_next();
     atomic_store(&rt.poll_deadline, deadline);
-    bool looked = false, idled = false;
-    if (!work_offered(w) && !atomic_load(&rt.stopping)) {
-        deadline = poll_deadline(&look); /* a timer added meanwhile */
+    bool idled = false;
+    if (!work_offered(w) && !atomic_load(&rt.stopping) && !retired(w)) {
+        deadline = weft__timers_next(); /* a timer added meanwhile */
         if (WEFT__UNLIKELY(deadline < 0) &&
             (idle =
                  atomic_load_explicit(&weft__idle_hook, memory_order_relaxed)))
             deadline = weft_now() + idle->period;
         atomic_store(&rt.poll_deadline, deadline);
-        int n = weft__netpoll(deadline);
-        /* undisturbed: the hook's period passed, or a look found nothing */
+        weft__netpoll(deadline);
+        /* undisturbed: the hook's period passed */
         idled = idle && weft_now() >= deadline;
-        looked = n == 0 && look && !atomic_load(&rt.poll_woken);
     }
     atomic_store(&rt.poll_woken, 0);
     atomic_store(&rt.poll_deadline, POLL_AWAKE);
+    mon_kick();
     weft__timers_run(weft_now());
     if (idled)
         idle->check();
-    if (!looked)
-        return NULL;
-    weft__g *g = global_step(w);
-    return g ? g : rescue_stuck(w);
 }
 
 /* Sleep on the worker's futex, on the idle list, until woken. */
 static void idle_futex(weft__p *w) {
-    weft__m_arm(w->m);
+    weft__m *m = p_m(w);
+    weft__m_arm(m);
     weft__lock_acquire(&rt.idle_lock);
     w->idle_next = rt.idle;
     rt.idle = w;
+    atomic_store_explicit(&w->idle, true, memory_order_relaxed);
     atomic_fetch_add(&rt.nidle, 1);
     weft__lock_release(&rt.idle_lock);
     weft__fence();
     bool recheck = work_offered(w) || atomic_load(&rt.stopping) ||
+                   retired(w) ||
                    (!atomic_load(&rt.poller) &&
                     (weft__timers_pending() || weft__netpoll_waiting()));
-    if (recheck) {
-        /* take ourselves off the idle list unless a waker already did */
-        weft__lock_acquire(&rt.idle_lock);
-        for (weft__p **p = &rt.idle; *p; p = &(*p)->idle_next)
-            if (*p == w) {
-                *p = w->idle_next;
-                atomic_fetch_sub(&rt.nidle, 1);
-                atomic_store(&w->m->sleep_word, 1);
-                break;
-            }
-        weft__lock_release(&rt.idle_lock);
-    }
-    weft__m_sleep(w->m);
+    if (recheck && idle_remove(w))
+        atomic_store(&m->sleep_word, 1);
+    weft__m_sleep(m);
+    mon_kick();
 }
 
 /* Nothing found: sleep, as the poller if the role is ours or free, else on
- * the futex.  May return work rescued after a look. */
-static weft__g *idle_step(weft__p *w) {
+ * the futex. */
+static void idle_step(weft__p *w) {
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_idle();
     if (poller_mine(w) || poller_take(w))
-        return poll_sleep(w);
-    idle_futex(w);
-    return NULL;
+        poll_sleep(w);
+    else
+        idle_futex(w);
 }
 
 /* ---- the steps of find_runnable ---------------------------------------------
@@ -628,9 +618,12 @@ static weft__g *found(weft__p *w, weft__g *g) {
     return g;
 }
 
+/* A goroutine for w to run; NULL when the runtime stops or w was retired
+ * (the caller then gives w up). */
 static weft__g *find_runnable(weft__p *w) {
     for (;;) {
-        if (atomic_load_explicit(&rt.stopping, memory_order_relaxed))
+        if (atomic_load_explicit(&rt.stopping, memory_order_relaxed) ||
+            retired(w))
             return NULL;
         unsigned tick = tick_next(w);
         weft__g *g;
@@ -642,8 +635,7 @@ static weft__g *find_runnable(weft__p *w) {
         if (g)
             return found(w, g);
         stop_spinning(w);
-        if ((g = idle_step(w)))
-            return found(w, g);
+        idle_step(w);
     }
 }
 
@@ -682,7 +674,8 @@ static inline void run_hook(weft__m *w) {
 static inline void set_running(weft__m *w, weft__g *g) {
     if (!g->stack)
         g_attach_stack(w->p, g);
-    w->cur = g;
+    /* release: the monitor reads g's fields through it (HOGWARN) */
+    atomic_store_explicit(&w->cur, g, memory_order_release);
     atomic_store_explicit(&g->status, WEFT__G_RUNNING, memory_order_relaxed);
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_run(g);
@@ -700,10 +693,13 @@ static void run(weft__m *w, weft__g *g) {
 
 /* A goroutine to switch to directly, without the detour through g0: the
  * local runnext or ring.  Every 61st schedule (the global queue's turn),
- * when timers may be due, or under WEFT_SEED, g0 decides instead. */
+ * when timers may be due, under WEFT_SEED or on a retired P, g0 decides
+ * instead. */
 static inline __attribute__((always_inline)) weft__g *next_local(weft__p *w) {
     unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
-    if (tick % FAIR_TICK == 0 || rt.seeded || (tick % 16 == 0 && timers_due()))
+    if (tick % FAIR_TICK == 0 ||
+        atomic_load_explicit(&w->slow, memory_order_relaxed) ||
+        (tick % 16 == 0 && timers_due()))
         return NULL;
     weft__g *g = runq_get(w);
     if (g)
@@ -729,7 +725,7 @@ switch_away(weft__m *w, weft__g *g, weft__g *next, bool dying) {
         san_before(w, next, &fake, dying);
         weft__switch(&g->ctx, &next->ctx);
     } else {
-        w->cur = NULL;
+        atomic_store_explicit(&w->cur, NULL, memory_order_relaxed);
         san_before(w, NULL, &fake, dying);
         weft__switch(&g->ctx, &w->g0);
     }
@@ -755,8 +751,8 @@ static void leave(weft__m *m, weft__g *g, void (*after)(weft__m *, void *),
  * Waking a second core for them costs more than it gains whenever they
  * exchange values (every hand-off then moves cache lines between cores,
  * and the woken core spins stealing from this one).  If the waker instead
- * keeps running, the poller's periodic look (LOOK_NS, see poll_sleep)
- * steals the waiting goroutines, and a worker that finds work wakes the
+ * keeps running, the monitor's periodic look (monitor.c) steals the
+ * waiting goroutines, and a worker that finds work wakes the
  * next.  A spawn always offers the new goroutine to an idle worker, as Go
  * does: that is how a program asks for parallelism. */
 /* m is the caller's M (NULL on a plain thread). */
@@ -774,7 +770,7 @@ static inline __attribute__((always_inline)) void ready(weft__m *m, weft__g *g,
         return;
     }
     weft__p *w = m->p;
-    if (m->cur) {
+    if (atomic_load_explicit(&m->cur, memory_order_relaxed)) {
         weft__g *old = next_swap_w(w, g);
         if (old)
             local_put(w, old);
@@ -874,7 +870,7 @@ int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
     }
     if (opts && opts->name) {
         snprintf(g->name, sizeof g->name, "%s", opts->name);
-        g->named = true;
+        atomic_store_explicit(&g->flags, WEFT__G_NAMED, memory_order_relaxed);
     }
     g->id = weft__g_new_id(w ? &w->gc : NULL);
     atomic_store_explicit(&g->status, WEFT__G_WAITING, memory_order_relaxed);
@@ -895,20 +891,21 @@ static void yield_after(weft__m *m, void *arg) {
     offer(p); /* it still has work: another worker may take it */
 }
 
-/* A yield with nothing local to switch to (or under WEFT_SEED), out of
- * line and holding only p across its calls, so that the common case in
- * weft_yield makes only tail calls.  When the global queue is empty too
- * and no timer is due, nothing but the caller could run here: the yield
- * is a no-op, except that it counts as a schedule: every FAIR_TICK-th one
- * goes through find_runnable anyway (next_local declines that tick),
- * whose fairness check polls descriptors.  With every worker busy nobody
- * holds the poller role, so goroutines that only yield would otherwise
- * keep a goroutine whose descriptor is ready parked for ever. */
+/* A yield with nothing local to switch to (or under WEFT_SEED, or on a
+ * retired P), out of line and holding only p across its calls, so that the
+ * common case in weft_yield makes only tail calls.  When the global queue
+ * is empty too and no timer is due, nothing but the caller could run here:
+ * the yield is a no-op, except that it counts as a schedule: every
+ * FAIR_TICK-th one goes through find_runnable anyway (next_local declines
+ * that tick), whose fairness check polls descriptors.  With every worker
+ * busy nobody holds the poller role, so goroutines that only yield would
+ * otherwise keep a goroutine whose descriptor is ready parked for ever.
+ * On a retired P the yield always switches: to g0, which gives the P up. */
 static WEFT__NOINLINE void yield_slow(weft__p *p) {
     if (WEFT__UNLIKELY(rt.seeded)) {
         if (weft__rand() & 1)
             return; /* WEFT_SEED: whether a yield switches is a draw */
-    } else if (!weft__gq_len() && !timers_due()) {
+    } else if (!retired(p) && !weft__gq_len() && !timers_due()) {
         unsigned tick =
             atomic_load_explicit(&p->tick, memory_order_relaxed) + 1;
         atomic_store_explicit(&p->tick, tick, memory_order_relaxed);
@@ -916,18 +913,20 @@ static WEFT__NOINLINE void yield_slow(weft__p *p) {
             return;
     }
     weft__m *m = weft__m_self();
-    leave(m, m->cur, yield_after, m->cur, false);
+    weft__g *g = atomic_load_explicit(&m->cur, memory_order_relaxed);
+    leave(m, g, yield_after, g, false);
 }
 
 void weft_yield(void) {
     weft__m *m = weft__m_self();
-    weft__g *g = m ? m->cur : NULL;
+    weft__g *g = m ? atomic_load_explicit(&m->cur, memory_order_relaxed) : NULL;
     if (!g) {
         sched_yield();
         return;
     }
     weft__p *p = m->p;
-    if (WEFT__UNLIKELY(rt.seeded) || runq_empty(p)) {
+    if (WEFT__UNLIKELY(atomic_load_explicit(&p->slow, memory_order_relaxed)) ||
+        runq_empty(p)) {
         yield_slow(p);
         return;
     }
@@ -943,7 +942,7 @@ size_t weft_goroutines(void) {
     if (!atomic_load_explicit(&rt.started, memory_order_acquire))
         return 0;
     long n = weft__g_live_threads();
-    for (int i = 0; i < rt.nprocs; i++)
+    for (int i = 0, np = nps(); i < np; i++)
         n += atomic_load_explicit(&rt.ps[i]->gc.nlive, memory_order_acquire);
     return n > 0 ? (size_t)n : 0;
 }
@@ -959,16 +958,233 @@ void weft__leave(weft__g *g, void (*after)(weft__m *, void *), void *arg) {
     leave(m, g, after, arg, false);
 }
 
-/* ---- workers and the runtime's life ------------------------------------- */
+/* ---- hand-off: retired Ps and spare Ms -----------------------------------
+ *
+ * Who may move a P: only its own M gives it up (p_release, on g0, once the
+ * P is retired), and only the monitor gives a free P to an M
+ * (weft__sched_handoff), both under rt.m_lock; the M it is given to is a
+ * spare asleep on its futex word or a thread not started yet, so the P is
+ * never run by two Ms.  The retired P's goroutines go to the global queue
+ * before the P is freed, and wakep runs after: none is lost. */
+
+/* Goroutines gathered for the global queue. */
+typedef struct glist {
+    weft__g *head, *tail;
+    size_t n;
+} glist;
+
+static void glist_add(glist *l, weft__g *g) {
+    g->link = NULL;
+    if (l->tail)
+        l->tail->link = g;
+    else
+        l->head = g;
+    l->tail = g;
+    l->n++;
+}
+
+/* Queue them, and wake a worker for them; how many. */
+static size_t glist_queue(glist *l) {
+    if (l->n) {
+        weft__gq_put_list(l->head, l->tail, l->n);
+        wakep();
+    }
+    return l->n;
+}
+
+/* m's P p was retired and its goroutine has switched: queue p's goroutines
+ * for the active Ps, free p and make m a spare. */
+static void p_release(weft__m *m, weft__p *p) {
+    if (p->spinning) { /* woken as a spinner: pass that on */
+        stop_spinning(p);
+        wakep();
+    }
+    if (poller_mine(p))
+        poller_release();
+    glist l = {0};
+    for (weft__g *g; (g = next_take(&p->next, rt.next_fenced)) ||
+                     (g = ring_get(&p->q));)
+        glist_add(&l, g);
+    glist_queue(&l);
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_idle();
+    weft__lock_acquire(&rt.m_lock);
+    atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
+    p->idle_next = rt.free_ps;
+    rt.free_ps = p;
+    m->p = NULL;
+    m->spare = true;
+    m->spare_next = rt.spares;
+    rt.spares = m;
+    weft__m_arm(m);
+    weft__lock_release(&rt.m_lock);
+    atomic_fetch_sub(&rt.nheld, 1);
+}
+
+/* m is a spare: wait to be given a P (true), or end (false) after
+ * SPARE_LINGER unused or when the runtime stops. */
+static bool spare_wait(weft__m *m) {
+    for (;;) {
+        bool woken = weft__m_sleep_for(m, SPARE_LINGER);
+        weft__lock_acquire(&rt.m_lock);
+        if (m->p) {
+            weft__lock_release(&rt.m_lock);
+            return true;
+        }
+        if (woken || !atomic_load(&rt.stopping)) {
+            if (!woken && m->spare) { /* trimmed */
+                weft__m **q = &rt.spares;
+                while (*q != m)
+                    q = &(*q)->spare_next;
+                *q = m->spare_next;
+                m->spare = false;
+            }
+            if (m->spare) { /* a spurious wake: sleep again */
+                weft__m_arm(m);
+                weft__lock_release(&rt.m_lock);
+                continue;
+            }
+        }
+        /* ending: the next new M reuses the struct (m_get) */
+        m->spare_next = rt.ended;
+        rt.ended = m;
+        atomic_fetch_sub(&rt.nthreads, 1);
+        weft__lock_release(&rt.m_lock);
+        return false;
+    }
+}
 
 /* Each M's loop (thread.c starts it). */
 static void m_loop(weft__m *m) {
     for (;;) {
         weft__g *g = find_runnable(m->p);
-        if (!g)
-            break;
-        run(m, g);
+        if (g) {
+            run(m, g);
+            continue;
+        }
+        if (atomic_load(&rt.stopping))
+            return;
+        p_release(m, m->p);
+        if (!spare_wait(m))
+            return;
     }
+}
+
+static uint64_t m_rng_seed(int id) {
+    return (rt.seed + (uint64_t)id + 1) * 0x9E3779B97F4A7C15ull | 1;
+}
+
+/* Under rt.m_lock: an M struct for a new thread, NULL if out of memory. */
+static weft__m *m_get(void) {
+    weft__m *m = rt.ended;
+    if (m) {
+        rt.ended = m->spare_next;
+        weft__m_join(m); /* its thread has ended or is ending */
+        m->joined = false;
+        return m;
+    }
+    if (!(m = weft__m_new(rt.nms)))
+        return NULL;
+    m->rng = m_rng_seed(m->id);
+    rt.ms[rt.nms++] = m;
+    return m;
+}
+
+/* Under rt.m_lock: a free P, NULL if out of memory. */
+static weft__p *p_get(void) {
+    weft__p *p = rt.free_ps;
+    if (p) {
+        rt.free_ps = p->idle_next;
+        atomic_store_explicit(&p->slow, 0, memory_order_relaxed);
+        return p;
+    }
+    int n = atomic_load_explicit(&rt.nps, memory_order_relaxed);
+    if (!(p = weft__p_new(n)))
+        return NULL;
+    rt.ps[n] = p;
+    atomic_store_explicit(&rt.nps, n + 1, memory_order_release);
+    return p;
+}
+
+/* v, once retired, sleeps nowhere: it must reach find_runnable's check. */
+static void p_unidle(weft__p *v) {
+    if (atomic_load_explicit(&v->idle, memory_order_relaxed) && idle_remove(v))
+        weft__m_wake(p_m(v));
+    if (poller_mine(v))
+        weft__netpoll_break();
+}
+
+int weft__sched_handoff(weft__p *v) {
+    weft__lock_acquire(&rt.m_lock);
+    if (retired(v) || !p_m(v)) {
+        weft__lock_release(&rt.m_lock);
+        return 0;
+    }
+    weft__m *m = rt.spares;
+    bool fresh = !m;
+    if (fresh && atomic_load(&rt.nthreads) >= rt.max_threads) {
+        weft__lock_release(&rt.m_lock);
+        return -EAGAIN;
+    }
+    weft__p *p = p_get();
+    if (p && fresh)
+        m = m_get();
+    if (!m) {
+        if (p) {
+            p->idle_next = rt.free_ps;
+            rt.free_ps = p;
+        }
+        weft__lock_release(&rt.m_lock);
+        return -ENOMEM;
+    }
+    if (!fresh) {
+        rt.spares = m->spare_next;
+        m->spare = false;
+    }
+    m->p = p;
+    atomic_store_explicit(&p->m, m, memory_order_relaxed);
+    int err = fresh ? weft__m_start(m, m_loop) : 0;
+    if (err) {
+        m->p = NULL;
+        atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
+        p->idle_next = rt.free_ps;
+        rt.free_ps = p;
+        m->spare_next = rt.ended;
+        rt.ended = m;
+        m->joined = true; /* no thread to join */
+        weft__lock_release(&rt.m_lock);
+        return -err;
+    }
+    if (fresh)
+        atomic_fetch_add(&rt.nthreads, 1);
+    atomic_fetch_add(&rt.nheld, 1);
+    atomic_fetch_or(&v->slow, WEFT__P_RETIRED);
+    weft__lock_release(&rt.m_lock);
+    if (!fresh)
+        weft__m_wake(m);
+    p_unidle(v);
+    weft__sched_rescue(v);
+    return 0;
+}
+
+/* The monitor's scratch ring for what it steals: only its thread calls
+ * weft__sched_rescue. */
+static weft__runq rescue_ring;
+
+size_t weft__sched_rescue(weft__p *v) {
+    glist l = {0};
+    weft__g *g;
+    /* a bounded number of halves: v's goroutine may be refilling it */
+    for (int i = 0; i < 8 && (g = runq_steal(&rescue_ring, &v->q)); i++) {
+        glist_add(&l, g);
+        while ((g = ring_get(&rescue_ring)))
+            glist_add(&l, g);
+    }
+    if ((g = next_steal(&v->next, rt.next_fenced)))
+        glist_add(&l, g);
+    if (l.n && WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_steal(v->id);
+    return glist_queue(&l);
 }
 
 static int procs_default(void) {
@@ -993,14 +1209,31 @@ static void seed_init(void) {
     rt.seed_rng = (rt.seed + 1) * 0xD1B54A32D192ED03ull | 1;
 }
 
-/* The first n Ps and their Ms (see weft__p_free for flush). */
-static void procs_free(int n, bool flush) {
-    for (int i = 0; i < n; i++) {
-        free(rt.ps[i]->m);
+/* Every P and M (see weft__p_free for flush). */
+static void procs_free(bool flush) {
+    for (int i = 0, n = nps(); i < n; i++)
         weft__p_free(rt.ps[i], flush);
-    }
+    for (int i = 0; i < rt.nms; i++)
+        free(rt.ms[i]);
     free(rt.ps);
+    free(rt.ms);
     rt.ps = NULL;
+    rt.ms = NULL;
+    atomic_store(&rt.nps, 0);
+    rt.nms = 0;
+}
+
+/* WEFT_MAXTHREADS: the threads that run goroutines, at least procs. */
+static int max_threads(void) {
+    const char *env = getenv("WEFT_MAXTHREADS");
+    long v = WEFT__MAX_THREADS;
+    if (env && *env) {
+        char *end;
+        long e = strtol(env, &end, 10);
+        if (*end == 0 && e > 0 && e <= 65536)
+            v = e;
+    }
+    return v < rt.nprocs ? rt.nprocs : (int)v;
 }
 
 int weft__sched_config(const weft_config *cfg) {
@@ -1014,6 +1247,7 @@ int weft__sched_config(const weft_config *cfg) {
     rt.nprocs = cfg && cfg->procs > 0 ? cfg->procs : procs_default();
     if (rt.seeded)
         rt.nprocs = 1;
+    rt.max_threads = max_threads();
     rt.stack_size =
         cfg && cfg->stack_size ? cfg->stack_size : WEFT_DEFAULT_STACK;
     atomic_store(&rt.stopping, false);
@@ -1021,61 +1255,78 @@ int weft__sched_config(const weft_config *cfg) {
     return rt.nprocs;
 }
 
-/* The first n Ms were started: stop and join them. */
-static void ms_stop(int n) {
+/* Stop and join every M that was started. */
+static void ms_stop(void) {
     atomic_store(&rt.stopping, true);
+    weft__lock_acquire(&rt.m_lock);
+    int n = rt.nms;
+    weft__lock_release(&rt.m_lock);
     for (int i = 0; i < n; i++)
-        weft__m_wake(rt.ps[i]->m);
+        weft__m_wake(rt.ms[i]);
     for (int i = 0; i < n; i++) {
         weft__netpoll_break();
-        weft__m_join(rt.ps[i]->m);
+        weft__m_join(rt.ms[i]);
     }
 }
 
 int weft__sched_start(void) {
-    rt.ps = calloc((size_t)rt.nprocs, sizeof *rt.ps);
-    if (!rt.ps)
+    rt.ps = calloc((size_t)rt.max_threads, sizeof *rt.ps);
+    rt.ms = calloc((size_t)rt.max_threads, sizeof *rt.ms);
+    if (!rt.ps || !rt.ms) {
+        procs_free(true);
         return -ENOMEM;
-    for (int i = 0; i < rt.nprocs; i++) {
-        weft__p *p = weft__p_new(i);
-        weft__m *m = p ? weft__m_new(i) : NULL;
-        if (!m) {
-            free(p);
-            procs_free(i, true);
-            return -ENOMEM;
-        }
-        m->rng = (rt.seed + (uint64_t)i + 1) * 0x9E3779B97F4A7C15ull | 1;
-        m->p = p;
-        p->m = m;
-        rt.ps[i] = p;
     }
     for (int i = 0; i < rt.nprocs; i++) {
-        if (weft__m_start(rt.ps[i]->m, m_loop) != 0) {
-            ms_stop(i);
-            procs_free(rt.nprocs, true);
+        weft__lock_acquire(&rt.m_lock);
+        weft__p *p = p_get();
+        weft__m *m = p ? m_get() : NULL;
+        weft__lock_release(&rt.m_lock);
+        if (!m) {
+            procs_free(true);
+            return -ENOMEM;
+        }
+        m->p = p;
+        atomic_store_explicit(&p->m, m, memory_order_relaxed);
+        if (rt.seeded)
+            atomic_store_explicit(&p->slow, WEFT__P_SEEDED,
+                                  memory_order_relaxed);
+        m->joined = true; /* until its thread starts */
+    }
+    for (int i = 0; i < rt.nprocs; i++) {
+        if (weft__m_start(rt.ms[i], m_loop) != 0) {
+            ms_stop();
+            procs_free(true);
             return -EAGAIN;
         }
+        rt.ms[i]->joined = false;
+        atomic_fetch_add(&rt.nthreads, 1);
     }
     atomic_store_explicit(&rt.started, true, memory_order_release);
     return 0;
 }
 
 /* The scheduler's memory and counts, back to a stopped runtime's, once no
- * worker runs (joined, or gone in a forked child: see weft__p_free). */
+ * M runs (joined, or gone in a forked child: see weft__p_free). */
 static void sched_free(bool flush) {
-    procs_free(rt.nprocs, flush);
+    procs_free(flush);
     weft__gq_release();
     rt.idle = NULL;
+    rt.free_ps = NULL;
+    rt.spares = NULL;
+    rt.ended = NULL;
     atomic_store(&rt.nidle, 0);
     atomic_store(&rt.nspinning, 0);
+    atomic_store(&rt.nthreads, 0);
+    atomic_store(&rt.nheld, 0);
     atomic_store(&rt.poller, 0);
     atomic_store(&rt.poll_woken, 0);
+    atomic_store(&rt.mon_word, MON_AWAKE);
     weft__g_release_all();
 }
 
 void weft__sched_stop(void) {
     atomic_store(&rt.started, false);
-    ms_stop(rt.nprocs);
+    ms_stop();
     sched_free(true);
 }
 
@@ -1083,10 +1334,12 @@ void weft__sched_atfork(int phase) {
     if (phase == 0) {
         weft__g_atfork(0);
         weft__gq_atfork(0);
+        weft__lock_acquire(&rt.m_lock);
         weft__lock_acquire(&rt.idle_lock);
         return;
     }
     weft__lock_release(&rt.idle_lock);
+    weft__lock_release(&rt.m_lock);
     weft__gq_atfork(phase);
     weft__g_atfork(phase);
     if (phase == 2)
@@ -1102,24 +1355,82 @@ void weft__sched_forget(void) {
     atomic_store(&rt.stopping, false);
 }
 
-/* ---- introspection for debug.c ------------------------------------------ */
+/* ---- for the monitor (monitor.h) and the deadlock detector ------------ */
 
-int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
-    *handed_off = false;
-    return atomic_load_explicit(&g->status, memory_order_relaxed) ==
-                   WEFT__G_RUNNING
-               ? 0
-               : -1;
+int weft__sched_nps(void) {
+    return nps();
+}
+
+weft__p *weft__sched_p(int i) {
+    return rt.ps[i];
+}
+
+bool weft__sched_seeded(void) {
+    return rt.seeded;
+}
+
+/* The poller is asleep in epoll (not searching, not handing the role on). */
+static bool poller_asleep(void) {
+    return atomic_load(&rt.poller) &&
+           atomic_load(&rt.poll_deadline) != POLL_AWAKE;
+}
+
+bool weft__sched_p_asleep(weft__p *p) {
+    return atomic_load_explicit(&p->idle, memory_order_relaxed) ||
+           (poller_mine(p) && poller_asleep());
+}
+
+bool weft__sched_watched(void) {
+    return poller_asleep() || atomic_load(&rt.nidle) > 0;
+}
+
+/* Nothing runs: every active P sleeps and no retired one is held. */
+static bool all_asleep(void) {
+    return atomic_load(&rt.nheld) == 0 &&
+           atomic_load(&rt.nidle) + poller_asleep() >= rt.nprocs;
+}
+
+/*
+ * The monitor's sleep.  A timed one (ns >= 0) ends early only at shutdown.
+ * The deep one (ns < 0) lasts while every P sleeps; its Dekker pair with
+ * mon_kick: the monitor publishes MON_ASLEEP, then checks that every P
+ * sleeps; a P that leaves its sleep has published that (its removal from
+ * the idle list, or POLL_AWAKE), then reads the word; all seq_cst, so one
+ * of the two sees the other.
+ */
+void weft__sched_mon_sleep(int64_t ns) {
+    if (ns >= 0) {
+        weft__futex_wait(&rt.mon_word, MON_AWAKE, ns);
+        return;
+    }
+    atomic_store(&rt.mon_word, MON_ASLEEP);
+    while (all_asleep() && atomic_load(&rt.mon_word) == MON_ASLEEP)
+        weft__futex_wait(&rt.mon_word, MON_ASLEEP, -1);
+    atomic_store(&rt.mon_word, MON_AWAKE);
+}
+
+void weft__sched_mon_wake(void) {
+    atomic_store(&rt.mon_word, MON_AWAKE);
+    weft__futex_wake(&rt.mon_word, 1);
+}
+
+int weft__sched_threads(void) {
+    return atomic_load(&rt.nthreads);
+}
+
+int weft__sched_threads_max(void) {
+    return rt.max_threads;
 }
 
 bool weft__sched_quiet(uint64_t *epoch) {
     /* ticks first: a worker seen idle afterwards must bump its tick before
      * it can run anything (see deadlock.c).  While stopping, exiting
-     * workers still count as idle. */
+     * workers still count as idle.  A retired P still held means a
+     * goroutine runs in C. */
     uint64_t e = 0;
-    for (int i = 0; i < rt.nprocs; i++)
+    for (int i = 0, n = nps(); i < n; i++)
         e += atomic_load(&rt.ps[i]->tick);
     *epoch = e;
     return atomic_load(&rt.nidle) == rt.nprocs - 1 &&
-           !atomic_load(&rt.stopping);
+           atomic_load(&rt.nheld) == 0 && !atomic_load(&rt.stopping);
 }

@@ -77,11 +77,15 @@ typedef struct weft__g {
     uint64_t id;
     _Atomic(weft__park *) park; /* blocked on, for weft_dump; NULL if free */
     atomic_int status;          /* WEFT__G_*, 0 while the struct is free */
-    bool named;                 /* name is set: it must be cleared when freed */
+    atomic_uchar flags;         /* WEFT__G_NAMED, WEFT__G_HOGWARNED */
     _Alignas(WEFT__CACHELINE) struct weft__g *link; /* see the comment above */
     void *tsan_fiber;
     char name[32];
 } weft__g;
+
+/* g->flags: the name is set (it must be cleared when the g is freed); the
+ * monitor has named it under WEFT_HOGWARN (once in its life). */
+enum { WEFT__G_NAMED = 1, WEFT__G_HOGWARNED = 2 };
 
 /* The scheduler's part of start-up and shutdown, in runtime.c's order.
  * weft__sched_config reads cfg and the environment and returns the number
@@ -192,9 +196,11 @@ static inline weft__g *weft__g_get(weft__g_cache *c) {
 /* Free g into c: an exit's fast path. */
 static inline void weft__g_put(weft__g_cache *c, weft__g *g) {
     atomic_store_explicit(&g->status, 0, memory_order_relaxed);
-    if (g->named) {
-        g->name[0] = 0;
-        g->named = false;
+    unsigned flags = atomic_load_explicit(&g->flags, memory_order_relaxed);
+    if (flags) {
+        if (flags & WEFT__G_NAMED)
+            g->name[0] = 0;
+        atomic_store_explicit(&g->flags, 0, memory_order_relaxed);
     }
     if (WEFT__UNLIKELY(c->ngfree == WEFT__GFREE_MAX))
         weft__g_spill(c);

@@ -27,7 +27,7 @@ WEFT__NOINLINE weft__m *weft__m_self(void) {
 WEFT__NOINLINE struct weft__g *weft__curg(void) {
     __asm__ volatile("" ::: "memory");
     weft__m *m = tls_m;
-    return m ? m->cur : NULL;
+    return m ? atomic_load_explicit(&m->cur, memory_order_relaxed) : NULL;
 }
 
 weft__m *weft__m_new(int id) {
@@ -66,8 +66,21 @@ int weft__m_start(weft__m *m, void (*loop)(weft__m *m)) {
     return weft__thread_start(&m->thread, NULL, m_main, m);
 }
 
+bool weft__m_sleep_for(weft__m *m, int64_t ns) {
+    int64_t until = weft_now() + ns;
+    while (!atomic_load_explicit(&m->sleep_word, memory_order_acquire)) {
+        int64_t left = until - weft_now();
+        if (left <= 0)
+            return false;
+        weft__futex_wait(&m->sleep_word, 0, left);
+    }
+    return true;
+}
+
 void weft__m_join(weft__m *m) {
-    pthread_join(m->thread, NULL);
+    if (!m->joined)
+        pthread_join(m->thread, NULL);
+    m->joined = true;
 }
 
 void weft__m_forget_self(void) {

@@ -3,9 +3,12 @@
  * Layer 3, the threads that run goroutines (Go's M): one OS thread, its g0
  * (the scheduler's context on the thread's native stack), the goroutine
  * it runs, the after-hook a switch leaves, its PRNG and its futex word.
- * What a worker owns (run queues, caches) is its P (proc.h); today every
- * M runs one P for good.  thread.c starts an M with the scheduler's loop
- * passed in, so it never names sched.c.
+ * What a worker owns (run queues, caches) is its P (proc.h).  An M runs
+ * one P at a time; one whose P was retired (see proc.h) goes on running its
+ * goroutine on its own thread, gives the P up when that goroutine next
+ * switches, and waits as a spare until the monitor gives it another P.
+ * thread.c starts an M with the scheduler's loop passed in, so it never
+ * names sched.c.
  */
 #ifndef WEFT_THREAD_H
 #define WEFT_THREAD_H
@@ -21,8 +24,8 @@ typedef struct weft__m weft__m;
 
 struct weft__m {
     /* hot: read and written on every switch */
-    _Alignas(WEFT__CACHELINE) struct weft__p *p; /* the P it runs */
-    struct weft__g *cur;                         /* NULL on g0 */
+    _Alignas(WEFT__CACHELINE) struct weft__p *p; /* NULL while a spare */
+    _Atomic(struct weft__g *) cur; /* NULL on g0; the monitor reads it */
     void (*after)(weft__m *m, void *arg);        /* see sched.c's run_hook */
     void *after_arg;
     uint64_t rng;
@@ -30,6 +33,9 @@ struct weft__m {
     _Alignas(WEFT__CACHELINE) weft__regs g0;
     atomic_uint sleep_word; /* 1 = woken (weft__m_wake) */
     int id;
+    bool spare;  /* on the spare list (under the scheduler's M lock) */
+    bool joined; /* its thread has ended and was joined (or never ran) */
+    weft__m *spare_next;
     void (*loop)(weft__m *m);
     pthread_t thread;
     void *tsan_fiber; /* g0's fiber */
@@ -67,6 +73,9 @@ static inline void weft__m_sleep(weft__m *m) {
     while (!atomic_load_explicit(&m->sleep_word, memory_order_acquire))
         weft__futex_wait(&m->sleep_word, 0, -1);
 }
+
+/* weft__m_sleep for at most ns: false if no wake came by then. */
+bool weft__m_sleep_for(weft__m *m, int64_t ns);
 
 /* Wait for m's thread to end (its loop returned). */
 void weft__m_join(weft__m *m);

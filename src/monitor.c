@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The monitor (Go's sysmon): a thread of its own, outside the Ps, that
+ * notices a goroutine holding its thread (a CPU loop, a plain blocking
+ * call) while other goroutines wait, and hands its P's work to another
+ * thread (monitor.h has the thresholds).
+ *
+ * Each look samples every P, single writer, into mon.s[]: its schedule
+ * tick, its ring's tail and its offer count.  A tick that has not moved
+ * since `since` means one goroutine has run there all that time (the P's
+ * M bumps the tick at every switch; a sleeping P is recognised apart).
+ * Then, per look:
+ *   1. rescue: goroutines queued on a P that does not get to them (its
+ *      ring's head has not passed the tail seen at the previous look, or
+ *      it offered more since, or its runnext waits while the tick stands
+ *      still) go to the global queue, and an idle worker is woken;
+ *   2. service: when no P sleeps, nobody watches timers and descriptors;
+ *      the monitor runs due timers and polls descriptors itself, so their
+ *      goroutines reach the global queue;
+ *   3. hand-off: when goroutines wait in the global queue and no P sleeps
+ *      to take them, each P held for WEFT__HANDOFF_NS or more is retired
+ *      and a free P given to a spare or new M (weft__sched_handoff), at
+ *      most one per waiting goroutine, up to WEFT_MAXTHREADS threads;
+ *   4. WEFT_HOGWARN: a goroutine that has held its thread that long is
+ *      named on stderr, once in its life.
+ * Cadence: see WEFT__LOOK_MIN.  While every P sleeps and none is held the
+ * monitor sleeps without a timeout (weft__sched_mon_sleep), and the first
+ * P to wake wakes it: an idle process costs nothing.
+ *
+ * Under WEFT_SEED (one P, a schedule drawn from the seed) the monitor
+ * hands nothing off: a second thread would make the schedule depend on
+ * time again.
+ */
+#include "monitor.h"
+#include "netpoll.h"
+#include "proc.h"
+#include "runq.h"
+#include "sched.h"
+#include "sys.h"
+#include "thread.h"
+#include "timer.h"
+#include "trace.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct sample {
+    atomic_uint tick;   /* as last seen */
+    atomic_llong since; /* when tick was first seen at that value */
+    unsigned tail, offers;
+} sample;
+
+static struct {
+    pthread_t thread;
+    atomic_bool running, stop;
+    sample *s; /* one per P slot; weft_dump reads since and tick */
+    int ns;
+    int *held; /* a look's candidates for step 3, longest held first */
+    int64_t *held_ns;
+    int64_t hogwarn; /* WEFT_HOGWARN in ns, 0: off */
+    bool cap_warned;
+} mon;
+
+static int64_t hogwarn_env(void) {
+    const char *env = getenv("WEFT_HOGWARN");
+    if (!env || !*env)
+        return 0;
+    char *end;
+    long ms = strtol(env, &end, 10);
+    return *end == 0 && ms > 0 && ms < 86400000 ? WEFT_MS(ms) : 0;
+}
+
+/* One line on stderr, once: the hand-offs stop at the cap. */
+static void cap_warn(int err) {
+    if (mon.cap_warned)
+        return;
+    mon.cap_warned = true;
+    char line[200];
+    int n;
+    if (err == -EAGAIN)
+        n = snprintf(line, sizeof line,
+                     "weft: all %d threads (WEFT_MAXTHREADS) are held by "
+                     "goroutines; the others wait for one to return\n",
+                     weft__sched_threads());
+    else
+        n = snprintf(line, sizeof line,
+                     "weft: no thread for a hand-off (%s); the others wait "
+                     "for a held one to return\n",
+                     strerror(-err));
+    ssize_t r = write(2, line, (size_t)n);
+    (void)r;
+}
+
+/* The goroutine name, read byte by byte: the goroutine may be exiting. */
+static void name_of(const weft__g *g, char *buf, size_t n) {
+    size_t i = 0;
+    for (; i + 1 < n && i < sizeof g->name; i++) {
+        char c = __atomic_load_n(&g->name[i], __ATOMIC_RELAXED);
+        if (!c)
+            break;
+        buf[i] = c;
+    }
+    buf[i] = 0;
+}
+
+/* p's goroutine has held its thread for held ns: name it, once. */
+static void hog_check(weft__p *p, sample *s, int64_t held) {
+    weft__m *m = atomic_load_explicit(&p->m, memory_order_relaxed);
+    weft__g *g = m ? atomic_load_explicit(&m->cur, memory_order_acquire) : NULL;
+    if (!g || (atomic_load_explicit(&g->flags, memory_order_relaxed) &
+               WEFT__G_HOGWARNED))
+        return;
+    char name[sizeof g->name + 1];
+    name_of(g, name, sizeof name);
+    uint64_t id = __atomic_load_n(&g->id, __ATOMIC_RELAXED);
+    /* still the same stretch: the tick has not moved while we read */
+    if (atomic_load_explicit(&p->tick, memory_order_acquire) !=
+        atomic_load_explicit(&s->tick, memory_order_relaxed))
+        return;
+    atomic_fetch_or_explicit(&g->flags, WEFT__G_HOGWARNED,
+                             memory_order_relaxed);
+    char line[256];
+    int n = snprintf(line, sizeof line,
+                     "weft: goroutine %llu \"%s\" has held its thread for "
+                     "%lld ms\n",
+                     (unsigned long long)id, name[0] ? name : "-",
+                     (long long)(held / 1000000));
+    ssize_t r = write(2, line, (size_t)n);
+    (void)r;
+}
+
+typedef struct look_result {
+    bool running; /* some active P runs a goroutine, or one is held */
+    bool asleep;  /* some active P sleeps */
+    bool acted;
+} look_result;
+
+/* Step 1 for P i, and its sample; true if p's goroutine holds its thread
+ * (held for how long in *held). */
+static bool sample_p(int i, int64_t now, look_result *r, int64_t *held) {
+    weft__p *p = weft__sched_p(i);
+    sample *s = &mon.s[i];
+    if (!atomic_load_explicit(&p->m, memory_order_relaxed))
+        return false; /* free */
+    unsigned tick = atomic_load_explicit(&p->tick, memory_order_relaxed);
+    unsigned h = atomic_load_explicit(&p->q.head, memory_order_acquire);
+    unsigned t = atomic_load_explicit(&p->q.tail, memory_order_acquire);
+    unsigned offers = atomic_load_explicit(&p->offers, memory_order_relaxed);
+    bool moved = tick != atomic_load_explicit(&s->tick, memory_order_relaxed);
+    if (moved) {
+        atomic_store_explicit(&s->tick, tick, memory_order_relaxed);
+        atomic_store_explicit(&s->since, now, memory_order_relaxed);
+    }
+    bool ring_stuck =
+        h != t && ((int)(s->tail - h) > 0 || offers != s->offers);
+    bool next_stuck =
+        !moved && atomic_load_explicit(&p->next.g, memory_order_relaxed);
+    s->tail = t;
+    s->offers = offers;
+    bool retired = atomic_load_explicit(&p->slow, memory_order_relaxed) &
+                   WEFT__P_RETIRED;
+    bool asleep = !retired && weft__sched_p_asleep(p);
+    if ((ring_stuck || next_stuck) && !weft__sched_seeded() &&
+        weft__sched_rescue(p))
+        r->acted = true;
+    if (asleep) {
+        r->asleep = true;
+        return false;
+    }
+    r->running = true;
+    *held = now - atomic_load_explicit(&s->since, memory_order_relaxed);
+    if (moved)
+        return false;
+    if (mon.hogwarn && *held >= mon.hogwarn)
+        hog_check(p, s, *held);
+    return !retired;
+}
+
+static look_result look(int64_t now) {
+    look_result r = {0};
+    int n = weft__sched_nps(), nheld = 0;
+    for (int i = 0; i < n && i < mon.ns; i++) {
+        int64_t held;
+        if (!sample_p(i, now, &r, &held) || held < WEFT__HANDOFF_NS)
+            continue;
+        int j = nheld++;
+        for (; j > 0 && mon.held_ns[j - 1] < held; j--) {
+            mon.held[j] = mon.held[j - 1];
+            mon.held_ns[j] = mon.held_ns[j - 1];
+        }
+        mon.held[j] = i;
+        mon.held_ns[j] = held;
+    }
+    if (weft__sched_watched() || weft__sched_seeded())
+        return r;
+    /* step 2: nobody sleeps, so nobody watches timers and descriptors */
+    int64_t next = weft__timers_next();
+    if (next >= 0 && next <= now)
+        weft__timers_run(now);
+    if (weft__netpoll_waiting())
+        weft__netpoll(0);
+    /* step 3 */
+    size_t waiting = weft__gq_len();
+    for (int k = 0; k < nheld && (size_t)k < waiting; k++) {
+        int err = weft__sched_handoff(weft__sched_p(mon.held[k]));
+        if (err) {
+            cap_warn(err);
+            break;
+        }
+        r.acted = true;
+    }
+    return r;
+}
+
+static void *mon_main(void *arg) {
+    (void)arg;
+    int64_t delay = WEFT__LOOK_MIN;
+    for (;;) {
+        weft__sched_mon_sleep(delay);
+        if (atomic_load(&mon.stop))
+            break;
+        look_result r = look(weft_now());
+        if (!r.running) {
+            weft__sched_mon_sleep(-1);
+            delay = WEFT__LOOK_MIN;
+            continue;
+        }
+        if (r.acted || r.asleep)
+            delay = WEFT__LOOK_MIN;
+        else if ((delay *= 2) > WEFT__LOOK_MAX)
+            delay = WEFT__LOOK_MAX;
+        if (mon.hogwarn && delay > mon.hogwarn / 2)
+            delay = mon.hogwarn / 2;
+    }
+    return NULL;
+}
+
+static void monitor_free(void) {
+    atomic_store(&mon.running, false);
+    free(mon.s);
+    free(mon.held);
+    free(mon.held_ns);
+    mon.s = NULL;
+    mon.held = NULL;
+    mon.held_ns = NULL;
+}
+
+int weft__monitor_start(void) {
+    mon.hogwarn = hogwarn_env();
+    mon.cap_warned = false;
+    mon.ns = weft__sched_threads_max();
+    mon.s = calloc((size_t)mon.ns, sizeof *mon.s);
+    mon.held = calloc((size_t)mon.ns, sizeof *mon.held);
+    mon.held_ns = calloc((size_t)mon.ns, sizeof *mon.held_ns);
+    atomic_store(&mon.stop, false);
+    if (!mon.s || !mon.held || !mon.held_ns) {
+        monitor_free();
+        return -ENOMEM;
+    }
+    if (weft__thread_start(&mon.thread, NULL, mon_main, NULL) != 0) {
+        monitor_free();
+        return -EAGAIN;
+    }
+    atomic_store(&mon.running, true);
+    return 0;
+}
+
+void weft__monitor_stop(void) {
+    if (!atomic_load(&mon.running))
+        return;
+    atomic_store(&mon.stop, true);
+    weft__sched_mon_wake();
+    pthread_join(mon.thread, NULL);
+    monitor_free();
+}
+
+void weft__monitor_forget(void) {
+    monitor_free();
+}
+
+int weft__monitor_threads(void) {
+    return atomic_load(&mon.running);
+}
+
+int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
+    *handed_off = false;
+    if (atomic_load_explicit(&g->status, memory_order_relaxed) !=
+        WEFT__G_RUNNING)
+        return -1;
+    int n = weft__sched_nps();
+    for (int i = 0; i < n && i < mon.ns && mon.s; i++) {
+        weft__p *p = weft__sched_p(i);
+        weft__m *m = atomic_load_explicit(&p->m, memory_order_relaxed);
+        if (!m || atomic_load_explicit(&m->cur, memory_order_relaxed) != g)
+            continue;
+        *handed_off = atomic_load_explicit(&p->slow, memory_order_relaxed) &
+                      WEFT__P_RETIRED;
+        sample *s = &mon.s[i];
+        if (atomic_load_explicit(&p->tick, memory_order_relaxed) !=
+            atomic_load_explicit(&s->tick, memory_order_relaxed))
+            return 0;
+        return weft_now() - atomic_load_explicit(&s->since, memory_order_relaxed);
+    }
+    return 0;
+}
