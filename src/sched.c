@@ -1031,19 +1031,17 @@ static bool spare_wait(weft__m *m) {
             weft__lock_release(&rt.m_lock);
             return true;
         }
-        if (woken || !atomic_load(&rt.stopping)) {
-            if (!woken && m->spare) { /* trimmed */
-                weft__m **q = &rt.spares;
-                while (*q != m)
-                    q = &(*q)->spare_next;
-                *q = m->spare_next;
-                m->spare = false;
-            }
-            if (m->spare) { /* a spurious wake: sleep again */
-                weft__m_arm(m);
-                weft__lock_release(&rt.m_lock);
-                continue;
-            }
+        if (woken && !atomic_load(&rt.stopping)) { /* spurious */
+            weft__m_arm(m);
+            weft__lock_release(&rt.m_lock);
+            continue;
+        }
+        if (m->spare) { /* unused for SPARE_LINGER, or stopping */
+            weft__m **q = &rt.spares;
+            while (*q != m)
+                q = &(*q)->spare_next;
+            *q = m->spare_next;
+            m->spare = false;
         }
         /* ending: the next new M reuses the struct (m_get) */
         m->spare_next = rt.ended;

@@ -149,7 +149,8 @@ void weft__trace_spawn(const weft__g *g) {
 
 void weft__trace_run(const weft__g *g) {
     (void)g;
-    tls_buf->run_start = weft_now() - tr.t0;
+    if (tls_buf)
+        tls_buf->run_start = weft_now() - tr.t0;
 }
 
 static void fill_run(event *e, const void *arg) {
@@ -159,7 +160,8 @@ static void fill_run(event *e, const void *arg) {
 }
 
 void weft__trace_stop(const weft__g *g) {
-    record(EV_RUN, g->id, fill_run, 0);
+    if (tls_buf)
+        record(EV_RUN, g->id, fill_run, 0);
 }
 
 static void fill_block(event *e, const void *arg) {
@@ -223,7 +225,7 @@ void weft__trace_atfork_child(void) {
 }
 
 void weft__trace_thread(int wid) {
-    if (weft__tracing())
+    if (weft__tracing() && wid < tr.nworkers)
         tls_buf = tr.workers[wid];
 }
 
