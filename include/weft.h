@@ -123,7 +123,33 @@ WEFT_API int weft_shutdown(void);
  * child has no signal registrations (weft_signal_notify, weft_signal_ctx):
  * the signals they caught are back to their earlier dispositions there. */
 
-/* Number of worker threads. */
+/* Number of worker slots (Go's GOMAXPROCS): how many goroutines run at
+ * once, each on a thread of its own.
+ *
+ * No goroutine can stall the others by holding its thread.  A goroutine
+ * that keeps its thread without calling weft (a CPU loop, a plain blocking
+ * call: read(2) on a blocking descriptor, getaddrinfo, sleep, a database
+ * client) for more than about 2 ms while other goroutines wait loses its
+ * worker slot to another thread (a spare one, or a new one): the others go
+ * on with weft_procs() threads.  It keeps its own thread for as long as it
+ * stays in C; when it next blocks, yields or returns, that thread gives
+ * the slot up and waits as a spare (spares end after 10 s unused).  Limits:
+ *   - a spinning goroutine still burns its core, and a blocking call holds
+ *     its thread while it lasts: weft_blocking remains the cheap way that
+ *     needs no detection and no extra thread;
+ *   - WEFT_MAXTHREADS=n (default 256, at least procs) caps the threads that
+ *     run goroutines, held ones and spares included.  At the cap nothing is
+ *     handed off: goroutines queued behind held threads wait until one
+ *     comes back, and stderr gets one line naming WEFT_MAXTHREADS;
+ *   - after a hand-off a goroutine may keep running in C beside the procs
+ *     slots until it next switches (more threads than procs run then);
+ *   - under WEFT_SEED nothing is handed off (a schedule from a seed must
+ *     not depend on time).
+ * WEFT_HOGWARN=ms names, once on stderr, each goroutine the first time it
+ * holds its thread that long (its id, name and spawn site).  Both are read
+ * at start-up.  See errno and thread-locals above: a goroutine resumes on
+ * another thread after a weft call that blocks or yields, as before; one
+ * stuck in C keeps its thread until then. */
 WEFT_API int weft_procs(void);
 
 /* Goroutines started with weft_go* that have not returned yet. */

@@ -154,14 +154,13 @@ static bool sample_p(int i, int64_t now, look_result *r, int64_t *held) {
         atomic_store_explicit(&s->tick, tick, memory_order_relaxed);
         atomic_store_explicit(&s->since, now, memory_order_relaxed);
     }
-    bool ring_stuck =
-        h != t && ((int)(s->tail - h) > 0 || offers != s->offers);
+    bool ring_stuck = h != t && ((int)(s->tail - h) > 0 || offers != s->offers);
     bool next_stuck =
         !moved && atomic_load_explicit(&p->next.g, memory_order_relaxed);
     s->tail = t;
     s->offers = offers;
-    bool retired = atomic_load_explicit(&p->slow, memory_order_relaxed) &
-                   WEFT__P_RETIRED;
+    bool retired =
+        atomic_load_explicit(&p->slow, memory_order_relaxed) & WEFT__P_RETIRED;
     bool asleep = !retired && weft__sched_p_asleep(p);
     if ((ring_stuck || next_stuck) && !weft__sched_seeded() &&
         weft__sched_rescue(p))
@@ -302,7 +301,8 @@ int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
         if (atomic_load_explicit(&p->tick, memory_order_relaxed) !=
             atomic_load_explicit(&s->tick, memory_order_relaxed))
             return 0;
-        return weft_now() - atomic_load_explicit(&s->since, memory_order_relaxed);
+        return weft_now() -
+               atomic_load_explicit(&s->since, memory_order_relaxed);
     }
     return 0;
 }

@@ -106,7 +106,7 @@ static int start(const weft_config *cfg) {
         return r;
     if ((r = weft__monitor_start()) < 0) {
         weft__monitor_stop();
-    weft__sched_stop();
+        weft__sched_stop();
         return r;
     }
     atomic_store_explicit(&weft__rt_state, WEFT__RT_RUNNING,

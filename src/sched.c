@@ -71,8 +71,8 @@
 
 #define STEAL_ROUNDS 4
 #define NEXT_STREAK 2
-#define FAIR_TICK 61 /* see fair_step */
-#define POLL_AWAKE 0 /* rt.poll_deadline: see poller_take */
+#define FAIR_TICK 61              /* see fair_step */
+#define POLL_AWAKE 0              /* rt.poll_deadline: see poller_take */
 #define SPARE_LINGER WEFT_SEC(10) /* a spare M waits this long, then ends */
 #define MON_AWAKE 0               /* rt.mon_word: see weft__sched_mon_sleep */
 #define MON_ASLEEP 1
@@ -85,9 +85,9 @@ static struct {
     int nprocs; /* active Ps: the threads that run goroutines at once */
     int max_threads;
     size_t stack_size;
-    weft__p **ps;     /* every P made, rt.nps of max_threads slots */
-    atomic_int nps;   /* grows (release) once a P is in its slot */
-    weft__m **ms;     /* every M made, rt.nms of max_threads slots */
+    weft__p **ps;   /* every P made, rt.nps of max_threads slots */
+    atomic_int nps; /* grows (release) once a P is in its slot */
+    weft__m **ms;   /* every M made, rt.nms of max_threads slots */
     atomic_bool stopping;
     bool seeded;
     bool next_fenced; /* sys_membarrier works: see next_swap */
@@ -106,8 +106,8 @@ static struct {
     atomic_int nthreads; /* M threads alive (deadlock.c counts them) */
     weft__p *free_ps;
     weft__m *spares;
-    weft__m *ended; /* Ms whose thread ended: a struct to reuse */
-    atomic_int nheld; /* retired Ps their M has not given up yet */
+    weft__m *ended;       /* Ms whose thread ended: a struct to reuse */
+    atomic_int nheld;     /* retired Ps their M has not given up yet */
     atomic_uint mon_word; /* MON_*: the monitor's sleep */
 
     _Alignas(WEFT__CACHELINE)
@@ -518,8 +518,7 @@ static void idle_futex(weft__p *w) {
     atomic_fetch_add(&rt.nidle, 1);
     weft__lock_release(&rt.idle_lock);
     weft__fence();
-    bool recheck = work_offered(w) || atomic_load(&rt.stopping) ||
-                   retired(w) ||
+    bool recheck = work_offered(w) || atomic_load(&rt.stopping) || retired(w) ||
                    (!atomic_load(&rt.poller) &&
                     (weft__timers_pending() || weft__netpoll_waiting()));
     if (recheck && idle_remove(w))
@@ -1002,8 +1001,8 @@ static void p_release(weft__m *m, weft__p *p) {
     if (poller_mine(p))
         poller_release();
     glist l = {0};
-    for (weft__g *g; (g = next_take(&p->next, rt.next_fenced)) ||
-                     (g = ring_get(&p->q));)
+    for (weft__g *g;
+         (g = next_take(&p->next, rt.next_fenced)) || (g = ring_get(&p->q));)
         glist_add(&l, g);
     glist_queue(&l);
     if (WEFT__UNLIKELY(weft__tracing()))

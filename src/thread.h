@@ -25,8 +25,8 @@ typedef struct weft__m weft__m;
 struct weft__m {
     /* hot: read and written on every switch */
     _Alignas(WEFT__CACHELINE) struct weft__p *p; /* NULL while a spare */
-    _Atomic(struct weft__g *) cur; /* NULL on g0; the monitor reads it */
-    void (*after)(weft__m *m, void *arg);        /* see sched.c's run_hook */
+    _Atomic(struct weft__g *) cur;        /* NULL on g0; the monitor reads it */
+    void (*after)(weft__m *m, void *arg); /* see sched.c's run_hook */
     void *after_arg;
     uint64_t rng;
     /* cold */
