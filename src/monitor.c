@@ -13,12 +13,15 @@
  *   1. rescue: goroutines queued on a P that does not get to them (its
  *      ring's head has not passed the tail seen at the previous look, or
  *      it offered more since, or its runnext waits while the tick stands
- *      still) go to the global queue, and an idle worker is woken;
+ *      still) go to the global queue, and an idle worker is woken; when
+ *      no P sleeps only a retired P's are moved (an active P will get to
+ *      its own, unless step 3 hands it off);
  *   2. service: when no P sleeps, nobody watches timers and descriptors;
  *      the monitor runs due timers and polls descriptors itself, so their
  *      goroutines reach the global queue;
- *   3. hand-off: when goroutines wait in the global queue and no P sleeps
- *      to take them, each P held for WEFT__HANDOFF_NS or more is retired
+ *   3. hand-off: when goroutines wait (in the global queue, or queued on
+ *      a held P) and no P sleeps to take them, each P held for
+ *      WEFT__HANDOFF_NS or more is retired
  *      and a free P given to a spare or new M (weft__sched_handoff), at
  *      most one per waiting goroutine, up to WEFT_MAXTHREADS threads;
  *   4. WEFT_HOGWARN: a goroutine that has held its thread that long is
@@ -136,6 +139,7 @@ typedef struct look_result {
     bool running; /* some active P runs a goroutine, or one is held */
     bool asleep;  /* some active P sleeps */
     bool acted;
+    size_t queued; /* goroutines queued on held Ps */
 } look_result;
 
 /* Step 1 for P i, and its sample; true if p's goroutine holds its thread
@@ -154,17 +158,20 @@ static bool sample_p(int i, int64_t now, look_result *r, int64_t *held) {
         atomic_store_explicit(&s->tick, tick, memory_order_relaxed);
         atomic_store_explicit(&s->since, now, memory_order_relaxed);
     }
+    bool next = atomic_load_explicit(&p->next.g, memory_order_relaxed);
     bool ring_stuck = h != t && ((int)(s->tail - h) > 0 || offers != s->offers);
-    bool next_stuck =
-        !moved && atomic_load_explicit(&p->next.g, memory_order_relaxed);
     s->tail = t;
     s->offers = offers;
     bool retired =
         atomic_load_explicit(&p->slow, memory_order_relaxed) & WEFT__P_RETIRED;
     bool asleep = !retired && weft__sched_p_asleep(p);
-    if ((ring_stuck || next_stuck) && !weft__sched_seeded() &&
-        weft__sched_rescue(p))
+    /* With no P asleep, nobody but p could take them: step 3 decides. */
+    if ((ring_stuck || (!moved && next)) && !weft__sched_seeded() &&
+        (retired || weft__sched_watched()) && weft__sched_rescue(p)) {
         r->acted = true;
+        h = t; /* for the count below */
+        next = false;
+    }
     if (asleep) {
         r->asleep = true;
         return false;
@@ -175,7 +182,10 @@ static bool sample_p(int i, int64_t now, look_result *r, int64_t *held) {
         return false;
     if (mon.hogwarn && *held >= mon.hogwarn)
         hog_check(p, s, *held);
-    return !retired;
+    if (retired)
+        return false;
+    r->queued += (t - h) + next; /* waiting behind the held goroutine */
+    return true;
 }
 
 static look_result look(int64_t now) {
@@ -202,7 +212,7 @@ static look_result look(int64_t now) {
     if (weft__netpoll_waiting())
         weft__netpoll(0);
     /* step 3 */
-    size_t waiting = weft__gq_len();
+    size_t waiting = weft__gq_len() + r.queued;
     for (int k = 0; k < nheld && (size_t)k < waiting; k++) {
         int err = weft__sched_handoff(weft__sched_p(mon.held[k]));
         if (err) {

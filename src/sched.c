@@ -1035,16 +1035,18 @@ static bool spare_wait(weft__m *m) {
             weft__lock_release(&rt.m_lock);
             continue;
         }
-        if (m->spare) { /* unused for SPARE_LINGER, or stopping */
+        if (!atomic_load(&rt.stopping)) { /* unused for SPARE_LINGER */
             weft__m **q = &rt.spares;
             while (*q != m)
                 q = &(*q)->spare_next;
             *q = m->spare_next;
             m->spare = false;
+            /* nobody joins it: the next new M reuses the struct (m_get) */
+            pthread_detach(pthread_self());
+            m->joined = true;
+            m->spare_next = rt.ended;
+            rt.ended = m;
         }
-        /* ending: the next new M reuses the struct (m_get) */
-        m->spare_next = rt.ended;
-        rt.ended = m;
         atomic_fetch_sub(&rt.nthreads, 1);
         weft__lock_release(&rt.m_lock);
         return false;
@@ -1074,9 +1076,8 @@ static uint64_t m_rng_seed(int id) {
 /* Under rt.m_lock: an M struct for a new thread, NULL if out of memory. */
 static weft__m *m_get(void) {
     weft__m *m = rt.ended;
-    if (m) {
+    if (m) { /* its thread is detached, and past its last use of m */
         rt.ended = m->spare_next;
-        weft__m_join(m); /* its thread has ended or is ending */
         m->joined = false;
         return m;
     }
@@ -1262,7 +1263,12 @@ static void ms_stop(void) {
         weft__m_wake(rt.ms[i]);
     for (int i = 0; i < n; i++) {
         weft__netpoll_break();
-        weft__m_join(rt.ms[i]);
+        weft__lock_acquire(&rt.m_lock); /* a spare may be ending detached */
+        bool joined = rt.ms[i]->joined;
+        rt.ms[i]->joined = true;
+        weft__lock_release(&rt.m_lock);
+        if (!joined)
+            weft__m_join(rt.ms[i]);
     }
 }
 

@@ -78,9 +78,7 @@ bool weft__m_sleep_for(weft__m *m, int64_t ns) {
 }
 
 void weft__m_join(weft__m *m) {
-    if (!m->joined)
-        pthread_join(m->thread, NULL);
-    m->joined = true;
+    pthread_join(m->thread, NULL);
 }
 
 void weft__m_forget_self(void) {

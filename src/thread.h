@@ -34,7 +34,7 @@ struct weft__m {
     atomic_uint sleep_word; /* 1 = woken (weft__m_wake) */
     int id;
     bool spare;  /* on the spare list (under the scheduler's M lock) */
-    bool joined; /* its thread has ended and was joined (or never ran) */
+    bool joined; /* no thread to join: joined, detached, or not started */
     weft__m *spare_next;
     void (*loop)(weft__m *m);
     pthread_t thread;
@@ -77,7 +77,8 @@ static inline void weft__m_sleep(weft__m *m) {
 /* weft__m_sleep for at most ns: false if no wake came by then. */
 bool weft__m_sleep_for(weft__m *m, int64_t ns);
 
-/* Wait for m's thread to end (its loop returned). */
+/* Wait for m's thread to end (its loop returned); once, and not for a
+ * detached one (m->joined). */
 void weft__m_join(weft__m *m);
 /* In a forked child: the caller's thread is no longer an M. */
 void weft__m_forget_self(void);
