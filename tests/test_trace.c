@@ -91,9 +91,9 @@ static int recorders(void) {
 
 /* One worker, held by a goroutine spinning in C until a goroutine it
  * spawned (queued behind it) sets a flag: only a hand-off of the worker's
- * P to another thread lets the setter run while the spinner spins.  Exit code 0: the
- * flag was seen (so a hand-off happened), 10: it was not within the bound
- * (no monitor: the setter ran after the spinner gave up). */
+ * P to another thread lets the setter run while the spinner spins.  Exit code
+ * 0: the flag was seen (so a hand-off happened), 10: it was not within the
+ * bound (no monitor: the setter ran after the spinner gave up). */
 static atomic_int flag;
 static bool seen; /* by the spinner, while it spun */
 
