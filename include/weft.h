@@ -736,6 +736,9 @@ WEFT_API weft_ctx *weft_signal_ctx(weft_ctx *parent, const int *signals,
  * <state> is running, runnable or waiting; <what> names the operation and
  * its object (e.g. "chan receive 0x5581c0a0", "mutex 0x...", "sleep, 1.5s
  * left", "fd read 7"); <file:line> is the blocking call's site, or ?.
+ * A running goroutine's <what> is how long it has held its thread, as
+ * "on its thread 0.152s" (", P handed off" once its worker slot went to
+ * another thread), and its <file:line> the weft_go* call that started it.
  * SIGQUIT writes the same to stderr and the program goes on. */
 WEFT_API void weft_dump(FILE *out);
 

@@ -81,6 +81,8 @@ typedef struct weft__g {
     _Alignas(WEFT__CACHELINE) struct weft__g *link; /* see the comment above */
     void *tsan_fiber;
     char name[32];
+    const char *spawn_file; /* the weft_go* call's site (weft_dump), or NULL */
+    int spawn_line;
 } weft__g;
 
 /* The scheduler's part of start-up and shutdown, in runtime.c's order.

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * weft_dump, SIGQUIT and leak reports: the line format, the call sites the
- * public macros record (and "?" for a call that bypasses them), plain
- * threads listed as "thread <tid>", leaks reported by weft_shutdown and by
- * WEFT_LEAKCHECK=1 at exit.
+ * public macros record (and "?" for a call that bypasses them), a running
+ * goroutine's time on its thread, plain threads listed as "thread <tid>",
+ * leaks reported by weft_shutdown and by WEFT_LEAKCHECK=1 at exit.
  */
 #include "child.h"
 
@@ -51,6 +51,11 @@ static void spinner(void *arg) {
         ;
 }
 
+static int spawn_hog(void) {
+    weft_goopts o = {.name = "hog"};
+    return weft_go_with(spinner, NULL, &o);
+}
+
 static void *thread_recv(void *arg) {
     (void)arg;
     (weft_recv)(gate, NULL);
@@ -65,6 +70,18 @@ static char *dump_until(const char *what, int n) {
             return d;
         weft_sleep(WEFT_MS(5));
     }
+}
+
+/* The running hog's line: "on its thread <seconds>s (<where>)", with the
+ * time as %.3f. */
+static void check_hog(const char *dump) {
+    const char *line = strstr(dump, "[running] hog: on its thread ");
+    CHECK(line);
+    line += strlen("[running] hog: on its thread ");
+    unsigned s, ms;
+    int dot = 0, end = 0;
+    CHECK(sscanf(line, "%u.%n%3u%n", &s, &dot, &ms, &end) == 2);
+    CHECK(end - dot == 3 && strncmp(line + end, "s (", 3) == 0);
 }
 
 /* Every line must read "<kind> <id> [<state>] <name>: <what> (<where>)". */
@@ -93,7 +110,7 @@ static void dump_format(void) {
     CHECK(weft_go(recv_gate_nosite, NULL) == 0);
     CHECK(weft_go(lock_held, NULL) == 0);
     CHECK(weft_go(sleeper, NULL) == 0);
-    CHECK(weft_go(spinner, NULL) == 0);
+    CHECK(spawn_hog() == 0);
     pthread_t t;
     CHECK(pthread_create(&t, NULL, thread_recv, NULL) == 0);
     weft_wg_wait(&ready);
@@ -117,6 +134,7 @@ static void dump_format(void) {
     CHECK(strstr(d, "[waiting] -: sleep, "));
     CHECK(strstr(d, "s left (" __FILE__ ":"));
     CHECK(test_count(d, "[running]") >= 1);
+    check_hog(d);
     CHECK(test_count(d, "\nthread ") == 1);
     snprintf(want, sizeof want, ": chan receive %p (?)\n", (void *)gate);
     CHECK(strstr(strstr(d, "\nthread "), want));
