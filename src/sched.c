@@ -846,7 +846,8 @@ static void g_main(void *arg) {
     }
 }
 
-int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
+int weft__go(weft_fn fn, void *arg, const weft_goopts *opts,
+             const char *file, int line) {
     size_t size = opts ? opts->stack_size : 0;
     weft__m *m = weft__m_self();
     weft__p *w = m ? m->p : NULL;
@@ -876,6 +877,8 @@ int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
         snprintf(g->name, sizeof g->name, "%s", opts->name);
         g->named = true;
     }
+    g->spawn_file = file;
+    g->spawn_line = line;
     g->id = weft__g_new_id(w ? &w->gc : NULL);
     atomic_store_explicit(&g->status, WEFT__G_WAITING, memory_order_relaxed);
     weft__g_live(w ? &w->gc : NULL, 1);

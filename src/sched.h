@@ -107,8 +107,10 @@ typedef struct weft__idle_ops {
     void (*check)(void);
 } weft__idle_ops;
 extern _Atomic(const weft__idle_ops *) weft__idle_hook;
-/* weft_go_with after its checks and weft__ensure: make and ready the g. */
-int weft__go(weft_fn fn, void *arg, const weft_goopts *opts);
+/* weft_go_with after its checks and weft__ensure: make and ready the g,
+ * started at file:line (NULL: unknown). */
+int weft__go(weft_fn fn, void *arg, const weft_goopts *opts, const char *file,
+             int line);
 
 /* Make g runnable (from anywhere).  A goroutine woken by a goroutine goes to
  * the waker's "run next" slot. */

@@ -51,6 +51,7 @@ static void spinner(void *arg) {
         ;
 }
 
+enum { HOG_LINE = __LINE__ + 3 };
 static int spawn_hog(void) {
     weft_goopts o = {.name = "hog"};
     return weft_go_with(spinner, NULL, &o);
@@ -72,8 +73,8 @@ static char *dump_until(const char *what, int n) {
     }
 }
 
-/* The running hog's line: "on its thread <seconds>s (<where>)", with the
- * time as %.3f. */
+/* The running hog's line: "on its thread <seconds>s (<spawn site>)", with
+ * the time as %.3f and the site of the weft_go_with call that started it. */
 static void check_hog(const char *dump) {
     const char *line = strstr(dump, "[running] hog: on its thread ");
     CHECK(line);
@@ -81,7 +82,9 @@ static void check_hog(const char *dump) {
     unsigned s, ms;
     int dot = 0, end = 0;
     CHECK(sscanf(line, "%u.%n%3u%n", &s, &dot, &ms, &end) == 2);
-    CHECK(end - dot == 3 && strncmp(line + end, "s (", 3) == 0);
+    char want[160];
+    snprintf(want, sizeof want, "s (%s:%d)\n", __FILE__, HOG_LINE);
+    CHECK(end - dot == 3 && strncmp(line + end, want, strlen(want)) == 0);
 }
 
 /* Every line must read "<kind> <id> [<state>] <name>: <what> (<where>)". */
