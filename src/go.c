@@ -6,8 +6,8 @@
  * The spawn site (weft_dump's site of a running goroutine) is what
  * weft__site left for this call through the weft_go / weft_go_with macros,
  * taken with the check that gives a blocking call's park its site
- * (weft__park_diag_init, on a park standing for the spawn), so that a site
- * left by an unrelated earlier call is not taken.
+ * (weft__site_take), so that a site left by an unrelated earlier call is
+ * not taken.
  */
 #include "runtime.h"
 #include "sched.h"
@@ -16,10 +16,8 @@
 /* Takes the site before weft__ensure, whose first call may block (and so
  * take the site for its own park). */
 static inline int go(weft_fn fn, void *arg, const weft_goopts *opts) {
-    weft__park at;
-    weft__park_diag_init(&at);
-    const char *file = at.site_file;
-    int line = at.site_line;
+    int line; /* in this frame, for weft__site_take's check */
+    const char *file = weft__site_take(&line);
     weft__ensure();
     return weft__go(fn, arg, opts, file, line);
 }

@@ -846,8 +846,8 @@ static void g_main(void *arg) {
     }
 }
 
-int weft__go(weft_fn fn, void *arg, const weft_goopts *opts,
-             const char *file, int line) {
+int weft__go(weft_fn fn, void *arg, const weft_goopts *opts, const char *file,
+             int line) {
     size_t size = opts ? opts->stack_size : 0;
     weft__m *m = weft__m_self();
     weft__p *w = m ? m->p : NULL;

@@ -155,7 +155,8 @@ void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
  * caller's frame address.  weft__park_init (through weft__park_diag_init)
  * moves it into the park only when that park lies just below the recorded
  * frame on the same stack, so a site left behind by a call that did not
- * block, on another goroutine that ran on this thread, is never shown.
+ * block, on another goroutine that ran on this thread, is never shown.  A
+ * spawn (go.c) takes it for the new goroutine through the same check.
  */
 
 /* How far below the weft__site frame the park of the same call may lie. */
@@ -187,17 +188,20 @@ __attribute__((noinline)) void weft__site(const char *file, int line) {
     tls_site.frame = __builtin_frame_address(0);
 }
 
-void weft__park_diag_init(weft__park *p) {
-    const char *at = (const char *)p;
-    p->site_file = NULL;
-    p->site_line = 0;
-    p->tdeadline = -1;
-    if (tls_site.file && at < tls_site.frame &&
-        tls_site.frame - at < SITE_REACH) {
-        p->site_file = tls_site.file;
-        p->site_line = tls_site.line;
-    }
+const char *weft__site_take(int *line) {
+    const char *at = (const char *)line, *file = tls_site.file;
     tls_site.file = NULL;
+    if (file && at < tls_site.frame && tls_site.frame - at < SITE_REACH) {
+        *line = tls_site.line;
+        return file;
+    }
+    *line = 0;
+    return NULL;
+}
+
+void weft__park_diag_init(weft__park *p) {
+    p->tdeadline = -1;
+    p->site_file = weft__site_take(&p->site_line);
 }
 
 void weft__thread_blocked(weft__park *p, bool on) {
