@@ -16,10 +16,9 @@
 /* Takes the site before weft__ensure, whose first call may block (and so
  * take the site for its own park). */
 static inline int go(weft_fn fn, void *arg, const weft_goopts *opts) {
-    int line; /* in this frame, for weft__site_take's check */
-    const char *file = weft__site_take(&line);
+    weft__callsite at = weft__site_take(__builtin_frame_address(0));
     weft__ensure();
-    return weft__go(fn, arg, opts, file, line);
+    return weft__go(fn, arg, opts, at.file, at.line);
 }
 
 int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {

@@ -159,7 +159,9 @@ void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
  * spawn (go.c) takes it for the new goroutine through the same check.
  */
 
-/* How far below the weft__site frame the park of the same call may lie. */
+/* How far below the weft__site frame the park of the same call may lie (a
+ * spawn checks its own frame, which is the weft__site frame when the user
+ * called it directly). */
 #define SITE_REACH (16 * 1024)
 
 static struct {
@@ -188,20 +190,22 @@ __attribute__((noinline)) void weft__site(const char *file, int line) {
     tls_site.frame = __builtin_frame_address(0);
 }
 
-const char *weft__site_take(int *line) {
-    const char *at = (const char *)line, *file = tls_site.file;
+weft__callsite weft__site_take(const void *here) {
+    weft__callsite s = {tls_site.file, tls_site.line};
     tls_site.file = NULL;
-    if (file && at < tls_site.frame && tls_site.frame - at < SITE_REACH) {
-        *line = tls_site.line;
-        return file;
-    }
-    *line = 0;
-    return NULL;
+    /* here at or below the frame and within SITE_REACH of it: one
+     * unsigned compare */
+    if (!s.file ||
+        (uintptr_t)tls_site.frame - (uintptr_t)here >= (uintptr_t)SITE_REACH)
+        return (weft__callsite){NULL, 0};
+    return s;
 }
 
 void weft__park_diag_init(weft__park *p) {
+    weft__callsite s = weft__site_take(p);
+    p->site_file = s.file;
+    p->site_line = s.line;
     p->tdeadline = -1;
-    p->site_file = weft__site_take(&p->site_line);
 }
 
 void weft__thread_blocked(weft__park *p, bool on) {
