@@ -429,17 +429,19 @@ void weft__m_forget_self(void);
 /* SPDX-License-Identifier: MIT */
 /*
  * The event recorder (trace.c, WEFT_TRACE): the scheduler's events (spawn,
- * run, stop, steal, idle) and the waiter's (block, wake), written to
- * per-thread buffers and flushed as one file.  trace.c names nothing but
+ * run, stop, steal, idle), the waiter's (block, wake) and the hand-offs of
+ * Ps between threads, written to per-thread buffers and flushed as one
+ * file.  trace.c names nothing but
  * sys, so every layer from the scheduler up may call it by name without a
  * cycle: it is a sink, beside sys, not a layer above the scheduler.  Each
  * call sits behind WEFT__UNLIKELY(weft__tracing()): one relaxed load of a
- * flag that never changes once the runtime runs.
+ * flag that never changes once the runtime runs.  The hand-off recorders
+ * test that flag themselves: their callers are off the hot path.
  */
 #ifndef WEFT_TRACE_H
 #define WEFT_TRACE_H
 
-#line 15 "src/trace.h"
+#line 17 "src/trace.h"
 
 typedef struct weft__g weft__g;
 typedef struct weft__park weft__park;
@@ -456,9 +458,21 @@ void weft__trace_steal(int victim);
 void weft__trace_idle(void); /* a worker goes idle */
 void weft__trace_block(const weft__park *p);
 void weft__trace_wake(const weft__g *g);
+/* The monitor gave P p, held by M from_m whose goroutine g kept it too
+ * long, to M to_m: a "handoff" instant on the caller's (the monitor's)
+ * track. */
+void weft__trace_handoff(int p, int from_m, int to_m, uint64_t g);
+/* A step of the calling thread's own, as an instant on its track: "P lost"
+ * (its goroutine re-entered weft and found its P gone), "spare", "M new",
+ * "M exit".  what must outlive the process's trace (a string literal). */
+void weft__trace_m(const char *what);
 
 /* Start-up (weft__diag_init), a thread's buffer (weft__diag_worker_init),
- * the file at weft_shutdown and at exit, and a fork's child (tracing off). */
+ * the file at weft_shutdown and at exit, and a fork's child (tracing off).
+ * weft__trace_thread(wid) gives the calling thread the buffer of M wid
+ * (0 <= wid < 1024, made on first use; one thread at a time per id), or
+ * with wid -1 the monitor's; any other wid records on the plain threads'
+ * shared buffer, without run slices. */
 void weft__trace_init(int nprocs);
 void weft__trace_thread(int wid);
 void weft__trace_flush(void);
@@ -523,6 +537,8 @@ typedef struct weft__g {
     _Alignas(WEFT__CACHELINE) struct weft__g *link; /* see the comment above */
     void *tsan_fiber;
     char name[32];
+    const char *spawn_file; /* the weft_go* call's site (weft_dump), or NULL */
+    int spawn_line;
 } weft__g;
 
 /* The scheduler's part of start-up and shutdown, in runtime.c's order.
@@ -547,8 +563,10 @@ typedef struct weft__idle_ops {
     void (*check)(void);
 } weft__idle_ops;
 extern _Atomic(const weft__idle_ops *) weft__idle_hook;
-/* weft_go_with after its checks and weft__ensure: make and ready the g. */
-int weft__go(weft_fn fn, void *arg, const weft_goopts *opts);
+/* weft_go_with after its checks and weft__ensure: make and ready the g,
+ * started at file:line (NULL: unknown). */
+int weft__go(weft_fn fn, void *arg, const weft_goopts *opts, const char *file,
+             int line);
 
 /* Make g runnable (from anywhere).  A goroutine woken by a goroutine goes to
  * the waker's "run next" slot. */
@@ -566,6 +584,12 @@ uint32_t weft__rand(void);
 /* For deadlock.c: true when every worker but the caller sleeps on the idle
  * list; *epoch changes whenever any worker schedules. */
 bool weft__sched_quiet(uint64_t *epoch);
+
+/* For weft_dump: how long the running goroutine g has held its thread, as
+ * the monitor last saw it (0 before its first look), and whether the
+ * worker slot (P) it ran on was handed to another thread meanwhile; -1 if
+ * g is not running.  A racy estimate, for diagnostics. */
+int64_t weft__g_held_ns(const weft__g *g, bool *handed_off);
 
 /* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
@@ -847,6 +871,13 @@ static inline bool weft__claim(weft__park *p) {
 /* From weft__park_init: record the call site weft__site left for p and
  * reset p's diagnostic fields. */
 void weft__park_diag_init(weft__park *p);
+/* The site weft__site left for the call whose frame (or a frame below it)
+ * holds here, or {NULL, 0}.  Clears the slot either way. */
+typedef struct weft__callsite {
+    const char *file;
+    int line;
+} weft__callsite;
+weft__callsite weft__site_take(const void *here);
 /* A plain thread starts (on) or stops (off) blocking on p. */
 void weft__thread_blocked(weft__park *p, bool on);
 /* A weft_blocking pool thread starts (on) or stops (off) waiting for work:
@@ -2873,15 +2904,24 @@ static void what_of(char *buf, size_t n, const weft__park *p) {
 
 static void line_of(char *buf, size_t n, const char *kind,
                     unsigned long long id, const char *state, const char *name,
-                    const weft__park *p) {
-    char what[160], where[160];
-    what_of(what, sizeof what, p);
-    if (p && p->site_file)
-        snprintf(where, sizeof where, "%s:%d", p->site_file, p->site_line);
+                    const char *what, const char *file, int line) {
+    char where[160];
+    if (file)
+        snprintf(where, sizeof where, "%s:%d", file, line);
     else
         snprintf(where, sizeof where, "?");
     snprintf(buf, n, "%s %llu [%s] %s: %s (%s)\n", kind, id, state,
              name && name[0] ? name : "-", what, where);
+}
+
+/* A line about p's waiter: what it waits on, at the site of its call. */
+static void park_line(char *buf, size_t n, const char *kind,
+                      unsigned long long id, const char *state,
+                      const char *name, const weft__park *p) {
+    char what[160];
+    what_of(what, sizeof what, p);
+    line_of(buf, n, kind, id, state, name, what, p ? p->site_file : NULL,
+            p ? p->site_line : 0);
 }
 
 const weft__park *weft__g_blocked_on(const weft__g *g) {
@@ -2943,8 +2983,21 @@ static void dump_g(weft__g *g, void *arg) {
     if (!d->out)
         return;
     char line[DUMP_LINE];
-    line_of(line, sizeof line, "goroutine", (unsigned long long)g->id,
-            p ? "waiting" : state_of(g), g->name, p);
+    unsigned long long id = (unsigned long long)g->id;
+    bool handed = false;
+    int64_t held = p ? -1 : weft__g_held_ns(g, &handed);
+    if (held >= 0) {
+        /* a running goroutine waits on nothing: how long it has kept its
+         * thread, and where it was started */
+        char what[64];
+        snprintf(what, sizeof what, "on its thread %.3fs%s", (double)held / 1e9,
+                 handed ? ", P handed off" : "");
+        line_of(line, sizeof line, "goroutine", id, "running", g->name, what,
+                g->spawn_file, g->spawn_line);
+    } else {
+        park_line(line, sizeof line, "goroutine", id,
+                  p ? "waiting" : state_of(g), g->name, p);
+    }
     sink_put(d->out, line);
 }
 
@@ -2966,8 +3019,8 @@ static void dump_thread(const weft__park *p, void *arg) {
     const sink *out = arg;
     char line[DUMP_LINE], name[32];
     thread_name(p->tid, name, sizeof name);
-    line_of(line, sizeof line, "thread", (unsigned long long)p->tid, "waiting",
-            name, p);
+    park_line(line, sizeof line, "thread", (unsigned long long)p->tid,
+              "waiting", name, p);
     sink_put(out, line);
 }
 
@@ -4335,20 +4388,36 @@ void weft__g_atfork(int phase) {
 /*
  * Starting goroutines: the public entry points, which check their
  * arguments and start the runtime, in front of the scheduler's weft__go.
+ *
+ * The spawn site (weft_dump's site of a running goroutine) is what
+ * weft__site left for this call through the weft_go / weft_go_with macros,
+ * taken with the check that gives a blocking call's park its site
+ * (weft__site_take), so that a site left by an unrelated earlier call is
+ * not taken.
  */
-#line 7 "src/go.c"
-#line 8 "src/go.c"
+#line 13 "src/go.c"
+#line 14 "src/go.c"
+#line 15 "src/go.c"
+
+/* Takes the site before weft__ensure, whose first call may block (and so
+ * take the site for its own park). */
+static inline int go(weft_fn fn, void *arg, const weft_goopts *opts) {
+    weft__callsite at = weft__site_take(__builtin_frame_address(0));
+    weft__ensure();
+    return weft__go(fn, arg, opts, at.file, at.line);
+}
 
 int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
     size_t size = opts ? opts->stack_size : 0;
     if (!fn || size > WEFT_STACK_MAX)
         return -EINVAL;
-    weft__ensure();
-    return weft__go(fn, arg, opts);
+    return go(fn, arg, opts);
 }
 
 int weft_go(weft_fn fn, void *arg) {
-    return weft_go_with(fn, arg, NULL);
+    if (!fn)
+        return -EINVAL;
+    return go(fn, arg, NULL);
 }
 
 #line 1 "src/gq.c"
@@ -6349,7 +6418,8 @@ static void g_main(void *arg) {
     }
 }
 
-int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
+int weft__go(weft_fn fn, void *arg, const weft_goopts *opts, const char *file,
+             int line) {
     size_t size = opts ? opts->stack_size : 0;
     weft__m *m = weft__m_self();
     weft__p *w = m ? m->p : NULL;
@@ -6379,6 +6449,8 @@ int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
         snprintf(g->name, sizeof g->name, "%s", opts->name);
         g->named = true;
     }
+    g->spawn_file = file;
+    g->spawn_line = line;
     g->id = weft__g_new_id(w ? &w->gc : NULL);
     atomic_store_explicit(&g->status, WEFT__G_WAITING, memory_order_relaxed);
     weft__g_live(w ? &w->gc : NULL, 1);
@@ -6606,6 +6678,14 @@ void weft__sched_forget(void) {
 }
 
 /* ---- introspection for debug.c ------------------------------------------ */
+
+int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
+    *handed_off = false;
+    return atomic_load_explicit(&g->status, memory_order_relaxed) ==
+                   WEFT__G_RUNNING
+               ? 0
+               : -1;
+}
 
 bool weft__sched_quiet(uint64_t *epoch) {
     /* ticks first: a worker seen idle afterwards must bump its tick before
@@ -8505,9 +8585,13 @@ void weft__timers_atfork(int phase) {
  * WEFT_TRACE=path: a Chrome trace-event JSON file of what the scheduler did
  * (open it in https://ui.perfetto.dev or chrome://tracing).
  *
- * Recording.  Each worker appends to its own buffer, found through a
- * thread-local pointer, without any lock.  Plain threads (spawning or
- * waking goroutines from main, say) share one buffer under a spin lock.
+ * Recording.  Each of weft's threads (an M, by its id, and the monitor)
+ * appends to its own buffer, found through a thread-local pointer, without
+ * any lock.  An M's buffer is made the first time a thread of that id
+ * starts, in a slot of a fixed array that never moves, so threads starting
+ * while others record need no more than tr.lock to fill their slot.  Plain
+ * threads (spawning or waking goroutines from main, say) share one buffer
+ * under a spin lock.
  * A buffer is a list of chunks that never move; after writing an event the
  * writer publishes the chunk's new length with a release store, so the
  * file can be written at exit while workers still run: the writer of the
@@ -8516,19 +8600,22 @@ void weft__timers_atfork(int phase) {
  * weft_shutdown and the one rewritten at exit both hold the whole run.
  * Past MAX_EVENTS a buffer drops events and counts them.
  *
- * Events.  Per worker (tid = worker id): an "X" slice for each stretch a
- * goroutine ran, named after it; instants for spawn, block (with reason
- * and object), wake, steal (from which worker) and park (worker idle).
+ * Events.  Per M (track "M<id>", tid = the M id): an "X" slice for each
+ * stretch a goroutine ran, named after it; instants for spawn, block (with
+ * reason and object), wake, steal (from which worker), park (worker idle)
+ * and the thread's own hand-off steps ("P lost", "spare", "M new", "M
+ * exit").  On the monitor's track: "handoff" (which P, from which M to
+ * which, and the goroutine that held the old one).
  * Goroutine names are recorded once, at spawn, and looked up when the file
  * is written.
  *
  * Cost when off: each hook (in sched.c, waiter.c and the inline unpark of
  * every waker) is one predictable branch on a flag.
  */
-#line 27 "src/trace.c"
-#line 28 "src/trace.c"
-#line 29 "src/trace.c"
-#line 30 "src/trace.c"
+#line 34 "src/trace.c"
+#line 35 "src/trace.c"
+#line 36 "src/trace.c"
+#line 37 "src/trace.c"
 
 #include <stdio.h>
 #include <string.h>
@@ -8538,8 +8625,20 @@ void weft__timers_atfork(int phase) {
 #define CHUNK_EVENTS 4096
 #define MAX_EVENTS ((size_t)1 << 20)
 #define MAX_THREAD_NAMES 64
+#define MAX_MS 1024        /* M ids with a buffer of their own */
+#define MONITOR_TID MAX_MS /* the monitor's track, beside the Ms' */
 
-enum { EV_RUN, EV_NAME, EV_SPAWN, EV_BLOCK, EV_WAKE, EV_STEAL, EV_PARK };
+enum {
+    EV_RUN,
+    EV_NAME,
+    EV_SPAWN,
+    EV_BLOCK,
+    EV_WAKE,
+    EV_STEAL,
+    EV_PARK,
+    EV_HANDOFF,
+    EV_M,
+};
 
 typedef struct event {
     int64_t ts; /* ns since the trace started */
@@ -8552,6 +8651,7 @@ typedef struct event {
             const char *why;
             const void *obj;
             int victim;
+            int p, from_m, to_m; /* a handoff */
         } x;
         char name[32];
     } u;
@@ -8576,9 +8676,9 @@ atomic_bool weft__trace_on;
 static struct {
     char *path;
     int64_t t0;
-    weft__lock lock; /* the workers array, the threads buffer, writing */
-    tbuf **workers;
-    int nworkers;
+    weft__lock lock; /* making an M's buffer, the threads buffer, writing */
+    _Atomic(tbuf *) ms[MAX_MS];
+    tbuf monitor;
     tbuf threads;
     bool forked; /* a fork's child: the file and the buffers are the parent's */
 } tr;
@@ -8649,9 +8749,13 @@ void weft__trace_spawn(const weft__g *g) {
         record(EV_NAME, g->id, fill_name, g->name);
 }
 
+/* A thread without a buffer of its own (an M id past MAX_MS, or no memory
+ * for it) records on the shared one, without run slices: it has nowhere to
+ * keep a slice's start. */
 void weft__trace_run(const weft__g *g) {
     (void)g;
-    tls_buf->run_start = weft_now() - tr.t0;
+    if (tls_buf)
+        tls_buf->run_start = weft_now() - tr.t0;
 }
 
 static void fill_run(event *e, const void *arg) {
@@ -8661,7 +8765,10 @@ static void fill_run(event *e, const void *arg) {
 }
 
 void weft__trace_stop(const weft__g *g) {
-    record(EV_RUN, g->id, fill_run, 0);
+    if (tls_buf)
+        record(EV_RUN, g->id, fill_run, 0);
+    else
+        atomic_fetch_add_explicit(&tr.threads.dropped, 1, memory_order_relaxed);
 }
 
 static void fill_block(event *e, const void *arg) {
@@ -8690,8 +8797,50 @@ void weft__trace_idle(void) {
     record(EV_PARK, 0, NULL, 0);
 }
 
+typedef struct handoff {
+    int p, from_m, to_m;
+} handoff;
+
+static void fill_handoff(event *e, const void *arg) {
+    const handoff *h = arg;
+    e->u.x.p = h->p;
+    e->u.x.from_m = h->from_m;
+    e->u.x.to_m = h->to_m;
+}
+
+void weft__trace_handoff(int p, int from_m, int to_m, uint64_t g) {
+    if (weft__tracing())
+        record(EV_HANDOFF, g, fill_handoff, &(handoff){p, from_m, to_m});
+}
+
+static void fill_m(event *e, const void *arg) {
+    e->u.x.why = arg;
+}
+
+void weft__trace_m(const char *what) {
+    if (weft__tracing())
+        record(EV_M, 0, fill_m, what);
+}
+
 /* ---- setup --------------------------------------------------------------- */
 
+/* M id's buffer, made on first use; NULL without memory for it.  A slot
+ * is written once, under tr.lock, and never moves or changes after. */
+static tbuf *m_buf(int id) {
+    tbuf *b = atomic_load_explicit(&tr.ms[id], memory_order_acquire);
+    if (b)
+        return b;
+    weft__lock_acquire(&tr.lock);
+    b = atomic_load_explicit(&tr.ms[id], memory_order_relaxed);
+    if (!b && (b = calloc(1, sizeof *b)))
+        atomic_store_explicit(&tr.ms[id], b, memory_order_release);
+    weft__lock_release(&tr.lock);
+    return b;
+}
+
+/* The buffers of the first nprocs Ms are made here, so that tracing is off
+ * from the start rather than short of them; later Ms make theirs as they
+ * start (weft__trace_thread). */
 void weft__trace_init(int nprocs) {
     const char *path = getenv("WEFT_TRACE");
     if (tr.forked || (!tr.path && (!path || !*path)))
@@ -8701,17 +8850,10 @@ void weft__trace_init(int nprocs) {
         tr.path = strdup(path);
         tr.t0 = weft_now();
     }
-    if (nprocs > tr.nworkers) {
-        tbuf **w = realloc(tr.workers, (size_t)nprocs * sizeof *w);
-        for (int i = tr.nworkers; w && i < nprocs; i++)
-            w[i] = calloc(1, sizeof *w[i]);
-        if (w) {
-            tr.workers = w;
-            tr.nworkers = nprocs;
-        }
-    }
-    bool ok = tr.path && tr.nworkers >= nprocs;
+    bool ok = tr.path;
     weft__lock_release(&tr.lock);
+    for (int i = 0; ok && i < nprocs && i < MAX_MS; i++)
+        ok = m_buf(i);
     atomic_store(&weft__trace_on, ok);
 }
 
@@ -8726,7 +8868,9 @@ void weft__trace_atfork_child(void) {
 
 void weft__trace_thread(int wid) {
     if (weft__tracing())
-        tls_buf = tr.workers[wid];
+        tls_buf = wid == -1                  ? &tr.monitor
+                  : wid >= 0 && wid < MAX_MS ? m_buf(wid)
+                                             : NULL;
 }
 
 /* ---- the file ------------------------------------------------------------ */
@@ -8816,7 +8960,7 @@ static void note_tid(writer *w, int tid) {
 static void put_event(writer *w, const event *e, int tid) {
     static const char *const names[] = {
         [EV_SPAWN] = "spawn", [EV_BLOCK] = "block", [EV_WAKE] = "wake",
-        [EV_STEAL] = "steal", [EV_PARK] = "park",
+        [EV_STEAL] = "steal", [EV_PARK] = "park",   [EV_HANDOFF] = "handoff",
     };
     if (e->kind == EV_NAME)
         return;
@@ -8833,11 +8977,15 @@ static void put_event(writer *w, const event *e, int tid) {
         fprintf(w->f, ",\"dur\":%lld.%03lld", (long long)(e->u.x.dur / 1000),
                 (long long)(e->u.x.dur % 1000));
     } else {
-        put_head(w, names[e->kind], "i", e->ts, tid);
+        put_head(w, e->kind == EV_M ? e->u.x.why : names[e->kind], "i", e->ts,
+                 tid);
     }
     if (e->kind == EV_STEAL) {
         fprintf(w->f, ",\"args\":{\"from\":%d", e->u.x.victim);
-    } else if (e->kind == EV_PARK) {
+    } else if (e->kind == EV_HANDOFF) {
+        fprintf(w->f, ",\"args\":{\"p\":%d,\"from\":%d,\"to\":%d,\"g\":%llu",
+                e->u.x.p, e->u.x.from_m, e->u.x.to_m, (unsigned long long)e->g);
+    } else if (e->kind == EV_PARK || e->kind == EV_M) {
         fputs(",\"args\":{", w->f);
     } else {
         fprintf(w->f, ",\"args\":{\"g\":%llu", (unsigned long long)e->g);
@@ -8855,20 +9003,27 @@ static void put_event(writer *w, const event *e, int tid) {
     fputs("}}", w->f);
 }
 
-static void put_thread_name(writer *w, int tid, const char *fmt, int id,
+static void put_thread_name(writer *w, int tid, const char *name,
                             size_t dropped) {
-    char buf[64];
-    snprintf(buf, sizeof buf, fmt, id);
     put_head(w, "thread_name", "M", 0, tid);
     fputs(",\"args\":{\"name\":", w->f);
-    put_json_str(w->f, buf);
+    put_json_str(w->f, name);
     fprintf(w->f, ",\"dropped_events\":%zu}}", dropped);
+}
+
+/* One track: its name, then its events. */
+static void put_track(writer *w, tbuf *b, int tid, const char *name) {
+    put_thread_name(w, tid, name, atomic_load(&b->dropped));
+    each_event(b, put_event, w, tid);
 }
 
 static void write_file(FILE *f) {
     writer w = {.f = f, .pid = (int)getpid()};
-    for (int i = 0; i < tr.nworkers; i++)
-        each_event(tr.workers[i], collect_name, &w, i);
+    char name[32];
+    tbuf *ms[MAX_MS];
+    for (int i = 0; i < MAX_MS; i++)
+        if ((ms[i] = atomic_load_explicit(&tr.ms[i], memory_order_acquire)))
+            each_event(ms[i], collect_name, &w, i);
     each_event(&tr.threads, collect_name, &w, -1);
     if (w.nnames)
         qsort(w.names, w.nnames, sizeof *w.names, gname_cmp);
@@ -8877,15 +9032,19 @@ static void write_file(FILE *f) {
             "{\"name\":\"process_name\",\"ph\":\"M\",\"ts\":0,\"pid\":%d,"
             "\"tid\":0,\"args\":{\"name\":\"weft\"}}",
             w.pid);
-    for (int i = 0; i < tr.nworkers; i++) {
-        put_thread_name(&w, i, "worker %d", i,
-                        atomic_load(&tr.workers[i]->dropped));
-        each_event(tr.workers[i], put_event, &w, i);
+    for (int i = 0; i < MAX_MS; i++) {
+        if (!ms[i])
+            continue;
+        snprintf(name, sizeof name, "M%d", i);
+        put_track(&w, ms[i], i, name);
     }
+    if (atomic_load(&tr.monitor.head))
+        put_track(&w, &tr.monitor, MONITOR_TID, "monitor");
     each_event(&tr.threads, put_event, &w, -1);
-    for (int i = 0; i < w.ntids; i++)
-        put_thread_name(&w, w.tids[i], "thread %d", w.tids[i],
-                        atomic_load(&tr.threads.dropped));
+    for (int i = 0; i < w.ntids; i++) {
+        snprintf(name, sizeof name, "thread %d", w.tids[i]);
+        put_thread_name(&w, w.tids[i], name, atomic_load(&tr.threads.dropped));
+    }
     fputs("\n]}\n", f);
     free(w.names);
 }
@@ -8906,7 +9065,9 @@ void weft__trace_flush(void) {
 }
 #undef CHUNK_EVENTS
 #undef MAX_EVENTS
+#undef MAX_MS
 #undef MAX_THREAD_NAMES
+#undef MONITOR_TID
 
 #define deadline_fire weft__waiter_deadline_fire
 #define reg weft__waiter_reg
@@ -9068,10 +9229,13 @@ void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
  * caller's frame address.  weft__park_init (through weft__park_diag_init)
  * moves it into the park only when that park lies just below the recorded
  * frame on the same stack, so a site left behind by a call that did not
- * block, on another goroutine that ran on this thread, is never shown.
+ * block, on another goroutine that ran on this thread, is never shown.  A
+ * spawn (go.c) takes it for the new goroutine through the same check.
  */
 
-/* How far below the weft__site frame the park of the same call may lie. */
+/* How far below the weft__site frame the park of the same call may lie (a
+ * spawn checks its own frame, which is the weft__site frame when the user
+ * called it directly). */
 #define SITE_REACH (16 * 1024)
 
 static struct {
@@ -9100,17 +9264,22 @@ __attribute__((noinline)) void weft__site(const char *file, int line) {
     tls_site.frame = __builtin_frame_address(0);
 }
 
-void weft__park_diag_init(weft__park *p) {
-    const char *at = (const char *)p;
-    p->site_file = NULL;
-    p->site_line = 0;
-    p->tdeadline = -1;
-    if (tls_site.file && at < tls_site.frame &&
-        tls_site.frame - at < SITE_REACH) {
-        p->site_file = tls_site.file;
-        p->site_line = tls_site.line;
-    }
+weft__callsite weft__site_take(const void *here) {
+    weft__callsite s = {tls_site.file, tls_site.line};
     tls_site.file = NULL;
+    /* here at or below the frame and within SITE_REACH of it: one
+     * unsigned compare */
+    if (!s.file ||
+        (uintptr_t)tls_site.frame - (uintptr_t)here >= (uintptr_t)SITE_REACH)
+        return (weft__callsite){NULL, 0};
+    return s;
+}
+
+void weft__park_diag_init(weft__park *p) {
+    weft__callsite s = weft__site_take(p);
+    p->site_file = s.file;
+    p->site_line = s.line;
+    p->tdeadline = -1;
 }
 
 void weft__thread_blocked(weft__park *p, bool on) {
