@@ -148,6 +148,30 @@ static void dump_format(void) {
     pthread_join(t, NULL);
 }
 
+/* A call through a macro that did not block: its site stays behind, in
+ * this frame, below the caller's. */
+__attribute__((noinline)) static void leave_site(weft_chan *c) {
+    CHECK(weft_send(c, NULL) == 0);
+}
+
+/* A spawn through the function itself, after leave_site: the site left
+ * below this frame is not the spawn's, and the dump shows "?". */
+static void spawn_nosite(void) {
+    weft_chan *c = weft_chan_make(0, 1);
+    leave_site(c);
+    int (*go)(weft_fn, void *, const weft_goopts *) = weft_go_with;
+    weft_goopts o = {.name = "nosite"};
+    CHECK(go(spinner, NULL, &o) == 0);
+    while (atomic_load(&spin) != 2)
+        weft_yield();
+    char *d = dump_until("[running] nosite: on its thread ", 1);
+    printf("%s", d);
+    const char *line = strstr(d, "[running] nosite: ");
+    CHECK(strncmp(strchr(line, '('), "(?)\n", 4) == 0);
+    atomic_store(&spin, 0);
+    weft_chan_free(c);
+}
+
 /* ---- children
  * ---------------------------------------------------------------- */
 
@@ -228,6 +252,7 @@ int main(void) {
     CHILD_CHECK(&c, child_exit_code(&c) == 0 && !strstr(c.out, "leak"));
 
     dump_format();
+    spawn_nosite();
     TEST_OK();
     return 0;
 }
