@@ -435,13 +435,18 @@ static void put_track(writer *w, tbuf *b, int tid, const char *name) {
     each_event(b, put_event, w, tid);
 }
 
+/* M id's buffer or NULL, for the file's writer: it holds tr.lock, under
+ * which every slot is filled. */
+static tbuf *m_slot(int id) {
+    return atomic_load_explicit(&tr.ms[id], memory_order_relaxed);
+}
+
 static void write_file(FILE *f) {
     writer w = {.f = f, .pid = (int)getpid()};
     char name[32];
-    tbuf *ms[MAX_MS];
     for (int i = 0; i < MAX_MS; i++)
-        if ((ms[i] = atomic_load_explicit(&tr.ms[i], memory_order_acquire)))
-            each_event(ms[i], collect_name, &w, i);
+        if (m_slot(i))
+            each_event(m_slot(i), collect_name, &w, i);
     each_event(&tr.threads, collect_name, &w, -1);
     if (w.nnames)
         qsort(w.names, w.nnames, sizeof *w.names, gname_cmp);
@@ -451,10 +456,10 @@ static void write_file(FILE *f) {
             "\"tid\":0,\"args\":{\"name\":\"weft\"}}",
             w.pid);
     for (int i = 0; i < MAX_MS; i++) {
-        if (!ms[i])
+        if (!m_slot(i))
             continue;
         snprintf(name, sizeof name, "M%d", i);
-        put_track(&w, ms[i], i, name);
+        put_track(&w, m_slot(i), i, name);
     }
     if (atomic_load(&tr.monitor.head))
         put_track(&w, &tr.monitor, MONITOR_TID, "monitor");
