@@ -353,15 +353,18 @@ void weft__stack_atfork(bool prepare);
  * Layer 3, the threads that run goroutines (Go's M): one OS thread, its g0
  * (the scheduler's context on the thread's native stack), the goroutine
  * it runs, the after-hook a switch leaves, its PRNG and its futex word.
- * What a worker owns (run queues, caches) is its P (proc.h); today every
- * M runs one P for good.  thread.c starts an M with the scheduler's loop
- * passed in, so it never names sched.c.
+ * What a worker owns (run queues, caches) is its P (proc.h).  An M runs
+ * one P at a time; one whose P was retired (see proc.h) goes on running its
+ * goroutine on its own thread, gives the P up when that goroutine next
+ * switches, and waits as a spare until the monitor gives it another P.
+ * thread.c starts an M with the scheduler's loop passed in, so it never
+ * names sched.c.
  */
 #ifndef WEFT_THREAD_H
 #define WEFT_THREAD_H
 
-#line 14 "src/thread.h"
-#line 15 "src/thread.h"
+#line 17 "src/thread.h"
+#line 18 "src/thread.h"
 
 #include <pthread.h>
 
@@ -371,15 +374,18 @@ typedef struct weft__m weft__m;
 
 struct weft__m {
     /* hot: read and written on every switch */
-    _Alignas(WEFT__CACHELINE) struct weft__p *p; /* the P it runs */
-    struct weft__g *cur;                         /* NULL on g0 */
-    void (*after)(weft__m *m, void *arg);        /* see sched.c's run_hook */
+    _Alignas(WEFT__CACHELINE) struct weft__p *p; /* NULL while a spare */
+    _Atomic(struct weft__g *) cur;        /* NULL on g0; the monitor reads it */
+    void (*after)(weft__m *m, void *arg); /* see sched.c's run_hook */
     void *after_arg;
     uint64_t rng;
     /* cold */
     _Alignas(WEFT__CACHELINE) weft__regs g0;
     atomic_uint sleep_word; /* 1 = woken (weft__m_wake) */
     int id;
+    bool spare;  /* on the spare list (under the scheduler's M lock) */
+    bool joined; /* no thread to join: joined, detached, or not started */
+    weft__m *spare_next;
     void (*loop)(weft__m *m);
     pthread_t thread;
     void *tsan_fiber; /* g0's fiber */
@@ -418,7 +424,11 @@ static inline void weft__m_sleep(weft__m *m) {
         weft__futex_wait(&m->sleep_word, 0, -1);
 }
 
-/* Wait for m's thread to end (its loop returned). */
+/* weft__m_sleep for at most ns: false if no wake came by then. */
+bool weft__m_sleep_for(weft__m *m, int64_t ns);
+
+/* Wait for m's thread to end (its loop returned); once, and not for a
+ * detached one (m->joined). */
 void weft__m_join(weft__m *m);
 /* In a forked child: the caller's thread is no longer an M. */
 void weft__m_forget_self(void);
@@ -429,17 +439,19 @@ void weft__m_forget_self(void);
 /* SPDX-License-Identifier: MIT */
 /*
  * The event recorder (trace.c, WEFT_TRACE): the scheduler's events (spawn,
- * run, stop, steal, idle) and the waiter's (block, wake), written to
- * per-thread buffers and flushed as one file.  trace.c names nothing but
+ * run, stop, steal, idle), the waiter's (block, wake) and the hand-offs of
+ * Ps between threads, written to per-thread buffers and flushed as one
+ * file.  trace.c names nothing but
  * sys, so every layer from the scheduler up may call it by name without a
  * cycle: it is a sink, beside sys, not a layer above the scheduler.  Each
  * call sits behind WEFT__UNLIKELY(weft__tracing()): one relaxed load of a
- * flag that never changes once the runtime runs.
+ * flag that never changes once the runtime runs.  The hand-off recorders
+ * test that flag themselves: their callers are off the hot path.
  */
 #ifndef WEFT_TRACE_H
 #define WEFT_TRACE_H
 
-#line 15 "src/trace.h"
+#line 17 "src/trace.h"
 
 typedef struct weft__g weft__g;
 typedef struct weft__park weft__park;
@@ -456,9 +468,21 @@ void weft__trace_steal(int victim);
 void weft__trace_idle(void); /* a worker goes idle */
 void weft__trace_block(const weft__park *p);
 void weft__trace_wake(const weft__g *g);
+/* The monitor gave P p, held by M from_m whose goroutine g kept it too
+ * long, to M to_m: a "handoff" instant on the caller's (the monitor's)
+ * track. */
+void weft__trace_handoff(int p, int from_m, int to_m, uint64_t g);
+/* A step of the calling thread's own, as an instant on its track: "P lost"
+ * (its goroutine re-entered weft and found its P gone), "spare", "M new",
+ * "M exit".  what must outlive the process's trace (a string literal). */
+void weft__trace_m(const char *what);
 
 /* Start-up (weft__diag_init), a thread's buffer (weft__diag_worker_init),
- * the file at weft_shutdown and at exit, and a fork's child (tracing off). */
+ * the file at weft_shutdown and at exit, and a fork's child (tracing off).
+ * weft__trace_thread(wid) gives the calling thread the buffer of M wid
+ * (0 <= wid < 1024, made on first use; one thread at a time per id), or
+ * with wid -1 the monitor's; any other wid records on the plain threads'
+ * shared buffer, without run slices. */
 void weft__trace_init(int nprocs);
 void weft__trace_thread(int wid);
 void weft__trace_flush(void);
@@ -519,11 +543,17 @@ typedef struct weft__g {
     uint64_t id;
     _Atomic(weft__park *) park; /* blocked on, for weft_dump; NULL if free */
     atomic_int status;          /* WEFT__G_*, 0 while the struct is free */
-    bool named;                 /* name is set: it must be cleared when freed */
+    atomic_uchar flags;         /* WEFT__G_NAMED, WEFT__G_HOGWARNED */
     _Alignas(WEFT__CACHELINE) struct weft__g *link; /* see the comment above */
     void *tsan_fiber;
     char name[32];
+    const char *spawn_file; /* the weft_go* call's site (weft_dump), or NULL */
+    int spawn_line;
 } weft__g;
+
+/* g->flags: the name is set (it must be cleared when the g is freed); the
+ * monitor has named it under WEFT_HOGWARN (once in its life). */
+enum { WEFT__G_NAMED = 1, WEFT__G_HOGWARNED = 2 };
 
 /* The scheduler's part of start-up and shutdown, in runtime.c's order.
  * weft__sched_config reads cfg and the environment and returns the number
@@ -547,8 +577,10 @@ typedef struct weft__idle_ops {
     void (*check)(void);
 } weft__idle_ops;
 extern _Atomic(const weft__idle_ops *) weft__idle_hook;
-/* weft_go_with after its checks and weft__ensure: make and ready the g. */
-int weft__go(weft_fn fn, void *arg, const weft_goopts *opts);
+/* weft_go_with after its checks and weft__ensure: make and ready the g,
+ * started at file:line (NULL: unknown). */
+int weft__go(weft_fn fn, void *arg, const weft_goopts *opts, const char *file,
+             int line);
 
 /* Make g runnable (from anywhere).  A goroutine woken by a goroutine goes to
  * the waker's "run next" slot. */
@@ -566,6 +598,12 @@ uint32_t weft__rand(void);
 /* For deadlock.c: true when every worker but the caller sleeps on the idle
  * list; *epoch changes whenever any worker schedules. */
 bool weft__sched_quiet(uint64_t *epoch);
+
+/* For weft_dump: how long the running goroutine g has held its thread, as
+ * the monitor last saw it (0 before its first look), and whether the
+ * worker slot (P) it ran on was handed to another thread meanwhile; -1 if
+ * g is not running.  A racy estimate, for diagnostics. */
+int64_t weft__g_held_ns(const weft__g *g, bool *handed_off);
 
 /* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
@@ -628,9 +666,11 @@ static inline weft__g *weft__g_get(weft__g_cache *c) {
 /* Free g into c: an exit's fast path. */
 static inline void weft__g_put(weft__g_cache *c, weft__g *g) {
     atomic_store_explicit(&g->status, 0, memory_order_relaxed);
-    if (g->named) {
-        g->name[0] = 0;
-        g->named = false;
+    unsigned flags = atomic_load_explicit(&g->flags, memory_order_relaxed);
+    if (flags) {
+        if (flags & WEFT__G_NAMED)
+            g->name[0] = 0;
+        atomic_store_explicit(&g->flags, 0, memory_order_relaxed);
     }
     if (WEFT__UNLIKELY(c->ngfree == WEFT__GFREE_MAX))
         weft__g_spill(c);
@@ -847,6 +887,13 @@ static inline bool weft__claim(weft__park *p) {
 /* From weft__park_init: record the call site weft__site left for p and
  * reset p's diagnostic fields. */
 void weft__park_diag_init(weft__park *p);
+typedef struct weft__callsite {
+    const char *file; /* NULL: unknown */
+    int line;
+} weft__callsite;
+/* The site weft__site left for the call whose frame (or a frame below it)
+ * holds here, or {NULL, 0}.  Clears the slot either way. */
+weft__callsite weft__site_take(const void *here);
 /* A plain thread starts (on) or stops (off) blocking on p. */
 void weft__thread_blocked(weft__park *p, bool on);
 /* A weft_blocking pool thread starts (on) or stops (off) waiting for work:
@@ -2698,12 +2745,373 @@ extern const weft__idle_ops weft__deadlock_ops;
 
 #endif
 #line 41 "src/deadlock.c"
+#line 1 "src/monitor.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 3, the monitor (Go's sysmon, monitor.c): one thread that watches
+ * the Ps so that no goroutine stalls the others by holding its thread.
+ * What it may do to a P, and what the scheduler (sched.c) does for it, is
+ * declared here; runtime.c starts and stops it.  Nothing in sched.c calls
+ * the monitor: it wakes it through weft__sched_mon_sleep's word.
+ */
+#ifndef WEFT_MONITOR_H
+#define WEFT_MONITOR_H
+
+#line 1 "src/proc.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer 3, what a worker owns (Go's P): its run queue and runnext
+ * (runq.h), its schedule tick and offer count, its stack and goroutine
+ * caches, and the M (thread.h) that runs it.  Private to the scheduler
+ * core (sched.c, proc.c, monitor.c).
+ *
+ * A P is in one of three states:
+ *   active   run by its M, counted in the procs that run goroutines;
+ *   retired  the monitor handed its work to another P because its M's
+ *            goroutine held the thread (a CPU loop, a blocking call).
+ *            Its M still owns it, until the goroutine next switches: that
+ *            M then empties its queues into the global queue, puts the P
+ *            on the free list and waits as a spare (sched.c, p_release);
+ *   free     no M; the monitor gives it to a spare or new M as the
+ *            replacement of a retired P.
+ * Only the P's M touches its single-writer fields, and a P changes M only
+ * while free, under the scheduler's M lock: never two Ms at once.  The
+ * monitor sets RETIRED (the only bit of `slow` it writes), steals from the
+ * ring and runnext as any stealer may, and reads the tick and the counts.
+ */
+#ifndef WEFT_PROC_H
+#define WEFT_PROC_H
+
+#line 1 "src/runq.h"
+/* SPDX-License-Identifier: MIT */
+/*
+ * A P's local run queue and runnext slot: the scheduler's hottest data,
+ * private to the scheduler core (proc.h embeds them in the P; sched.c is
+ * the one file that operates on them), all inline.
+ *
+ *   - runq: a bounded ring (WEFT__RUNQ) of runnable goroutines.  The owner
+ *     pushes at tail and pops at head; other workers steal half of it at
+ *     head with a CAS on head.  Slots are atomics so a stealer that loses
+ *     the CAS race never reads a torn pointer.  A full ring spills half of
+ *     itself to the global queue (runq_put_slow).
+ *   - runnext: one slot for the goroutine most recently woken by the
+ *     running one, so a ping-pong or a pipeline stays on one core and in
+ *     cache.  The owner swaps it without atomic read-modify-writes
+ *     (next_swap); another worker takes it only when the owner seems stuck
+ *     (next_steal).
+ */
+#ifndef WEFT_RUNQ_H
+#define WEFT_RUNQ_H
+
+#line 22 "src/runq.h"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* head, tail and the ring change only when the ring is used: separate
+ * lines keep a stealer's reads of one from stalling the owner's writes of
+ * another. */
+typedef struct weft__runq {
+    _Alignas(WEFT__CACHELINE) atomic_uint head; /* stealers CAS this */
+    _Alignas(WEFT__CACHELINE) atomic_uint tail; /* owner stores this */
+    _Atomic(weft__g *) ring[WEFT__RUNQ];
+} weft__runq;
+
+typedef struct weft__runnext {
+    _Atomic(weft__g *) g;
+    atomic_uint busy; /* the owner is using the slot (see next_swap) */
+    atomic_uint req;  /* a stealer wants it */
+} weft__runnext;
+
+/* Ring slots ahead: a cache-line transfer takes several runs. */
+#define PREFETCH_AHEAD 6
+
+/* Move half the ring plus g to the global queue, as one batch (in a spare
+ * from *spare); without memory for a batch they go as a linked list. */
+static void runq_put_slow(weft__runq *q, weft__gq_batch **spare, weft__g *g,
+                          unsigned h, unsigned t) {
+    unsigned n = (t - h) / 2;
+    weft__gq_batch *b = weft__gq_batch_new(spare);
+    weft__g *list[WEFT__RUNQ / 2 + 1];
+    weft__g **batch = b ? b->g : list;
+    for (unsigned i = 0; i < n; i++)
+        batch[i] = atomic_load_explicit(&q->ring[(h + i) % WEFT__RUNQ],
+                                        memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(
+            &q->head, &h, h + n, memory_order_release, memory_order_relaxed)) {
+        /* stealers made room meanwhile */
+        unsigned t2 = atomic_load_explicit(&q->tail, memory_order_relaxed);
+        atomic_store_explicit(&q->ring[t2 % WEFT__RUNQ], g,
+                              memory_order_relaxed);
+        atomic_store_explicit(&q->tail, t2 + 1, memory_order_release);
+        *spare = b; /* unused: weft__gq_batch_new left the slot empty */
+        return;
+    }
+    batch[n] = g;
+    if (b) {
+        b->n = n + 1;
+        weft__gq_put_batch(spare, b);
+        return;
+    }
+    for (unsigned i = 0; i < n; i++)
+        batch[i]->link = batch[i + 1];
+    g->link = NULL;
+    weft__gq_put_list(batch[0], g, n + 1);
+}
+
+static inline void runq_put(weft__runq *q, weft__gq_batch **spare, weft__g *g) {
+    unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
+    if (t - h < WEFT__RUNQ) {
+        atomic_store_explicit(&q->ring[t % WEFT__RUNQ], g,
+                              memory_order_relaxed);
+        atomic_store_explicit(&q->tail, t + 1, memory_order_release);
+        return;
+    }
+    runq_put_slow(q, spare, g, h, t);
+}
+
+/* Queue gs[0..n) in order: one publication of tail when they fit (a batch
+ * from the global queue into an empty ring), else one by one. */
+static inline void runq_put_many(weft__runq *q, weft__gq_batch **spare,
+                                 weft__g *const *gs, size_t n) {
+    unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
+    if (t - h + n > WEFT__RUNQ) {
+        for (size_t i = 0; i < n; i++)
+            runq_put(q, spare, gs[i]);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        atomic_store_explicit(&q->ring[(t + i) % WEFT__RUNQ], gs[i],
+                              memory_order_relaxed);
+    atomic_store_explicit(&q->tail, t + (unsigned)n, memory_order_release);
+}
+
+static inline weft__g *ring_get(weft__runq *q) {
+    for (;;) {
+        unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
+        unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+        if (t == h)
+            return NULL;
+        weft__g *g = atomic_load_explicit(&q->ring[h % WEFT__RUNQ],
+                                          memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&q->head, &h, h + 1,
+                                                  memory_order_release,
+                                                  memory_order_relaxed)) {
+            if (t - h > PREFETCH_AHEAD)
+                weft__g_prefetch(atomic_load_explicit(
+                    &q->ring[(h + PREFETCH_AHEAD) % WEFT__RUNQ],
+                    memory_order_relaxed));
+            return g;
+        }
+    }
+}
+
+static inline bool ring_empty(weft__runq *q) {
+    unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
+    unsigned t = atomic_load_explicit(&q->tail, memory_order_acquire);
+    return h == t;
+}
+
+/* Steal half of v's ring into q; returns one goroutine to run.  v's
+ * runnext is not touched: only a rescue takes it (next_steal), once v has
+ * not scheduled for a whole look.  (Go's stealers take it after 3 us;
+ * here that costs a membarrier, and a goroutine readied by a running one
+ * is usually about to run on that core.) */
+static inline weft__g *runq_steal(weft__runq *q, weft__runq *v) {
+    for (;;) {
+        unsigned h = atomic_load_explicit(&v->head, memory_order_acquire);
+        unsigned t = atomic_load_explicit(&v->tail, memory_order_acquire);
+        unsigned n = t - h;
+        n -= n / 2;
+        if (n == 0)
+            return NULL;
+        if (n > WEFT__RUNQ / 2)
+            continue; /* inconsistent snapshot */
+        unsigned wt = atomic_load_explicit(&q->tail, memory_order_relaxed);
+        for (unsigned i = 0; i < n; i++) {
+            weft__g *g = atomic_load_explicit(&v->ring[(h + i) % WEFT__RUNQ],
+                                              memory_order_relaxed);
+            atomic_store_explicit(&q->ring[(wt + i) % WEFT__RUNQ], g,
+                                  memory_order_relaxed);
+        }
+        if (!atomic_compare_exchange_weak_explicit(&v->head, &h, h + n,
+                                                   memory_order_acq_rel,
+                                                   memory_order_relaxed))
+            continue;
+        n--;
+        weft__g *g = atomic_load_explicit(&q->ring[(wt + n) % WEFT__RUNQ],
+                                          memory_order_relaxed);
+        if (n)
+            atomic_store_explicit(&q->tail, wt + n, memory_order_release);
+        return g;
+    }
+}
+
+/*
+ * runnext without read-modify-writes on the owner's side.  The owner swaps
+ * runnext at every hand-off; another worker takes it only when the owner
+ * seems stuck.  So the owner uses plain loads and stores, and the rare
+ * stealer pays for both with an asymmetric fence: it raises req, then
+ * sys_membarrier runs a full fence on every CPU running this process.
+ * Afterwards either the stealer sees the owner's busy (and waits for the
+ * owner to leave its few instructions), or the owner's next entry sees req
+ * (and waits for the stealer to finish).  Without membarrier (fenced
+ * false: old kernels, qemu-user, valgrind) both sides use atomic
+ * exchanges.
+ */
+static inline void next_enter(weft__runnext *s) {
+    atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst); /* membarrier does the rest */
+    while (
+        WEFT__UNLIKELY(atomic_load_explicit(&s->req, memory_order_acquire))) {
+        atomic_store_explicit(&s->busy, 0, memory_order_release);
+        while (atomic_load_explicit(&s->req, memory_order_acquire))
+            weft__cpu_relax();
+        atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+    }
+}
+
+/* Owner only: put g (or NULL) in the slot; returns what was there. */
+static inline weft__g *next_swap(weft__runnext *s, weft__g *g, bool fenced) {
+    if (!fenced)
+        return atomic_exchange_explicit(&s->g, g, memory_order_acq_rel);
+    next_enter(s);
+    weft__g *old = atomic_load_explicit(&s->g, memory_order_relaxed);
+    atomic_store_explicit(&s->g, g, memory_order_relaxed);
+    atomic_store_explicit(&s->busy, 0, memory_order_release);
+    return old;
+}
+
+/* Owner only: take what the slot holds.  Only the owner ever fills it, so
+ * a NULL seen here is current. */
+static inline weft__g *next_take(weft__runnext *s, bool fenced) {
+    if (!atomic_load_explicit(&s->g, memory_order_relaxed))
+        return NULL;
+    return next_swap(s, NULL, fenced);
+}
+
+/* Another worker: take v's slot. */
+static inline weft__g *next_steal(weft__runnext *v, bool fenced) {
+    if (!fenced)
+        return atomic_exchange_explicit(&v->g, NULL, memory_order_acquire);
+    unsigned zero = 0;
+    if (!atomic_compare_exchange_strong(&v->req, &zero, 1))
+        return NULL; /* another stealer is at it */
+    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    while (atomic_load_explicit(&v->busy, memory_order_acquire))
+        weft__cpu_relax();
+    weft__g *g = atomic_load_explicit(&v->g, memory_order_relaxed);
+    atomic_store_explicit(&v->g, NULL, memory_order_relaxed);
+    atomic_store_explicit(&v->req, 0, memory_order_release);
+    return g;
+}
+
+static inline bool next_empty(weft__runnext *s) {
+    return !atomic_load_explicit(&s->g, memory_order_acquire);
+}
+
+#endif
+#line 26 "src/proc.h"
+#line 27 "src/proc.h"
+
+typedef struct weft__p weft__p;
+
+struct weft__p {
+    /* The ring changes only when it is used; runnext and tick change at
+     * every wake and schedule: separate lines (see runq.h). */
+    weft__runq q;
+    _Alignas(WEFT__CACHELINE) weft__runnext next;
+    atomic_uint tick;   /* schedules so far; stealers read it */
+    atomic_uint offers; /* goroutines offered to idle workers (see offer) */
+    atomic_uint slow;   /* WEFT__P_*: its switches go through g0 */
+    _Alignas(WEFT__CACHELINE) int id;
+    unsigned nexts;       /* consecutive runnext picks, see runq_get */
+    unsigned offers_seen; /* offers_now() when find_runnable last looked */
+    bool spinning;
+    atomic_bool idle; /* on the idle list (under its lock) */
+    weft__stack_cache stacks;
+    weft__g_cache gc;
+    weft__gq_batch *gq_spare; /* an empty batch, see runq_put_slow */
+    weft__p *idle_next;       /* the idle list, or the free list */
+    _Atomic(weft__m *) m;     /* the M that runs it, NULL while free */
+};
+
+/* p->slow: WEFT_SEED picks every goroutine on g0 (sched.c, seed_pick); a
+ * retired P gives itself up on g0.  Both make next_local decline. */
+enum { WEFT__P_SEEDED = 1, WEFT__P_RETIRED = 2 };
+
+/* A new P numbered id; NULL if out of memory. */
+weft__p *weft__p_new(int id);
+/* Free p; flush: hand its cached stacks back to the pool first (not in a
+ * forked child: a cache may have been mid-update when its thread
+ * vanished). */
+void weft__p_free(weft__p *p, bool flush);
+
+#endif
+#line 13 "src/monitor.h"
+#line 14 "src/monitor.h"
+
+/* Tunables, in one place. */
+/* A P whose goroutine has not switched for this long, while goroutines
+ * wait that no idle P will take, is handed off. */
+#define WEFT__HANDOFF_NS WEFT_MS(2)
+/* The monitor's look cadence: LOOK_MIN while a P sleeps beside a running
+ * one (goroutines queued behind a busy one are rescued within one or two
+ * looks) or right after it acted, doubling up to LOOK_MAX while every P
+ * runs undisturbed; no looks at all while every P sleeps. */
+#define WEFT__LOOK_MIN WEFT_US(500)
+#define WEFT__LOOK_MAX WEFT_MS(10)
+/* Default of WEFT_MAXTHREADS: the threads that run goroutines, the procs
+ * ones included, at most. */
+#define WEFT__MAX_THREADS 256
+
+/* runtime.c's: start the monitor thread after the scheduler (0 or
+ * -EAGAIN), stop it before the scheduler stops, forget it in a forked
+ * child.  WEFT_HOGWARN is read at start. */
+int weft__monitor_start(void);
+void weft__monitor_stop(void);
+void weft__monitor_forget(void);
+/* Threads the monitor runs (0 or 1), for the deadlock detector's count. */
+int weft__monitor_threads(void);
+
+/* ---- what the scheduler does for the monitor (sched.c) ---------------- */
+
+/* The Ps made so far (a P is never freed while the runtime runs). */
+int weft__sched_nps(void);
+weft__p *weft__sched_p(int i);
+bool weft__sched_seeded(void);
+/* p sleeps: on the idle list, or as the poller in epoll. */
+bool weft__sched_p_asleep(weft__p *p);
+/* Some P sleeps, so queued goroutines and timers have a taker. */
+bool weft__sched_watched(void);
+/* Move p's queued goroutines to the global queue and wake a worker for
+ * them; how many. */
+size_t weft__sched_rescue(weft__p *p);
+/* Retire p (its goroutine holds the thread) and give a free P to a spare
+ * or new M: 0, -EAGAIN at WEFT_MAXTHREADS, -ENOMEM, or -errno of
+ * pthread_create. */
+int weft__sched_handoff(weft__p *p);
+/* Sleep ns, or while every P sleeps and none is held (ns < 0). */
+void weft__sched_mon_sleep(int64_t ns);
+/* End the monitor's sleep now (at shutdown). */
+void weft__sched_mon_wake(void);
+/* M threads alive: the procs ones, the handed-off ones, spares; and the
+ * most there may be (WEFT_MAXTHREADS). */
+int weft__sched_threads(void);
+int weft__sched_threads_max(void);
+
+#endif
 #line 42 "src/deadlock.c"
 #line 43 "src/deadlock.c"
 #line 44 "src/deadlock.c"
 #line 45 "src/deadlock.c"
 #line 46 "src/deadlock.c"
 #line 47 "src/deadlock.c"
+#line 48 "src/deadlock.c"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -2767,7 +3175,7 @@ static bool dead(void) {
     if (!nothing_pending())
         return false;
     int asleep = weft__threads_asleep();
-    int expect = weft__nprocs() + asleep;
+    int expect = weft__sched_threads() + weft__monitor_threads() + asleep;
     if (asleep < 0 || before != expect)
         return false;
     size_t awake = 0;
@@ -2873,15 +3281,24 @@ static void what_of(char *buf, size_t n, const weft__park *p) {
 
 static void line_of(char *buf, size_t n, const char *kind,
                     unsigned long long id, const char *state, const char *name,
-                    const weft__park *p) {
-    char what[160], where[160];
-    what_of(what, sizeof what, p);
-    if (p && p->site_file)
-        snprintf(where, sizeof where, "%s:%d", p->site_file, p->site_line);
+                    const char *what, const char *file, int line) {
+    char where[160];
+    if (file)
+        snprintf(where, sizeof where, "%s:%d", file, line);
     else
         snprintf(where, sizeof where, "?");
     snprintf(buf, n, "%s %llu [%s] %s: %s (%s)\n", kind, id, state,
              name && name[0] ? name : "-", what, where);
+}
+
+/* A line about p's waiter: what it waits on, at the site of its call. */
+static void park_line(char *buf, size_t n, const char *kind,
+                      unsigned long long id, const char *state,
+                      const char *name, const weft__park *p) {
+    char what[160];
+    what_of(what, sizeof what, p);
+    line_of(buf, n, kind, id, state, name, what, p ? p->site_file : NULL,
+            p ? p->site_line : 0);
 }
 
 const weft__park *weft__g_blocked_on(const weft__g *g) {
@@ -2943,8 +3360,21 @@ static void dump_g(weft__g *g, void *arg) {
     if (!d->out)
         return;
     char line[DUMP_LINE];
-    line_of(line, sizeof line, "goroutine", (unsigned long long)g->id,
-            p ? "waiting" : state_of(g), g->name, p);
+    unsigned long long id = (unsigned long long)g->id;
+    bool handed = false;
+    int64_t held = p ? -1 : weft__g_held_ns(g, &handed);
+    if (held >= 0) {
+        /* a running goroutine waits on nothing: how long it has kept its
+         * thread, and where it was started */
+        char what[64];
+        snprintf(what, sizeof what, "on its thread %.3fs%s", (double)held / 1e9,
+                 handed ? ", P handed off" : "");
+        line_of(line, sizeof line, "goroutine", id, "running", g->name, what,
+                g->spawn_file, g->spawn_line);
+    } else {
+        park_line(line, sizeof line, "goroutine", id,
+                  p ? "waiting" : state_of(g), g->name, p);
+    }
     sink_put(d->out, line);
 }
 
@@ -2966,8 +3396,8 @@ static void dump_thread(const weft__park *p, void *arg) {
     const sink *out = arg;
     char line[DUMP_LINE], name[32];
     thread_name(p->tid, name, sizeof name);
-    line_of(line, sizeof line, "thread", (unsigned long long)p->tid, "waiting",
-            name, p);
+    park_line(line, sizeof line, "thread", (unsigned long long)p->tid,
+              "waiting", name, p);
     sink_put(out, line);
 }
 
@@ -4335,20 +4765,36 @@ void weft__g_atfork(int phase) {
 /*
  * Starting goroutines: the public entry points, which check their
  * arguments and start the runtime, in front of the scheduler's weft__go.
+ *
+ * The spawn site (weft_dump's site of a running goroutine) is what
+ * weft__site left for this call through the weft_go / weft_go_with macros,
+ * taken with the check that gives a blocking call's park its site
+ * (weft__site_take), so that a site left by an unrelated earlier call is
+ * not taken.
  */
-#line 7 "src/go.c"
-#line 8 "src/go.c"
+#line 13 "src/go.c"
+#line 14 "src/go.c"
+#line 15 "src/go.c"
+
+/* Takes the site before weft__ensure, whose first call may block (and so
+ * take the site for its own park). */
+static inline int go(weft_fn fn, void *arg, const weft_goopts *opts) {
+    weft__callsite at = weft__site_take(__builtin_frame_address(0));
+    weft__ensure();
+    return weft__go(fn, arg, opts, at.file, at.line);
+}
 
 int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
     size_t size = opts ? opts->stack_size : 0;
     if (!fn || size > WEFT_STACK_MAX)
         return -EINVAL;
-    weft__ensure();
-    return weft__go(fn, arg, opts);
+    return go(fn, arg, opts);
 }
 
 int weft_go(weft_fn fn, void *arg) {
-    return weft_go_with(fn, arg, NULL);
+    if (!fn)
+        return -EINVAL;
+    return go(fn, arg, NULL);
 }
 
 #line 1 "src/gq.c"
@@ -4706,6 +5152,333 @@ int weft_group_wait(weft_group *g) {
     return r;
 }
 
+#define name_of weft__monitor_name_of
+#line 1 "src/monitor.c"
+/* SPDX-License-Identifier: MIT */
+/*
+ * The monitor (Go's sysmon): a thread of its own, outside the Ps, that
+ * notices a goroutine holding its thread (a CPU loop, a plain blocking
+ * call) while other goroutines wait, and hands its P's work to another
+ * thread (monitor.h has the thresholds).
+ *
+ * Each look samples every P, single writer, into mon.s[]: its schedule
+ * tick, its ring's tail and its offer count.  A tick that has not moved
+ * since `since` means one goroutine has run there all that time (the P's
+ * M bumps the tick at every switch; a sleeping P is recognised apart).
+ * Then, per look:
+ *   1. rescue: goroutines queued on a P that does not get to them (its
+ *      ring's head has not passed the tail seen at the previous look, or
+ *      it offered more since, or its runnext waits while the tick stands
+ *      still) go to the global queue, and an idle worker is woken; when
+ *      no P sleeps only a retired P's are moved (an active P will get to
+ *      its own, unless step 3 hands it off);
+ *   2. service: when no P sleeps, nobody watches timers and descriptors;
+ *      the monitor runs due timers and polls descriptors itself, so their
+ *      goroutines reach the global queue;
+ *   3. hand-off: when goroutines wait (in the global queue, or queued on
+ *      a held P) and no P sleeps to take them, each P held for
+ *      WEFT__HANDOFF_NS or more is retired
+ *      and a free P given to a spare or new M (weft__sched_handoff), at
+ *      most one per waiting goroutine, up to WEFT_MAXTHREADS threads;
+ *   4. WEFT_HOGWARN: a goroutine that has held its thread that long is
+ *      named on stderr, once in its life.
+ * Cadence: see WEFT__LOOK_MIN.  While every P sleeps and none is held the
+ * monitor sleeps without a timeout (weft__sched_mon_sleep), and the first
+ * P to wake wakes it: an idle process costs nothing.
+ *
+ * Under WEFT_SEED (one P, a schedule drawn from the seed) the monitor
+ * hands nothing off: a second thread would make the schedule depend on
+ * time again.
+ */
+#line 38 "src/monitor.c"
+#line 39 "src/monitor.c"
+#line 40 "src/monitor.c"
+#line 41 "src/monitor.c"
+#line 42 "src/monitor.c"
+#line 43 "src/monitor.c"
+#line 44 "src/monitor.c"
+#line 45 "src/monitor.c"
+#line 46 "src/monitor.c"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct sample {
+    atomic_uint tick;   /* as last seen */
+    atomic_llong since; /* when tick was first seen at that value */
+    unsigned tail, offers;
+} sample;
+
+static struct {
+    pthread_t thread;
+    atomic_bool running, stop;
+    sample *s; /* one per P slot; weft_dump reads since and tick */
+    int ns;
+    int *held; /* a look's candidates for step 3, longest held first */
+    int64_t *held_ns;
+    int64_t hogwarn; /* WEFT_HOGWARN in ns, 0: off */
+    bool cap_warned;
+} mon;
+
+static int64_t hogwarn_env(void) {
+    const char *env = getenv("WEFT_HOGWARN");
+    if (!env || !*env)
+        return 0;
+    char *end;
+    long ms = strtol(env, &end, 10);
+    return *end == 0 && ms > 0 && ms < 86400000 ? WEFT_MS(ms) : 0;
+}
+
+/* One line on stderr, once: the hand-offs stop at the cap. */
+static void cap_warn(int err) {
+    if (mon.cap_warned)
+        return;
+    mon.cap_warned = true;
+    char line[200];
+    int n;
+    if (err == -EAGAIN)
+        n = snprintf(line, sizeof line,
+                     "weft: all %d threads (WEFT_MAXTHREADS) are held by "
+                     "goroutines; the others wait for one to return\n",
+                     weft__sched_threads());
+    else
+        n = snprintf(line, sizeof line,
+                     "weft: no thread for a hand-off (%s); the others wait "
+                     "for a held one to return\n",
+                     strerror(-err));
+    ssize_t r = write(2, line, (size_t)n);
+    (void)r;
+}
+
+/* The goroutine name, read byte by byte: the goroutine may be exiting. */
+static void name_of(const weft__g *g, char *buf, size_t n) {
+    size_t i = 0;
+    for (; i + 1 < n && i < sizeof g->name; i++) {
+        char c = __atomic_load_n(&g->name[i], __ATOMIC_RELAXED);
+        if (!c)
+            break;
+        buf[i] = c;
+    }
+    buf[i] = 0;
+}
+
+/* p's goroutine has held its thread for held ns: name it, once. */
+static void hog_check(weft__p *p, sample *s, int64_t held) {
+    weft__m *m = atomic_load_explicit(&p->m, memory_order_relaxed);
+    weft__g *g = m ? atomic_load_explicit(&m->cur, memory_order_acquire) : NULL;
+    if (!g || (atomic_load_explicit(&g->flags, memory_order_relaxed) &
+               WEFT__G_HOGWARNED))
+        return;
+    char name[sizeof g->name + 1];
+    name_of(g, name, sizeof name);
+    uint64_t id = __atomic_load_n(&g->id, __ATOMIC_RELAXED);
+    const char *file = __atomic_load_n(&g->spawn_file, __ATOMIC_RELAXED);
+    int line = __atomic_load_n(&g->spawn_line, __ATOMIC_RELAXED);
+    /* still the same stretch: the tick has not moved while we read */
+    if (atomic_load_explicit(&p->tick, memory_order_acquire) !=
+        atomic_load_explicit(&s->tick, memory_order_relaxed))
+        return;
+    atomic_fetch_or_explicit(&g->flags, WEFT__G_HOGWARNED,
+                             memory_order_relaxed);
+    char site[160] = "?", out[320];
+    if (file)
+        snprintf(site, sizeof site, "%s:%d", file, line);
+    int n = snprintf(out, sizeof out,
+                     "weft: goroutine %llu \"%s\" (spawned at %s) has held "
+                     "its thread for %lld ms\n",
+                     (unsigned long long)id, name[0] ? name : "-", site,
+                     (long long)(held / 1000000));
+    ssize_t r = write(2, out, (size_t)n);
+    (void)r;
+}
+
+typedef struct look_result {
+    bool running; /* some active P runs a goroutine, or one is held */
+    bool asleep;  /* some active P sleeps */
+    bool acted;
+    size_t queued; /* goroutines queued on held Ps */
+} look_result;
+
+/* Step 1 for P i, and its sample; true if p's goroutine holds its thread
+ * (held for how long in *held). */
+static bool sample_p(int i, int64_t now, look_result *r, int64_t *held) {
+    weft__p *p = weft__sched_p(i);
+    sample *s = &mon.s[i];
+    if (!atomic_load_explicit(&p->m, memory_order_relaxed))
+        return false; /* free */
+    unsigned tick = atomic_load_explicit(&p->tick, memory_order_relaxed);
+    unsigned h = atomic_load_explicit(&p->q.head, memory_order_acquire);
+    unsigned t = atomic_load_explicit(&p->q.tail, memory_order_acquire);
+    unsigned offers = atomic_load_explicit(&p->offers, memory_order_relaxed);
+    bool moved = tick != atomic_load_explicit(&s->tick, memory_order_relaxed);
+    if (moved) {
+        atomic_store_explicit(&s->tick, tick, memory_order_relaxed);
+        atomic_store_explicit(&s->since, now, memory_order_relaxed);
+    }
+    bool next = atomic_load_explicit(&p->next.g, memory_order_relaxed);
+    bool ring_stuck = h != t && ((int)(s->tail - h) > 0 || offers != s->offers);
+    s->tail = t;
+    s->offers = offers;
+    bool retired =
+        atomic_load_explicit(&p->slow, memory_order_relaxed) & WEFT__P_RETIRED;
+    bool asleep = !retired && weft__sched_p_asleep(p);
+    /* With no P asleep, nobody but p could take them: step 3 decides. */
+    if ((ring_stuck || (!moved && next)) && !weft__sched_seeded() &&
+        (retired || weft__sched_watched()) && weft__sched_rescue(p)) {
+        r->acted = true;
+        h = t; /* for the count below */
+        next = false;
+    }
+    if (asleep) {
+        r->asleep = true;
+        return false;
+    }
+    r->running = true;
+    *held = now - atomic_load_explicit(&s->since, memory_order_relaxed);
+    if (moved)
+        return false;
+    if (mon.hogwarn && *held >= mon.hogwarn)
+        hog_check(p, s, *held);
+    if (retired)
+        return false;
+    r->queued += (t - h) + next; /* waiting behind the held goroutine */
+    return true;
+}
+
+static look_result look(int64_t now) {
+    look_result r = {0};
+    int n = weft__sched_nps(), nheld = 0;
+    for (int i = 0; i < n && i < mon.ns; i++) {
+        int64_t held;
+        if (!sample_p(i, now, &r, &held) || held < WEFT__HANDOFF_NS)
+            continue;
+        int j = nheld++;
+        for (; j > 0 && mon.held_ns[j - 1] < held; j--) {
+            mon.held[j] = mon.held[j - 1];
+            mon.held_ns[j] = mon.held_ns[j - 1];
+        }
+        mon.held[j] = i;
+        mon.held_ns[j] = held;
+    }
+    if (weft__sched_watched() || weft__sched_seeded())
+        return r;
+    /* step 2: nobody sleeps, so nobody watches timers and descriptors */
+    int64_t next = weft__timers_next();
+    if (next >= 0 && next <= now)
+        weft__timers_run(now);
+    if (weft__netpoll_waiting())
+        weft__netpoll(0);
+    /* step 3 */
+    size_t waiting = weft__gq_len() + r.queued;
+    for (int k = 0; k < nheld && (size_t)k < waiting; k++) {
+        int err = weft__sched_handoff(weft__sched_p(mon.held[k]));
+        if (err) {
+            cap_warn(err);
+            break;
+        }
+        r.acted = true;
+    }
+    return r;
+}
+
+static void *mon_main(void *arg) {
+    (void)arg;
+    weft__trace_thread(-1); /* the trace's "monitor" track */
+    int64_t delay = WEFT__LOOK_MIN;
+    for (;;) {
+        weft__sched_mon_sleep(delay);
+        if (atomic_load(&mon.stop))
+            break;
+        look_result r = look(weft_now());
+        if (!r.running) {
+            weft__sched_mon_sleep(-1);
+            delay = WEFT__LOOK_MIN;
+            continue;
+        }
+        if (r.acted || r.asleep)
+            delay = WEFT__LOOK_MIN;
+        else if ((delay *= 2) > WEFT__LOOK_MAX)
+            delay = WEFT__LOOK_MAX;
+        if (mon.hogwarn && delay > mon.hogwarn / 2)
+            delay = mon.hogwarn / 2;
+    }
+    return NULL;
+}
+
+static void monitor_free(void) {
+    atomic_store(&mon.running, false);
+    free(mon.s);
+    free(mon.held);
+    free(mon.held_ns);
+    mon.s = NULL;
+    mon.held = NULL;
+    mon.held_ns = NULL;
+}
+
+int weft__monitor_start(void) {
+    mon.hogwarn = hogwarn_env();
+    mon.cap_warned = false;
+    mon.ns = weft__sched_threads_max();
+    mon.s = calloc((size_t)mon.ns, sizeof *mon.s);
+    mon.held = calloc((size_t)mon.ns, sizeof *mon.held);
+    mon.held_ns = calloc((size_t)mon.ns, sizeof *mon.held_ns);
+    atomic_store(&mon.stop, false);
+    if (!mon.s || !mon.held || !mon.held_ns) {
+        monitor_free();
+        return -ENOMEM;
+    }
+    if (weft__thread_start(&mon.thread, NULL, mon_main, NULL) != 0) {
+        monitor_free();
+        return -EAGAIN;
+    }
+    atomic_store(&mon.running, true);
+    return 0;
+}
+
+void weft__monitor_stop(void) {
+    if (!atomic_load(&mon.running))
+        return;
+    atomic_store(&mon.stop, true);
+    weft__sched_mon_wake();
+    pthread_join(mon.thread, NULL);
+    monitor_free();
+}
+
+void weft__monitor_forget(void) {
+    monitor_free();
+}
+
+int weft__monitor_threads(void) {
+    return atomic_load(&mon.running);
+}
+
+int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
+    *handed_off = false;
+    if (atomic_load_explicit(&g->status, memory_order_relaxed) !=
+        WEFT__G_RUNNING)
+        return -1;
+    int n = weft__sched_nps();
+    for (int i = 0; i < n && i < mon.ns && mon.s; i++) {
+        weft__p *p = weft__sched_p(i);
+        weft__m *m = atomic_load_explicit(&p->m, memory_order_relaxed);
+        if (!m || atomic_load_explicit(&m->cur, memory_order_relaxed) != g)
+            continue;
+        *handed_off = atomic_load_explicit(&p->slow, memory_order_relaxed) &
+                      WEFT__P_RETIRED;
+        sample *s = &mon.s[i];
+        if (atomic_load_explicit(&p->tick, memory_order_relaxed) !=
+            atomic_load_explicit(&s->tick, memory_order_relaxed))
+            return 0;
+        return weft_now() -
+               atomic_load_explicit(&s->since, memory_order_relaxed);
+    }
+    return 0;
+}
+#undef name_of
+
 #line 1 "src/netpoll.c"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -4994,283 +5767,6 @@ void weft__netpoll_waits(int d) {
  * Ps (what a worker owns): allocation and release.  The run-queue
  * operations are runq.h's inlines, used by sched.c.
  */
-#line 1 "src/proc.h"
-/* SPDX-License-Identifier: MIT */
-/*
- * Layer 3, what a worker owns (Go's P): its run queue and runnext
- * (runq.h), its schedule tick and offer count, its stack and goroutine
- * caches, and the id of the M (thread.h) that runs it.  Today each P has
- * one M for good; only that M touches the P's single-writer fields.
- * Private to the scheduler core (sched.c, proc.c).
- */
-#ifndef WEFT_PROC_H
-#define WEFT_PROC_H
-
-#line 1 "src/runq.h"
-/* SPDX-License-Identifier: MIT */
-/*
- * A P's local run queue and runnext slot: the scheduler's hottest data,
- * private to the scheduler core (proc.h embeds them in the P; sched.c is
- * the one file that operates on them), all inline.
- *
- *   - runq: a bounded ring (WEFT__RUNQ) of runnable goroutines.  The owner
- *     pushes at tail and pops at head; other workers steal half of it at
- *     head with a CAS on head.  Slots are atomics so a stealer that loses
- *     the CAS race never reads a torn pointer.  A full ring spills half of
- *     itself to the global queue (runq_put_slow).
- *   - runnext: one slot for the goroutine most recently woken by the
- *     running one, so a ping-pong or a pipeline stays on one core and in
- *     cache.  The owner swaps it without atomic read-modify-writes
- *     (next_swap); another worker takes it only when the owner seems stuck
- *     (next_steal).
- */
-#ifndef WEFT_RUNQ_H
-#define WEFT_RUNQ_H
-
-#line 22 "src/runq.h"
-
-#include <linux/membarrier.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-/* head, tail and the ring change only when the ring is used: separate
- * lines keep a stealer's reads of one from stalling the owner's writes of
- * another. */
-typedef struct weft__runq {
-    _Alignas(WEFT__CACHELINE) atomic_uint head; /* stealers CAS this */
-    _Alignas(WEFT__CACHELINE) atomic_uint tail; /* owner stores this */
-    _Atomic(weft__g *) ring[WEFT__RUNQ];
-} weft__runq;
-
-typedef struct weft__runnext {
-    _Atomic(weft__g *) g;
-    atomic_uint busy; /* the owner is using the slot (see next_swap) */
-    atomic_uint req;  /* a stealer wants it */
-} weft__runnext;
-
-/* Ring slots ahead: a cache-line transfer takes several runs. */
-#define PREFETCH_AHEAD 6
-
-/* Move half the ring plus g to the global queue, as one batch (in a spare
- * from *spare); without memory for a batch they go as a linked list. */
-static void runq_put_slow(weft__runq *q, weft__gq_batch **spare, weft__g *g,
-                          unsigned h, unsigned t) {
-    unsigned n = (t - h) / 2;
-    weft__gq_batch *b = weft__gq_batch_new(spare);
-    weft__g *list[WEFT__RUNQ / 2 + 1];
-    weft__g **batch = b ? b->g : list;
-    for (unsigned i = 0; i < n; i++)
-        batch[i] = atomic_load_explicit(&q->ring[(h + i) % WEFT__RUNQ],
-                                        memory_order_relaxed);
-    if (!atomic_compare_exchange_strong_explicit(
-            &q->head, &h, h + n, memory_order_release, memory_order_relaxed)) {
-        /* stealers made room meanwhile */
-        unsigned t2 = atomic_load_explicit(&q->tail, memory_order_relaxed);
-        atomic_store_explicit(&q->ring[t2 % WEFT__RUNQ], g,
-                              memory_order_relaxed);
-        atomic_store_explicit(&q->tail, t2 + 1, memory_order_release);
-        *spare = b; /* unused: weft__gq_batch_new left the slot empty */
-        return;
-    }
-    batch[n] = g;
-    if (b) {
-        b->n = n + 1;
-        weft__gq_put_batch(spare, b);
-        return;
-    }
-    for (unsigned i = 0; i < n; i++)
-        batch[i]->link = batch[i + 1];
-    g->link = NULL;
-    weft__gq_put_list(batch[0], g, n + 1);
-}
-
-static inline void runq_put(weft__runq *q, weft__gq_batch **spare, weft__g *g) {
-    unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
-    unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
-    if (t - h < WEFT__RUNQ) {
-        atomic_store_explicit(&q->ring[t % WEFT__RUNQ], g,
-                              memory_order_relaxed);
-        atomic_store_explicit(&q->tail, t + 1, memory_order_release);
-        return;
-    }
-    runq_put_slow(q, spare, g, h, t);
-}
-
-/* Queue gs[0..n) in order: one publication of tail when they fit (a batch
- * from the global queue into an empty ring), else one by one. */
-static inline void runq_put_many(weft__runq *q, weft__gq_batch **spare,
-                                 weft__g *const *gs, size_t n) {
-    unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
-    unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
-    if (t - h + n > WEFT__RUNQ) {
-        for (size_t i = 0; i < n; i++)
-            runq_put(q, spare, gs[i]);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        atomic_store_explicit(&q->ring[(t + i) % WEFT__RUNQ], gs[i],
-                              memory_order_relaxed);
-    atomic_store_explicit(&q->tail, t + (unsigned)n, memory_order_release);
-}
-
-static inline weft__g *ring_get(weft__runq *q) {
-    for (;;) {
-        unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
-        unsigned t = atomic_load_explicit(&q->tail, memory_order_relaxed);
-        if (t == h)
-            return NULL;
-        weft__g *g = atomic_load_explicit(&q->ring[h % WEFT__RUNQ],
-                                          memory_order_relaxed);
-        if (atomic_compare_exchange_weak_explicit(&q->head, &h, h + 1,
-                                                  memory_order_release,
-                                                  memory_order_relaxed)) {
-            if (t - h > PREFETCH_AHEAD)
-                weft__g_prefetch(atomic_load_explicit(
-                    &q->ring[(h + PREFETCH_AHEAD) % WEFT__RUNQ],
-                    memory_order_relaxed));
-            return g;
-        }
-    }
-}
-
-static inline bool ring_empty(weft__runq *q) {
-    unsigned h = atomic_load_explicit(&q->head, memory_order_acquire);
-    unsigned t = atomic_load_explicit(&q->tail, memory_order_acquire);
-    return h == t;
-}
-
-/* Steal half of v's ring into q; returns one goroutine to run.  v's
- * runnext is not touched: only a rescue takes it (next_steal), once v has
- * not scheduled for a whole look.  (Go's stealers take it after 3 us;
- * here that costs a membarrier, and a goroutine readied by a running one
- * is usually about to run on that core.) */
-static inline weft__g *runq_steal(weft__runq *q, weft__runq *v) {
-    for (;;) {
-        unsigned h = atomic_load_explicit(&v->head, memory_order_acquire);
-        unsigned t = atomic_load_explicit(&v->tail, memory_order_acquire);
-        unsigned n = t - h;
-        n -= n / 2;
-        if (n == 0)
-            return NULL;
-        if (n > WEFT__RUNQ / 2)
-            continue; /* inconsistent snapshot */
-        unsigned wt = atomic_load_explicit(&q->tail, memory_order_relaxed);
-        for (unsigned i = 0; i < n; i++) {
-            weft__g *g = atomic_load_explicit(&v->ring[(h + i) % WEFT__RUNQ],
-                                              memory_order_relaxed);
-            atomic_store_explicit(&q->ring[(wt + i) % WEFT__RUNQ], g,
-                                  memory_order_relaxed);
-        }
-        if (!atomic_compare_exchange_weak_explicit(&v->head, &h, h + n,
-                                                   memory_order_acq_rel,
-                                                   memory_order_relaxed))
-            continue;
-        n--;
-        weft__g *g = atomic_load_explicit(&q->ring[(wt + n) % WEFT__RUNQ],
-                                          memory_order_relaxed);
-        if (n)
-            atomic_store_explicit(&q->tail, wt + n, memory_order_release);
-        return g;
-    }
-}
-
-/*
- * runnext without read-modify-writes on the owner's side.  The owner swaps
- * runnext at every hand-off; another worker takes it only when the owner
- * seems stuck.  So the owner uses plain loads and stores, and the rare
- * stealer pays for both with an asymmetric fence: it raises req, then
- * sys_membarrier runs a full fence on every CPU running this process.
- * Afterwards either the stealer sees the owner's busy (and waits for the
- * owner to leave its few instructions), or the owner's next entry sees req
- * (and waits for the stealer to finish).  Without membarrier (fenced
- * false: old kernels, qemu-user, valgrind) both sides use atomic
- * exchanges.
- */
-static inline void next_enter(weft__runnext *s) {
-    atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst); /* membarrier does the rest */
-    while (
-        WEFT__UNLIKELY(atomic_load_explicit(&s->req, memory_order_acquire))) {
-        atomic_store_explicit(&s->busy, 0, memory_order_release);
-        while (atomic_load_explicit(&s->req, memory_order_acquire))
-            weft__cpu_relax();
-        atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
-        atomic_signal_fence(memory_order_seq_cst);
-    }
-}
-
-/* Owner only: put g (or NULL) in the slot; returns what was there. */
-static inline weft__g *next_swap(weft__runnext *s, weft__g *g, bool fenced) {
-    if (!fenced)
-        return atomic_exchange_explicit(&s->g, g, memory_order_acq_rel);
-    next_enter(s);
-    weft__g *old = atomic_load_explicit(&s->g, memory_order_relaxed);
-    atomic_store_explicit(&s->g, g, memory_order_relaxed);
-    atomic_store_explicit(&s->busy, 0, memory_order_release);
-    return old;
-}
-
-/* Owner only: take what the slot holds.  Only the owner ever fills it, so
- * a NULL seen here is current. */
-static inline weft__g *next_take(weft__runnext *s, bool fenced) {
-    if (!atomic_load_explicit(&s->g, memory_order_relaxed))
-        return NULL;
-    return next_swap(s, NULL, fenced);
-}
-
-/* Another worker: take v's slot. */
-static inline weft__g *next_steal(weft__runnext *v, bool fenced) {
-    if (!fenced)
-        return atomic_exchange_explicit(&v->g, NULL, memory_order_acquire);
-    unsigned zero = 0;
-    if (!atomic_compare_exchange_strong(&v->req, &zero, 1))
-        return NULL; /* another stealer is at it */
-    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-    while (atomic_load_explicit(&v->busy, memory_order_acquire))
-        weft__cpu_relax();
-    weft__g *g = atomic_load_explicit(&v->g, memory_order_relaxed);
-    atomic_store_explicit(&v->g, NULL, memory_order_relaxed);
-    atomic_store_explicit(&v->req, 0, memory_order_release);
-    return g;
-}
-
-static inline bool next_empty(weft__runnext *s) {
-    return !atomic_load_explicit(&s->g, memory_order_acquire);
-}
-
-#endif
-#line 13 "src/proc.h"
-#line 14 "src/proc.h"
-
-typedef struct weft__p weft__p;
-
-struct weft__p {
-    /* The ring changes only when it is used; runnext and tick change at
-     * every wake and schedule: separate lines (see runq.h). */
-    weft__runq q;
-    _Alignas(WEFT__CACHELINE) weft__runnext next;
-    atomic_uint tick;   /* schedules so far; stealers read it */
-    atomic_uint offers; /* goroutines offered to idle workers (see offer) */
-    _Alignas(WEFT__CACHELINE) int id;
-    unsigned nexts;       /* consecutive runnext picks, see runq_get */
-    unsigned offers_seen; /* offers_now() when find_runnable last looked */
-    atomic_uint look_tail, look_tick, look_offers; /* at the last look */
-    bool spinning;
-    weft__stack_cache stacks;
-    weft__g_cache gc;
-    weft__gq_batch *gq_spare; /* an empty batch, see runq_put_slow */
-    weft__p *idle_next;
-    weft__m *m; /* the M that runs it */
-};
-
-/* A new P numbered id; NULL if out of memory. */
-weft__p *weft__p_new(int id);
-/* Free p; flush: hand its cached stacks back to the pool first (not in a
- * forked child: a cache may have been mid-update when its thread
- * vanished). */
-void weft__p_free(weft__p *p, bool flush);
-
-#endif
 #line 7 "src/proc.c"
 
 #include <string.h>
@@ -5323,6 +5819,7 @@ void weft__p_free(weft__p *p, bool flush) {
 #line 23 "src/runtime.c"
 #line 24 "src/runtime.c"
 #line 25 "src/runtime.c"
+#line 26 "src/runtime.c"
 
 #include <pthread.h>
 #include <time.h>
@@ -5380,6 +5877,7 @@ static void fork_child(void) {
     fork_unlock(2);
     weft__trace_atfork_child();
     if (atomic_load(&weft__rt_state) == WEFT__RT_RUNNING) {
+        weft__monitor_forget();
         weft__sched_forget();
         weft__netpoll_forget();
         atomic_store(&weft__rt_state, WEFT__RT_STOPPED);
@@ -5403,6 +5901,11 @@ static int start(const weft_config *cfg) {
     int r = weft__sched_start();
     if (r < 0)
         return r;
+    if ((r = weft__monitor_start()) < 0) {
+        weft__monitor_stop();
+        weft__sched_stop();
+        return r;
+    }
     atomic_store_explicit(&weft__rt_state, WEFT__RT_RUNNING,
                           memory_order_release);
     return 0;
@@ -5472,6 +5975,7 @@ int weft_shutdown(void) {
         pthread_mutex_unlock(&rt.init_lock);
         return r;
     }
+    weft__monitor_stop();
     weft__sched_stop();
     weft__timers_release();
     for (weft__subsystem *s = rt.subs; s; s = s->next)
@@ -5531,21 +6035,27 @@ const char *weft_version(void) {
  * the global queue and the offer counts (work_offered) before sleeping.
  * One of the two always sees the other.  Goroutines readied by a hand-off
  * are not offered: they run where they were readied (see ready), or the
- * poller rescues them when that worker is stuck (rescue_stuck).
+ * monitor (monitor.c) rescues them when that worker is stuck.
+ *
+ * Hand-off: the monitor retires a P whose goroutine holds its thread (see
+ * proc.h) and gives a free P to a spare or new M (weft__sched_handoff);
+ * the retired P's M gives it up on g0 once its goroutine switches
+ * (p_release) and waits as a spare (spare_wait).
  *
  * Spinning: a woken worker "spins" (searches queues and steals) for a short
  * bounded time before it sleeps again.  While any worker spins, wakep wakes
  * nobody; the spinner that finds work wakes a replacement, as in Go.
  */
-#line 38 "src/sched.c"
-#line 39 "src/sched.c"
-#line 40 "src/sched.c"
-#line 41 "src/sched.c"
-#line 42 "src/sched.c"
 #line 43 "src/sched.c"
 #line 44 "src/sched.c"
 #line 45 "src/sched.c"
 #line 46 "src/sched.c"
+#line 47 "src/sched.c"
+#line 48 "src/sched.c"
+#line 49 "src/sched.c"
+#line 50 "src/sched.c"
+#line 51 "src/sched.c"
+#line 52 "src/sched.c"
 
 #include <limits.h>
 #include <linux/futex.h>
@@ -5568,17 +6078,23 @@ const char *weft_version(void) {
 
 #define STEAL_ROUNDS 4
 #define NEXT_STREAK 2
-#define FAIR_TICK 61 /* see fair_step */
-#define POLL_AWAKE 0 /* rt.poll_deadline: see poller_take */
+#define FAIR_TICK 61              /* see fair_step */
+#define POLL_AWAKE 0              /* rt.poll_deadline: see poller_take */
+#define SPARE_LINGER WEFT_SEC(10) /* a spare M waits this long, then ends */
+#define MON_AWAKE 0               /* rt.mon_word: see weft__sched_mon_sleep */
+#define MON_ASLEEP 1
 
 /* Fields are grouped by who writes them, one cache line per group, so
  * that spinning workers and the global queue do not slow each other down. */
 static struct {
     /* read-mostly */
     atomic_bool started; /* workers exist: weft__sched_start to _stop */
-    int nprocs;
+    int nprocs; /* active Ps: the threads that run goroutines at once */
+    int max_threads;
     size_t stack_size;
-    weft__p **ps; /* the Ps, each with its M */
+    weft__p **ps;   /* every P made, rt.nps of max_threads slots */
+    atomic_int nps; /* grows (release) once a P is in its slot */
+    weft__m **ms;   /* every M made, rt.nms of max_threads slots */
     atomic_bool stopping;
     bool seeded;
     bool next_fenced; /* sys_membarrier works: see next_swap */
@@ -5590,6 +6106,16 @@ static struct {
     atomic_int nidle;
 
     _Alignas(WEFT__CACHELINE) atomic_int nspinning;
+
+    /* Ms and free Ps, under m_lock (see weft__sched_handoff) */
+    _Alignas(WEFT__CACHELINE) weft__lock m_lock;
+    int nms;
+    atomic_int nthreads; /* M threads alive (deadlock.c counts them) */
+    weft__p *free_ps;
+    weft__m *spares;
+    weft__m *ended;       /* Ms whose thread ended: a struct to reuse */
+    atomic_int nheld;     /* retired Ps their M has not given up yet */
+    atomic_uint mon_word; /* MON_*: the monitor's sleep */
 
     _Alignas(WEFT__CACHELINE)
         atomic_int poller;      /* holder's id + 1, or 0: see poller_take */
@@ -5696,15 +6222,43 @@ static weft__g *gq_take_batch(weft__p *w, size_t max) {
 
 /* ---- idle workers ------------------------------------------------------- */
 
+/* The M running w (an idle P's sleeps for it). */
+static inline weft__m *p_m(weft__p *w) {
+    return atomic_load_explicit(&w->m, memory_order_relaxed);
+}
+
 static weft__p *idle_pop(void) {
     weft__lock_acquire(&rt.idle_lock);
     weft__p *w = rt.idle;
     if (w) {
         rt.idle = w->idle_next;
+        atomic_store_explicit(&w->idle, false, memory_order_relaxed);
         atomic_fetch_sub(&rt.nidle, 1);
     }
     weft__lock_release(&rt.idle_lock);
     return w;
+}
+
+/* Take w off the idle list unless a waker already did: true if it was
+ * there (nobody will wake it then). */
+static bool idle_remove(weft__p *w) {
+    bool was = false;
+    weft__lock_acquire(&rt.idle_lock);
+    for (weft__p **p = &rt.idle; *p; p = &(*p)->idle_next)
+        if (*p == w) {
+            *p = w->idle_next;
+            atomic_store_explicit(&w->idle, false, memory_order_relaxed);
+            atomic_fetch_sub(&rt.nidle, 1);
+            was = true;
+            break;
+        }
+    weft__lock_release(&rt.idle_lock);
+    return was;
+}
+
+static bool retired(weft__p *w) {
+    return atomic_load_explicit(&w->slow, memory_order_acquire) &
+           WEFT__P_RETIRED;
 }
 
 /* Interrupt the poller's epoll_wait, once per wait: a write to the eventfd
@@ -5737,7 +6291,7 @@ static void wakep_fenced(void) {
         return;
     }
     w->spinning = true; /* nspinning was raised on its behalf */
-    weft__m_wake(w->m);
+    weft__m_wake(p_m(w));
 }
 
 static void wakep(void) {
@@ -5751,8 +6305,8 @@ static void wakep(void) {
  * ring to drain.  Between fences the check still wakes any worker seen
  * idle; it can miss only one that is going idle at that very moment, and
  * then the next fenced spawn wakes it, or, if the spawner stops spawning
- * without blocking, the poller's look (rescue_stuck) takes the goroutines
- * within a look or two. */
+ * without blocking, the monitor's look takes the goroutines within a look
+ * or two. */
 #define SPAWN_FENCE 8
 static void wakep_spawn(unsigned n) {
     if (n % SPAWN_FENCE == 0) {
@@ -5776,7 +6330,7 @@ static void timer_wakeup(int64_t when) {
     if (atomic_load_explicit(&rt.nidle, memory_order_relaxed) > 0) {
         weft__p *w = idle_pop();
         if (w)
-            weft__m_wake(w->m);
+            weft__m_wake(p_m(w));
     }
 }
 
@@ -5791,8 +6345,8 @@ static void timer_wakeup(int64_t when) {
  * closes the race with an offer whose wake-up found nobody idle yet; a
  * goroutine readied by a hand-off (see ready) is not offered, so a worker
  * with nothing to do sleeps instead of spinning on a busy worker's queue.
- * Goroutines stuck behind a long-running one are the poller's to rescue
- * (see rescue_stuck).
+ * Goroutines stuck behind a long-running one are the monitor's to rescue
+ * (weft__sched_rescue).
  */
 static unsigned offer(weft__p *w) {
     unsigned n = atomic_load_explicit(&w->offers, memory_order_relaxed) + 1;
@@ -5800,9 +6354,13 @@ static unsigned offer(weft__p *w) {
     return n;
 }
 
+static int nps(void) {
+    return atomic_load_explicit(&rt.nps, memory_order_acquire);
+}
+
 static unsigned offers_now(void) {
     unsigned sum = 0;
-    for (int i = 0; i < rt.nprocs; i++)
+    for (int i = 0, n = nps(); i < n; i++)
         sum += atomic_load_explicit(&rt.ps[i]->offers, memory_order_relaxed);
     return sum;
 }
@@ -5857,9 +6415,9 @@ static weft__g *seed_pick(weft__p *w) {
 /* Spinning: steal from the rings of random victims, and look at the global
  * queue between rounds. */
 static weft__g *steal_work(weft__p *w) {
-    int n = rt.nprocs;
+    int n = nps();
     for (int round = 0; round < STEAL_ROUNDS; round++) {
-        unsigned start = xorshift(&w->m->rng) % (unsigned)n;
+        unsigned start = xorshift(&p_m(w)->rng) % (unsigned)n;
         for (int i = 0; i < n; i++) {
             weft__p *v = rt.ps[(start + (unsigned)i) % (unsigned)n];
             if (v == w)
@@ -5883,65 +6441,6 @@ static void stop_spinning(weft__p *w) {
         w->spinning = false;
         atomic_fetch_sub(&rt.nspinning, 1);
     }
-}
-
-/* How long the poller may sleep: until the next timer, but while another
- * worker is busy, at most LOOK_NS (*look is then set): goroutines waiting
- * on a busy worker that does not get to them must not wait for long (see
- * rescue_stuck).  When every other worker is idle, only timers and
- * descriptors wake us: an idle process uses no CPU. */
-#define LOOK_NS 500000
-static int64_t poll_deadline(bool *look) {
-    int64_t next = weft__timers_next();
-    *look = false;
-    if (atomic_load(&rt.nidle) + 1 >= rt.nprocs)
-        return next;
-    int64_t at = weft_now() + LOOK_NS;
-    if (next >= 0 && next < at)
-        return next;
-    *look = true;
-    return at;
-}
-
-/* After a look: take work only from a worker that has not got to it since
- * the previous look (its ring's head has not passed the tail seen then, or
- * it has not scheduled at all while its runnext waits), or that has
- * offered goroutines since (yields: CPU-bound goroutines taking turns).  A
- * worker that keeps up with its queue is left alone: its goroutines are
- * usually exchanging values with each other, and splitting them across
- * cores would make every exchange cross too.  So a goroutine waits at most
- * about two looks behind a goroutine that runs without blocking. */
-static weft__g *rescue_stuck(weft__p *w) {
-    weft__g *got = NULL;
-    for (int i = 0; i < rt.nprocs; i++) {
-        weft__p *v = rt.ps[i];
-        if (v == w)
-            continue;
-        unsigned h = atomic_load_explicit(&v->q.head, memory_order_acquire);
-        unsigned t = atomic_load_explicit(&v->q.tail, memory_order_acquire);
-        unsigned tick = atomic_load_explicit(&v->tick, memory_order_relaxed);
-        unsigned seen_tail =
-            atomic_exchange_explicit(&v->look_tail, t, memory_order_relaxed);
-        unsigned seen_tick =
-            atomic_exchange_explicit(&v->look_tick, tick, memory_order_relaxed);
-        unsigned offers =
-            atomic_load_explicit(&v->offers, memory_order_relaxed);
-        unsigned seen_offers = atomic_exchange_explicit(&v->look_offers, offers,
-                                                        memory_order_relaxed);
-        bool ring_stuck =
-            h != t && ((int)(seen_tail - h) > 0 || offers != seen_offers);
-        bool next_stuck =
-            tick == seen_tick &&
-            atomic_load_explicit(&v->next.g, memory_order_relaxed);
-        if (got || !(ring_stuck || next_stuck))
-            continue; /* the look_ fields are updated for every victim */
-        got = runq_steal(&w->q, &v->q);
-        if (!got && next_stuck)
-            got = next_steal(&v->next, rt.next_fenced);
-        if (got && WEFT__UNLIKELY(weft__tracing()))
-            weft__trace_steal(v->id);
-    }
-    return got;
 }
 
 /*
@@ -5981,75 +6480,69 @@ static weft__g *global_step(weft__p *w) {
     return gq_take_batch(w, WEFT__RUNQ / 2);
 }
 
-/* Sleep as the poller: in epoll until the next timer (or a look, or the
- * idle hook's period), then run the due timers.  Returns work only when
- * the sleep ended at a look with nothing else to do: what rescue_stuck
- * takes from stuck workers. */
-static weft__g *poll_sleep(weft__p *w) {
-    bool look;
+/* Wake the monitor from its deep sleep (weft__sched_mon_sleep): a P
+ * leaves idle.  Off every hot path: only after an idle sleep. */
+static void mon_kick(void) {
+    if (atomic_load(&rt.mon_word) == MON_ASLEEP &&
+        atomic_exchange(&rt.mon_word, MON_AWAKE) == MON_ASLEEP)
+        weft__futex_wake(&rt.mon_word, 1);
+}
+
+/* Sleep as the poller: in epoll until the next timer (or the idle hook's
+ * period), then run the due timers. */
+static void poll_sleep(weft__p *w) {
     const weft__idle_ops *idle = NULL;
-    int64_t deadline = poll_deadline(&look);
+    int64_t deadline = weft__timers_next();
     atomic_store(&rt.poll_deadline, deadline);
-    bool looked = false, idled = false;
-    if (!work_offered(w) && !atomic_load(&rt.stopping)) {
-        deadline = poll_deadline(&look); /* a timer added meanwhile */
+    bool idled = false;
+    if (!work_offered(w) && !atomic_load(&rt.stopping) && !retired(w)) {
+        deadline = weft__timers_next(); /* a timer added meanwhile */
         if (WEFT__UNLIKELY(deadline < 0) &&
             (idle =
                  atomic_load_explicit(&weft__idle_hook, memory_order_relaxed)))
             deadline = weft_now() + idle->period;
         atomic_store(&rt.poll_deadline, deadline);
-        int n = weft__netpoll(deadline);
-        /* undisturbed: the hook's period passed, or a look found nothing */
+        weft__netpoll(deadline);
+        /* undisturbed: the hook's period passed */
         idled = idle && weft_now() >= deadline;
-        looked = n == 0 && look && !atomic_load(&rt.poll_woken);
     }
     atomic_store(&rt.poll_woken, 0);
     atomic_store(&rt.poll_deadline, POLL_AWAKE);
+    mon_kick();
     weft__timers_run(weft_now());
     if (idled)
         idle->check();
-    if (!looked)
-        return NULL;
-    weft__g *g = global_step(w);
-    return g ? g : rescue_stuck(w);
 }
 
 /* Sleep on the worker's futex, on the idle list, until woken. */
 static void idle_futex(weft__p *w) {
-    weft__m_arm(w->m);
+    weft__m *m = p_m(w);
+    weft__m_arm(m);
     weft__lock_acquire(&rt.idle_lock);
     w->idle_next = rt.idle;
     rt.idle = w;
+    atomic_store_explicit(&w->idle, true, memory_order_relaxed);
     atomic_fetch_add(&rt.nidle, 1);
     weft__lock_release(&rt.idle_lock);
     weft__fence();
-    bool recheck = work_offered(w) || atomic_load(&rt.stopping) ||
+    bool recheck = work_offered(w) || atomic_load(&rt.stopping) || retired(w) ||
                    (!atomic_load(&rt.poller) &&
                     (weft__timers_pending() || weft__netpoll_waiting()));
-    if (recheck) {
-        /* take ourselves off the idle list unless a waker already did */
-        weft__lock_acquire(&rt.idle_lock);
-        for (weft__p **p = &rt.idle; *p; p = &(*p)->idle_next)
-            if (*p == w) {
-                *p = w->idle_next;
-                atomic_fetch_sub(&rt.nidle, 1);
-                atomic_store(&w->m->sleep_word, 1);
-                break;
-            }
-        weft__lock_release(&rt.idle_lock);
-    }
-    weft__m_sleep(w->m);
+    if (recheck && idle_remove(w))
+        atomic_store(&m->sleep_word, 1);
+    weft__m_sleep(m);
+    mon_kick();
 }
 
 /* Nothing found: sleep, as the poller if the role is ours or free, else on
- * the futex.  May return work rescued after a look. */
-static weft__g *idle_step(weft__p *w) {
+ * the futex. */
+static void idle_step(weft__p *w) {
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_idle();
     if (poller_mine(w) || poller_take(w))
-        return poll_sleep(w);
-    idle_futex(w);
-    return NULL;
+        poll_sleep(w);
+    else
+        idle_futex(w);
 }
 
 /* ---- the steps of find_runnable ---------------------------------------------
@@ -6131,9 +6624,12 @@ static weft__g *found(weft__p *w, weft__g *g) {
     return g;
 }
 
+/* A goroutine for w to run; NULL when the runtime stops or w was retired
+ * (the caller then gives w up). */
 static weft__g *find_runnable(weft__p *w) {
     for (;;) {
-        if (atomic_load_explicit(&rt.stopping, memory_order_relaxed))
+        if (atomic_load_explicit(&rt.stopping, memory_order_relaxed) ||
+            retired(w))
             return NULL;
         unsigned tick = tick_next(w);
         weft__g *g;
@@ -6145,8 +6641,7 @@ static weft__g *find_runnable(weft__p *w) {
         if (g)
             return found(w, g);
         stop_spinning(w);
-        if ((g = idle_step(w)))
-            return found(w, g);
+        idle_step(w);
     }
 }
 
@@ -6185,7 +6680,8 @@ static inline void run_hook(weft__m *w) {
 static inline void set_running(weft__m *w, weft__g *g) {
     if (!g->stack)
         g_attach_stack(w->p, g);
-    w->cur = g;
+    /* release: the monitor reads g's fields through it (HOGWARN) */
+    atomic_store_explicit(&w->cur, g, memory_order_release);
     atomic_store_explicit(&g->status, WEFT__G_RUNNING, memory_order_relaxed);
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_run(g);
@@ -6203,10 +6699,13 @@ static void run(weft__m *w, weft__g *g) {
 
 /* A goroutine to switch to directly, without the detour through g0: the
  * local runnext or ring.  Every 61st schedule (the global queue's turn),
- * when timers may be due, or under WEFT_SEED, g0 decides instead. */
+ * when timers may be due, under WEFT_SEED or on a retired P, g0 decides
+ * instead. */
 static inline __attribute__((always_inline)) weft__g *next_local(weft__p *w) {
     unsigned tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
-    if (tick % FAIR_TICK == 0 || rt.seeded || (tick % 16 == 0 && timers_due()))
+    if (tick % FAIR_TICK == 0 ||
+        atomic_load_explicit(&w->slow, memory_order_relaxed) ||
+        (tick % 16 == 0 && timers_due()))
         return NULL;
     weft__g *g = runq_get(w);
     if (g)
@@ -6232,7 +6731,7 @@ switch_away(weft__m *w, weft__g *g, weft__g *next, bool dying) {
         san_before(w, next, &fake, dying);
         weft__switch(&g->ctx, &next->ctx);
     } else {
-        w->cur = NULL;
+        atomic_store_explicit(&w->cur, NULL, memory_order_relaxed);
         san_before(w, NULL, &fake, dying);
         weft__switch(&g->ctx, &w->g0);
     }
@@ -6258,8 +6757,8 @@ static void leave(weft__m *m, weft__g *g, void (*after)(weft__m *, void *),
  * Waking a second core for them costs more than it gains whenever they
  * exchange values (every hand-off then moves cache lines between cores,
  * and the woken core spins stealing from this one).  If the waker instead
- * keeps running, the poller's periodic look (LOOK_NS, see poll_sleep)
- * steals the waiting goroutines, and a worker that finds work wakes the
+ * keeps running, the monitor's periodic look (monitor.c) steals the
+ * waiting goroutines, and a worker that finds work wakes the
  * next.  A spawn always offers the new goroutine to an idle worker, as Go
  * does: that is how a program asks for parallelism. */
 /* m is the caller's M (NULL on a plain thread). */
@@ -6277,7 +6776,7 @@ static inline __attribute__((always_inline)) void ready(weft__m *m, weft__g *g,
         return;
     }
     weft__p *w = m->p;
-    if (m->cur) {
+    if (atomic_load_explicit(&m->cur, memory_order_relaxed)) {
         weft__g *old = next_swap_w(w, g);
         if (old)
             local_put(w, old);
@@ -6349,7 +6848,8 @@ static void g_main(void *arg) {
     }
 }
 
-int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
+int weft__go(weft_fn fn, void *arg, const weft_goopts *opts, const char *file,
+             int line) {
     size_t size = opts ? opts->stack_size : 0;
     weft__m *m = weft__m_self();
     weft__p *w = m ? m->p : NULL;
@@ -6377,8 +6877,10 @@ int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
     }
     if (opts && opts->name) {
         snprintf(g->name, sizeof g->name, "%s", opts->name);
-        g->named = true;
+        atomic_store_explicit(&g->flags, WEFT__G_NAMED, memory_order_relaxed);
     }
+    g->spawn_file = file;
+    g->spawn_line = line;
     g->id = weft__g_new_id(w ? &w->gc : NULL);
     atomic_store_explicit(&g->status, WEFT__G_WAITING, memory_order_relaxed);
     weft__g_live(w ? &w->gc : NULL, 1);
@@ -6398,20 +6900,21 @@ static void yield_after(weft__m *m, void *arg) {
     offer(p); /* it still has work: another worker may take it */
 }
 
-/* A yield with nothing local to switch to (or under WEFT_SEED), out of
- * line and holding only p across its calls, so that the common case in
- * weft_yield makes only tail calls.  When the global queue is empty too
- * and no timer is due, nothing but the caller could run here: the yield
- * is a no-op, except that it counts as a schedule: every FAIR_TICK-th one
- * goes through find_runnable anyway (next_local declines that tick),
- * whose fairness check polls descriptors.  With every worker busy nobody
- * holds the poller role, so goroutines that only yield would otherwise
- * keep a goroutine whose descriptor is ready parked for ever. */
+/* A yield with nothing local to switch to (or under WEFT_SEED, or on a
+ * retired P), out of line and holding only p across its calls, so that the
+ * common case in weft_yield makes only tail calls.  When the global queue
+ * is empty too and no timer is due, nothing but the caller could run here:
+ * the yield is a no-op, except that it counts as a schedule: every
+ * FAIR_TICK-th one goes through find_runnable anyway (next_local declines
+ * that tick), whose fairness check polls descriptors.  With every worker
+ * busy nobody holds the poller role, so goroutines that only yield would
+ * otherwise keep a goroutine whose descriptor is ready parked for ever.
+ * On a retired P the yield always switches: to g0, which gives the P up. */
 static WEFT__NOINLINE void yield_slow(weft__p *p) {
     if (WEFT__UNLIKELY(rt.seeded)) {
         if (weft__rand() & 1)
             return; /* WEFT_SEED: whether a yield switches is a draw */
-    } else if (!weft__gq_len() && !timers_due()) {
+    } else if (!retired(p) && !weft__gq_len() && !timers_due()) {
         unsigned tick =
             atomic_load_explicit(&p->tick, memory_order_relaxed) + 1;
         atomic_store_explicit(&p->tick, tick, memory_order_relaxed);
@@ -6419,18 +6922,20 @@ static WEFT__NOINLINE void yield_slow(weft__p *p) {
             return;
     }
     weft__m *m = weft__m_self();
-    leave(m, m->cur, yield_after, m->cur, false);
+    weft__g *g = atomic_load_explicit(&m->cur, memory_order_relaxed);
+    leave(m, g, yield_after, g, false);
 }
 
 void weft_yield(void) {
     weft__m *m = weft__m_self();
-    weft__g *g = m ? m->cur : NULL;
+    weft__g *g = m ? atomic_load_explicit(&m->cur, memory_order_relaxed) : NULL;
     if (!g) {
         sched_yield();
         return;
     }
     weft__p *p = m->p;
-    if (WEFT__UNLIKELY(rt.seeded) || runq_empty(p)) {
+    if (WEFT__UNLIKELY(atomic_load_explicit(&p->slow, memory_order_relaxed)) ||
+        runq_empty(p)) {
         yield_slow(p);
         return;
     }
@@ -6446,7 +6951,7 @@ size_t weft_goroutines(void) {
     if (!atomic_load_explicit(&rt.started, memory_order_acquire))
         return 0;
     long n = weft__g_live_threads();
-    for (int i = 0; i < rt.nprocs; i++)
+    for (int i = 0, np = nps(); i < np; i++)
         n += atomic_load_explicit(&rt.ps[i]->gc.nlive, memory_order_acquire);
     return n > 0 ? (size_t)n : 0;
 }
@@ -6462,16 +6967,244 @@ void weft__leave(weft__g *g, void (*after)(weft__m *, void *), void *arg) {
     leave(m, g, after, arg, false);
 }
 
-/* ---- workers and the runtime's life ------------------------------------- */
+/* ---- hand-off: retired Ps and spare Ms -----------------------------------
+ *
+ * Who may move a P: only its own M gives it up (p_release, on g0, once the
+ * P is retired), and only the monitor gives a free P to an M
+ * (weft__sched_handoff), both under rt.m_lock; the M it is given to is a
+ * spare asleep on its futex word or a thread not started yet, so the P is
+ * never run by two Ms.  The retired P's goroutines go to the global queue
+ * before the P is freed, and wakep runs after: none is lost. */
+
+/* Goroutines gathered for the global queue. */
+typedef struct glist {
+    weft__g *head, *tail;
+    size_t n;
+} glist;
+
+static void glist_add(glist *l, weft__g *g) {
+    g->link = NULL;
+    if (l->tail)
+        l->tail->link = g;
+    else
+        l->head = g;
+    l->tail = g;
+    l->n++;
+}
+
+/* Queue them, and wake a worker for them; how many. */
+static size_t glist_queue(glist *l) {
+    if (l->n) {
+        weft__gq_put_list(l->head, l->tail, l->n);
+        wakep();
+    }
+    return l->n;
+}
+
+/* m's P p was retired and its goroutine has switched: queue p's goroutines
+ * for the active Ps, free p and make m a spare. */
+static void p_release(weft__m *m, weft__p *p) {
+    if (p->spinning) { /* woken as a spinner: pass that on */
+        stop_spinning(p);
+        wakep();
+    }
+    if (poller_mine(p))
+        poller_release();
+    glist l = {0};
+    for (weft__g *g;
+         (g = next_take(&p->next, rt.next_fenced)) || (g = ring_get(&p->q));)
+        glist_add(&l, g);
+    glist_queue(&l);
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_m("P lost");
+    weft__lock_acquire(&rt.m_lock);
+    atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
+    p->idle_next = rt.free_ps;
+    rt.free_ps = p;
+    m->p = NULL;
+    m->spare = true;
+    m->spare_next = rt.spares;
+    rt.spares = m;
+    weft__m_arm(m);
+    weft__lock_release(&rt.m_lock);
+    atomic_fetch_sub(&rt.nheld, 1);
+}
+
+/* m is a spare: wait to be given a P (true), or end (false) after
+ * SPARE_LINGER unused or when the runtime stops. */
+static bool spare_wait(weft__m *m) {
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_m("spare");
+    for (;;) {
+        bool woken = weft__m_sleep_for(m, SPARE_LINGER);
+        weft__lock_acquire(&rt.m_lock);
+        if (m->p) {
+            weft__lock_release(&rt.m_lock);
+            return true;
+        }
+        if (woken && !atomic_load(&rt.stopping)) { /* spurious */
+            weft__m_arm(m);
+            weft__lock_release(&rt.m_lock);
+            continue;
+        }
+        if (!atomic_load(&rt.stopping)) { /* unused for SPARE_LINGER */
+            weft__m **q = &rt.spares;
+            while (*q != m)
+                q = &(*q)->spare_next;
+            *q = m->spare_next;
+            m->spare = false;
+            /* nobody joins it: the next new M reuses the struct (m_get) */
+            pthread_detach(pthread_self());
+            m->joined = true;
+            m->spare_next = rt.ended;
+            rt.ended = m;
+        }
+        atomic_fetch_sub(&rt.nthreads, 1);
+        weft__lock_release(&rt.m_lock);
+        if (WEFT__UNLIKELY(weft__tracing()))
+            weft__trace_m("M exit");
+        return false;
+    }
+}
 
 /* Each M's loop (thread.c starts it). */
 static void m_loop(weft__m *m) {
+    if (WEFT__UNLIKELY(weft__tracing()) && m->id >= rt.nprocs)
+        weft__trace_m("M new"); /* started for a hand-off */
     for (;;) {
         weft__g *g = find_runnable(m->p);
-        if (!g)
-            break;
-        run(m, g);
+        if (g) {
+            run(m, g);
+            continue;
+        }
+        if (atomic_load(&rt.stopping))
+            return;
+        p_release(m, m->p);
+        if (!spare_wait(m))
+            return;
     }
+}
+
+static uint64_t m_rng_seed(int id) {
+    return (rt.seed + (uint64_t)id + 1) * 0x9E3779B97F4A7C15ull | 1;
+}
+
+/* Under rt.m_lock: an M struct for a new thread, NULL if out of memory. */
+static weft__m *m_get(void) {
+    weft__m *m = rt.ended;
+    if (m) { /* its thread is detached, and past its last use of m */
+        rt.ended = m->spare_next;
+        m->joined = false;
+        return m;
+    }
+    if (!(m = weft__m_new(rt.nms)))
+        return NULL;
+    m->rng = m_rng_seed(m->id);
+    rt.ms[rt.nms++] = m;
+    return m;
+}
+
+/* Under rt.m_lock: a free P, NULL if out of memory. */
+static weft__p *p_get(void) {
+    weft__p *p = rt.free_ps;
+    if (p) {
+        rt.free_ps = p->idle_next;
+        atomic_store_explicit(&p->slow, 0, memory_order_relaxed);
+        return p;
+    }
+    int n = atomic_load_explicit(&rt.nps, memory_order_relaxed);
+    if (!(p = weft__p_new(n)))
+        return NULL;
+    rt.ps[n] = p;
+    atomic_store_explicit(&rt.nps, n + 1, memory_order_release);
+    return p;
+}
+
+/* v, once retired, sleeps nowhere: it must reach find_runnable's check. */
+static void p_unidle(weft__p *v) {
+    if (atomic_load_explicit(&v->idle, memory_order_relaxed) && idle_remove(v))
+        weft__m_wake(p_m(v));
+    if (poller_mine(v))
+        weft__netpoll_break();
+}
+
+int weft__sched_handoff(weft__p *v) {
+    weft__lock_acquire(&rt.m_lock);
+    if (retired(v) || !p_m(v)) {
+        weft__lock_release(&rt.m_lock);
+        return 0;
+    }
+    weft__m *m = rt.spares;
+    bool fresh = !m;
+    if (fresh && atomic_load(&rt.nthreads) >= rt.max_threads) {
+        weft__lock_release(&rt.m_lock);
+        return -EAGAIN;
+    }
+    weft__p *p = p_get();
+    if (p && fresh)
+        m = m_get();
+    if (!m) {
+        if (p) {
+            p->idle_next = rt.free_ps;
+            rt.free_ps = p;
+        }
+        weft__lock_release(&rt.m_lock);
+        return -ENOMEM;
+    }
+    if (!fresh) {
+        rt.spares = m->spare_next;
+        m->spare = false;
+    }
+    m->p = p;
+    atomic_store_explicit(&p->m, m, memory_order_relaxed);
+    int err = fresh ? weft__m_start(m, m_loop) : 0;
+    if (err) {
+        m->p = NULL;
+        atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
+        p->idle_next = rt.free_ps;
+        rt.free_ps = p;
+        m->spare_next = rt.ended;
+        rt.ended = m;
+        m->joined = true; /* no thread to join */
+        weft__lock_release(&rt.m_lock);
+        return -err;
+    }
+    if (fresh)
+        atomic_fetch_add(&rt.nthreads, 1);
+    atomic_fetch_add(&rt.nheld, 1);
+    atomic_fetch_or(&v->slow, WEFT__P_RETIRED);
+    weft__lock_release(&rt.m_lock);
+    if (WEFT__UNLIKELY(weft__tracing())) {
+        weft__m *held = p_m(v);
+        weft__g *g = atomic_load_explicit(&held->cur, memory_order_acquire);
+        weft__trace_handoff(v->id, held->id, m->id,
+                            g ? __atomic_load_n(&g->id, __ATOMIC_RELAXED) : 0);
+    }
+    if (!fresh)
+        weft__m_wake(m);
+    p_unidle(v);
+    weft__sched_rescue(v);
+    return 0;
+}
+
+/* The monitor's scratch ring for what it steals: only its thread calls
+ * weft__sched_rescue. */
+static weft__runq rescue_ring;
+
+size_t weft__sched_rescue(weft__p *v) {
+    glist l = {0};
+    weft__g *g;
+    /* a bounded number of halves: v's goroutine may be refilling it */
+    for (int i = 0; i < 8 && (g = runq_steal(&rescue_ring, &v->q)); i++) {
+        glist_add(&l, g);
+        while ((g = ring_get(&rescue_ring)))
+            glist_add(&l, g);
+    }
+    if ((g = next_steal(&v->next, rt.next_fenced)))
+        glist_add(&l, g);
+    if (l.n && WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_steal(v->id);
+    return glist_queue(&l);
 }
 
 static int procs_default(void) {
@@ -6496,14 +7229,31 @@ static void seed_init(void) {
     rt.seed_rng = (rt.seed + 1) * 0xD1B54A32D192ED03ull | 1;
 }
 
-/* The first n Ps and their Ms (see weft__p_free for flush). */
-static void procs_free(int n, bool flush) {
-    for (int i = 0; i < n; i++) {
-        free(rt.ps[i]->m);
+/* Every P and M (see weft__p_free for flush). */
+static void procs_free(bool flush) {
+    for (int i = 0, n = nps(); i < n; i++)
         weft__p_free(rt.ps[i], flush);
-    }
+    for (int i = 0; i < rt.nms; i++)
+        free(rt.ms[i]);
     free(rt.ps);
+    free(rt.ms);
     rt.ps = NULL;
+    rt.ms = NULL;
+    atomic_store(&rt.nps, 0);
+    rt.nms = 0;
+}
+
+/* WEFT_MAXTHREADS: the threads that run goroutines, at least procs. */
+static int max_threads(void) {
+    const char *env = getenv("WEFT_MAXTHREADS");
+    long v = WEFT__MAX_THREADS;
+    if (env && *env) {
+        char *end;
+        long e = strtol(env, &end, 10);
+        if (*end == 0 && e > 0 && e <= 65536)
+            v = e;
+    }
+    return v < rt.nprocs ? rt.nprocs : (int)v;
 }
 
 int weft__sched_config(const weft_config *cfg) {
@@ -6517,6 +7267,7 @@ int weft__sched_config(const weft_config *cfg) {
     rt.nprocs = cfg && cfg->procs > 0 ? cfg->procs : procs_default();
     if (rt.seeded)
         rt.nprocs = 1;
+    rt.max_threads = max_threads();
     rt.stack_size =
         cfg && cfg->stack_size ? cfg->stack_size : WEFT_DEFAULT_STACK;
     atomic_store(&rt.stopping, false);
@@ -6524,61 +7275,83 @@ int weft__sched_config(const weft_config *cfg) {
     return rt.nprocs;
 }
 
-/* The first n Ms were started: stop and join them. */
-static void ms_stop(int n) {
+/* Stop and join every M that was started. */
+static void ms_stop(void) {
     atomic_store(&rt.stopping, true);
+    weft__lock_acquire(&rt.m_lock);
+    int n = rt.nms;
+    weft__lock_release(&rt.m_lock);
     for (int i = 0; i < n; i++)
-        weft__m_wake(rt.ps[i]->m);
+        weft__m_wake(rt.ms[i]);
     for (int i = 0; i < n; i++) {
         weft__netpoll_break();
-        weft__m_join(rt.ps[i]->m);
+        weft__lock_acquire(&rt.m_lock); /* a spare may be ending detached */
+        bool joined = rt.ms[i]->joined;
+        rt.ms[i]->joined = true;
+        weft__lock_release(&rt.m_lock);
+        if (!joined)
+            weft__m_join(rt.ms[i]);
     }
 }
 
 int weft__sched_start(void) {
-    rt.ps = calloc((size_t)rt.nprocs, sizeof *rt.ps);
-    if (!rt.ps)
+    rt.ps = calloc((size_t)rt.max_threads, sizeof *rt.ps);
+    rt.ms = calloc((size_t)rt.max_threads, sizeof *rt.ms);
+    if (!rt.ps || !rt.ms) {
+        procs_free(true);
         return -ENOMEM;
-    for (int i = 0; i < rt.nprocs; i++) {
-        weft__p *p = weft__p_new(i);
-        weft__m *m = p ? weft__m_new(i) : NULL;
-        if (!m) {
-            free(p);
-            procs_free(i, true);
-            return -ENOMEM;
-        }
-        m->rng = (rt.seed + (uint64_t)i + 1) * 0x9E3779B97F4A7C15ull | 1;
-        m->p = p;
-        p->m = m;
-        rt.ps[i] = p;
     }
     for (int i = 0; i < rt.nprocs; i++) {
-        if (weft__m_start(rt.ps[i]->m, m_loop) != 0) {
-            ms_stop(i);
-            procs_free(rt.nprocs, true);
+        weft__lock_acquire(&rt.m_lock);
+        weft__p *p = p_get();
+        weft__m *m = p ? m_get() : NULL;
+        weft__lock_release(&rt.m_lock);
+        if (!m) {
+            procs_free(true);
+            return -ENOMEM;
+        }
+        m->p = p;
+        atomic_store_explicit(&p->m, m, memory_order_relaxed);
+        if (rt.seeded)
+            atomic_store_explicit(&p->slow, WEFT__P_SEEDED,
+                                  memory_order_relaxed);
+        m->joined = true; /* until its thread starts */
+    }
+    for (int i = 0; i < rt.nprocs; i++) {
+        if (weft__m_start(rt.ms[i], m_loop) != 0) {
+            ms_stop();
+            procs_free(true);
             return -EAGAIN;
         }
+        rt.ms[i]->joined = false;
+        atomic_fetch_add(&rt.nthreads, 1);
     }
     atomic_store_explicit(&rt.started, true, memory_order_release);
     return 0;
 }
 
 /* The scheduler's memory and counts, back to a stopped runtime's, once no
- * worker runs (joined, or gone in a forked child: see weft__p_free). */
+ * M runs (joined, or gone in a forked child: see weft__p_free). */
 static void sched_free(bool flush) {
-    procs_free(rt.nprocs, flush);
+    procs_free(flush);
     weft__gq_release();
     rt.idle = NULL;
+    rt.free_ps = NULL;
+    rt.spares = NULL;
+    rt.ended = NULL;
     atomic_store(&rt.nidle, 0);
     atomic_store(&rt.nspinning, 0);
+    atomic_store(&rt.nthreads, 0);
+    atomic_store(&rt.nheld, 0);
     atomic_store(&rt.poller, 0);
     atomic_store(&rt.poll_woken, 0);
+    atomic_store(&rt.mon_word, MON_AWAKE);
     weft__g_release_all();
 }
 
 void weft__sched_stop(void) {
     atomic_store(&rt.started, false);
-    ms_stop(rt.nprocs);
+    ms_stop();
     sched_free(true);
 }
 
@@ -6586,10 +7359,12 @@ void weft__sched_atfork(int phase) {
     if (phase == 0) {
         weft__g_atfork(0);
         weft__gq_atfork(0);
+        weft__lock_acquire(&rt.m_lock);
         weft__lock_acquire(&rt.idle_lock);
         return;
     }
     weft__lock_release(&rt.idle_lock);
+    weft__lock_release(&rt.m_lock);
     weft__gq_atfork(phase);
     weft__g_atfork(phase);
     if (phase == 2)
@@ -6605,23 +7380,91 @@ void weft__sched_forget(void) {
     atomic_store(&rt.stopping, false);
 }
 
-/* ---- introspection for debug.c ------------------------------------------ */
+/* ---- for the monitor (monitor.h) and the deadlock detector ------------ */
+
+int weft__sched_nps(void) {
+    return nps();
+}
+
+weft__p *weft__sched_p(int i) {
+    return rt.ps[i];
+}
+
+bool weft__sched_seeded(void) {
+    return rt.seeded;
+}
+
+/* The poller is asleep in epoll (not searching, not handing the role on). */
+static bool poller_asleep(void) {
+    return atomic_load(&rt.poller) &&
+           atomic_load(&rt.poll_deadline) != POLL_AWAKE;
+}
+
+bool weft__sched_p_asleep(weft__p *p) {
+    return atomic_load_explicit(&p->idle, memory_order_relaxed) ||
+           (poller_mine(p) && poller_asleep());
+}
+
+bool weft__sched_watched(void) {
+    return poller_asleep() || atomic_load(&rt.nidle) > 0;
+}
+
+/* Nothing runs: every active P sleeps and no retired one is held. */
+static bool all_asleep(void) {
+    return atomic_load(&rt.nheld) == 0 &&
+           atomic_load(&rt.nidle) + poller_asleep() >= rt.nprocs;
+}
+
+/*
+ * The monitor's sleep.  A timed one (ns >= 0) ends early only at shutdown.
+ * The deep one (ns < 0) lasts while every P sleeps; its Dekker pair with
+ * mon_kick: the monitor publishes MON_ASLEEP, then checks that every P
+ * sleeps; a P that leaves its sleep has published that (its removal from
+ * the idle list, or POLL_AWAKE), then reads the word; all seq_cst, so one
+ * of the two sees the other.
+ */
+void weft__sched_mon_sleep(int64_t ns) {
+    if (ns >= 0) {
+        weft__futex_wait(&rt.mon_word, MON_AWAKE, ns);
+        return;
+    }
+    atomic_store(&rt.mon_word, MON_ASLEEP);
+    while (all_asleep() && atomic_load(&rt.mon_word) == MON_ASLEEP)
+        weft__futex_wait(&rt.mon_word, MON_ASLEEP, -1);
+    atomic_store(&rt.mon_word, MON_AWAKE);
+}
+
+void weft__sched_mon_wake(void) {
+    atomic_store(&rt.mon_word, MON_AWAKE);
+    weft__futex_wake(&rt.mon_word, 1);
+}
+
+int weft__sched_threads(void) {
+    return atomic_load(&rt.nthreads);
+}
+
+int weft__sched_threads_max(void) {
+    return rt.max_threads;
+}
 
 bool weft__sched_quiet(uint64_t *epoch) {
     /* ticks first: a worker seen idle afterwards must bump its tick before
      * it can run anything (see deadlock.c).  While stopping, exiting
-     * workers still count as idle. */
+     * workers still count as idle.  A retired P still held means a
+     * goroutine runs in C. */
     uint64_t e = 0;
-    for (int i = 0; i < rt.nprocs; i++)
+    for (int i = 0, n = nps(); i < n; i++)
         e += atomic_load(&rt.ps[i]->tick);
     *epoch = e;
     return atomic_load(&rt.nidle) == rt.nprocs - 1 &&
-           !atomic_load(&rt.stopping);
+           atomic_load(&rt.nheld) == 0 && !atomic_load(&rt.stopping);
 }
 #undef FAIR_TICK
-#undef LOOK_NS
+#undef MON_ASLEEP
+#undef MON_AWAKE
 #undef NEXT_STREAK
 #undef POLL_AWAKE
+#undef SPARE_LINGER
 #undef SPAWN_FENCE
 #undef STEAL_ROUNDS
 #undef rt
@@ -8155,7 +8998,7 @@ WEFT__NOINLINE weft__m *weft__m_self(void) {
 WEFT__NOINLINE struct weft__g *weft__curg(void) {
     __asm__ volatile("" ::: "memory");
     weft__m *m = tls_m;
-    return m ? m->cur : NULL;
+    return m ? atomic_load_explicit(&m->cur, memory_order_relaxed) : NULL;
 }
 
 weft__m *weft__m_new(int id) {
@@ -8192,6 +9035,17 @@ static void *m_main(void *arg) {
 int weft__m_start(weft__m *m, void (*loop)(weft__m *m)) {
     m->loop = loop;
     return weft__thread_start(&m->thread, NULL, m_main, m);
+}
+
+bool weft__m_sleep_for(weft__m *m, int64_t ns) {
+    int64_t until = weft_now() + ns;
+    while (!atomic_load_explicit(&m->sleep_word, memory_order_acquire)) {
+        int64_t left = until - weft_now();
+        if (left <= 0)
+            return false;
+        weft__futex_wait(&m->sleep_word, 0, left);
+    }
+    return true;
 }
 
 void weft__m_join(weft__m *m) {
@@ -8499,15 +9353,20 @@ void weft__timers_atfork(int phase) {
     weft__lock_release(&th.lock);
 }
 
+#define name_of weft__trace_name_of
 #line 1 "src/trace.c"
 /* SPDX-License-Identifier: MIT */
 /*
  * WEFT_TRACE=path: a Chrome trace-event JSON file of what the scheduler did
  * (open it in https://ui.perfetto.dev or chrome://tracing).
  *
- * Recording.  Each worker appends to its own buffer, found through a
- * thread-local pointer, without any lock.  Plain threads (spawning or
- * waking goroutines from main, say) share one buffer under a spin lock.
+ * Recording.  Each of weft's threads (an M, by its id, and the monitor)
+ * appends to its own buffer, found through a thread-local pointer, without
+ * any lock.  An M's buffer is made the first time a thread of that id
+ * starts, in a slot of a fixed array that never moves, so threads starting
+ * while others record need no more than tr.lock to fill their slot.  Plain
+ * threads (spawning or waking goroutines from main, say) share one buffer
+ * under a spin lock.
  * A buffer is a list of chunks that never move; after writing an event the
  * writer publishes the chunk's new length with a release store, so the
  * file can be written at exit while workers still run: the writer of the
@@ -8516,19 +9375,22 @@ void weft__timers_atfork(int phase) {
  * weft_shutdown and the one rewritten at exit both hold the whole run.
  * Past MAX_EVENTS a buffer drops events and counts them.
  *
- * Events.  Per worker (tid = worker id): an "X" slice for each stretch a
- * goroutine ran, named after it; instants for spawn, block (with reason
- * and object), wake, steal (from which worker) and park (worker idle).
+ * Events.  Per M (track "M<id>", tid = the M id): an "X" slice for each
+ * stretch a goroutine ran, named after it; instants for spawn, block (with
+ * reason and object), wake, steal (from which worker), park (worker idle)
+ * and the thread's own hand-off steps ("P lost", "spare", "M new", "M
+ * exit").  On the monitor's track: "handoff" (which P, from which M to
+ * which, and the goroutine that held the old one).
  * Goroutine names are recorded once, at spawn, and looked up when the file
  * is written.
  *
  * Cost when off: each hook (in sched.c, waiter.c and the inline unpark of
  * every waker) is one predictable branch on a flag.
  */
-#line 27 "src/trace.c"
-#line 28 "src/trace.c"
-#line 29 "src/trace.c"
-#line 30 "src/trace.c"
+#line 34 "src/trace.c"
+#line 35 "src/trace.c"
+#line 36 "src/trace.c"
+#line 37 "src/trace.c"
 
 #include <stdio.h>
 #include <string.h>
@@ -8538,8 +9400,20 @@ void weft__timers_atfork(int phase) {
 #define CHUNK_EVENTS 4096
 #define MAX_EVENTS ((size_t)1 << 20)
 #define MAX_THREAD_NAMES 64
+#define MAX_MS 1024        /* M ids with a buffer of their own */
+#define MONITOR_TID MAX_MS /* the monitor's track, beside the Ms' */
 
-enum { EV_RUN, EV_NAME, EV_SPAWN, EV_BLOCK, EV_WAKE, EV_STEAL, EV_PARK };
+enum {
+    EV_RUN,
+    EV_NAME,
+    EV_SPAWN,
+    EV_BLOCK,
+    EV_WAKE,
+    EV_STEAL,
+    EV_PARK,
+    EV_HANDOFF,
+    EV_M,
+};
 
 typedef struct event {
     int64_t ts; /* ns since the trace started */
@@ -8552,6 +9426,7 @@ typedef struct event {
             const char *why;
             const void *obj;
             int victim;
+            int p, from_m, to_m; /* a handoff */
         } x;
         char name[32];
     } u;
@@ -8576,9 +9451,9 @@ atomic_bool weft__trace_on;
 static struct {
     char *path;
     int64_t t0;
-    weft__lock lock; /* the workers array, the threads buffer, writing */
-    tbuf **workers;
-    int nworkers;
+    weft__lock lock; /* making an M's buffer, the threads buffer, writing */
+    _Atomic(tbuf *) ms[MAX_MS];
+    tbuf monitor;
     tbuf threads;
     bool forked; /* a fork's child: the file and the buffers are the parent's */
 } tr;
@@ -8649,9 +9524,13 @@ void weft__trace_spawn(const weft__g *g) {
         record(EV_NAME, g->id, fill_name, g->name);
 }
 
+/* A thread without a buffer of its own (an M id past MAX_MS, or no memory
+ * for it) records on the shared one, without run slices: it has nowhere to
+ * keep a slice's start. */
 void weft__trace_run(const weft__g *g) {
     (void)g;
-    tls_buf->run_start = weft_now() - tr.t0;
+    if (tls_buf)
+        tls_buf->run_start = weft_now() - tr.t0;
 }
 
 static void fill_run(event *e, const void *arg) {
@@ -8661,7 +9540,10 @@ static void fill_run(event *e, const void *arg) {
 }
 
 void weft__trace_stop(const weft__g *g) {
-    record(EV_RUN, g->id, fill_run, 0);
+    if (tls_buf)
+        record(EV_RUN, g->id, fill_run, 0);
+    else
+        atomic_fetch_add_explicit(&tr.threads.dropped, 1, memory_order_relaxed);
 }
 
 static void fill_block(event *e, const void *arg) {
@@ -8690,8 +9572,50 @@ void weft__trace_idle(void) {
     record(EV_PARK, 0, NULL, 0);
 }
 
+typedef struct handoff {
+    int p, from_m, to_m;
+} handoff;
+
+static void fill_handoff(event *e, const void *arg) {
+    const handoff *h = arg;
+    e->u.x.p = h->p;
+    e->u.x.from_m = h->from_m;
+    e->u.x.to_m = h->to_m;
+}
+
+void weft__trace_handoff(int p, int from_m, int to_m, uint64_t g) {
+    if (weft__tracing())
+        record(EV_HANDOFF, g, fill_handoff, &(handoff){p, from_m, to_m});
+}
+
+static void fill_m(event *e, const void *arg) {
+    e->u.x.why = arg;
+}
+
+void weft__trace_m(const char *what) {
+    if (weft__tracing())
+        record(EV_M, 0, fill_m, what);
+}
+
 /* ---- setup --------------------------------------------------------------- */
 
+/* M id's buffer, made on first use; NULL without memory for it.  A slot
+ * is written once, under tr.lock, and never moves or changes after. */
+static tbuf *m_buf(int id) {
+    tbuf *b = atomic_load_explicit(&tr.ms[id], memory_order_acquire);
+    if (b)
+        return b;
+    weft__lock_acquire(&tr.lock);
+    b = atomic_load_explicit(&tr.ms[id], memory_order_relaxed);
+    if (!b && (b = calloc(1, sizeof *b)))
+        atomic_store_explicit(&tr.ms[id], b, memory_order_release);
+    weft__lock_release(&tr.lock);
+    return b;
+}
+
+/* The buffers of the first nprocs Ms are made here, so that tracing is off
+ * from the start rather than short of them; later Ms make theirs as they
+ * start (weft__trace_thread). */
 void weft__trace_init(int nprocs) {
     const char *path = getenv("WEFT_TRACE");
     if (tr.forked || (!tr.path && (!path || !*path)))
@@ -8701,17 +9625,10 @@ void weft__trace_init(int nprocs) {
         tr.path = strdup(path);
         tr.t0 = weft_now();
     }
-    if (nprocs > tr.nworkers) {
-        tbuf **w = realloc(tr.workers, (size_t)nprocs * sizeof *w);
-        for (int i = tr.nworkers; w && i < nprocs; i++)
-            w[i] = calloc(1, sizeof *w[i]);
-        if (w) {
-            tr.workers = w;
-            tr.nworkers = nprocs;
-        }
-    }
-    bool ok = tr.path && tr.nworkers >= nprocs;
+    bool ok = tr.path;
     weft__lock_release(&tr.lock);
+    for (int i = 0; ok && i < nprocs && i < MAX_MS; i++)
+        ok = m_buf(i);
     atomic_store(&weft__trace_on, ok);
 }
 
@@ -8726,7 +9643,9 @@ void weft__trace_atfork_child(void) {
 
 void weft__trace_thread(int wid) {
     if (weft__tracing())
-        tls_buf = tr.workers[wid];
+        tls_buf = wid == -1                  ? &tr.monitor
+                  : wid >= 0 && wid < MAX_MS ? m_buf(wid)
+                                             : NULL;
 }
 
 /* ---- the file ------------------------------------------------------------ */
@@ -8816,7 +9735,7 @@ static void note_tid(writer *w, int tid) {
 static void put_event(writer *w, const event *e, int tid) {
     static const char *const names[] = {
         [EV_SPAWN] = "spawn", [EV_BLOCK] = "block", [EV_WAKE] = "wake",
-        [EV_STEAL] = "steal", [EV_PARK] = "park",
+        [EV_STEAL] = "steal", [EV_PARK] = "park",   [EV_HANDOFF] = "handoff",
     };
     if (e->kind == EV_NAME)
         return;
@@ -8833,11 +9752,15 @@ static void put_event(writer *w, const event *e, int tid) {
         fprintf(w->f, ",\"dur\":%lld.%03lld", (long long)(e->u.x.dur / 1000),
                 (long long)(e->u.x.dur % 1000));
     } else {
-        put_head(w, names[e->kind], "i", e->ts, tid);
+        put_head(w, e->kind == EV_M ? e->u.x.why : names[e->kind], "i", e->ts,
+                 tid);
     }
     if (e->kind == EV_STEAL) {
         fprintf(w->f, ",\"args\":{\"from\":%d", e->u.x.victim);
-    } else if (e->kind == EV_PARK) {
+    } else if (e->kind == EV_HANDOFF) {
+        fprintf(w->f, ",\"args\":{\"p\":%d,\"from\":%d,\"to\":%d,\"g\":%llu",
+                e->u.x.p, e->u.x.from_m, e->u.x.to_m, (unsigned long long)e->g);
+    } else if (e->kind == EV_PARK || e->kind == EV_M) {
         fputs(",\"args\":{", w->f);
     } else {
         fprintf(w->f, ",\"args\":{\"g\":%llu", (unsigned long long)e->g);
@@ -8855,20 +9778,32 @@ static void put_event(writer *w, const event *e, int tid) {
     fputs("}}", w->f);
 }
 
-static void put_thread_name(writer *w, int tid, const char *fmt, int id,
+static void put_thread_name(writer *w, int tid, const char *name,
                             size_t dropped) {
-    char buf[64];
-    snprintf(buf, sizeof buf, fmt, id);
     put_head(w, "thread_name", "M", 0, tid);
     fputs(",\"args\":{\"name\":", w->f);
-    put_json_str(w->f, buf);
+    put_json_str(w->f, name);
     fprintf(w->f, ",\"dropped_events\":%zu}}", dropped);
+}
+
+/* One track: its name, then its events. */
+static void put_track(writer *w, tbuf *b, int tid, const char *name) {
+    put_thread_name(w, tid, name, atomic_load(&b->dropped));
+    each_event(b, put_event, w, tid);
+}
+
+/* M id's buffer or NULL, for the file's writer: it holds tr.lock, under
+ * which every slot is filled. */
+static tbuf *m_slot(int id) {
+    return atomic_load_explicit(&tr.ms[id], memory_order_relaxed);
 }
 
 static void write_file(FILE *f) {
     writer w = {.f = f, .pid = (int)getpid()};
-    for (int i = 0; i < tr.nworkers; i++)
-        each_event(tr.workers[i], collect_name, &w, i);
+    char name[32];
+    for (int i = 0; i < MAX_MS; i++)
+        if (m_slot(i))
+            each_event(m_slot(i), collect_name, &w, i);
     each_event(&tr.threads, collect_name, &w, -1);
     if (w.nnames)
         qsort(w.names, w.nnames, sizeof *w.names, gname_cmp);
@@ -8877,15 +9812,19 @@ static void write_file(FILE *f) {
             "{\"name\":\"process_name\",\"ph\":\"M\",\"ts\":0,\"pid\":%d,"
             "\"tid\":0,\"args\":{\"name\":\"weft\"}}",
             w.pid);
-    for (int i = 0; i < tr.nworkers; i++) {
-        put_thread_name(&w, i, "worker %d", i,
-                        atomic_load(&tr.workers[i]->dropped));
-        each_event(tr.workers[i], put_event, &w, i);
+    for (int i = 0; i < MAX_MS; i++) {
+        if (!m_slot(i))
+            continue;
+        snprintf(name, sizeof name, "M%d", i);
+        put_track(&w, m_slot(i), i, name);
     }
+    if (atomic_load(&tr.monitor.head))
+        put_track(&w, &tr.monitor, MONITOR_TID, "monitor");
     each_event(&tr.threads, put_event, &w, -1);
-    for (int i = 0; i < w.ntids; i++)
-        put_thread_name(&w, w.tids[i], "thread %d", w.tids[i],
-                        atomic_load(&tr.threads.dropped));
+    for (int i = 0; i < w.ntids; i++) {
+        snprintf(name, sizeof name, "thread %d", w.tids[i]);
+        put_thread_name(&w, w.tids[i], name, atomic_load(&tr.threads.dropped));
+    }
     fputs("\n]}\n", f);
     free(w.names);
 }
@@ -8906,7 +9845,10 @@ void weft__trace_flush(void) {
 }
 #undef CHUNK_EVENTS
 #undef MAX_EVENTS
+#undef MAX_MS
 #undef MAX_THREAD_NAMES
+#undef MONITOR_TID
+#undef name_of
 
 #define deadline_fire weft__waiter_deadline_fire
 #define reg weft__waiter_reg
@@ -9068,10 +10010,13 @@ void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
  * caller's frame address.  weft__park_init (through weft__park_diag_init)
  * moves it into the park only when that park lies just below the recorded
  * frame on the same stack, so a site left behind by a call that did not
- * block, on another goroutine that ran on this thread, is never shown.
+ * block, on another goroutine that ran on this thread, is never shown.  A
+ * spawn (go.c) takes it for the new goroutine through the same check.
  */
 
-/* How far below the weft__site frame the park of the same call may lie. */
+/* How far below the weft__site frame the park of the same call may lie (a
+ * spawn checks its own frame, which is the weft__site frame when the user
+ * called it directly). */
 #define SITE_REACH (16 * 1024)
 
 static struct {
@@ -9100,17 +10045,22 @@ __attribute__((noinline)) void weft__site(const char *file, int line) {
     tls_site.frame = __builtin_frame_address(0);
 }
 
-void weft__park_diag_init(weft__park *p) {
-    const char *at = (const char *)p;
-    p->site_file = NULL;
-    p->site_line = 0;
-    p->tdeadline = -1;
-    if (tls_site.file && at < tls_site.frame &&
-        tls_site.frame - at < SITE_REACH) {
-        p->site_file = tls_site.file;
-        p->site_line = tls_site.line;
-    }
+weft__callsite weft__site_take(const void *here) {
+    weft__callsite s = {tls_site.file, tls_site.line};
     tls_site.file = NULL;
+    /* here at or below the frame and within SITE_REACH of it: one
+     * unsigned compare */
+    if (!s.file ||
+        (uintptr_t)tls_site.frame - (uintptr_t)here >= (uintptr_t)SITE_REACH)
+        return (weft__callsite){NULL, 0};
+    return s;
+}
+
+void weft__park_diag_init(weft__park *p) {
+    weft__callsite s = weft__site_take(p);
+    p->site_file = s.file;
+    p->site_line = s.line;
+    p->tdeadline = -1;
 }
 
 void weft__thread_blocked(weft__park *p, bool on) {

@@ -123,7 +123,33 @@ WEFT_API int weft_shutdown(void);
  * child has no signal registrations (weft_signal_notify, weft_signal_ctx):
  * the signals they caught are back to their earlier dispositions there. */
 
-/* Number of worker threads. */
+/* Number of worker slots (Go's GOMAXPROCS): how many goroutines run at
+ * once, each on a thread of its own.
+ *
+ * No goroutine can stall the others by holding its thread.  A goroutine
+ * that keeps its thread without calling weft (a CPU loop, a plain blocking
+ * call: read(2) on a blocking descriptor, getaddrinfo, sleep, a database
+ * client) for more than about 2 ms while other goroutines wait loses its
+ * worker slot to another thread (a spare one, or a new one): the others go
+ * on with weft_procs() threads.  It keeps its own thread for as long as it
+ * stays in C; when it next blocks, yields or returns, that thread gives
+ * the slot up and waits as a spare (spares end after 10 s unused).  Limits:
+ *   - a spinning goroutine still burns its core, and a blocking call holds
+ *     its thread while it lasts: weft_blocking remains the cheap way that
+ *     needs no detection and no extra thread;
+ *   - WEFT_MAXTHREADS=n (default 256, at least procs) caps the threads that
+ *     run goroutines, held ones and spares included.  At the cap nothing is
+ *     handed off: goroutines queued behind held threads wait until one
+ *     comes back, and stderr gets one line naming WEFT_MAXTHREADS;
+ *   - after a hand-off a goroutine may keep running in C beside the procs
+ *     slots until it next switches (more threads than procs run then);
+ *   - under WEFT_SEED nothing is handed off (a schedule from a seed must
+ *     not depend on time).
+ * WEFT_HOGWARN=ms names, once on stderr, each goroutine the first time it
+ * holds its thread that long (its id, name and spawn site).  Both are read
+ * at start-up.  See errno and thread-locals above: a goroutine resumes on
+ * another thread after a weft call that blocks or yields, as before; one
+ * stuck in C keeps its thread until then. */
 WEFT_API int weft_procs(void);
 
 /* Goroutines started with weft_go* that have not returned yet. */
@@ -736,6 +762,9 @@ WEFT_API weft_ctx *weft_signal_ctx(weft_ctx *parent, const int *signals,
  * <state> is running, runnable or waiting; <what> names the operation and
  * its object (e.g. "chan receive 0x5581c0a0", "mutex 0x...", "sleep, 1.5s
  * left", "fd read 7"); <file:line> is the blocking call's site, or ?.
+ * A running goroutine's <what> is how long it has held its thread, as
+ * "on its thread 0.152s" (", P handed off" once its worker slot went to
+ * another thread), and its <file:line> the weft_go* call that started it.
  * SIGQUIT writes the same to stderr and the program goes on. */
 WEFT_API void weft_dump(FILE *out);
 
@@ -745,11 +774,14 @@ WEFT_API void weft_dump(FILE *out);
  * name, signature and address: &weft_recv, (weft_recv)(c, v) and code
  * compiled with -DWEFT_NO_SITE call exactly the same function (their
  * blocks show "?" as the site).  Define WEFT_NO_SITE before including this
- * header to turn the macros off. */
+ * header to turn the macros off.  weft_go and weft_go_with are macros of
+ * the same kind: the dump shows a running goroutine with its spawn site. */
 WEFT_API void weft__site(const char *file, int line);
 
 #ifndef WEFT_NO_SITE
 #define WEFT__AT(fn) (weft__site(__FILE__, __LINE__), fn)
+#define weft_go(...) WEFT__AT(weft_go)(__VA_ARGS__)
+#define weft_go_with(...) WEFT__AT(weft_go_with)(__VA_ARGS__)
 #define weft_send(...) WEFT__AT(weft_send)(__VA_ARGS__)
 #define weft_recv(...) WEFT__AT(weft_recv)(__VA_ARGS__)
 #define weft_send_timeout(...) WEFT__AT(weft_send_timeout)(__VA_ARGS__)

@@ -762,6 +762,9 @@ WEFT_API weft_ctx *weft_signal_ctx(weft_ctx *parent, const int *signals,
  * <state> is running, runnable or waiting; <what> names the operation and
  * its object (e.g. "chan receive 0x5581c0a0", "mutex 0x...", "sleep, 1.5s
  * left", "fd read 7"); <file:line> is the blocking call's site, or ?.
+ * A running goroutine's <what> is how long it has held its thread, as
+ * "on its thread 0.152s" (", P handed off" once its worker slot went to
+ * another thread), and its <file:line> the weft_go* call that started it.
  * SIGQUIT writes the same to stderr and the program goes on. */
 WEFT_API void weft_dump(FILE *out);
 
@@ -771,11 +774,14 @@ WEFT_API void weft_dump(FILE *out);
  * name, signature and address: &weft_recv, (weft_recv)(c, v) and code
  * compiled with -DWEFT_NO_SITE call exactly the same function (their
  * blocks show "?" as the site).  Define WEFT_NO_SITE before including this
- * header to turn the macros off. */
+ * header to turn the macros off.  weft_go and weft_go_with are macros of
+ * the same kind: the dump shows a running goroutine with its spawn site. */
 WEFT_API void weft__site(const char *file, int line);
 
 #ifndef WEFT_NO_SITE
 #define WEFT__AT(fn) (weft__site(__FILE__, __LINE__), fn)
+#define weft_go(...) WEFT__AT(weft_go)(__VA_ARGS__)
+#define weft_go_with(...) WEFT__AT(weft_go_with)(__VA_ARGS__)
 #define weft_send(...) WEFT__AT(weft_send)(__VA_ARGS__)
 #define weft_recv(...) WEFT__AT(weft_recv)(__VA_ARGS__)
 #define weft_send_timeout(...) WEFT__AT(weft_send_timeout)(__VA_ARGS__)

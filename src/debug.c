@@ -79,15 +79,24 @@ static void what_of(char *buf, size_t n, const weft__park *p) {
 
 static void line_of(char *buf, size_t n, const char *kind,
                     unsigned long long id, const char *state, const char *name,
-                    const weft__park *p) {
-    char what[160], where[160];
-    what_of(what, sizeof what, p);
-    if (p && p->site_file)
-        snprintf(where, sizeof where, "%s:%d", p->site_file, p->site_line);
+                    const char *what, const char *file, int line) {
+    char where[160];
+    if (file)
+        snprintf(where, sizeof where, "%s:%d", file, line);
     else
         snprintf(where, sizeof where, "?");
     snprintf(buf, n, "%s %llu [%s] %s: %s (%s)\n", kind, id, state,
              name && name[0] ? name : "-", what, where);
+}
+
+/* A line about p's waiter: what it waits on, at the site of its call. */
+static void park_line(char *buf, size_t n, const char *kind,
+                      unsigned long long id, const char *state,
+                      const char *name, const weft__park *p) {
+    char what[160];
+    what_of(what, sizeof what, p);
+    line_of(buf, n, kind, id, state, name, what, p ? p->site_file : NULL,
+            p ? p->site_line : 0);
 }
 
 const weft__park *weft__g_blocked_on(const weft__g *g) {
@@ -149,8 +158,21 @@ static void dump_g(weft__g *g, void *arg) {
     if (!d->out)
         return;
     char line[DUMP_LINE];
-    line_of(line, sizeof line, "goroutine", (unsigned long long)g->id,
-            p ? "waiting" : state_of(g), g->name, p);
+    unsigned long long id = (unsigned long long)g->id;
+    bool handed = false;
+    int64_t held = p ? -1 : weft__g_held_ns(g, &handed);
+    if (held >= 0) {
+        /* a running goroutine waits on nothing: how long it has kept its
+         * thread, and where it was started */
+        char what[64];
+        snprintf(what, sizeof what, "on its thread %.3fs%s", (double)held / 1e9,
+                 handed ? ", P handed off" : "");
+        line_of(line, sizeof line, "goroutine", id, "running", g->name, what,
+                g->spawn_file, g->spawn_line);
+    } else {
+        park_line(line, sizeof line, "goroutine", id,
+                  p ? "waiting" : state_of(g), g->name, p);
+    }
     sink_put(d->out, line);
 }
 
@@ -172,8 +194,8 @@ static void dump_thread(const weft__park *p, void *arg) {
     const sink *out = arg;
     char line[DUMP_LINE], name[32];
     thread_name(p->tid, name, sizeof name);
-    line_of(line, sizeof line, "thread", (unsigned long long)p->tid, "waiting",
-            name, p);
+    park_line(line, sizeof line, "thread", (unsigned long long)p->tid,
+              "waiting", name, p);
     sink_put(out, line);
 }
 

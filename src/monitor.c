@@ -119,19 +119,23 @@ static void hog_check(weft__p *p, sample *s, int64_t held) {
     char name[sizeof g->name + 1];
     name_of(g, name, sizeof name);
     uint64_t id = __atomic_load_n(&g->id, __ATOMIC_RELAXED);
+    const char *file = __atomic_load_n(&g->spawn_file, __ATOMIC_RELAXED);
+    int line = __atomic_load_n(&g->spawn_line, __ATOMIC_RELAXED);
     /* still the same stretch: the tick has not moved while we read */
     if (atomic_load_explicit(&p->tick, memory_order_acquire) !=
         atomic_load_explicit(&s->tick, memory_order_relaxed))
         return;
     atomic_fetch_or_explicit(&g->flags, WEFT__G_HOGWARNED,
                              memory_order_relaxed);
-    char line[256];
-    int n = snprintf(line, sizeof line,
-                     "weft: goroutine %llu \"%s\" has held its thread for "
-                     "%lld ms\n",
-                     (unsigned long long)id, name[0] ? name : "-",
+    char site[160] = "?", out[320];
+    if (file)
+        snprintf(site, sizeof site, "%s:%d", file, line);
+    int n = snprintf(out, sizeof out,
+                     "weft: goroutine %llu \"%s\" (spawned at %s) has held "
+                     "its thread for %lld ms\n",
+                     (unsigned long long)id, name[0] ? name : "-", site,
                      (long long)(held / 1000000));
-    ssize_t r = write(2, line, (size_t)n);
+    ssize_t r = write(2, out, (size_t)n);
     (void)r;
 }
 
@@ -226,6 +230,7 @@ static look_result look(int64_t now) {
 
 static void *mon_main(void *arg) {
     (void)arg;
+    weft__trace_thread(-1); /* the trace's "monitor" track */
     int64_t delay = WEFT__LOOK_MIN;
     for (;;) {
         weft__sched_mon_sleep(delay);

@@ -841,7 +841,8 @@ static void g_main(void *arg) {
     }
 }
 
-int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
+int weft__go(weft_fn fn, void *arg, const weft_goopts *opts, const char *file,
+             int line) {
     size_t size = opts ? opts->stack_size : 0;
     weft__m *m = weft__m_self();
     weft__p *w = m ? m->p : NULL;
@@ -871,6 +872,8 @@ int weft__go(weft_fn fn, void *arg, const weft_goopts *opts) {
         snprintf(g->name, sizeof g->name, "%s", opts->name);
         atomic_store_explicit(&g->flags, WEFT__G_NAMED, memory_order_relaxed);
     }
+    g->spawn_file = file;
+    g->spawn_line = line;
     g->id = weft__g_new_id(w ? &w->gc : NULL);
     atomic_store_explicit(&g->status, WEFT__G_WAITING, memory_order_relaxed);
     weft__g_live(w ? &w->gc : NULL, 1);
@@ -1006,7 +1009,7 @@ static void p_release(weft__m *m, weft__p *p) {
         glist_add(&l, g);
     glist_queue(&l);
     if (WEFT__UNLIKELY(weft__tracing()))
-        weft__trace_idle();
+        weft__trace_m("P lost");
     weft__lock_acquire(&rt.m_lock);
     atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
     p->idle_next = rt.free_ps;
@@ -1023,6 +1026,8 @@ static void p_release(weft__m *m, weft__p *p) {
 /* m is a spare: wait to be given a P (true), or end (false) after
  * SPARE_LINGER unused or when the runtime stops. */
 static bool spare_wait(weft__m *m) {
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_m("spare");
     for (;;) {
         bool woken = weft__m_sleep_for(m, SPARE_LINGER);
         weft__lock_acquire(&rt.m_lock);
@@ -1049,12 +1054,16 @@ static bool spare_wait(weft__m *m) {
         }
         atomic_fetch_sub(&rt.nthreads, 1);
         weft__lock_release(&rt.m_lock);
+        if (WEFT__UNLIKELY(weft__tracing()))
+            weft__trace_m("M exit");
         return false;
     }
 }
 
 /* Each M's loop (thread.c starts it). */
 static void m_loop(weft__m *m) {
+    if (WEFT__UNLIKELY(weft__tracing()) && m->id >= rt.nprocs)
+        weft__trace_m("M new"); /* started for a hand-off */
     for (;;) {
         weft__g *g = find_runnable(m->p);
         if (g) {
@@ -1158,6 +1167,12 @@ int weft__sched_handoff(weft__p *v) {
     atomic_fetch_add(&rt.nheld, 1);
     atomic_fetch_or(&v->slow, WEFT__P_RETIRED);
     weft__lock_release(&rt.m_lock);
+    if (WEFT__UNLIKELY(weft__tracing())) {
+        weft__m *held = p_m(v);
+        weft__g *g = atomic_load_explicit(&held->cur, memory_order_acquire);
+        weft__trace_handoff(v->id, held->id, m->id,
+                            g ? __atomic_load_n(&g->id, __ATOMIC_RELAXED) : 0);
+    }
     if (!fresh)
         weft__m_wake(m);
     p_unidle(v);

@@ -81,6 +81,8 @@ typedef struct weft__g {
     _Alignas(WEFT__CACHELINE) struct weft__g *link; /* see the comment above */
     void *tsan_fiber;
     char name[32];
+    const char *spawn_file; /* the weft_go* call's site (weft_dump), or NULL */
+    int spawn_line;
 } weft__g;
 
 /* g->flags: the name is set (it must be cleared when the g is freed); the
@@ -109,8 +111,10 @@ typedef struct weft__idle_ops {
     void (*check)(void);
 } weft__idle_ops;
 extern _Atomic(const weft__idle_ops *) weft__idle_hook;
-/* weft_go_with after its checks and weft__ensure: make and ready the g. */
-int weft__go(weft_fn fn, void *arg, const weft_goopts *opts);
+/* weft_go_with after its checks and weft__ensure: make and ready the g,
+ * started at file:line (NULL: unknown). */
+int weft__go(weft_fn fn, void *arg, const weft_goopts *opts, const char *file,
+             int line);
 
 /* Make g runnable (from anywhere).  A goroutine woken by a goroutine goes to
  * the waker's "run next" slot. */

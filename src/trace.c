@@ -3,9 +3,13 @@
  * WEFT_TRACE=path: a Chrome trace-event JSON file of what the scheduler did
  * (open it in https://ui.perfetto.dev or chrome://tracing).
  *
- * Recording.  Each worker appends to its own buffer, found through a
- * thread-local pointer, without any lock.  Plain threads (spawning or
- * waking goroutines from main, say) share one buffer under a spin lock.
+ * Recording.  Each of weft's threads (an M, by its id, and the monitor)
+ * appends to its own buffer, found through a thread-local pointer, without
+ * any lock.  An M's buffer is made the first time a thread of that id
+ * starts, in a slot of a fixed array that never moves, so threads starting
+ * while others record need no more than tr.lock to fill their slot.  Plain
+ * threads (spawning or waking goroutines from main, say) share one buffer
+ * under a spin lock.
  * A buffer is a list of chunks that never move; after writing an event the
  * writer publishes the chunk's new length with a release store, so the
  * file can be written at exit while workers still run: the writer of the
@@ -14,9 +18,12 @@
  * weft_shutdown and the one rewritten at exit both hold the whole run.
  * Past MAX_EVENTS a buffer drops events and counts them.
  *
- * Events.  Per worker (tid = worker id): an "X" slice for each stretch a
- * goroutine ran, named after it; instants for spawn, block (with reason
- * and object), wake, steal (from which worker) and park (worker idle).
+ * Events.  Per M (track "M<id>", tid = the M id): an "X" slice for each
+ * stretch a goroutine ran, named after it; instants for spawn, block (with
+ * reason and object), wake, steal (from which worker), park (worker idle)
+ * and the thread's own hand-off steps ("P lost", "spare", "M new", "M
+ * exit").  On the monitor's track: "handoff" (which P, from which M to
+ * which, and the goroutine that held the old one).
  * Goroutine names are recorded once, at spawn, and looked up when the file
  * is written.
  *
@@ -36,8 +43,20 @@
 #define CHUNK_EVENTS 4096
 #define MAX_EVENTS ((size_t)1 << 20)
 #define MAX_THREAD_NAMES 64
+#define MAX_MS 1024        /* M ids with a buffer of their own */
+#define MONITOR_TID MAX_MS /* the monitor's track, beside the Ms' */
 
-enum { EV_RUN, EV_NAME, EV_SPAWN, EV_BLOCK, EV_WAKE, EV_STEAL, EV_PARK };
+enum {
+    EV_RUN,
+    EV_NAME,
+    EV_SPAWN,
+    EV_BLOCK,
+    EV_WAKE,
+    EV_STEAL,
+    EV_PARK,
+    EV_HANDOFF,
+    EV_M,
+};
 
 typedef struct event {
     int64_t ts; /* ns since the trace started */
@@ -50,6 +69,7 @@ typedef struct event {
             const char *why;
             const void *obj;
             int victim;
+            int p, from_m, to_m; /* a handoff */
         } x;
         char name[32];
     } u;
@@ -74,9 +94,9 @@ atomic_bool weft__trace_on;
 static struct {
     char *path;
     int64_t t0;
-    weft__lock lock; /* the workers array, the threads buffer, writing */
-    tbuf **workers;
-    int nworkers;
+    weft__lock lock; /* making an M's buffer, the threads buffer, writing */
+    _Atomic(tbuf *) ms[MAX_MS];
+    tbuf monitor;
     tbuf threads;
     bool forked; /* a fork's child: the file and the buffers are the parent's */
 } tr;
@@ -147,6 +167,9 @@ void weft__trace_spawn(const weft__g *g) {
         record(EV_NAME, g->id, fill_name, g->name);
 }
 
+/* A thread without a buffer of its own (an M id past MAX_MS, or no memory
+ * for it) records on the shared one, without run slices: it has nowhere to
+ * keep a slice's start. */
 void weft__trace_run(const weft__g *g) {
     (void)g;
     if (tls_buf)
@@ -162,6 +185,8 @@ static void fill_run(event *e, const void *arg) {
 void weft__trace_stop(const weft__g *g) {
     if (tls_buf)
         record(EV_RUN, g->id, fill_run, 0);
+    else
+        atomic_fetch_add_explicit(&tr.threads.dropped, 1, memory_order_relaxed);
 }
 
 static void fill_block(event *e, const void *arg) {
@@ -190,8 +215,50 @@ void weft__trace_idle(void) {
     record(EV_PARK, 0, NULL, 0);
 }
 
+typedef struct handoff {
+    int p, from_m, to_m;
+} handoff;
+
+static void fill_handoff(event *e, const void *arg) {
+    const handoff *h = arg;
+    e->u.x.p = h->p;
+    e->u.x.from_m = h->from_m;
+    e->u.x.to_m = h->to_m;
+}
+
+void weft__trace_handoff(int p, int from_m, int to_m, uint64_t g) {
+    if (weft__tracing())
+        record(EV_HANDOFF, g, fill_handoff, &(handoff){p, from_m, to_m});
+}
+
+static void fill_m(event *e, const void *arg) {
+    e->u.x.why = arg;
+}
+
+void weft__trace_m(const char *what) {
+    if (weft__tracing())
+        record(EV_M, 0, fill_m, what);
+}
+
 /* ---- setup --------------------------------------------------------------- */
 
+/* M id's buffer, made on first use; NULL without memory for it.  A slot
+ * is written once, under tr.lock, and never moves or changes after. */
+static tbuf *m_buf(int id) {
+    tbuf *b = atomic_load_explicit(&tr.ms[id], memory_order_acquire);
+    if (b)
+        return b;
+    weft__lock_acquire(&tr.lock);
+    b = atomic_load_explicit(&tr.ms[id], memory_order_relaxed);
+    if (!b && (b = calloc(1, sizeof *b)))
+        atomic_store_explicit(&tr.ms[id], b, memory_order_release);
+    weft__lock_release(&tr.lock);
+    return b;
+}
+
+/* The buffers of the first nprocs Ms are made here, so that tracing is off
+ * from the start rather than short of them; later Ms make theirs as they
+ * start (weft__trace_thread). */
 void weft__trace_init(int nprocs) {
     const char *path = getenv("WEFT_TRACE");
     if (tr.forked || (!tr.path && (!path || !*path)))
@@ -201,17 +268,10 @@ void weft__trace_init(int nprocs) {
         tr.path = strdup(path);
         tr.t0 = weft_now();
     }
-    if (nprocs > tr.nworkers) {
-        tbuf **w = realloc(tr.workers, (size_t)nprocs * sizeof *w);
-        for (int i = tr.nworkers; w && i < nprocs; i++)
-            w[i] = calloc(1, sizeof *w[i]);
-        if (w) {
-            tr.workers = w;
-            tr.nworkers = nprocs;
-        }
-    }
-    bool ok = tr.path && tr.nworkers >= nprocs;
+    bool ok = tr.path;
     weft__lock_release(&tr.lock);
+    for (int i = 0; ok && i < nprocs && i < MAX_MS; i++)
+        ok = m_buf(i);
     atomic_store(&weft__trace_on, ok);
 }
 
@@ -225,8 +285,10 @@ void weft__trace_atfork_child(void) {
 }
 
 void weft__trace_thread(int wid) {
-    if (weft__tracing() && wid < tr.nworkers)
-        tls_buf = tr.workers[wid];
+    if (weft__tracing())
+        tls_buf = wid == -1                  ? &tr.monitor
+                  : wid >= 0 && wid < MAX_MS ? m_buf(wid)
+                                             : NULL;
 }
 
 /* ---- the file ------------------------------------------------------------ */
@@ -316,7 +378,7 @@ static void note_tid(writer *w, int tid) {
 static void put_event(writer *w, const event *e, int tid) {
     static const char *const names[] = {
         [EV_SPAWN] = "spawn", [EV_BLOCK] = "block", [EV_WAKE] = "wake",
-        [EV_STEAL] = "steal", [EV_PARK] = "park",
+        [EV_STEAL] = "steal", [EV_PARK] = "park",   [EV_HANDOFF] = "handoff",
     };
     if (e->kind == EV_NAME)
         return;
@@ -333,11 +395,15 @@ static void put_event(writer *w, const event *e, int tid) {
         fprintf(w->f, ",\"dur\":%lld.%03lld", (long long)(e->u.x.dur / 1000),
                 (long long)(e->u.x.dur % 1000));
     } else {
-        put_head(w, names[e->kind], "i", e->ts, tid);
+        put_head(w, e->kind == EV_M ? e->u.x.why : names[e->kind], "i", e->ts,
+                 tid);
     }
     if (e->kind == EV_STEAL) {
         fprintf(w->f, ",\"args\":{\"from\":%d", e->u.x.victim);
-    } else if (e->kind == EV_PARK) {
+    } else if (e->kind == EV_HANDOFF) {
+        fprintf(w->f, ",\"args\":{\"p\":%d,\"from\":%d,\"to\":%d,\"g\":%llu",
+                e->u.x.p, e->u.x.from_m, e->u.x.to_m, (unsigned long long)e->g);
+    } else if (e->kind == EV_PARK || e->kind == EV_M) {
         fputs(",\"args\":{", w->f);
     } else {
         fprintf(w->f, ",\"args\":{\"g\":%llu", (unsigned long long)e->g);
@@ -355,20 +421,32 @@ static void put_event(writer *w, const event *e, int tid) {
     fputs("}}", w->f);
 }
 
-static void put_thread_name(writer *w, int tid, const char *fmt, int id,
+static void put_thread_name(writer *w, int tid, const char *name,
                             size_t dropped) {
-    char buf[64];
-    snprintf(buf, sizeof buf, fmt, id);
     put_head(w, "thread_name", "M", 0, tid);
     fputs(",\"args\":{\"name\":", w->f);
-    put_json_str(w->f, buf);
+    put_json_str(w->f, name);
     fprintf(w->f, ",\"dropped_events\":%zu}}", dropped);
+}
+
+/* One track: its name, then its events. */
+static void put_track(writer *w, tbuf *b, int tid, const char *name) {
+    put_thread_name(w, tid, name, atomic_load(&b->dropped));
+    each_event(b, put_event, w, tid);
+}
+
+/* M id's buffer or NULL, for the file's writer: it holds tr.lock, under
+ * which every slot is filled. */
+static tbuf *m_slot(int id) {
+    return atomic_load_explicit(&tr.ms[id], memory_order_relaxed);
 }
 
 static void write_file(FILE *f) {
     writer w = {.f = f, .pid = (int)getpid()};
-    for (int i = 0; i < tr.nworkers; i++)
-        each_event(tr.workers[i], collect_name, &w, i);
+    char name[32];
+    for (int i = 0; i < MAX_MS; i++)
+        if (m_slot(i))
+            each_event(m_slot(i), collect_name, &w, i);
     each_event(&tr.threads, collect_name, &w, -1);
     if (w.nnames)
         qsort(w.names, w.nnames, sizeof *w.names, gname_cmp);
@@ -377,15 +455,19 @@ static void write_file(FILE *f) {
             "{\"name\":\"process_name\",\"ph\":\"M\",\"ts\":0,\"pid\":%d,"
             "\"tid\":0,\"args\":{\"name\":\"weft\"}}",
             w.pid);
-    for (int i = 0; i < tr.nworkers; i++) {
-        put_thread_name(&w, i, "worker %d", i,
-                        atomic_load(&tr.workers[i]->dropped));
-        each_event(tr.workers[i], put_event, &w, i);
+    for (int i = 0; i < MAX_MS; i++) {
+        if (!m_slot(i))
+            continue;
+        snprintf(name, sizeof name, "M%d", i);
+        put_track(&w, m_slot(i), i, name);
     }
+    if (atomic_load(&tr.monitor.head))
+        put_track(&w, &tr.monitor, MONITOR_TID, "monitor");
     each_event(&tr.threads, put_event, &w, -1);
-    for (int i = 0; i < w.ntids; i++)
-        put_thread_name(&w, w.tids[i], "thread %d", w.tids[i],
-                        atomic_load(&tr.threads.dropped));
+    for (int i = 0; i < w.ntids; i++) {
+        snprintf(name, sizeof name, "thread %d", w.tids[i]);
+        put_thread_name(&w, w.tids[i], name, atomic_load(&tr.threads.dropped));
+    }
     fputs("\n]}\n", f);
     free(w.names);
 }

@@ -155,10 +155,13 @@ void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
  * caller's frame address.  weft__park_init (through weft__park_diag_init)
  * moves it into the park only when that park lies just below the recorded
  * frame on the same stack, so a site left behind by a call that did not
- * block, on another goroutine that ran on this thread, is never shown.
+ * block, on another goroutine that ran on this thread, is never shown.  A
+ * spawn (go.c) takes it for the new goroutine through the same check.
  */
 
-/* How far below the weft__site frame the park of the same call may lie. */
+/* How far below the weft__site frame the park of the same call may lie (a
+ * spawn checks its own frame, which is the weft__site frame when the user
+ * called it directly). */
 #define SITE_REACH (16 * 1024)
 
 static struct {
@@ -187,17 +190,22 @@ __attribute__((noinline)) void weft__site(const char *file, int line) {
     tls_site.frame = __builtin_frame_address(0);
 }
 
-void weft__park_diag_init(weft__park *p) {
-    const char *at = (const char *)p;
-    p->site_file = NULL;
-    p->site_line = 0;
-    p->tdeadline = -1;
-    if (tls_site.file && at < tls_site.frame &&
-        tls_site.frame - at < SITE_REACH) {
-        p->site_file = tls_site.file;
-        p->site_line = tls_site.line;
-    }
+weft__callsite weft__site_take(const void *here) {
+    weft__callsite s = {tls_site.file, tls_site.line};
     tls_site.file = NULL;
+    /* here at or below the frame and within SITE_REACH of it: one
+     * unsigned compare */
+    if (!s.file ||
+        (uintptr_t)tls_site.frame - (uintptr_t)here >= (uintptr_t)SITE_REACH)
+        return (weft__callsite){NULL, 0};
+    return s;
+}
+
+void weft__park_diag_init(weft__park *p) {
+    weft__callsite s = weft__site_take(p);
+    p->site_file = s.file;
+    p->site_line = s.line;
+    p->tdeadline = -1;
 }
 
 void weft__thread_blocked(weft__park *p, bool on) {

@@ -149,6 +149,13 @@ static inline bool weft__claim(weft__park *p) {
 /* From weft__park_init: record the call site weft__site left for p and
  * reset p's diagnostic fields. */
 void weft__park_diag_init(weft__park *p);
+typedef struct weft__callsite {
+    const char *file; /* NULL: unknown */
+    int line;
+} weft__callsite;
+/* The site weft__site left for the call whose frame (or a frame below it)
+ * holds here, or {NULL, 0}.  Clears the slot either way. */
+weft__callsite weft__site_take(const void *here);
 /* A plain thread starts (on) or stops (off) blocking on p. */
 void weft__thread_blocked(weft__park *p, bool on);
 /* A weft_blocking pool thread starts (on) or stops (off) waiting for work:

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * weft_dump, SIGQUIT and leak reports: the line format, the call sites the
- * public macros record (and "?" for a call that bypasses them), plain
- * threads listed as "thread <tid>", leaks reported by weft_shutdown and by
- * WEFT_LEAKCHECK=1 at exit.
+ * public macros record (and "?" for a call that bypasses them), a running
+ * goroutine's time on its thread, plain threads listed as "thread <tid>",
+ * leaks reported by weft_shutdown and by WEFT_LEAKCHECK=1 at exit.
  */
 #include "child.h"
 
@@ -51,6 +51,12 @@ static void spinner(void *arg) {
         ;
 }
 
+enum { HOG_LINE = __LINE__ + 3 };
+static int spawn_hog(void) {
+    weft_goopts o = {.name = "hog"};
+    return weft_go_with(spinner, NULL, &o);
+}
+
 static void *thread_recv(void *arg) {
     (void)arg;
     (weft_recv)(gate, NULL);
@@ -65,6 +71,20 @@ static char *dump_until(const char *what, int n) {
             return d;
         weft_sleep(WEFT_MS(5));
     }
+}
+
+/* The running hog's line: "on its thread <seconds>s (<spawn site>)", with
+ * the time as %.3f and the site of the weft_go_with call that started it. */
+static void check_hog(const char *dump) {
+    const char *line = strstr(dump, "[running] hog: on its thread ");
+    CHECK(line);
+    line += strlen("[running] hog: on its thread ");
+    unsigned s, ms;
+    int dot = 0, end = 0;
+    CHECK(sscanf(line, "%u.%n%3u%n", &s, &dot, &ms, &end) == 2);
+    char want[160];
+    snprintf(want, sizeof want, "s (%s:%d)\n", __FILE__, HOG_LINE);
+    CHECK(end - dot == 3 && strncmp(line + end, want, strlen(want)) == 0);
 }
 
 /* Every line must read "<kind> <id> [<state>] <name>: <what> (<where>)". */
@@ -93,7 +113,7 @@ static void dump_format(void) {
     CHECK(weft_go(recv_gate_nosite, NULL) == 0);
     CHECK(weft_go(lock_held, NULL) == 0);
     CHECK(weft_go(sleeper, NULL) == 0);
-    CHECK(weft_go(spinner, NULL) == 0);
+    CHECK(spawn_hog() == 0);
     pthread_t t;
     CHECK(pthread_create(&t, NULL, thread_recv, NULL) == 0);
     weft_wg_wait(&ready);
@@ -117,6 +137,7 @@ static void dump_format(void) {
     CHECK(strstr(d, "[waiting] -: sleep, "));
     CHECK(strstr(d, "s left (" __FILE__ ":"));
     CHECK(test_count(d, "[running]") >= 1);
+    check_hog(d);
     CHECK(test_count(d, "\nthread ") == 1);
     snprintf(want, sizeof want, ": chan receive %p (?)\n", (void *)gate);
     CHECK(strstr(strstr(d, "\nthread "), want));
@@ -125,6 +146,30 @@ static void dump_format(void) {
     weft_close(gate);
     weft_mutex_unlock(&held);
     pthread_join(t, NULL);
+}
+
+/* A call through a macro that did not block: its site stays behind, in
+ * this frame, below the caller's. */
+__attribute__((noinline)) static void leave_site(weft_chan *c) {
+    CHECK(weft_send(c, NULL) == 0);
+}
+
+/* A spawn through the function itself, after leave_site: the site left
+ * below this frame is not the spawn's, and the dump shows "?". */
+static void spawn_nosite(void) {
+    weft_chan *c = weft_chan_make(0, 1);
+    leave_site(c);
+    int (*go)(weft_fn, void *, const weft_goopts *) = weft_go_with;
+    weft_goopts o = {.name = "nosite"};
+    CHECK(go(spinner, NULL, &o) == 0);
+    while (atomic_load(&spin) != 2)
+        weft_yield();
+    char *d = dump_until("[running] nosite: on its thread ", 1);
+    printf("%s", d);
+    const char *line = strstr(d, "[running] nosite: ");
+    CHECK(strncmp(strchr(line, '('), "(?)\n", 4) == 0);
+    atomic_store(&spin, 0);
+    weft_chan_free(c);
 }
 
 /* ---- children
@@ -207,6 +252,7 @@ int main(void) {
     CHILD_CHECK(&c, child_exit_code(&c) == 0 && !strstr(c.out, "leak"));
 
     dump_format();
+    spawn_nosite();
     TEST_OK();
     return 0;
 }

@@ -4,11 +4,17 @@
  * (checked by the strict parser below, not by pattern matching) in the
  * Chrome trace-event format: a traceEvents array whose every event has
  * name, ph, ts, pid and tid.  The counts match the program: one spawn per
- * goroutine, a run slice for each, the blocks with their reason, wakes.
+ * goroutine, a run slice for each, the blocks with their reason, wakes, a
+ * track "M<id>" per thread that ran goroutines.  The hand-off events
+ * (issue 15): the recorders themselves, called as the monitor and a thread
+ * that lost its P call them, and a program whose only way to finish in time
+ * is a hand-off, whose trace must then show one.
  */
 #include "child.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #define GOROUTINES 24
@@ -51,6 +57,68 @@ static int at_exit(void) {
     return 0;
 }
 
+/* The recorders of trace.h, called here as their callers (the monitor, a
+ * thread whose P was handed off) will: the static library resolves them. */
+void weft__trace_thread(int wid);
+void weft__trace_handoff(int p, int from_m, int to_m, uint64_t g);
+void weft__trace_m(const char *what);
+
+enum { HANDOFF_P = 3, HANDOFF_FROM = 5, HANDOFF_TO = 9, HANDOFF_G = 77 };
+
+static void lost_p(void *arg) {
+    (void)arg;
+    weft__trace_m("P lost");
+    weft_wg_done(&done);
+}
+
+static void *monitor(void *arg) {
+    (void)arg;
+    weft__trace_thread(-1);
+    weft__trace_handoff(HANDOFF_P, HANDOFF_FROM, HANDOFF_TO, HANDOFF_G);
+    return NULL;
+}
+
+static int recorders(void) {
+    weft_wg_add(&done, 1);
+    weft_go(lost_p, NULL);
+    weft_wg_wait(&done);
+    pthread_t t;
+    if (pthread_create(&t, NULL, monitor, NULL) != 0)
+        return 5;
+    pthread_join(t, NULL);
+    return 0;
+}
+
+/* One worker, held by a goroutine spinning in C until a goroutine it
+ * spawned (queued behind it) sets a flag: only a hand-off of the worker's
+ * P to another thread lets the setter run while the spinner spins.  Exit code
+ * 0: the flag was seen (so a hand-off happened), 10: it was not within the
+ * bound (no hand-off: the setter ran after the spinner gave up). */
+static atomic_int flag;
+static bool seen; /* by the spinner, while it spun */
+
+static void setter(void *arg) {
+    (void)arg;
+    atomic_store(&flag, 1);
+    weft_wg_done(&done);
+}
+
+static void spinner(void *arg) {
+    (void)arg;
+    weft_go(setter, NULL);
+    int64_t until = weft_now() + WEFT_MS(500) * test_scale();
+    while (!(seen = atomic_load(&flag)) && weft_now() < until)
+        ;
+    weft_wg_done(&done);
+}
+
+static int held_worker(void) {
+    weft_wg_add(&done, 2);
+    weft_go(spinner, NULL);
+    weft_wg_wait(&done);
+    return seen ? 0 : 10;
+}
+
 static int at_shutdown(void) {
     traced();
     if (weft_shutdown() != 0)
@@ -67,6 +135,7 @@ static int at_shutdown(void) {
 
 typedef struct counts {
     int events, spawn, run, block, chan_block, wake, park, meta, named;
+    int m_tracks, monitor_tracks, handoff, handoff_args, p_lost;
     bool bad;
 } counts;
 
@@ -120,10 +189,12 @@ static bool string(parser *ps, char *out, size_t n) {
     return true;
 }
 
-static bool number(parser *ps) {
+static bool number(parser *ps, double *out) {
     ws(ps);
     char *end;
-    strtod(ps->p, &end);
+    double d = strtod(ps->p, &end);
+    if (out)
+        *out = d;
     if (end == ps->p || !(isdigit((unsigned char)*ps->p) || *ps->p == '-'))
         return false;
     ps->p = end;
@@ -167,18 +238,26 @@ static bool value(parser *ps) {
             ps->p += strlen(w);
             return true;
         }
-    return number(ps);
+    return number(ps, NULL);
 }
 
 typedef struct event {
-    char name[64], ph[8], reason[32];
-    unsigned have; /* bits: name ph ts pid tid */
+    char name[64], ph[8], reason[32], track[32];
+    double p, from, to, g; /* a handoff's args */
+    unsigned have;         /* bits: name ph ts pid tid */
 } event;
 
 static int arg_member(parser *ps, const char *key, void *arg) {
     event *e = arg;
     if (strcmp(key, "reason") == 0)
         return string(ps, e->reason, sizeof e->reason) ? 1 : -1;
+    if (strcmp(key, "name") == 0) /* a thread_name's */
+        return string(ps, e->track, sizeof e->track) ? 1 : -1;
+    static const char *const nums[] = {"p", "from", "to", "g"};
+    double *const to[] = {&e->p, &e->from, &e->to, &e->g};
+    for (unsigned i = 0; i < 4; i++)
+        if (strcmp(key, nums[i]) == 0)
+            return number(ps, to[i]) ? 1 : -1;
     return 0;
 }
 
@@ -194,7 +273,7 @@ static int event_member(parser *ps, const char *key, void *arg) {
         return string(ps, e->ph, sizeof e->ph) ? 1 : -1;
     if (strcmp(key, "ts") == 0 || strcmp(key, "pid") == 0 ||
         strcmp(key, "tid") == 0 || strcmp(key, "dur") == 0)
-        return number(ps) ? 1 : -1;
+        return number(ps, NULL) ? 1 : -1;
     if (strcmp(key, "args") == 0)
         return lit(ps, '{') && members(ps, arg_member, e) ? 1 : -1;
     return 0;
@@ -203,9 +282,12 @@ static int event_member(parser *ps, const char *key, void *arg) {
 static void tally(counts *n, const event *e) {
     n->events++;
     n->bad |= e->have != 0x1f;
-    if (strcmp(e->ph, "M") == 0)
+    if (strcmp(e->ph, "M") == 0) {
         n->meta++;
-    else if (strcmp(e->ph, "X") == 0) {
+        n->m_tracks +=
+            e->track[0] == 'M' && isdigit((unsigned char)e->track[1]);
+        n->monitor_tracks += strcmp(e->track, "monitor") == 0;
+    } else if (strcmp(e->ph, "X") == 0) {
         n->run++;
         n->named += strstr(e->name, " pon\"g\\er") != NULL;
     } else if (strcmp(e->ph, "i") != 0)
@@ -219,6 +301,12 @@ static void tally(counts *n, const event *e) {
         n->wake++;
     else if (strcmp(e->name, "park") == 0)
         n->park++;
+    else if (strcmp(e->name, "handoff") == 0) {
+        n->handoff++;
+        n->handoff_args += e->p == HANDOFF_P && e->from == HANDOFF_FROM &&
+                           e->to == HANDOFF_TO && e->g == HANDOFF_G;
+    } else if (strcmp(e->name, "P lost") == 0)
+        n->p_lost++;
 }
 
 static int top_member(parser *ps, const char *key, void *arg) {
@@ -274,6 +362,10 @@ static void check_counts(const char *path, int runs) {
     CHECK_EQ(n.run, runs * GOROUTINES + n.block);
     CHECK(n.named >= runs * GOROUTINES / 2);
     CHECK(n.meta >= 2);
+    CHECK(n.m_tracks >= 1);
+    /* no hand-off is asserted either way: on a loaded machine the OS may
+     * keep a worker's thread off its CPU for longer than the monitor's
+     * threshold, and the monitor then hands its P off */
 }
 
 int main(void) {
@@ -294,8 +386,27 @@ int main(void) {
     CHILD_CHECK(&c, child_exit_code(&c) == 0);
     check_counts(moved, 1);
     check_counts(path, 2);
-    unlink(path);
     unlink(moved);
+
+    child_run(recorders, vars, &c);
+    CHILD_CHECK(&c, child_exit_code(&c) == 0);
+    counts n = parse_file(path);
+    CHECK(!n.bad);
+    CHECK(n.handoff >= 1); /* a real one may come too (see check_counts) */
+    CHECK_EQ(n.handoff_args, 1);
+    CHECK_EQ(n.monitor_tracks, 1);
+    CHECK(n.p_lost >= 1);
+    CHECK(n.m_tracks >= 1);
+
+    const char *const one[] = {env, "WEFT_PROCS=1", NULL};
+    child_run(held_worker, one, &c);
+    CHILD_CHECK(&c, child_exit_code(&c) == 0);
+    n = parse_file(path);
+    CHECK(!n.bad);
+    CHECK(n.handoff >= 1);
+    CHECK_EQ(n.monitor_tracks, 1);
+    CHECK(n.p_lost >= 1);
+    unlink(path);
     TEST_OK();
     return 0;
 }
