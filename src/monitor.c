@@ -46,6 +46,14 @@
 
 #include <errno.h>
 #include <stdio.h>
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -64,6 +72,7 @@ static struct {
     int *held; /* a look's candidates for step 3, longest held first */
     int64_t *held_ns;
     int64_t hogwarn; /* WEFT_HOGWARN in ns, 0: off */
+    int64_t handoff; /* WEFT__HANDOFF_NS, or longer under valgrind */
     bool cap_warned;
 } mon;
 
@@ -197,7 +206,7 @@ static look_result look(int64_t now) {
     int n = weft__sched_nps(), nheld = 0;
     for (int i = 0; i < n && i < mon.ns; i++) {
         int64_t held;
-        if (!sample_p(i, now, &r, &held) || held < WEFT__HANDOFF_NS)
+        if (!sample_p(i, now, &r, &held) || held < mon.handoff)
             continue;
         int j = nheld++;
         for (; j > 0 && mon.held_ns[j - 1] < held; j--) {
@@ -264,6 +273,9 @@ static void monitor_free(void) {
 
 int weft__monitor_start(void) {
     mon.hogwarn = hogwarn_env();
+    /* valgrind runs one thread at a time, tens of times slower: a worker
+     * waiting for its turn would look held */
+    mon.handoff = WEFT__HANDOFF_NS * (RUNNING_ON_VALGRIND ? 50 : 1);
     mon.cap_warned = false;
     mon.ns = weft__sched_threads_max();
     mon.s = calloc((size_t)mon.ns, sizeof *mon.s);
