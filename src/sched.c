@@ -182,7 +182,7 @@ static inline weft__g *next_swap_w(weft__p *w, weft__g *g) {
  * and starve the ring: after NEXT_STREAK runnext picks in a row the ring's
  * head gets a turn.  (Go bounds the same with a time slice the pair
  * shares, enforced by preemption, which weft does not have.) */
-static weft__g *runq_get(weft__p *w) {
+static inline __attribute__((always_inline)) weft__g *runq_get(weft__p *w) {
     if (w->nexts < NEXT_STREAK) {
         weft__g *g = next_take(&w->next, rt.next_fenced);
         if (g) {
@@ -670,12 +670,17 @@ static inline void run_hook(weft__m *w) {
     }
 }
 
-static inline void set_running(weft__m *w, weft__g *g) {
-    if (!g->stack)
-        g_attach_stack(w->p, g);
+/* g, which has a stack, runs on w now. */
+static inline void g_running(weft__m *w, weft__g *g) {
     /* release: the monitor reads g's fields through it (HOGWARN) */
     atomic_store_explicit(&w->cur, g, memory_order_release);
     atomic_store_explicit(&g->status, WEFT__G_RUNNING, memory_order_relaxed);
+}
+
+static inline void set_running(weft__m *w, weft__g *g) {
+    if (!g->stack)
+        g_attach_stack(w->p, g);
+    g_running(w, g);
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_run(g);
 }
@@ -732,15 +737,64 @@ switch_away(weft__m *w, weft__g *g, weft__g *next, bool dying) {
     run_hook(weft__m_self());
 }
 
+/* leave's cases other than the common one, out of line (see leave). */
+static WEFT__NOINLINE void leave_checked(weft__m *m, weft__g *g) {
+    g_stop_checks(g);
+    switch_away(m, g, next_local(m->p), false);
+}
+
+/* leave to next, which has never run (or to g0 if NULL), out of line. */
+static WEFT__NOINLINE void leave_slow(weft__m *m, weft__g *g, weft__g *next,
+                                      unsigned tick) {
+    if (next)
+        atomic_store_explicit(&m->p->tick, tick + 1, memory_order_relaxed);
+    switch_away(m, g, next, false);
+}
+
+/* leave's common case, from g to next (NULL: to g0) on a tick that is not
+ * g0's: straight code with one call, the switch, and no value kept across
+ * it, so that it saves no register of its own (the switch saves the
+ * goroutine's).  m->after is set. */
+static inline __attribute__((always_inline)) void
+switch_local(weft__m *m, weft__g *g, weft__g *next, unsigned tick) {
+    if (WEFT__UNLIKELY(!weft__stack_ok(g->stack)))
+        weft__fatal("goroutine %llu stack overflow", (unsigned long long)g->id);
+    if (WEFT__UNLIKELY(!next || !next->stack)) {
+        leave_slow(m, g, next, tick);
+        return;
+    }
+    atomic_store_explicit(&m->p->tick, tick + 1, memory_order_relaxed);
+    g_running(m, next);
+    void *fake = NULL;
+    san_before(m, next, &fake, false);
+    weft__switch(&g->ctx, &next->ctx);
+    san_after(fake);
+    run_hook(weft__m_self());
+}
+
+/* Ticks of g0's (next_local), a retired P, WEFT_SEED or tracing. */
+static inline __attribute__((always_inline)) bool leave_rare(weft__p *p,
+                                                             unsigned tick) {
+    return tick % 16 == 0 || tick % FAIR_TICK == 0 ||
+           atomic_load_explicit(&p->slow, memory_order_relaxed) ||
+           weft__tracing();
+}
+
 /* Leave the running goroutine g: after(arg) will run once g's stack is no
  * longer in use.  Switches straight to the next local goroutine if there
- * is one, else to g0.  Returns when g is resumed, maybe on another worker. */
-static void leave(weft__m *m, weft__g *g, void (*after)(weft__m *, void *),
-                  void *arg, bool dying) {
-    g_stop_checks(g);
+ * is one, else to g0.  Returns when g is resumed, maybe on another worker.
+ * Only the common case is inline (switch_local). */
+static inline __attribute__((always_inline)) void
+leave(weft__m *m, weft__g *g, void (*after)(weft__m *, void *), void *arg) {
     m->after = after;
     m->after_arg = arg;
-    switch_away(m, g, next_local(m->p), dying);
+    weft__p *p = m->p;
+    unsigned tick = atomic_load_explicit(&p->tick, memory_order_relaxed);
+    if (WEFT__UNLIKELY(leave_rare(p, tick))) {
+        leave_checked(m, g);
+        return;
+    }
+    switch_local(m, g, runq_get(p), tick);
 }
 
 /* Make g runnable.  A goroutine readying another (a channel hand-off, an
@@ -916,7 +970,15 @@ static WEFT__NOINLINE void yield_slow(weft__p *p) {
     }
     weft__m *m = weft__m_self();
     weft__g *g = atomic_load_explicit(&m->cur, memory_order_relaxed);
-    leave(m, g, yield_after, g, false);
+    leave(m, g, yield_after, g);
+}
+
+/* weft_yield on a tick of g0's, a retired P or under WEFT_SEED. */
+static WEFT__NOINLINE void yield_rare(weft__m *m, weft__g *g, weft__p *p) {
+    if (atomic_load_explicit(&p->slow, memory_order_relaxed) || runq_empty(p))
+        yield_slow(p);
+    else
+        leave(m, g, yield_after, g);
 }
 
 void weft_yield(void) {
@@ -927,12 +989,19 @@ void weft_yield(void) {
         return;
     }
     weft__p *p = m->p;
-    if (WEFT__UNLIKELY(atomic_load_explicit(&p->slow, memory_order_relaxed)) ||
-        runq_empty(p)) {
+    unsigned tick = atomic_load_explicit(&p->tick, memory_order_relaxed);
+    if (WEFT__UNLIKELY(leave_rare(p, tick))) {
+        yield_rare(m, g, p);
+        return;
+    }
+    weft__g *next = runq_get(p);
+    if (WEFT__UNLIKELY(!next)) {
         yield_slow(p);
         return;
     }
-    leave(m, g, yield_after, g, false);
+    m->after = yield_after;
+    m->after_arg = g;
+    switch_local(m, g, next, tick);
 }
 
 uint64_t weft_id(void) {
@@ -957,7 +1026,7 @@ int weft__nprocs(void) {
 
 void weft__leave(weft__g *g, void (*after)(weft__m *, void *), void *arg) {
     weft__m *m = weft__m_self();
-    leave(m, g, after, arg, false);
+    leave(m, g, after, arg);
 }
 
 /* ---- hand-off: retired Ps and spare Ms -----------------------------------
