@@ -74,7 +74,11 @@ static inline weft__park *hand_over(weft__wnode *n, int err) {
     return n->park;
 }
 
-int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake) {
+/* weft__chan_send_locked and _recv_locked (chan.h), inline into this file's
+ * operations: there the compiler folds the result tests into the caller's
+ * branches and the *wake store into a register. */
+static inline __attribute__((always_inline)) int
+send_locked(weft_chan *c, const void *elem, weft__park **wake) {
     *wake = NULL;
     if (WEFT__UNLIKELY(c->closed))
         return -EPIPE;
@@ -96,7 +100,8 @@ int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake) {
     return -EAGAIN;
 }
 
-int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
+static inline __attribute__((always_inline)) int
+recv_locked(weft_chan *c, void *out, weft__park **wake) {
     *wake = NULL;
     weft__wnode *s;
     if (c->count > 0) {
@@ -125,6 +130,14 @@ int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
     return c->closed ? -EPIPE : -EAGAIN;
 }
 
+int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake) {
+    return send_locked(c, elem, wake);
+}
+
+int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
+    return recv_locked(c, out, wake);
+}
+
 /* Called with c->lock held; returns with it released. */
 static int block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
                     int64_t timeout_ns) {
@@ -141,8 +154,7 @@ static inline int chan_op(weft_chan *c, bool send, void *elem,
                           int64_t timeout_ns, int nowait_err) {
     weft__park *wake;
     weft__lock_acquire(&c->lock);
-    int r = send ? weft__chan_send_locked(c, elem, &wake)
-                 : weft__chan_recv_locked(c, elem, &wake);
+    int r = send ? send_locked(c, elem, &wake) : recv_locked(c, elem, &wake);
     if (r == -EAGAIN) {
         if (timeout_ns == 0) {
             weft__lock_release(&c->lock);
