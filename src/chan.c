@@ -150,8 +150,10 @@ static int block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
 /* One send (send true) or receive.  timeout_ns: WEFT_FOREVER, > 0, or 0 =
  * return nowait_err instead of blocking.  Inlined into each public wrapper
  * with constant arguments, so each gets a straight-line fast path. */
-static inline int chan_op(weft_chan *c, bool send, void *elem,
-                          int64_t timeout_ns, int nowait_err) {
+static inline __attribute__((always_inline)) int chan_op(weft_chan *c,
+                                                         bool send, void *elem,
+                                                         int64_t timeout_ns,
+                                                         int nowait_err) {
     weft__park *wake;
     weft__lock_acquire(&c->lock);
     int r = send ? send_locked(c, elem, &wake) : recv_locked(c, elem, &wake);
@@ -168,15 +170,15 @@ static inline int chan_op(weft_chan *c, bool send, void *elem,
     return r;
 }
 
-static inline int chan_send(weft_chan *c, const void *elem, int64_t timeout_ns,
-                            int nowait_err) {
+static inline __attribute__((always_inline)) int
+chan_send(weft_chan *c, const void *elem, int64_t timeout_ns, int nowait_err) {
     if (WEFT__UNLIKELY(!c || (!elem && c->elem_size)))
         return -EINVAL;
     return chan_op(c, true, (void *)elem, timeout_ns, nowait_err);
 }
 
-static inline int chan_recv(weft_chan *c, void *out, int64_t timeout_ns,
-                            int nowait_err) {
+static inline __attribute__((always_inline)) int
+chan_recv(weft_chan *c, void *out, int64_t timeout_ns, int nowait_err) {
     if (WEFT__UNLIKELY(!c))
         return -EINVAL;
     return chan_op(c, false, out, timeout_ns, nowait_err);
