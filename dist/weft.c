@@ -567,6 +567,12 @@ uint32_t weft__rand(void);
  * list; *epoch changes whenever any worker schedules. */
 bool weft__sched_quiet(uint64_t *epoch);
 
+/* For weft_dump: how long the running goroutine g has held its thread, as
+ * the monitor last saw it (0 before its first look), and whether the
+ * worker slot (P) it ran on was handed to another thread meanwhile; -1 if
+ * g is not running.  A racy estimate, for diagnostics. */
+int64_t weft__g_held_ns(const weft__g *g, bool *handed_off);
+
 /* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
 
@@ -844,8 +850,7 @@ static inline bool weft__claim(weft__park *p) {
 
 /* ---- call sites and the registry of blocked threads (waiter.c) ---------- */
 
-/* From weft__park_init: record the call site weft__site left for p and
- * reset p's diagnostic fields. */
+/* From weft__park_init: record the call site weft__site left for p. */
 void weft__park_diag_init(weft__park *p);
 /* A plain thread starts (on) or stops (off) blocking on p. */
 void weft__thread_blocked(weft__park *p, bool on);
@@ -895,18 +900,51 @@ static inline void weft__park_init(weft__park *p, const char *why,
     p->solo = false;
     p->why = why;
     p->obj = obj;
-    p->timer.idx = -1;
-    atomic_store_explicit(&p->timer.running, 0, memory_order_relaxed);
     weft__park_diag_init(p);
 }
+
+/* The after-hook of a goroutine's park (weft__leave): publishes WAITING,
+ * then runs p's unlock callback. */
+void weft__parked_after(weft__worker *w, void *arg);
+
+/* Switch the goroutine that owns p out until p is unparked, keeping p in
+ * g->park meanwhile for weft_dump. */
+static inline void weft__park_leave(weft__park *p) {
+    weft__g *g = p->g;
+    atomic_store_explicit(&g->park, p, memory_order_release);
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_block(p);
+    weft__leave(g, weft__parked_after, p);
+    atomic_store_explicit(&g->park, NULL, memory_order_relaxed);
+}
+
+/* weft__block for a plain thread or with a deadline (waiter.c); the
+ * caller has stored unlock, its argument and the deadline in p. */
+int weft__block_slow(weft__park *p, int64_t deadline, void (*unlock)(void *),
+                     void *arg);
 
 /* Block until p is claimed and unparked, or until deadline (absolute, -1 =
  * never) passes and this call claims p itself.  unlock(arg) runs once the
  * caller cannot miss an unpark.  Returns 0, or, having claimed p itself
  * (p->timedout), -ETIMEDOUT or -ENOMEM (no memory for the deadline's timer:
- * the call did not wait).  After either the caller must unlink its nodes. */
-int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
-                void *arg);
+ * the call did not wait).  After either the caller must unlink its nodes.
+ * Inline for a goroutine's wait without a deadline, every channel
+ * operation's blocking path. */
+static inline int weft__block(weft__park *p, int64_t deadline,
+                              void (*unlock)(void *), void *arg) {
+    p->unlock = unlock;
+    p->unlock_arg = arg;
+    p->tdeadline = deadline;
+    /* published to wakers by the unlock, like the nodes.  A multi park may
+     * already be in a waker's hands (a context's hook, added before this
+     * call), so it keeps the false weft__park_init wrote. */
+    if (!p->multi)
+        p->solo = deadline < 0;
+    if (WEFT__UNLIKELY(deadline >= 0 || !p->g))
+        return weft__block_slow(p, deadline, unlock, arg);
+    weft__park_leave(p);
+    return 0;
+}
 
 /* Wake the owner of a claimed p.  The last access the waker makes to p. */
 static inline void weft__unpark(weft__park *p) {
@@ -1690,7 +1728,11 @@ static inline weft__park *hand_over(weft__wnode *n, int err) {
     return n->park;
 }
 
-int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake) {
+/* weft__chan_send_locked and _recv_locked (chan.h), inline into this file's
+ * operations: there the compiler folds the result tests into the caller's
+ * branches and the *wake store into a register. */
+static inline __attribute__((always_inline)) int
+send_locked(weft_chan *c, const void *elem, weft__park **wake) {
     *wake = NULL;
     if (WEFT__UNLIKELY(c->closed))
         return -EPIPE;
@@ -1712,7 +1754,8 @@ int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake) {
     return -EAGAIN;
 }
 
-int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
+static inline __attribute__((always_inline)) int
+recv_locked(weft_chan *c, void *out, weft__park **wake) {
     *wake = NULL;
     weft__wnode *s;
     if (c->count > 0) {
@@ -1741,6 +1784,14 @@ int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
     return c->closed ? -EPIPE : -EAGAIN;
 }
 
+int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake) {
+    return send_locked(c, elem, wake);
+}
+
+int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
+    return recv_locked(c, out, wake);
+}
+
 /* Called with c->lock held; returns with it released. */
 static int block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
                     int64_t timeout_ns) {
@@ -1753,12 +1804,13 @@ static int block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
 /* One send (send true) or receive.  timeout_ns: WEFT_FOREVER, > 0, or 0 =
  * return nowait_err instead of blocking.  Inlined into each public wrapper
  * with constant arguments, so each gets a straight-line fast path. */
-static inline int chan_op(weft_chan *c, bool send, void *elem,
-                          int64_t timeout_ns, int nowait_err) {
+static inline __attribute__((always_inline)) int chan_op(weft_chan *c,
+                                                         bool send, void *elem,
+                                                         int64_t timeout_ns,
+                                                         int nowait_err) {
     weft__park *wake;
     weft__lock_acquire(&c->lock);
-    int r = send ? weft__chan_send_locked(c, elem, &wake)
-                 : weft__chan_recv_locked(c, elem, &wake);
+    int r = send ? send_locked(c, elem, &wake) : recv_locked(c, elem, &wake);
     if (r == -EAGAIN) {
         if (timeout_ns == 0) {
             weft__lock_release(&c->lock);
@@ -1772,15 +1824,15 @@ static inline int chan_op(weft_chan *c, bool send, void *elem,
     return r;
 }
 
-static inline int chan_send(weft_chan *c, const void *elem, int64_t timeout_ns,
-                            int nowait_err) {
+static inline __attribute__((always_inline)) int
+chan_send(weft_chan *c, const void *elem, int64_t timeout_ns, int nowait_err) {
     if (WEFT__UNLIKELY(!c || (!elem && c->elem_size)))
         return -EINVAL;
     return chan_op(c, true, (void *)elem, timeout_ns, nowait_err);
 }
 
-static inline int chan_recv(weft_chan *c, void *out, int64_t timeout_ns,
-                            int nowait_err) {
+static inline __attribute__((always_inline)) int
+chan_recv(weft_chan *c, void *out, int64_t timeout_ns, int nowait_err) {
     if (WEFT__UNLIKELY(!c))
         return -EINVAL;
     return chan_op(c, false, out, timeout_ns, nowait_err);
@@ -6607,6 +6659,14 @@ void weft__sched_forget(void) {
 
 /* ---- introspection for debug.c ------------------------------------------ */
 
+int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
+    *handed_off = false;
+    return atomic_load_explicit(&g->status, memory_order_relaxed) ==
+                   WEFT__G_RUNNING
+               ? 0
+               : -1;
+}
+
 bool weft__sched_quiet(uint64_t *epoch) {
     /* ticks first: a worker seen idle afterwards must bump its tick before
      * it can run anything (see deadlock.c).  While stopping, exiting
@@ -8951,7 +9011,7 @@ static void deadline_fire(weft__timer *t, int64_t now) {
  * goroutine that runs next: see weft__leave).  Everything is
  * read from p first: as soon as the status says WAITING, a timer may resume
  * the goroutine elsewhere, and it can return and pop p off its stack. */
-static void parked_after(weft__worker *w, void *arg) {
+void weft__parked_after(weft__worker *w, void *arg) {
     weft__park *p = arg;
     (void)w;
     void (*unlock)(void *) = p->unlock;
@@ -8984,46 +9044,33 @@ static int block_thread(weft__park *p, int64_t deadline) {
     return p->timedout ? -ETIMEDOUT : 0;
 }
 
-int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
-                void *arg) {
-    p->unlock = unlock;
-    p->unlock_arg = arg;
-    p->tdeadline = deadline;
-    /* published to wakers by the unlock below, like the nodes.  A multi
-     * park may already be in a waker's hands (a context's hook, added
-     * before this call), so it keeps the false weft__park_init wrote. */
-    if (!p->multi)
-        p->solo = deadline < 0;
+int weft__block_slow(weft__park *p, int64_t deadline, void (*unlock)(void *),
+                     void *arg) {
     if (!p->g) {
         if (unlock)
             unlock(arg);
         return block_thread(p, deadline);
     }
-    if (deadline >= 0) {
-        p->timer.fn = deadline_fire;
-        p->timer.arg = p;
-        p->timer.period = 0;
-        if (WEFT__UNLIKELY(weft__timer_add(&p->timer, deadline) < 0)) {
-            /* no timer: waiting would be untimed, so give up now, as a
-             * timeout does; the caller's lock is still held, so no waker
-             * can have claimed p */
-            if (weft__claim(p)) {
-                p->timedout = true;
-                if (unlock)
-                    unlock(arg);
-                return -ENOMEM;
-            }
-            deadline = -1;
+    p->timer.idx = -1;
+    atomic_store_explicit(&p->timer.running, 0, memory_order_relaxed);
+    p->timer.fn = deadline_fire;
+    p->timer.arg = p;
+    p->timer.period = 0;
+    if (WEFT__UNLIKELY(weft__timer_add(&p->timer, deadline) < 0)) {
+        /* no timer: waiting would be untimed, so give up now, as a
+         * timeout does; the caller's lock is still held, so no waker
+         * can have claimed p */
+        if (weft__claim(p)) {
+            p->timedout = true;
+            if (unlock)
+                unlock(arg);
+            return -ENOMEM;
         }
+        weft__park_leave(p); /* a waker won: its unpark is on the way */
+        return 0;
     }
-    weft__g *g = p->g;
-    atomic_store_explicit(&g->park, p, memory_order_release);
-    if (WEFT__UNLIKELY(weft__tracing()))
-        weft__trace_block(p);
-    weft__leave(g, parked_after, p);
-    atomic_store_explicit(&g->park, NULL, memory_order_relaxed);
-    if (deadline >= 0)
-        weft__timer_del(&p->timer);
+    weft__park_leave(p);
+    weft__timer_del(&p->timer);
     return p->timedout ? -ETIMEDOUT : 0;
 }
 
@@ -9104,7 +9151,6 @@ void weft__park_diag_init(weft__park *p) {
     const char *at = (const char *)p;
     p->site_file = NULL;
     p->site_line = 0;
-    p->tdeadline = -1;
     if (tls_site.file && at < tls_site.frame &&
         tls_site.frame - at < SITE_REACH) {
         p->site_file = tls_site.file;

@@ -38,7 +38,7 @@ static void deadline_fire(weft__timer *t, int64_t now) {
  * goroutine that runs next: see weft__leave).  Everything is
  * read from p first: as soon as the status says WAITING, a timer may resume
  * the goroutine elsewhere, and it can return and pop p off its stack. */
-static void parked_after(weft__worker *w, void *arg) {
+void weft__parked_after(weft__worker *w, void *arg) {
     weft__park *p = arg;
     (void)w;
     void (*unlock)(void *) = p->unlock;
@@ -71,46 +71,33 @@ static int block_thread(weft__park *p, int64_t deadline) {
     return p->timedout ? -ETIMEDOUT : 0;
 }
 
-int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
-                void *arg) {
-    p->unlock = unlock;
-    p->unlock_arg = arg;
-    p->tdeadline = deadline;
-    /* published to wakers by the unlock below, like the nodes.  A multi
-     * park may already be in a waker's hands (a context's hook, added
-     * before this call), so it keeps the false weft__park_init wrote. */
-    if (!p->multi)
-        p->solo = deadline < 0;
+int weft__block_slow(weft__park *p, int64_t deadline, void (*unlock)(void *),
+                     void *arg) {
     if (!p->g) {
         if (unlock)
             unlock(arg);
         return block_thread(p, deadline);
     }
-    if (deadline >= 0) {
-        p->timer.fn = deadline_fire;
-        p->timer.arg = p;
-        p->timer.period = 0;
-        if (WEFT__UNLIKELY(weft__timer_add(&p->timer, deadline) < 0)) {
-            /* no timer: waiting would be untimed, so give up now, as a
-             * timeout does; the caller's lock is still held, so no waker
-             * can have claimed p */
-            if (weft__claim(p)) {
-                p->timedout = true;
-                if (unlock)
-                    unlock(arg);
-                return -ENOMEM;
-            }
-            deadline = -1;
+    p->timer.idx = -1;
+    atomic_store_explicit(&p->timer.running, 0, memory_order_relaxed);
+    p->timer.fn = deadline_fire;
+    p->timer.arg = p;
+    p->timer.period = 0;
+    if (WEFT__UNLIKELY(weft__timer_add(&p->timer, deadline) < 0)) {
+        /* no timer: waiting would be untimed, so give up now, as a
+         * timeout does; the caller's lock is still held, so no waker
+         * can have claimed p */
+        if (weft__claim(p)) {
+            p->timedout = true;
+            if (unlock)
+                unlock(arg);
+            return -ENOMEM;
         }
+        weft__park_leave(p); /* a waker won: its unpark is on the way */
+        return 0;
     }
-    weft__g *g = p->g;
-    atomic_store_explicit(&g->park, p, memory_order_release);
-    if (WEFT__UNLIKELY(weft__tracing()))
-        weft__trace_block(p);
-    weft__leave(g, parked_after, p);
-    atomic_store_explicit(&g->park, NULL, memory_order_relaxed);
-    if (deadline >= 0)
-        weft__timer_del(&p->timer);
+    weft__park_leave(p);
+    weft__timer_del(&p->timer);
     return p->timedout ? -ETIMEDOUT : 0;
 }
 
@@ -191,7 +178,6 @@ void weft__park_diag_init(weft__park *p) {
     const char *at = (const char *)p;
     p->site_file = NULL;
     p->site_line = 0;
-    p->tdeadline = -1;
     if (tls_site.file && at < tls_site.frame &&
         tls_site.frame - at < SITE_REACH) {
         p->site_file = tls_site.file;

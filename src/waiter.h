@@ -146,8 +146,7 @@ static inline bool weft__claim(weft__park *p) {
 
 /* ---- call sites and the registry of blocked threads (waiter.c) ---------- */
 
-/* From weft__park_init: record the call site weft__site left for p and
- * reset p's diagnostic fields. */
+/* From weft__park_init: record the call site weft__site left for p. */
 void weft__park_diag_init(weft__park *p);
 /* A plain thread starts (on) or stops (off) blocking on p. */
 void weft__thread_blocked(weft__park *p, bool on);
@@ -197,18 +196,51 @@ static inline void weft__park_init(weft__park *p, const char *why,
     p->solo = false;
     p->why = why;
     p->obj = obj;
-    p->timer.idx = -1;
-    atomic_store_explicit(&p->timer.running, 0, memory_order_relaxed);
     weft__park_diag_init(p);
 }
+
+/* The after-hook of a goroutine's park (weft__leave): publishes WAITING,
+ * then runs p's unlock callback. */
+void weft__parked_after(weft__worker *w, void *arg);
+
+/* Switch the goroutine that owns p out until p is unparked, keeping p in
+ * g->park meanwhile for weft_dump. */
+static inline void weft__park_leave(weft__park *p) {
+    weft__g *g = p->g;
+    atomic_store_explicit(&g->park, p, memory_order_release);
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_block(p);
+    weft__leave(g, weft__parked_after, p);
+    atomic_store_explicit(&g->park, NULL, memory_order_relaxed);
+}
+
+/* weft__block for a plain thread or with a deadline (waiter.c); the
+ * caller has stored unlock, its argument and the deadline in p. */
+int weft__block_slow(weft__park *p, int64_t deadline, void (*unlock)(void *),
+                     void *arg);
 
 /* Block until p is claimed and unparked, or until deadline (absolute, -1 =
  * never) passes and this call claims p itself.  unlock(arg) runs once the
  * caller cannot miss an unpark.  Returns 0, or, having claimed p itself
  * (p->timedout), -ETIMEDOUT or -ENOMEM (no memory for the deadline's timer:
- * the call did not wait).  After either the caller must unlink its nodes. */
-int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
-                void *arg);
+ * the call did not wait).  After either the caller must unlink its nodes.
+ * Inline for a goroutine's wait without a deadline, every channel
+ * operation's blocking path. */
+static inline int weft__block(weft__park *p, int64_t deadline,
+                              void (*unlock)(void *), void *arg) {
+    p->unlock = unlock;
+    p->unlock_arg = arg;
+    p->tdeadline = deadline;
+    /* published to wakers by the unlock, like the nodes.  A multi park may
+     * already be in a waker's hands (a context's hook, added before this
+     * call), so it keeps the false weft__park_init wrote. */
+    if (!p->multi)
+        p->solo = deadline < 0;
+    if (WEFT__UNLIKELY(deadline >= 0 || !p->g))
+        return weft__block_slow(p, deadline, unlock, arg);
+    weft__park_leave(p);
+    return 0;
+}
 
 /* Wake the owner of a claimed p.  The last access the waker makes to p. */
 static inline void weft__unpark(weft__park *p) {
