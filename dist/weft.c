@@ -910,12 +910,12 @@ void weft__parked_after(weft__worker *w, void *arg);
 /* Switch the goroutine that owns p out until p is unparked, keeping p in
  * g->park meanwhile for weft_dump. */
 static inline void weft__park_leave(weft__park *p) {
-    weft__g *g = p->g;
-    atomic_store_explicit(&g->park, p, memory_order_release);
+    atomic_store_explicit(&p->g->park, p, memory_order_release);
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_block(p);
-    weft__leave(g, weft__parked_after, p);
-    atomic_store_explicit(&g->park, NULL, memory_order_relaxed);
+    weft__leave(p->g, weft__parked_after, p);
+    /* p->g loaded again: one register fewer held across the switch */
+    atomic_store_explicit(&p->g->park, NULL, memory_order_relaxed);
 }
 
 /* weft__block for a plain thread or with a deadline (waiter.c); the
@@ -1793,12 +1793,26 @@ int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
 }
 
 /* Called with c->lock held; returns with it released. */
-static int block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
-                    int64_t timeout_ns) {
+static inline __attribute__((always_inline)) int
+block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
+         int64_t timeout_ns) {
     weft__waiter w;
     weft__waiter_init(&w, why, c, elem);
     int r = weft__wq_wait(q, &c->lock, &w, weft__deadline(timeout_ns));
     return r < 0 ? r : w.park.err;
+}
+
+/* block_on out of line, the waiter's frame off the fast path; the
+ * untimed one, every weft_send/weft_recv that waits, without the deadline
+ * and timeout code. */
+static WEFT__NOINLINE int block_forever(weft_chan *c, weft__wq *q, void *elem,
+                                        const char *why) {
+    return block_on(c, q, elem, why, WEFT_FOREVER);
+}
+
+static WEFT__NOINLINE int block_timed(weft_chan *c, weft__wq *q, void *elem,
+                                      const char *why, int64_t timeout_ns) {
+    return block_on(c, q, elem, why, timeout_ns);
 }
 
 /* One send (send true) or receive.  timeout_ns: WEFT_FOREVER, > 0, or 0 =
@@ -1816,9 +1830,11 @@ static inline __attribute__((always_inline)) int chan_op(weft_chan *c,
             weft__lock_release(&c->lock);
             return nowait_err;
         }
-        if (send)
-            return block_on(c, &c->sendq, elem, "chan send", timeout_ns);
-        return block_on(c, &c->recvq, elem, "chan receive", timeout_ns);
+        weft__wq *q = send ? &c->sendq : &c->recvq;
+        const char *why = send ? "chan send" : "chan receive";
+        if (timeout_ns == WEFT_FOREVER)
+            return block_forever(c, q, elem, why);
+        return block_timed(c, q, elem, why, timeout_ns);
     }
     weft__unlock_unpark(&c->lock, wake);
     return r;

@@ -139,12 +139,26 @@ int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
 }
 
 /* Called with c->lock held; returns with it released. */
-static int block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
-                    int64_t timeout_ns) {
+static inline __attribute__((always_inline)) int
+block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
+         int64_t timeout_ns) {
     weft__waiter w;
     weft__waiter_init(&w, why, c, elem);
     int r = weft__wq_wait(q, &c->lock, &w, weft__deadline(timeout_ns));
     return r < 0 ? r : w.park.err;
+}
+
+/* block_on out of line, the waiter's frame off the fast path; the
+ * untimed one, every weft_send/weft_recv that waits, without the deadline
+ * and timeout code. */
+static WEFT__NOINLINE int block_forever(weft_chan *c, weft__wq *q, void *elem,
+                                        const char *why) {
+    return block_on(c, q, elem, why, WEFT_FOREVER);
+}
+
+static WEFT__NOINLINE int block_timed(weft_chan *c, weft__wq *q, void *elem,
+                                      const char *why, int64_t timeout_ns) {
+    return block_on(c, q, elem, why, timeout_ns);
 }
 
 /* One send (send true) or receive.  timeout_ns: WEFT_FOREVER, > 0, or 0 =
@@ -162,9 +176,11 @@ static inline __attribute__((always_inline)) int chan_op(weft_chan *c,
             weft__lock_release(&c->lock);
             return nowait_err;
         }
-        if (send)
-            return block_on(c, &c->sendq, elem, "chan send", timeout_ns);
-        return block_on(c, &c->recvq, elem, "chan receive", timeout_ns);
+        weft__wq *q = send ? &c->sendq : &c->recvq;
+        const char *why = send ? "chan send" : "chan receive";
+        if (timeout_ns == WEFT_FOREVER)
+            return block_forever(c, q, elem, why);
+        return block_timed(c, q, elem, why, timeout_ns);
     }
     weft__unlock_unpark(&c->lock, wake);
     return r;

@@ -206,12 +206,12 @@ void weft__parked_after(weft__worker *w, void *arg);
 /* Switch the goroutine that owns p out until p is unparked, keeping p in
  * g->park meanwhile for weft_dump. */
 static inline void weft__park_leave(weft__park *p) {
-    weft__g *g = p->g;
-    atomic_store_explicit(&g->park, p, memory_order_release);
+    atomic_store_explicit(&p->g->park, p, memory_order_release);
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_block(p);
-    weft__leave(g, weft__parked_after, p);
-    atomic_store_explicit(&g->park, NULL, memory_order_relaxed);
+    weft__leave(p->g, weft__parked_after, p);
+    /* p->g loaded again: one register fewer held across the switch */
+    atomic_store_explicit(&p->g->park, NULL, memory_order_relaxed);
 }
 
 /* weft__block for a plain thread or with a deadline (waiter.c); the
