@@ -850,7 +850,8 @@ static inline bool weft__claim(weft__park *p) {
 
 /* ---- call sites and the registry of blocked threads (waiter.c) ---------- */
 
-/* From weft__park_init: record the call site weft__site left for p. */
+/* From weft__park_init: give p the call site weft__site left, if that was
+ * left by the call now blocking on p. */
 void weft__park_diag_init(weft__park *p);
 /* A plain thread starts (on) or stops (off) blocking on p. */
 void weft__thread_blocked(weft__park *p, bool on);
@@ -886,10 +887,12 @@ static inline bool weft__why_is_fd(const char *why) {
 
 /* ---- park, block, unpark ------------------------------------------------- */
 
-/* Bind p to the caller (goroutine or thread) before enqueueing it.  Inline,
- * as is weft__unpark: both are on every channel operation's path. */
-static inline void weft__park_init(weft__park *p, const char *why,
-                                   const void *obj) {
+/* Bind p to the caller (goroutine or thread) before enqueueing it, with
+ * the call site weft_dump shows (file NULL: none).  Inline, as is
+ * weft__unpark: both are on every channel operation's path. */
+static inline void weft__park_init_at(weft__park *p, const char *why,
+                                      const void *obj, const char *file,
+                                      int line) {
     p->g = weft__curg();
     atomic_store_explicit(&p->claimed, 0, memory_order_relaxed);
     atomic_store_explicit(&p->futex, 0, memory_order_relaxed);
@@ -900,6 +903,15 @@ static inline void weft__park_init(weft__park *p, const char *why,
     p->solo = false;
     p->why = why;
     p->obj = obj;
+    p->site_file = file;
+    p->site_line = line;
+}
+
+/* The same with the call site weft__site left, if it belongs to this call
+ * (weft__park_diag_init). */
+static inline void weft__park_init(weft__park *p, const char *why,
+                                   const void *obj) {
+    weft__park_init_at(p, why, obj, NULL, 0);
     weft__park_diag_init(p);
 }
 
@@ -967,12 +979,21 @@ typedef struct weft__waiter {
     weft__wnode node;
 } weft__waiter;
 
-/* Bind w to the caller (weft__park_init); elem is the node's element (a
- * channel's source or destination; NULL elsewhere). */
+/* Bind w to the caller (weft__park_init_at: file and line are the call
+ * site, or NULL, 0); elem is the node's element (a channel's source or
+ * destination; NULL elsewhere). */
+static inline void weft__waiter_init_at(weft__waiter *w, const char *why,
+                                        const void *obj, void *elem,
+                                        const char *file, int line) {
+    weft__park_init_at(&w->park, why, obj, file, line);
+    w->node = (weft__wnode){.park = &w->park, .elem = elem};
+}
+
+/* The same with weft__park_init's call site. */
 static inline void weft__waiter_init(weft__waiter *w, const char *why,
                                      const void *obj, void *elem) {
-    weft__park_init(&w->park, why, obj);
-    w->node = (weft__wnode){.park = &w->park, .elem = elem};
+    weft__waiter_init_at(w, why, obj, elem, NULL, 0);
+    weft__park_diag_init(&w->park);
 }
 
 /* With l held and w's node queued on q: block until a waker claims w or
@@ -1792,12 +1813,13 @@ int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
     return recv_locked(c, out, wake);
 }
 
-/* Called with c->lock held; returns with it released. */
+/* Called with c->lock held; returns with it released.  file and line: the
+ * call site for weft_dump, or NULL, 0. */
 static inline __attribute__((always_inline)) int
 block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
-         int64_t timeout_ns) {
+         int64_t timeout_ns, const char *file, int line) {
     weft__waiter w;
-    weft__waiter_init(&w, why, c, elem);
+    weft__waiter_init_at(&w, why, c, elem, file, line);
     int r = weft__wq_wait(q, &c->lock, &w, weft__deadline(timeout_ns));
     return r < 0 ? r : w.park.err;
 }
@@ -1806,22 +1828,24 @@ block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
  * untimed one, every weft_send/weft_recv that waits, without the deadline
  * and timeout code. */
 static WEFT__NOINLINE int block_forever(weft_chan *c, weft__wq *q, void *elem,
-                                        const char *why) {
-    return block_on(c, q, elem, why, WEFT_FOREVER);
+                                        const char *why, const char *file,
+                                        int line) {
+    return block_on(c, q, elem, why, WEFT_FOREVER, file, line);
 }
 
 static WEFT__NOINLINE int block_timed(weft_chan *c, weft__wq *q, void *elem,
-                                      const char *why, int64_t timeout_ns) {
-    return block_on(c, q, elem, why, timeout_ns);
+                                      const char *why, int64_t timeout_ns,
+                                      const char *file, int line) {
+    return block_on(c, q, elem, why, timeout_ns, file, line);
 }
 
 /* One send (send true) or receive.  timeout_ns: WEFT_FOREVER, > 0, or 0 =
- * return nowait_err instead of blocking.  Inlined into each public wrapper
+ * return nowait_err instead of blocking.  file, line: the call site (or
+ * NULL, 0), used only if the call waits.  Inlined into each public wrapper
  * with constant arguments, so each gets a straight-line fast path. */
-static inline __attribute__((always_inline)) int chan_op(weft_chan *c,
-                                                         bool send, void *elem,
-                                                         int64_t timeout_ns,
-                                                         int nowait_err) {
+static inline __attribute__((always_inline)) int
+chan_op(weft_chan *c, bool send, void *elem, int64_t timeout_ns, int nowait_err,
+        const char *file, int line) {
     weft__park *wake;
     weft__lock_acquire(&c->lock);
     int r = send ? send_locked(c, elem, &wake) : recv_locked(c, elem, &wake);
@@ -1833,49 +1857,72 @@ static inline __attribute__((always_inline)) int chan_op(weft_chan *c,
         weft__wq *q = send ? &c->sendq : &c->recvq;
         const char *why = send ? "chan send" : "chan receive";
         if (timeout_ns == WEFT_FOREVER)
-            return block_forever(c, q, elem, why);
-        return block_timed(c, q, elem, why, timeout_ns);
+            return block_forever(c, q, elem, why, file, line);
+        return block_timed(c, q, elem, why, timeout_ns, file, line);
     }
     weft__unlock_unpark(&c->lock, wake);
     return r;
 }
 
 static inline __attribute__((always_inline)) int
-chan_send(weft_chan *c, const void *elem, int64_t timeout_ns, int nowait_err) {
+chan_send(weft_chan *c, const void *elem, int64_t timeout_ns, int nowait_err,
+          const char *file, int line) {
     if (WEFT__UNLIKELY(!c || (!elem && c->elem_size)))
         return -EINVAL;
-    return chan_op(c, true, (void *)elem, timeout_ns, nowait_err);
+    return chan_op(c, true, (void *)elem, timeout_ns, nowait_err, file, line);
 }
 
 static inline __attribute__((always_inline)) int
-chan_recv(weft_chan *c, void *out, int64_t timeout_ns, int nowait_err) {
+chan_recv(weft_chan *c, void *out, int64_t timeout_ns, int nowait_err,
+          const char *file, int line) {
     if (WEFT__UNLIKELY(!c))
         return -EINVAL;
-    return chan_op(c, false, out, timeout_ns, nowait_err);
+    return chan_op(c, false, out, timeout_ns, nowait_err, file, line);
+}
+
+/* The weft__*_at forms are what the macros of weft.h call; the functions
+ * themselves are the same operation without a call site. */
+int weft__send_at(weft_chan *c, const void *elem, const char *file, int line) {
+    return chan_send(c, elem, WEFT_FOREVER, 0, file, line);
+}
+
+int weft__recv_at(weft_chan *c, void *out, const char *file, int line) {
+    return chan_recv(c, out, WEFT_FOREVER, 0, file, line);
+}
+
+int weft__send_timeout_at(weft_chan *c, const void *elem, int64_t timeout_ns,
+                          const char *file, int line) {
+    return chan_send(c, elem, weft__timeout(timeout_ns), -ETIMEDOUT, file,
+                     line);
+}
+
+int weft__recv_timeout_at(weft_chan *c, void *out, int64_t timeout_ns,
+                          const char *file, int line) {
+    return chan_recv(c, out, weft__timeout(timeout_ns), -ETIMEDOUT, file, line);
 }
 
 int weft_send(weft_chan *c, const void *elem) {
-    return chan_send(c, elem, WEFT_FOREVER, 0);
+    return weft__send_at(c, elem, NULL, 0);
 }
 
 int weft_recv(weft_chan *c, void *out) {
-    return chan_recv(c, out, WEFT_FOREVER, 0);
+    return weft__recv_at(c, out, NULL, 0);
 }
 
 int weft_try_send(weft_chan *c, const void *elem) {
-    return chan_send(c, elem, 0, -EAGAIN);
+    return chan_send(c, elem, 0, -EAGAIN, NULL, 0);
 }
 
 int weft_try_recv(weft_chan *c, void *out) {
-    return chan_recv(c, out, 0, -EAGAIN);
+    return chan_recv(c, out, 0, -EAGAIN, NULL, 0);
 }
 
 int weft_send_timeout(weft_chan *c, const void *elem, int64_t timeout_ns) {
-    return chan_send(c, elem, weft__timeout(timeout_ns), -ETIMEDOUT);
+    return weft__send_timeout_at(c, elem, timeout_ns, NULL, 0);
 }
 
 int weft_recv_timeout(weft_chan *c, void *out, int64_t timeout_ns) {
-    return chan_recv(c, out, weft__timeout(timeout_ns), -ETIMEDOUT);
+    return weft__recv_timeout_at(c, out, timeout_ns, NULL, 0);
 }
 
 int weft_close(weft_chan *c) {
@@ -1970,8 +2017,8 @@ static int sized_op(weft_chan *c, bool send, void *elem, size_t size,
         return -EINVAL;
     if (size != c->elem_size)
         return -EMSGSIZE;
-    return send ? chan_send(c, elem, timeout_ns, nowait_err)
-                : chan_recv(c, elem, timeout_ns, nowait_err);
+    return send ? chan_send(c, elem, timeout_ns, nowait_err, NULL, 0)
+                : chan_recv(c, elem, timeout_ns, nowait_err, NULL, 0);
 }
 
 int weft_send_sized(weft_chan *c, const void *elem, size_t size) {
@@ -6965,17 +7012,18 @@ fire_one(weft_case *cases, int *cand, int r, const sel *s) {
  * several cases: each was seen at another instant (a value moving from a
  * channel not yet looked at to one already passed is missed), so only
  * pass 1, all locks held, may answer Go's default.  One look at a single
- * channel is exact.  copy and e: scratch for lock_order. */
+ * channel is exact.  copy and e: scratch for lock_order; file, line: the
+ * call site (or NULL, 0). */
 static WEFT__NOINLINE int select_wait(weft_case *cases, size_t n,
                                       int64_t timeout_ns, int *cand,
                                       weft__wnode *nodes, weft_case *copy,
-                                      lockent *e) {
-    sel s; /* not zeroed: weft__park_init and weft__block set the park */
+                                      lockent *e, const char *file, int line) {
+    sel s; /* not zeroed: weft__park_init_at and weft__block set the park */
     s.nodes = nodes;
     const lockent *map = lock_order(&s, cases, n, copy, e);
     if (timeout_ns == 0 && s.k <= 1)
         return -ETIMEDOUT;
-    weft__park_init(&s.p, "select", NULL);
+    weft__park_init_at(&s.p, "select", NULL, file, line);
     s.p.multi = true;
     weft_case *sc = s.sc;
     size_t k = s.k;
@@ -7030,7 +7078,8 @@ static WEFT__NOINLINE int select_wait(weft_case *cases, size_t n,
  * The arrays: cand and nodes for n cases, copy and e for lock_order. */
 static inline __attribute__((always_inline)) int
 select_cases(weft_case *cases, size_t n, int64_t timeout_ns, int *cand,
-             weft__wnode *nodes, weft_case *copy, lockent *e) {
+             weft__wnode *nodes, weft_case *copy, lockent *e, const char *file,
+             int line) {
     int r = candidates(cases, n, cand);
     if (r < 0)
         return r;
@@ -7038,12 +7087,13 @@ select_cases(weft_case *cases, size_t n, int64_t timeout_ns, int *cand,
     int fired = fire_one(cases, cand, r, NULL);
     if (fired >= 0)
         return fired;
-    return select_wait(cases, n, timeout_ns, cand, nodes, copy, e);
+    return select_wait(cases, n, timeout_ns, cand, nodes, copy, e, file, line);
 }
 
 /* More than SMALL cases: the working arrays in one malloc. */
 static WEFT__NOINLINE int select_big(weft_case *cases, size_t n,
-                                     int64_t timeout_ns) {
+                                     int64_t timeout_ns, const char *file,
+                                     int line) {
     if (n > INT_MAX)
         return -EINVAL;
     size_t per =
@@ -7053,23 +7103,30 @@ static WEFT__NOINLINE int select_big(weft_case *cases, size_t n,
         return -ENOMEM;
     weft_case *copy = (weft_case *)(nodes + n);
     lockent *e = (lockent *)(copy + n);
-    int r = select_cases(cases, n, timeout_ns, (int *)(e + n), nodes, copy, e);
+    int r = select_cases(cases, n, timeout_ns, (int *)(e + n), nodes, copy, e,
+                         file, line);
     free(nodes);
     return r;
 }
 
-int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
+/* What weft.h's weft_select macro calls; file, line: the call site. */
+int weft__select_at(weft_case *cases, size_t n, int64_t timeout_ns,
+                    const char *file, int line) {
     if (!cases && n > 0)
         return -EINVAL;
     if (timeout_ns < 0 && timeout_ns != WEFT_FOREVER)
         timeout_ns = 0;
     if (n > SMALL)
-        return select_big(cases, n, timeout_ns);
+        return select_big(cases, n, timeout_ns, file, line);
     int cand[SMALL];
     weft__wnode nodes[SMALL];
     weft_case copy[SMALL];
     lockent e[SMALL];
-    return select_cases(cases, n, timeout_ns, cand, nodes, copy, e);
+    return select_cases(cases, n, timeout_ns, cand, nodes, copy, e, file, line);
+}
+
+int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
+    return weft__select_at(cases, n, timeout_ns, NULL, 0);
 }
 #undef SMALL
 
@@ -9126,12 +9183,15 @@ void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
  * thread joins or leaves the list or a weft_blocking pool thread goes idle
  * or busy: the deadlock check compares it before and after its snapshot.
  *
- * Call sites: the public macros call weft__site(file, line) right before a
- * blocking call; it lands in a thread-local slot together with the
- * caller's frame address.  weft__park_init (through weft__park_diag_init)
- * moves it into the park only when that park lies just below the recorded
- * frame on the same stack, so a site left behind by a call that did not
- * block, on another goroutine that ran on this thread, is never shown.
+ * Call sites: the macros of the channel operations and weft_select pass
+ * the site as two more arguments (weft__send_at etc.), which only a call
+ * that waits stores in its park (weft__park_init_at).  The other public
+ * macros call weft__site(file, line) right before a blocking call; it
+ * lands in a thread-local slot together with the caller's frame address.
+ * weft__park_init (through weft__park_diag_init) moves it into the park
+ * only when that park lies just below the recorded frame on the same
+ * stack, so a site left behind by a call that did not block, on another
+ * goroutine that ran on this thread, is never shown.
  */
 
 /* How far below the weft__site frame the park of the same call may lie. */
@@ -9165,8 +9225,6 @@ __attribute__((noinline)) void weft__site(const char *file, int line) {
 
 void weft__park_diag_init(weft__park *p) {
     const char *at = (const char *)p;
-    p->site_file = NULL;
-    p->site_line = 0;
     if (tls_site.file && at < tls_site.frame &&
         tls_site.frame - at < SITE_REACH) {
         p->site_file = tls_site.file;

@@ -138,12 +138,13 @@ int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
     return recv_locked(c, out, wake);
 }
 
-/* Called with c->lock held; returns with it released. */
+/* Called with c->lock held; returns with it released.  file and line: the
+ * call site for weft_dump, or NULL, 0. */
 static inline __attribute__((always_inline)) int
 block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
-         int64_t timeout_ns) {
+         int64_t timeout_ns, const char *file, int line) {
     weft__waiter w;
-    weft__waiter_init(&w, why, c, elem);
+    weft__waiter_init_at(&w, why, c, elem, file, line);
     int r = weft__wq_wait(q, &c->lock, &w, weft__deadline(timeout_ns));
     return r < 0 ? r : w.park.err;
 }
@@ -152,22 +153,24 @@ block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
  * untimed one, every weft_send/weft_recv that waits, without the deadline
  * and timeout code. */
 static WEFT__NOINLINE int block_forever(weft_chan *c, weft__wq *q, void *elem,
-                                        const char *why) {
-    return block_on(c, q, elem, why, WEFT_FOREVER);
+                                        const char *why, const char *file,
+                                        int line) {
+    return block_on(c, q, elem, why, WEFT_FOREVER, file, line);
 }
 
 static WEFT__NOINLINE int block_timed(weft_chan *c, weft__wq *q, void *elem,
-                                      const char *why, int64_t timeout_ns) {
-    return block_on(c, q, elem, why, timeout_ns);
+                                      const char *why, int64_t timeout_ns,
+                                      const char *file, int line) {
+    return block_on(c, q, elem, why, timeout_ns, file, line);
 }
 
 /* One send (send true) or receive.  timeout_ns: WEFT_FOREVER, > 0, or 0 =
- * return nowait_err instead of blocking.  Inlined into each public wrapper
+ * return nowait_err instead of blocking.  file, line: the call site (or
+ * NULL, 0), used only if the call waits.  Inlined into each public wrapper
  * with constant arguments, so each gets a straight-line fast path. */
-static inline __attribute__((always_inline)) int chan_op(weft_chan *c,
-                                                         bool send, void *elem,
-                                                         int64_t timeout_ns,
-                                                         int nowait_err) {
+static inline __attribute__((always_inline)) int
+chan_op(weft_chan *c, bool send, void *elem, int64_t timeout_ns, int nowait_err,
+        const char *file, int line) {
     weft__park *wake;
     weft__lock_acquire(&c->lock);
     int r = send ? send_locked(c, elem, &wake) : recv_locked(c, elem, &wake);
@@ -179,49 +182,72 @@ static inline __attribute__((always_inline)) int chan_op(weft_chan *c,
         weft__wq *q = send ? &c->sendq : &c->recvq;
         const char *why = send ? "chan send" : "chan receive";
         if (timeout_ns == WEFT_FOREVER)
-            return block_forever(c, q, elem, why);
-        return block_timed(c, q, elem, why, timeout_ns);
+            return block_forever(c, q, elem, why, file, line);
+        return block_timed(c, q, elem, why, timeout_ns, file, line);
     }
     weft__unlock_unpark(&c->lock, wake);
     return r;
 }
 
 static inline __attribute__((always_inline)) int
-chan_send(weft_chan *c, const void *elem, int64_t timeout_ns, int nowait_err) {
+chan_send(weft_chan *c, const void *elem, int64_t timeout_ns, int nowait_err,
+          const char *file, int line) {
     if (WEFT__UNLIKELY(!c || (!elem && c->elem_size)))
         return -EINVAL;
-    return chan_op(c, true, (void *)elem, timeout_ns, nowait_err);
+    return chan_op(c, true, (void *)elem, timeout_ns, nowait_err, file, line);
 }
 
 static inline __attribute__((always_inline)) int
-chan_recv(weft_chan *c, void *out, int64_t timeout_ns, int nowait_err) {
+chan_recv(weft_chan *c, void *out, int64_t timeout_ns, int nowait_err,
+          const char *file, int line) {
     if (WEFT__UNLIKELY(!c))
         return -EINVAL;
-    return chan_op(c, false, out, timeout_ns, nowait_err);
+    return chan_op(c, false, out, timeout_ns, nowait_err, file, line);
+}
+
+/* The weft__*_at forms are what the macros of weft.h call; the functions
+ * themselves are the same operation without a call site. */
+int weft__send_at(weft_chan *c, const void *elem, const char *file, int line) {
+    return chan_send(c, elem, WEFT_FOREVER, 0, file, line);
+}
+
+int weft__recv_at(weft_chan *c, void *out, const char *file, int line) {
+    return chan_recv(c, out, WEFT_FOREVER, 0, file, line);
+}
+
+int weft__send_timeout_at(weft_chan *c, const void *elem, int64_t timeout_ns,
+                          const char *file, int line) {
+    return chan_send(c, elem, weft__timeout(timeout_ns), -ETIMEDOUT, file,
+                     line);
+}
+
+int weft__recv_timeout_at(weft_chan *c, void *out, int64_t timeout_ns,
+                          const char *file, int line) {
+    return chan_recv(c, out, weft__timeout(timeout_ns), -ETIMEDOUT, file, line);
 }
 
 int weft_send(weft_chan *c, const void *elem) {
-    return chan_send(c, elem, WEFT_FOREVER, 0);
+    return weft__send_at(c, elem, NULL, 0);
 }
 
 int weft_recv(weft_chan *c, void *out) {
-    return chan_recv(c, out, WEFT_FOREVER, 0);
+    return weft__recv_at(c, out, NULL, 0);
 }
 
 int weft_try_send(weft_chan *c, const void *elem) {
-    return chan_send(c, elem, 0, -EAGAIN);
+    return chan_send(c, elem, 0, -EAGAIN, NULL, 0);
 }
 
 int weft_try_recv(weft_chan *c, void *out) {
-    return chan_recv(c, out, 0, -EAGAIN);
+    return chan_recv(c, out, 0, -EAGAIN, NULL, 0);
 }
 
 int weft_send_timeout(weft_chan *c, const void *elem, int64_t timeout_ns) {
-    return chan_send(c, elem, weft__timeout(timeout_ns), -ETIMEDOUT);
+    return weft__send_timeout_at(c, elem, timeout_ns, NULL, 0);
 }
 
 int weft_recv_timeout(weft_chan *c, void *out, int64_t timeout_ns) {
-    return chan_recv(c, out, weft__timeout(timeout_ns), -ETIMEDOUT);
+    return weft__recv_timeout_at(c, out, timeout_ns, NULL, 0);
 }
 
 int weft_close(weft_chan *c) {
@@ -316,8 +342,8 @@ static int sized_op(weft_chan *c, bool send, void *elem, size_t size,
         return -EINVAL;
     if (size != c->elem_size)
         return -EMSGSIZE;
-    return send ? chan_send(c, elem, timeout_ns, nowait_err)
-                : chan_recv(c, elem, timeout_ns, nowait_err);
+    return send ? chan_send(c, elem, timeout_ns, nowait_err, NULL, 0)
+                : chan_recv(c, elem, timeout_ns, nowait_err, NULL, 0);
 }
 
 int weft_send_sized(weft_chan *c, const void *elem, size_t size) {

@@ -137,12 +137,15 @@ void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
  * thread joins or leaves the list or a weft_blocking pool thread goes idle
  * or busy: the deadlock check compares it before and after its snapshot.
  *
- * Call sites: the public macros call weft__site(file, line) right before a
- * blocking call; it lands in a thread-local slot together with the
- * caller's frame address.  weft__park_init (through weft__park_diag_init)
- * moves it into the park only when that park lies just below the recorded
- * frame on the same stack, so a site left behind by a call that did not
- * block, on another goroutine that ran on this thread, is never shown.
+ * Call sites: the macros of the channel operations and weft_select pass
+ * the site as two more arguments (weft__send_at etc.), which only a call
+ * that waits stores in its park (weft__park_init_at).  The other public
+ * macros call weft__site(file, line) right before a blocking call; it
+ * lands in a thread-local slot together with the caller's frame address.
+ * weft__park_init (through weft__park_diag_init) moves it into the park
+ * only when that park lies just below the recorded frame on the same
+ * stack, so a site left behind by a call that did not block, on another
+ * goroutine that ran on this thread, is never shown.
  */
 
 /* How far below the weft__site frame the park of the same call may lie. */
@@ -176,8 +179,6 @@ __attribute__((noinline)) void weft__site(const char *file, int line) {
 
 void weft__park_diag_init(weft__park *p) {
     const char *at = (const char *)p;
-    p->site_file = NULL;
-    p->site_line = 0;
     if (tls_site.file && at < tls_site.frame &&
         tls_site.frame - at < SITE_REACH) {
         p->site_file = tls_site.file;

@@ -146,7 +146,8 @@ static inline bool weft__claim(weft__park *p) {
 
 /* ---- call sites and the registry of blocked threads (waiter.c) ---------- */
 
-/* From weft__park_init: record the call site weft__site left for p. */
+/* From weft__park_init: give p the call site weft__site left, if that was
+ * left by the call now blocking on p. */
 void weft__park_diag_init(weft__park *p);
 /* A plain thread starts (on) or stops (off) blocking on p. */
 void weft__thread_blocked(weft__park *p, bool on);
@@ -182,10 +183,12 @@ static inline bool weft__why_is_fd(const char *why) {
 
 /* ---- park, block, unpark ------------------------------------------------- */
 
-/* Bind p to the caller (goroutine or thread) before enqueueing it.  Inline,
- * as is weft__unpark: both are on every channel operation's path. */
-static inline void weft__park_init(weft__park *p, const char *why,
-                                   const void *obj) {
+/* Bind p to the caller (goroutine or thread) before enqueueing it, with
+ * the call site weft_dump shows (file NULL: none).  Inline, as is
+ * weft__unpark: both are on every channel operation's path. */
+static inline void weft__park_init_at(weft__park *p, const char *why,
+                                      const void *obj, const char *file,
+                                      int line) {
     p->g = weft__curg();
     atomic_store_explicit(&p->claimed, 0, memory_order_relaxed);
     atomic_store_explicit(&p->futex, 0, memory_order_relaxed);
@@ -196,6 +199,15 @@ static inline void weft__park_init(weft__park *p, const char *why,
     p->solo = false;
     p->why = why;
     p->obj = obj;
+    p->site_file = file;
+    p->site_line = line;
+}
+
+/* The same with the call site weft__site left, if it belongs to this call
+ * (weft__park_diag_init). */
+static inline void weft__park_init(weft__park *p, const char *why,
+                                   const void *obj) {
+    weft__park_init_at(p, why, obj, NULL, 0);
     weft__park_diag_init(p);
 }
 
@@ -263,12 +275,21 @@ typedef struct weft__waiter {
     weft__wnode node;
 } weft__waiter;
 
-/* Bind w to the caller (weft__park_init); elem is the node's element (a
- * channel's source or destination; NULL elsewhere). */
+/* Bind w to the caller (weft__park_init_at: file and line are the call
+ * site, or NULL, 0); elem is the node's element (a channel's source or
+ * destination; NULL elsewhere). */
+static inline void weft__waiter_init_at(weft__waiter *w, const char *why,
+                                        const void *obj, void *elem,
+                                        const char *file, int line) {
+    weft__park_init_at(&w->park, why, obj, file, line);
+    w->node = (weft__wnode){.park = &w->park, .elem = elem};
+}
+
+/* The same with weft__park_init's call site. */
 static inline void weft__waiter_init(weft__waiter *w, const char *why,
                                      const void *obj, void *elem) {
-    weft__park_init(&w->park, why, obj);
-    w->node = (weft__wnode){.park = &w->park, .elem = elem};
+    weft__waiter_init_at(w, why, obj, elem, NULL, 0);
+    weft__park_diag_init(&w->park);
 }
 
 /* With l held and w's node queued on q: block until a waker claims w or
