@@ -18,12 +18,14 @@ static weft_chan *gate_s, *gate_r;
 static weft_chan *roomy;     /* buffered: a send there does not wait */
 static weft_chan *big[NBIG]; /* the cases of the large select */
 static weft_wg ready;        /* counts goroutines about to block */
+static weft_wg done;         /* counts goroutines past their wait */
 
 enum { SEND_LINE = __LINE__ + 4 };
 static void sender(void *arg) {
     (void)arg;
     weft_wg_done(&ready);
     weft_send(gate_s, NULL);
+    weft_wg_done(&done);
 }
 
 enum { RECV_TIMEOUT_LINE = __LINE__ + 4 };
@@ -31,6 +33,7 @@ static void recv_timed(void *arg) {
     (void)arg;
     weft_wg_done(&ready);
     weft_recv_timeout(gate_r, NULL, WEFT_SEC(60));
+    weft_wg_done(&done);
 }
 
 enum { SEND_TIMEOUT_LINE = __LINE__ + 4 };
@@ -38,6 +41,7 @@ static void send_timed(void *arg) {
     (void)arg;
     weft_wg_done(&ready);
     weft_send_timeout(gate_s, NULL, WEFT_SEC(60));
+    weft_wg_done(&done);
 }
 
 enum { SELECT_LINE = __LINE__ + 6 };
@@ -47,6 +51,7 @@ static void selecter(void *arg) {
                        {.chan = gate_s, .op = WEFT_SEND}};
     weft_wg_done(&ready);
     weft_select(cs, 2, WEFT_FOREVER);
+    weft_wg_done(&done);
 }
 
 enum { SELECT_BIG_LINE = __LINE__ + 7 };
@@ -57,6 +62,7 @@ static void selecter_big(void *arg) {
         cs[i] = (weft_case){.chan = big[i], .op = WEFT_RECV};
     weft_wg_done(&ready);
     weft_select(cs, NBIG, WEFT_FOREVER);
+    weft_wg_done(&done);
 }
 
 /* The send completes at once; the receive waits through the function, not
@@ -67,6 +73,7 @@ static void stale(void *arg) {
     CHECK(weft_send(roomy, &v) == 0);
     weft_wg_done(&ready);
     (weft_recv)(gate_r, NULL);
+    weft_wg_done(&done);
 }
 
 static void spawn_named(weft_fn fn, const char *name) {
@@ -102,6 +109,7 @@ int main(void) {
     for (int i = 0; i < NBIG; i++)
         CHECK((big[i] = weft_chan_make(0, 0)));
     weft_wg_add(&ready, 6);
+    weft_wg_add(&done, 6);
     spawn_named(sender, "sender");
     spawn_named(recv_timed, "recv-timed");
     spawn_named(send_timed, "send-timed");
@@ -132,12 +140,7 @@ int main(void) {
     weft_close(gate_r);
     for (int i = 0; i < NBIG; i++)
         weft_close(big[i]);
-    for (;;) { /* every waiter has woken and returned */
-        d = test_dump();
-        if (test_count(d, "[waiting] ") == 0)
-            break;
-        weft_sleep(WEFT_MS(5));
-    }
+    weft_wg_wait(&done); /* nobody touches a channel any more */
     for (int i = 0; i < NBIG; i++)
         weft_chan_free(big[i]);
     weft_chan_free(gate_s);
