@@ -62,16 +62,20 @@ static inline weft__wnode *claimed(weft_chan *c, weft__wnode *n) {
     return n;
 }
 
-/* Take the first waiter of q whose park we can claim (weft__wq_take). */
-static inline weft__wnode *claim_first(weft_chan *c, weft__wq *q) {
-    return claimed(c, weft__wq_take(q));
-}
-
 /* Tell the claimed waiter of n its result; returns the park to unpark. */
 static inline weft__park *hand_over(weft__wnode *n, int err) {
     n->park->err = err;
     n->park->fired = n->idx;
     return n->park;
+}
+
+/* The end of an operation that took n off a queue of c (weft__wq_take):
+ * hand_over, then claimed.  That comes last, once the value is copied, so
+ * that little is live across its call. */
+static inline weft__park *deliver(weft_chan *c, weft__wnode *n) {
+    weft__park *p = hand_over(n, 0);
+    claimed(c, n);
+    return p;
 }
 
 /* weft__chan_send_locked and _recv_locked (chan.h), inline into this file's
@@ -82,11 +86,11 @@ send_locked(weft_chan *c, const void *elem, weft__park **wake) {
     *wake = NULL;
     if (WEFT__UNLIKELY(c->closed))
         return -EPIPE;
-    weft__wnode *r = claim_first(c, &c->recvq);
+    weft__wnode *r = weft__wq_take(&c->recvq);
     if (r) {
         if (r->elem)
             elem_copy(r->elem, elem, c->elem_size);
-        *wake = hand_over(r, 0);
+        *wake = deliver(c, r);
         return 0;
     }
     if (c->count < c->cap) {
@@ -109,22 +113,22 @@ recv_locked(weft_chan *c, void *out, weft__park **wake) {
         if (out)
             elem_copy(out, h, c->elem_size);
         /* a live sender waits only on a full buffer: h becomes the tail */
-        s = claim_first(c, &c->sendq);
-        if (s) {
+        s = weft__wq_take(&c->sendq);
+        if (s)
             elem_copy(h, s->elem, c->elem_size);
-            *wake = hand_over(s, 0);
-        } else {
+        else
             set_count(c, c->count - 1);
-        }
         if (++c->head == c->cap)
             c->head = 0;
+        if (s)
+            *wake = deliver(c, s);
         return 0;
     }
-    s = claim_first(c, &c->sendq);
+    s = weft__wq_take(&c->sendq);
     if (s) {
         if (out)
             elem_copy(out, s->elem, c->elem_size);
-        *wake = hand_over(s, 0);
+        *wake = deliver(c, s);
         return 0;
     }
     return c->closed ? -EPIPE : -EAGAIN;
