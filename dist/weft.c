@@ -884,16 +884,9 @@ static inline bool weft__claim(weft__park *p) {
 
 /* ---- call sites and the registry of blocked threads (waiter.c) ---------- */
 
-/* From weft__park_init: record the call site weft__site left for p and
- * reset p's diagnostic fields. */
+/* From weft__park_init: give p the call site weft__site left, if that was
+ * left by the call now blocking on p. */
 void weft__park_diag_init(weft__park *p);
-typedef struct weft__callsite {
-    const char *file; /* NULL: unknown */
-    int line;
-} weft__callsite;
-/* The site weft__site left for the call whose frame (or a frame below it)
- * holds here, or {NULL, 0}.  Clears the slot either way. */
-weft__callsite weft__site_take(const void *here);
 /* A plain thread starts (on) or stops (off) blocking on p. */
 void weft__thread_blocked(weft__park *p, bool on);
 /* A weft_blocking pool thread starts (on) or stops (off) waiting for work:
@@ -928,10 +921,12 @@ static inline bool weft__why_is_fd(const char *why) {
 
 /* ---- park, block, unpark ------------------------------------------------- */
 
-/* Bind p to the caller (goroutine or thread) before enqueueing it.  Inline,
- * as is weft__unpark: both are on every channel operation's path. */
-static inline void weft__park_init(weft__park *p, const char *why,
-                                   const void *obj) {
+/* Bind p to the caller (goroutine or thread) before enqueueing it, with
+ * the call site weft_dump shows (file NULL: none).  Inline, as is
+ * weft__unpark: both are on every channel operation's path. */
+static inline void weft__park_init_at(weft__park *p, const char *why,
+                                      const void *obj, const char *file,
+                                      int line) {
     p->g = weft__curg();
     atomic_store_explicit(&p->claimed, 0, memory_order_relaxed);
     atomic_store_explicit(&p->futex, 0, memory_order_relaxed);
@@ -942,18 +937,60 @@ static inline void weft__park_init(weft__park *p, const char *why,
     p->solo = false;
     p->why = why;
     p->obj = obj;
-    p->timer.idx = -1;
-    atomic_store_explicit(&p->timer.running, 0, memory_order_relaxed);
+    p->site_file = file;
+    p->site_line = line;
+}
+
+/* The same with the call site weft__site left, if it belongs to this call
+ * (weft__park_diag_init). */
+static inline void weft__park_init(weft__park *p, const char *why,
+                                   const void *obj) {
+    weft__park_init_at(p, why, obj, NULL, 0);
     weft__park_diag_init(p);
 }
+
+/* The after-hook of a goroutine's park (weft__leave): publishes WAITING,
+ * then runs p's unlock callback. */
+void weft__parked_after(weft__worker *w, void *arg);
+
+/* Switch the goroutine that owns p out until p is unparked, keeping p in
+ * g->park meanwhile for weft_dump. */
+static inline void weft__park_leave(weft__park *p) {
+    atomic_store_explicit(&p->g->park, p, memory_order_release);
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_block(p);
+    weft__leave(p->g, weft__parked_after, p);
+    /* p->g loaded again: one register fewer held across the switch */
+    atomic_store_explicit(&p->g->park, NULL, memory_order_relaxed);
+}
+
+/* weft__block for a plain thread or with a deadline (waiter.c); the
+ * caller has stored unlock, its argument and the deadline in p. */
+int weft__block_slow(weft__park *p, int64_t deadline, void (*unlock)(void *),
+                     void *arg);
 
 /* Block until p is claimed and unparked, or until deadline (absolute, -1 =
  * never) passes and this call claims p itself.  unlock(arg) runs once the
  * caller cannot miss an unpark.  Returns 0, or, having claimed p itself
  * (p->timedout), -ETIMEDOUT or -ENOMEM (no memory for the deadline's timer:
- * the call did not wait).  After either the caller must unlink its nodes. */
-int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
-                void *arg);
+ * the call did not wait).  After either the caller must unlink its nodes.
+ * Inline for a goroutine's wait without a deadline, every channel
+ * operation's blocking path. */
+static inline int weft__block(weft__park *p, int64_t deadline,
+                              void (*unlock)(void *), void *arg) {
+    p->unlock = unlock;
+    p->unlock_arg = arg;
+    p->tdeadline = deadline;
+    /* published to wakers by the unlock, like the nodes.  A multi park may
+     * already be in a waker's hands (a context's hook, added before this
+     * call), so it keeps the false weft__park_init wrote. */
+    if (!p->multi)
+        p->solo = deadline < 0;
+    if (WEFT__UNLIKELY(deadline >= 0 || !p->g))
+        return weft__block_slow(p, deadline, unlock, arg);
+    weft__park_leave(p);
+    return 0;
+}
 
 /* Wake the owner of a claimed p.  The last access the waker makes to p. */
 static inline void weft__unpark(weft__park *p) {
@@ -976,12 +1013,21 @@ typedef struct weft__waiter {
     weft__wnode node;
 } weft__waiter;
 
-/* Bind w to the caller (weft__park_init); elem is the node's element (a
- * channel's source or destination; NULL elsewhere). */
+/* Bind w to the caller (weft__park_init_at: file and line are the call
+ * site, or NULL, 0); elem is the node's element (a channel's source or
+ * destination; NULL elsewhere). */
+static inline void weft__waiter_init_at(weft__waiter *w, const char *why,
+                                        const void *obj, void *elem,
+                                        const char *file, int line) {
+    weft__park_init_at(&w->park, why, obj, file, line);
+    w->node = (weft__wnode){.park = &w->park, .elem = elem};
+}
+
+/* The same with weft__park_init's call site. */
 static inline void weft__waiter_init(weft__waiter *w, const char *why,
                                      const void *obj, void *elem) {
-    weft__park_init(&w->park, why, obj);
-    w->node = (weft__wnode){.park = &w->park, .elem = elem};
+    weft__waiter_init_at(w, why, obj, elem, NULL, 0);
+    weft__park_diag_init(&w->park);
 }
 
 /* With l held and w's node queued on q: block until a waker claims w or
@@ -1599,6 +1645,7 @@ ssize_t weft_copy_ctx(weft_ctx *ctx, int dst_fd, int src_fd) {
 #undef COPY_SIZE
 #undef DEFAULT_SIZE
 
+#define deliver weft__chan_deliver
 #line 1 "src/chan.c"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -1725,11 +1772,6 @@ static inline weft__wnode *claimed(weft_chan *c, weft__wnode *n) {
     return n;
 }
 
-/* Take the first waiter of q whose park we can claim (weft__wq_take). */
-static inline weft__wnode *claim_first(weft_chan *c, weft__wq *q) {
-    return claimed(c, weft__wq_take(q));
-}
-
 /* Tell the claimed waiter of n its result; returns the park to unpark. */
 static inline weft__park *hand_over(weft__wnode *n, int err) {
     n->park->err = err;
@@ -1737,15 +1779,28 @@ static inline weft__park *hand_over(weft__wnode *n, int err) {
     return n->park;
 }
 
-int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake) {
+/* The end of an operation that took n off a queue of c (weft__wq_take):
+ * hand_over, then claimed.  That comes last, once the value is copied, so
+ * that little is live across its call. */
+static inline weft__park *deliver(weft_chan *c, weft__wnode *n) {
+    weft__park *p = hand_over(n, 0);
+    claimed(c, n);
+    return p;
+}
+
+/* weft__chan_send_locked and _recv_locked (chan.h), inline into this file's
+ * operations: there the compiler folds the result tests into the caller's
+ * branches and the *wake store into a register. */
+static inline __attribute__((always_inline)) int
+send_locked(weft_chan *c, const void *elem, weft__park **wake) {
     *wake = NULL;
     if (WEFT__UNLIKELY(c->closed))
         return -EPIPE;
-    weft__wnode *r = claim_first(c, &c->recvq);
+    weft__wnode *r = weft__wq_take(&c->recvq);
     if (r) {
         if (r->elem)
             elem_copy(r->elem, elem, c->elem_size);
-        *wake = hand_over(r, 0);
+        *wake = deliver(c, r);
         return 0;
     }
     if (c->count < c->cap) {
@@ -1759,7 +1814,8 @@ int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake) {
     return -EAGAIN;
 }
 
-int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
+static inline __attribute__((always_inline)) int
+recv_locked(weft_chan *c, void *out, weft__park **wake) {
     *wake = NULL;
     weft__wnode *s;
     if (c->count > 0) {
@@ -1767,94 +1823,145 @@ int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
         if (out)
             elem_copy(out, h, c->elem_size);
         /* a live sender waits only on a full buffer: h becomes the tail */
-        s = claim_first(c, &c->sendq);
-        if (s) {
+        s = weft__wq_take(&c->sendq);
+        if (s)
             elem_copy(h, s->elem, c->elem_size);
-            *wake = hand_over(s, 0);
-        } else {
+        else
             set_count(c, c->count - 1);
-        }
         if (++c->head == c->cap)
             c->head = 0;
+        if (s)
+            *wake = deliver(c, s);
         return 0;
     }
-    s = claim_first(c, &c->sendq);
+    s = weft__wq_take(&c->sendq);
     if (s) {
         if (out)
             elem_copy(out, s->elem, c->elem_size);
-        *wake = hand_over(s, 0);
+        *wake = deliver(c, s);
         return 0;
     }
     return c->closed ? -EPIPE : -EAGAIN;
 }
 
-/* Called with c->lock held; returns with it released. */
-static int block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
-                    int64_t timeout_ns) {
+int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake) {
+    return send_locked(c, elem, wake);
+}
+
+int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
+    return recv_locked(c, out, wake);
+}
+
+/* Called with c->lock held; returns with it released.  file and line: the
+ * call site for weft_dump, or NULL, 0. */
+static inline __attribute__((always_inline)) int
+block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
+         int64_t timeout_ns, const char *file, int line) {
     weft__waiter w;
-    weft__waiter_init(&w, why, c, elem);
+    weft__waiter_init_at(&w, why, c, elem, file, line);
     int r = weft__wq_wait(q, &c->lock, &w, weft__deadline(timeout_ns));
     return r < 0 ? r : w.park.err;
 }
 
+/* block_on out of line, the waiter's frame off the fast path; the
+ * untimed one, every weft_send/weft_recv that waits, without the deadline
+ * and timeout code. */
+static WEFT__NOINLINE int block_forever(weft_chan *c, weft__wq *q, void *elem,
+                                        const char *why, const char *file,
+                                        int line) {
+    return block_on(c, q, elem, why, WEFT_FOREVER, file, line);
+}
+
+static WEFT__NOINLINE int block_timed(weft_chan *c, weft__wq *q, void *elem,
+                                      const char *why, int64_t timeout_ns,
+                                      const char *file, int line) {
+    return block_on(c, q, elem, why, timeout_ns, file, line);
+}
+
 /* One send (send true) or receive.  timeout_ns: WEFT_FOREVER, > 0, or 0 =
- * return nowait_err instead of blocking.  Inlined into each public wrapper
+ * return nowait_err instead of blocking.  file, line: the call site (or
+ * NULL, 0), used only if the call waits.  Inlined into each public wrapper
  * with constant arguments, so each gets a straight-line fast path. */
-static inline int chan_op(weft_chan *c, bool send, void *elem,
-                          int64_t timeout_ns, int nowait_err) {
+static inline __attribute__((always_inline)) int
+chan_op(weft_chan *c, bool send, void *elem, int64_t timeout_ns, int nowait_err,
+        const char *file, int line) {
     weft__park *wake;
     weft__lock_acquire(&c->lock);
-    int r = send ? weft__chan_send_locked(c, elem, &wake)
-                 : weft__chan_recv_locked(c, elem, &wake);
+    int r = send ? send_locked(c, elem, &wake) : recv_locked(c, elem, &wake);
     if (r == -EAGAIN) {
         if (timeout_ns == 0) {
             weft__lock_release(&c->lock);
             return nowait_err;
         }
-        if (send)
-            return block_on(c, &c->sendq, elem, "chan send", timeout_ns);
-        return block_on(c, &c->recvq, elem, "chan receive", timeout_ns);
+        weft__wq *q = send ? &c->sendq : &c->recvq;
+        const char *why = send ? "chan send" : "chan receive";
+        if (timeout_ns == WEFT_FOREVER)
+            return block_forever(c, q, elem, why, file, line);
+        return block_timed(c, q, elem, why, timeout_ns, file, line);
     }
     weft__unlock_unpark(&c->lock, wake);
     return r;
 }
 
-static inline int chan_send(weft_chan *c, const void *elem, int64_t timeout_ns,
-                            int nowait_err) {
+static inline __attribute__((always_inline)) int
+chan_send(weft_chan *c, const void *elem, int64_t timeout_ns, int nowait_err,
+          const char *file, int line) {
     if (WEFT__UNLIKELY(!c || (!elem && c->elem_size)))
         return -EINVAL;
-    return chan_op(c, true, (void *)elem, timeout_ns, nowait_err);
+    return chan_op(c, true, (void *)elem, timeout_ns, nowait_err, file, line);
 }
 
-static inline int chan_recv(weft_chan *c, void *out, int64_t timeout_ns,
-                            int nowait_err) {
+static inline __attribute__((always_inline)) int
+chan_recv(weft_chan *c, void *out, int64_t timeout_ns, int nowait_err,
+          const char *file, int line) {
     if (WEFT__UNLIKELY(!c))
         return -EINVAL;
-    return chan_op(c, false, out, timeout_ns, nowait_err);
+    return chan_op(c, false, out, timeout_ns, nowait_err, file, line);
+}
+
+/* The weft__*_at forms are what the macros of weft.h call; the functions
+ * themselves are the same operation without a call site. */
+int weft__send_at(weft_chan *c, const void *elem, const char *file, int line) {
+    return chan_send(c, elem, WEFT_FOREVER, 0, file, line);
+}
+
+int weft__recv_at(weft_chan *c, void *out, const char *file, int line) {
+    return chan_recv(c, out, WEFT_FOREVER, 0, file, line);
+}
+
+int weft__send_timeout_at(weft_chan *c, const void *elem, int64_t timeout_ns,
+                          const char *file, int line) {
+    return chan_send(c, elem, weft__timeout(timeout_ns), -ETIMEDOUT, file,
+                     line);
+}
+
+int weft__recv_timeout_at(weft_chan *c, void *out, int64_t timeout_ns,
+                          const char *file, int line) {
+    return chan_recv(c, out, weft__timeout(timeout_ns), -ETIMEDOUT, file, line);
 }
 
 int weft_send(weft_chan *c, const void *elem) {
-    return chan_send(c, elem, WEFT_FOREVER, 0);
+    return weft__send_at(c, elem, NULL, 0);
 }
 
 int weft_recv(weft_chan *c, void *out) {
-    return chan_recv(c, out, WEFT_FOREVER, 0);
+    return weft__recv_at(c, out, NULL, 0);
 }
 
 int weft_try_send(weft_chan *c, const void *elem) {
-    return chan_send(c, elem, 0, -EAGAIN);
+    return chan_send(c, elem, 0, -EAGAIN, NULL, 0);
 }
 
 int weft_try_recv(weft_chan *c, void *out) {
-    return chan_recv(c, out, 0, -EAGAIN);
+    return chan_recv(c, out, 0, -EAGAIN, NULL, 0);
 }
 
 int weft_send_timeout(weft_chan *c, const void *elem, int64_t timeout_ns) {
-    return chan_send(c, elem, weft__timeout(timeout_ns), -ETIMEDOUT);
+    return weft__send_timeout_at(c, elem, timeout_ns, NULL, 0);
 }
 
 int weft_recv_timeout(weft_chan *c, void *out, int64_t timeout_ns) {
-    return chan_recv(c, out, weft__timeout(timeout_ns), -ETIMEDOUT);
+    return weft__recv_timeout_at(c, out, timeout_ns, NULL, 0);
 }
 
 int weft_close(weft_chan *c) {
@@ -1949,8 +2056,8 @@ static int sized_op(weft_chan *c, bool send, void *elem, size_t size,
         return -EINVAL;
     if (size != c->elem_size)
         return -EMSGSIZE;
-    return send ? chan_send(c, elem, timeout_ns, nowait_err)
-                : chan_recv(c, elem, timeout_ns, nowait_err);
+    return send ? chan_send(c, elem, timeout_ns, nowait_err, NULL, 0)
+                : chan_recv(c, elem, timeout_ns, nowait_err, NULL, 0);
 }
 
 int weft_send_sized(weft_chan *c, const void *elem, size_t size) {
@@ -1974,6 +2081,7 @@ int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
                             int64_t timeout_ns) {
     return sized_op(c, false, out, size, weft__timeout(timeout_ns), -ETIMEDOUT);
 }
+#undef deliver
 
 #define deadline_fire weft__ctx_deadline_fire
 #line 1 "src/ctx.c"
@@ -4766,35 +4874,35 @@ void weft__g_atfork(int phase) {
  * Starting goroutines: the public entry points, which check their
  * arguments and start the runtime, in front of the scheduler's weft__go.
  *
- * The spawn site (weft_dump's site of a running goroutine) is what
- * weft__site left for this call through the weft_go / weft_go_with macros,
- * taken with the check that gives a blocking call's park its site
- * (weft__site_take), so that a site left by an unrelated earlier call is
- * not taken.
+ * The spawn site (weft_dump's site of a running goroutine) comes from the
+ * weft_go / weft_go_with macros as two more arguments (weft__go_at,
+ * weft__go_with_at); the functions themselves record none.
  */
-#line 13 "src/go.c"
-#line 14 "src/go.c"
-#line 15 "src/go.c"
+#line 11 "src/go.c"
+#line 12 "src/go.c"
 
-/* Takes the site before weft__ensure, whose first call may block (and so
- * take the site for its own park). */
-static inline int go(weft_fn fn, void *arg, const weft_goopts *opts) {
-    weft__callsite at = weft__site_take(__builtin_frame_address(0));
-    weft__ensure();
-    return weft__go(fn, arg, opts, at.file, at.line);
-}
-
-int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
+int weft__go_with_at(weft_fn fn, void *arg, const weft_goopts *opts,
+                     const char *file, int line) {
     size_t size = opts ? opts->stack_size : 0;
     if (!fn || size > WEFT_STACK_MAX)
         return -EINVAL;
-    return go(fn, arg, opts);
+    weft__ensure();
+    return weft__go(fn, arg, opts, file, line);
+}
+
+int weft__go_at(weft_fn fn, void *arg, const char *file, int line) {
+    if (!fn)
+        return -EINVAL;
+    weft__ensure();
+    return weft__go(fn, arg, NULL, file, line);
+}
+
+int weft_go_with(weft_fn fn, void *arg, const weft_goopts *opts) {
+    return weft__go_with_at(fn, arg, opts, NULL, 0);
 }
 
 int weft_go(weft_fn fn, void *arg) {
-    if (!fn)
-        return -EINVAL;
-    return go(fn, arg, NULL);
+    return weft__go_at(fn, arg, NULL, 0);
 }
 
 #line 1 "src/gq.c"
@@ -5202,6 +5310,14 @@ int weft_group_wait(weft_group *g) {
 
 #include <errno.h>
 #include <stdio.h>
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -5220,6 +5336,7 @@ static struct {
     int *held; /* a look's candidates for step 3, longest held first */
     int64_t *held_ns;
     int64_t hogwarn; /* WEFT_HOGWARN in ns, 0: off */
+    int64_t handoff; /* WEFT__HANDOFF_NS, or longer under valgrind */
     bool cap_warned;
 } mon;
 
@@ -5353,7 +5470,7 @@ static look_result look(int64_t now) {
     int n = weft__sched_nps(), nheld = 0;
     for (int i = 0; i < n && i < mon.ns; i++) {
         int64_t held;
-        if (!sample_p(i, now, &r, &held) || held < WEFT__HANDOFF_NS)
+        if (!sample_p(i, now, &r, &held) || held < mon.handoff)
             continue;
         int j = nheld++;
         for (; j > 0 && mon.held_ns[j - 1] < held; j--) {
@@ -5420,6 +5537,9 @@ static void monitor_free(void) {
 
 int weft__monitor_start(void) {
     mon.hogwarn = hogwarn_env();
+    /* valgrind runs one thread at a time, tens of times slower: a worker
+     * waiting for its turn would look held */
+    mon.handoff = WEFT__HANDOFF_NS * (RUNNING_ON_VALGRIND ? 50 : 1);
     mon.cap_warned = false;
     mon.ns = weft__sched_threads_max();
     mon.s = calloc((size_t)mon.ns, sizeof *mon.s);
@@ -5477,8 +5597,10 @@ int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
     }
     return 0;
 }
+#undef RUNNING_ON_VALGRIND
 #undef name_of
 
+#define deliver weft__netpoll_deliver
 #line 1 "src/netpoll.c"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -5760,6 +5882,7 @@ void weft__netpoll_waits(int d) {
 #undef MAX_EVENTS
 #undef TSAN_PUBLISH
 #undef TSAN_RECEIVE
+#undef deliver
 
 #line 1 "src/proc.c"
 /* SPDX-License-Identifier: MIT */
@@ -6189,7 +6312,7 @@ static inline weft__g *next_swap_w(weft__p *w, weft__g *g) {
  * and starve the ring: after NEXT_STREAK runnext picks in a row the ring's
  * head gets a turn.  (Go bounds the same with a time slice the pair
  * shares, enforced by preemption, which weft does not have.) */
-static weft__g *runq_get(weft__p *w) {
+static inline __attribute__((always_inline)) weft__g *runq_get(weft__p *w) {
     if (w->nexts < NEXT_STREAK) {
         weft__g *g = next_take(&w->next, rt.next_fenced);
         if (g) {
@@ -6677,12 +6800,17 @@ static inline void run_hook(weft__m *w) {
     }
 }
 
-static inline void set_running(weft__m *w, weft__g *g) {
-    if (!g->stack)
-        g_attach_stack(w->p, g);
+/* g, which has a stack, runs on w now. */
+static inline void g_running(weft__m *w, weft__g *g) {
     /* release: the monitor reads g's fields through it (HOGWARN) */
     atomic_store_explicit(&w->cur, g, memory_order_release);
     atomic_store_explicit(&g->status, WEFT__G_RUNNING, memory_order_relaxed);
+}
+
+static inline void set_running(weft__m *w, weft__g *g) {
+    if (!g->stack)
+        g_attach_stack(w->p, g);
+    g_running(w, g);
     if (WEFT__UNLIKELY(weft__tracing()))
         weft__trace_run(g);
 }
@@ -6739,15 +6867,64 @@ switch_away(weft__m *w, weft__g *g, weft__g *next, bool dying) {
     run_hook(weft__m_self());
 }
 
+/* leave's cases other than the common one, out of line (see leave). */
+static WEFT__NOINLINE void leave_checked(weft__m *m, weft__g *g) {
+    g_stop_checks(g);
+    switch_away(m, g, next_local(m->p), false);
+}
+
+/* leave to next, which has never run (or to g0 if NULL), out of line. */
+static WEFT__NOINLINE void leave_slow(weft__m *m, weft__g *g, weft__g *next,
+                                      unsigned tick) {
+    if (next)
+        atomic_store_explicit(&m->p->tick, tick + 1, memory_order_relaxed);
+    switch_away(m, g, next, false);
+}
+
+/* leave's common case, from g to next (NULL: to g0) on a tick that is not
+ * g0's: straight code with one call, the switch, and no value kept across
+ * it, so that it saves no register of its own (the switch saves the
+ * goroutine's).  m->after is set. */
+static inline __attribute__((always_inline)) void
+switch_local(weft__m *m, weft__g *g, weft__g *next, unsigned tick) {
+    if (WEFT__UNLIKELY(!weft__stack_ok(g->stack)))
+        weft__fatal("goroutine %llu stack overflow", (unsigned long long)g->id);
+    if (WEFT__UNLIKELY(!next || !next->stack)) {
+        leave_slow(m, g, next, tick);
+        return;
+    }
+    atomic_store_explicit(&m->p->tick, tick + 1, memory_order_relaxed);
+    g_running(m, next);
+    void *fake = NULL;
+    san_before(m, next, &fake, false);
+    weft__switch(&g->ctx, &next->ctx);
+    san_after(fake);
+    run_hook(weft__m_self());
+}
+
+/* Ticks of g0's (next_local), a retired P, WEFT_SEED or tracing. */
+static inline __attribute__((always_inline)) bool leave_rare(weft__p *p,
+                                                             unsigned tick) {
+    return tick % 16 == 0 || tick % FAIR_TICK == 0 ||
+           atomic_load_explicit(&p->slow, memory_order_relaxed) ||
+           weft__tracing();
+}
+
 /* Leave the running goroutine g: after(arg) will run once g's stack is no
  * longer in use.  Switches straight to the next local goroutine if there
- * is one, else to g0.  Returns when g is resumed, maybe on another worker. */
-static void leave(weft__m *m, weft__g *g, void (*after)(weft__m *, void *),
-                  void *arg, bool dying) {
-    g_stop_checks(g);
+ * is one, else to g0.  Returns when g is resumed, maybe on another worker.
+ * Only the common case is inline (switch_local). */
+static inline __attribute__((always_inline)) void
+leave(weft__m *m, weft__g *g, void (*after)(weft__m *, void *), void *arg) {
     m->after = after;
     m->after_arg = arg;
-    switch_away(m, g, next_local(m->p), dying);
+    weft__p *p = m->p;
+    unsigned tick = atomic_load_explicit(&p->tick, memory_order_relaxed);
+    if (WEFT__UNLIKELY(leave_rare(p, tick))) {
+        leave_checked(m, g);
+        return;
+    }
+    switch_local(m, g, runq_get(p), tick);
 }
 
 /* Make g runnable.  A goroutine readying another (a channel hand-off, an
@@ -6923,7 +7100,15 @@ static WEFT__NOINLINE void yield_slow(weft__p *p) {
     }
     weft__m *m = weft__m_self();
     weft__g *g = atomic_load_explicit(&m->cur, memory_order_relaxed);
-    leave(m, g, yield_after, g, false);
+    leave(m, g, yield_after, g);
+}
+
+/* weft_yield on a tick of g0's, a retired P or under WEFT_SEED. */
+static WEFT__NOINLINE void yield_rare(weft__m *m, weft__g *g, weft__p *p) {
+    if (atomic_load_explicit(&p->slow, memory_order_relaxed) || runq_empty(p))
+        yield_slow(p);
+    else
+        leave(m, g, yield_after, g);
 }
 
 void weft_yield(void) {
@@ -6934,12 +7119,19 @@ void weft_yield(void) {
         return;
     }
     weft__p *p = m->p;
-    if (WEFT__UNLIKELY(atomic_load_explicit(&p->slow, memory_order_relaxed)) ||
-        runq_empty(p)) {
+    unsigned tick = atomic_load_explicit(&p->tick, memory_order_relaxed);
+    if (WEFT__UNLIKELY(leave_rare(p, tick))) {
+        yield_rare(m, g, p);
+        return;
+    }
+    weft__g *next = runq_get(p);
+    if (WEFT__UNLIKELY(!next)) {
         yield_slow(p);
         return;
     }
-    leave(m, g, yield_after, g, false);
+    m->after = yield_after;
+    m->after_arg = g;
+    switch_local(m, g, next, tick);
 }
 
 uint64_t weft_id(void) {
@@ -6964,7 +7156,7 @@ int weft__nprocs(void) {
 
 void weft__leave(weft__g *g, void (*after)(weft__m *, void *), void *arg) {
     weft__m *m = weft__m_self();
-    leave(m, g, after, arg, false);
+    leave(m, g, after, arg);
 }
 
 /* ---- hand-off: retired Ps and spare Ms -----------------------------------
@@ -7732,17 +7924,18 @@ fire_one(weft_case *cases, int *cand, int r, const sel *s) {
  * several cases: each was seen at another instant (a value moving from a
  * channel not yet looked at to one already passed is missed), so only
  * pass 1, all locks held, may answer Go's default.  One look at a single
- * channel is exact.  copy and e: scratch for lock_order. */
+ * channel is exact.  copy and e: scratch for lock_order; file, line: the
+ * call site (or NULL, 0). */
 static WEFT__NOINLINE int select_wait(weft_case *cases, size_t n,
                                       int64_t timeout_ns, int *cand,
                                       weft__wnode *nodes, weft_case *copy,
-                                      lockent *e) {
-    sel s; /* not zeroed: weft__park_init and weft__block set the park */
+                                      lockent *e, const char *file, int line) {
+    sel s; /* not zeroed: weft__park_init_at and weft__block set the park */
     s.nodes = nodes;
     const lockent *map = lock_order(&s, cases, n, copy, e);
     if (timeout_ns == 0 && s.k <= 1)
         return -ETIMEDOUT;
-    weft__park_init(&s.p, "select", NULL);
+    weft__park_init_at(&s.p, "select", NULL, file, line);
     s.p.multi = true;
     weft_case *sc = s.sc;
     size_t k = s.k;
@@ -7797,7 +7990,8 @@ static WEFT__NOINLINE int select_wait(weft_case *cases, size_t n,
  * The arrays: cand and nodes for n cases, copy and e for lock_order. */
 static inline __attribute__((always_inline)) int
 select_cases(weft_case *cases, size_t n, int64_t timeout_ns, int *cand,
-             weft__wnode *nodes, weft_case *copy, lockent *e) {
+             weft__wnode *nodes, weft_case *copy, lockent *e, const char *file,
+             int line) {
     int r = candidates(cases, n, cand);
     if (r < 0)
         return r;
@@ -7805,12 +7999,13 @@ select_cases(weft_case *cases, size_t n, int64_t timeout_ns, int *cand,
     int fired = fire_one(cases, cand, r, NULL);
     if (fired >= 0)
         return fired;
-    return select_wait(cases, n, timeout_ns, cand, nodes, copy, e);
+    return select_wait(cases, n, timeout_ns, cand, nodes, copy, e, file, line);
 }
 
 /* More than SMALL cases: the working arrays in one malloc. */
 static WEFT__NOINLINE int select_big(weft_case *cases, size_t n,
-                                     int64_t timeout_ns) {
+                                     int64_t timeout_ns, const char *file,
+                                     int line) {
     if (n > INT_MAX)
         return -EINVAL;
     size_t per =
@@ -7820,23 +8015,30 @@ static WEFT__NOINLINE int select_big(weft_case *cases, size_t n,
         return -ENOMEM;
     weft_case *copy = (weft_case *)(nodes + n);
     lockent *e = (lockent *)(copy + n);
-    int r = select_cases(cases, n, timeout_ns, (int *)(e + n), nodes, copy, e);
+    int r = select_cases(cases, n, timeout_ns, (int *)(e + n), nodes, copy, e,
+                         file, line);
     free(nodes);
     return r;
 }
 
-int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
+/* What weft.h's weft_select macro calls; file, line: the call site. */
+int weft__select_at(weft_case *cases, size_t n, int64_t timeout_ns,
+                    const char *file, int line) {
     if (!cases && n > 0)
         return -EINVAL;
     if (timeout_ns < 0 && timeout_ns != WEFT_FOREVER)
         timeout_ns = 0;
     if (n > SMALL)
-        return select_big(cases, n, timeout_ns);
+        return select_big(cases, n, timeout_ns, file, line);
     int cand[SMALL];
     weft__wnode nodes[SMALL];
     weft_case copy[SMALL];
     lockent e[SMALL];
-    return select_cases(cases, n, timeout_ns, cand, nodes, copy, e);
+    return select_cases(cases, n, timeout_ns, cand, nodes, copy, e, file, line);
+}
+
+int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
+    return weft__select_at(cases, n, timeout_ns, NULL, 0);
 }
 #undef SMALL
 
@@ -9893,7 +10095,7 @@ static void deadline_fire(weft__timer *t, int64_t now) {
  * goroutine that runs next: see weft__leave).  Everything is
  * read from p first: as soon as the status says WAITING, a timer may resume
  * the goroutine elsewhere, and it can return and pop p off its stack. */
-static void parked_after(weft__worker *w, void *arg) {
+void weft__parked_after(weft__worker *w, void *arg) {
     weft__park *p = arg;
     (void)w;
     void (*unlock)(void *) = p->unlock;
@@ -9926,46 +10128,33 @@ static int block_thread(weft__park *p, int64_t deadline) {
     return p->timedout ? -ETIMEDOUT : 0;
 }
 
-int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
-                void *arg) {
-    p->unlock = unlock;
-    p->unlock_arg = arg;
-    p->tdeadline = deadline;
-    /* published to wakers by the unlock below, like the nodes.  A multi
-     * park may already be in a waker's hands (a context's hook, added
-     * before this call), so it keeps the false weft__park_init wrote. */
-    if (!p->multi)
-        p->solo = deadline < 0;
+int weft__block_slow(weft__park *p, int64_t deadline, void (*unlock)(void *),
+                     void *arg) {
     if (!p->g) {
         if (unlock)
             unlock(arg);
         return block_thread(p, deadline);
     }
-    if (deadline >= 0) {
-        p->timer.fn = deadline_fire;
-        p->timer.arg = p;
-        p->timer.period = 0;
-        if (WEFT__UNLIKELY(weft__timer_add(&p->timer, deadline) < 0)) {
-            /* no timer: waiting would be untimed, so give up now, as a
-             * timeout does; the caller's lock is still held, so no waker
-             * can have claimed p */
-            if (weft__claim(p)) {
-                p->timedout = true;
-                if (unlock)
-                    unlock(arg);
-                return -ENOMEM;
-            }
-            deadline = -1;
+    p->timer.idx = -1;
+    atomic_store_explicit(&p->timer.running, 0, memory_order_relaxed);
+    p->timer.fn = deadline_fire;
+    p->timer.arg = p;
+    p->timer.period = 0;
+    if (WEFT__UNLIKELY(weft__timer_add(&p->timer, deadline) < 0)) {
+        /* no timer: waiting would be untimed, so give up now, as a
+         * timeout does; the caller's lock is still held, so no waker
+         * can have claimed p */
+        if (weft__claim(p)) {
+            p->timedout = true;
+            if (unlock)
+                unlock(arg);
+            return -ENOMEM;
         }
+        weft__park_leave(p); /* a waker won: its unpark is on the way */
+        return 0;
     }
-    weft__g *g = p->g;
-    atomic_store_explicit(&g->park, p, memory_order_release);
-    if (WEFT__UNLIKELY(weft__tracing()))
-        weft__trace_block(p);
-    weft__leave(g, parked_after, p);
-    atomic_store_explicit(&g->park, NULL, memory_order_relaxed);
-    if (deadline >= 0)
-        weft__timer_del(&p->timer);
+    weft__park_leave(p);
+    weft__timer_del(&p->timer);
     return p->timedout ? -ETIMEDOUT : 0;
 }
 
@@ -10005,18 +10194,18 @@ void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
  * thread joins or leaves the list or a weft_blocking pool thread goes idle
  * or busy: the deadlock check compares it before and after its snapshot.
  *
- * Call sites: the public macros call weft__site(file, line) right before a
- * blocking call; it lands in a thread-local slot together with the
- * caller's frame address.  weft__park_init (through weft__park_diag_init)
- * moves it into the park only when that park lies just below the recorded
- * frame on the same stack, so a site left behind by a call that did not
- * block, on another goroutine that ran on this thread, is never shown.  A
- * spawn (go.c) takes it for the new goroutine through the same check.
+ * Call sites: the macros of the channel operations and weft_select pass
+ * the site as two more arguments (weft__send_at etc.), which only a call
+ * that waits stores in its park (weft__park_init_at).  The other public
+ * macros call weft__site(file, line) right before a blocking call; it
+ * lands in a thread-local slot together with the caller's frame address.
+ * weft__park_init (through weft__park_diag_init) moves it into the park
+ * only when that park lies just below the recorded frame on the same
+ * stack, so a site left behind by a call that did not block, on another
+ * goroutine that ran on this thread, is never shown.
  */
 
-/* How far below the weft__site frame the park of the same call may lie (a
- * spawn checks its own frame, which is the weft__site frame when the user
- * called it directly). */
+/* How far below the weft__site frame the park of the same call may lie. */
 #define SITE_REACH (16 * 1024)
 
 static struct {
@@ -10045,22 +10234,14 @@ __attribute__((noinline)) void weft__site(const char *file, int line) {
     tls_site.frame = __builtin_frame_address(0);
 }
 
-weft__callsite weft__site_take(const void *here) {
-    weft__callsite s = {tls_site.file, tls_site.line};
-    tls_site.file = NULL;
-    /* here at or below the frame and within SITE_REACH of it: one
-     * unsigned compare */
-    if (!s.file ||
-        (uintptr_t)tls_site.frame - (uintptr_t)here >= (uintptr_t)SITE_REACH)
-        return (weft__callsite){NULL, 0};
-    return s;
-}
-
 void weft__park_diag_init(weft__park *p) {
-    weft__callsite s = weft__site_take(p);
-    p->site_file = s.file;
-    p->site_line = s.line;
-    p->tdeadline = -1;
+    const char *at = (const char *)p;
+    if (tls_site.file && at < tls_site.frame &&
+        tls_site.frame - at < SITE_REACH) {
+        p->site_file = tls_site.file;
+        p->site_line = tls_site.line;
+    }
+    tls_site.file = NULL;
 }
 
 void weft__thread_blocked(weft__park *p, bool on) {

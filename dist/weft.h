@@ -769,24 +769,42 @@ WEFT_API weft_ctx *weft_signal_ctx(weft_ctx *parent, const int *signals,
 WEFT_API void weft_dump(FILE *out);
 
 /* Call sites for weft_dump.  Each blocking call below is also a macro that
- * records __FILE__ and __LINE__ (weft__site, an out-of-line call costing
- * about a nanosecond) and then calls the real function, which keeps its
- * name, signature and address: &weft_recv, (weft_recv)(c, v) and code
- * compiled with -DWEFT_NO_SITE call exactly the same function (their
- * blocks show "?" as the site).  Define WEFT_NO_SITE before including this
- * header to turn the macros off.  weft_go and weft_go_with are macros of
- * the same kind: the dump shows a running goroutine with its spawn site. */
+ * records __FILE__ and __LINE__ and calls the real operation.  The channel
+ * operations and weft_select pass them as two more arguments to their
+ * weft__*_at form, kept only by a call that waits; the others record them
+ * first with weft__site, an out-of-line call costing about a nanosecond.
+ * The functions keep their names, signatures and addresses: &weft_recv,
+ * (weft_recv)(c, v) and code compiled with -DWEFT_NO_SITE do the same
+ * operation (their blocks show "?" as the site).  Define WEFT_NO_SITE
+ * before including this header to turn the macros off.  weft_go and
+ * weft_go_with are macros of the same kind (weft__go_at, weft__go_with_at):
+ * the dump shows a running goroutine with its spawn site. */
 WEFT_API void weft__site(const char *file, int line);
+WEFT_API int weft__go_at(weft_fn fn, void *arg, const char *file, int line);
+WEFT_API int weft__go_with_at(weft_fn fn, void *arg, const weft_goopts *opts,
+                              const char *file, int line);
+WEFT_API int weft__send_at(weft_chan *c, const void *elem, const char *file,
+                           int line);
+WEFT_API int weft__recv_at(weft_chan *c, void *out, const char *file, int line);
+WEFT_API int weft__send_timeout_at(weft_chan *c, const void *elem,
+                                   int64_t timeout_ns, const char *file,
+                                   int line);
+WEFT_API int weft__recv_timeout_at(weft_chan *c, void *out, int64_t timeout_ns,
+                                   const char *file, int line);
+WEFT_API int weft__select_at(weft_case *cases, size_t n, int64_t timeout_ns,
+                             const char *file, int line);
 
 #ifndef WEFT_NO_SITE
 #define WEFT__AT(fn) (weft__site(__FILE__, __LINE__), fn)
-#define weft_go(...) WEFT__AT(weft_go)(__VA_ARGS__)
-#define weft_go_with(...) WEFT__AT(weft_go_with)(__VA_ARGS__)
-#define weft_send(...) WEFT__AT(weft_send)(__VA_ARGS__)
-#define weft_recv(...) WEFT__AT(weft_recv)(__VA_ARGS__)
-#define weft_send_timeout(...) WEFT__AT(weft_send_timeout)(__VA_ARGS__)
-#define weft_recv_timeout(...) WEFT__AT(weft_recv_timeout)(__VA_ARGS__)
-#define weft_select(...) WEFT__AT(weft_select)(__VA_ARGS__)
+#define weft_go(...) weft__go_at(__VA_ARGS__, __FILE__, __LINE__)
+#define weft_go_with(...) weft__go_with_at(__VA_ARGS__, __FILE__, __LINE__)
+#define weft_send(...) weft__send_at(__VA_ARGS__, __FILE__, __LINE__)
+#define weft_recv(...) weft__recv_at(__VA_ARGS__, __FILE__, __LINE__)
+#define weft_send_timeout(...)                                                 \
+    weft__send_timeout_at(__VA_ARGS__, __FILE__, __LINE__)
+#define weft_recv_timeout(...)                                                 \
+    weft__recv_timeout_at(__VA_ARGS__, __FILE__, __LINE__)
+#define weft_select(...) weft__select_at(__VA_ARGS__, __FILE__, __LINE__)
 #define weft_sleep(...) WEFT__AT(weft_sleep)(__VA_ARGS__)
 #define weft_mutex_lock(...) WEFT__AT(weft_mutex_lock)(__VA_ARGS__)
 #define weft_rwmutex_rlock(...) WEFT__AT(weft_rwmutex_rlock)(__VA_ARGS__)

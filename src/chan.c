@@ -62,11 +62,6 @@ static inline weft__wnode *claimed(weft_chan *c, weft__wnode *n) {
     return n;
 }
 
-/* Take the first waiter of q whose park we can claim (weft__wq_take). */
-static inline weft__wnode *claim_first(weft_chan *c, weft__wq *q) {
-    return claimed(c, weft__wq_take(q));
-}
-
 /* Tell the claimed waiter of n its result; returns the park to unpark. */
 static inline weft__park *hand_over(weft__wnode *n, int err) {
     n->park->err = err;
@@ -74,15 +69,28 @@ static inline weft__park *hand_over(weft__wnode *n, int err) {
     return n->park;
 }
 
-int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake) {
+/* The end of an operation that took n off a queue of c (weft__wq_take):
+ * hand_over, then claimed.  That comes last, once the value is copied, so
+ * that little is live across its call. */
+static inline weft__park *deliver(weft_chan *c, weft__wnode *n) {
+    weft__park *p = hand_over(n, 0);
+    claimed(c, n);
+    return p;
+}
+
+/* weft__chan_send_locked and _recv_locked (chan.h), inline into this file's
+ * operations: there the compiler folds the result tests into the caller's
+ * branches and the *wake store into a register. */
+static inline __attribute__((always_inline)) int
+send_locked(weft_chan *c, const void *elem, weft__park **wake) {
     *wake = NULL;
     if (WEFT__UNLIKELY(c->closed))
         return -EPIPE;
-    weft__wnode *r = claim_first(c, &c->recvq);
+    weft__wnode *r = weft__wq_take(&c->recvq);
     if (r) {
         if (r->elem)
             elem_copy(r->elem, elem, c->elem_size);
-        *wake = hand_over(r, 0);
+        *wake = deliver(c, r);
         return 0;
     }
     if (c->count < c->cap) {
@@ -96,7 +104,8 @@ int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake) {
     return -EAGAIN;
 }
 
-int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
+static inline __attribute__((always_inline)) int
+recv_locked(weft_chan *c, void *out, weft__park **wake) {
     *wake = NULL;
     weft__wnode *s;
     if (c->count > 0) {
@@ -104,94 +113,145 @@ int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
         if (out)
             elem_copy(out, h, c->elem_size);
         /* a live sender waits only on a full buffer: h becomes the tail */
-        s = claim_first(c, &c->sendq);
-        if (s) {
+        s = weft__wq_take(&c->sendq);
+        if (s)
             elem_copy(h, s->elem, c->elem_size);
-            *wake = hand_over(s, 0);
-        } else {
+        else
             set_count(c, c->count - 1);
-        }
         if (++c->head == c->cap)
             c->head = 0;
+        if (s)
+            *wake = deliver(c, s);
         return 0;
     }
-    s = claim_first(c, &c->sendq);
+    s = weft__wq_take(&c->sendq);
     if (s) {
         if (out)
             elem_copy(out, s->elem, c->elem_size);
-        *wake = hand_over(s, 0);
+        *wake = deliver(c, s);
         return 0;
     }
     return c->closed ? -EPIPE : -EAGAIN;
 }
 
-/* Called with c->lock held; returns with it released. */
-static int block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
-                    int64_t timeout_ns) {
+int weft__chan_send_locked(weft_chan *c, const void *elem, weft__park **wake) {
+    return send_locked(c, elem, wake);
+}
+
+int weft__chan_recv_locked(weft_chan *c, void *out, weft__park **wake) {
+    return recv_locked(c, out, wake);
+}
+
+/* Called with c->lock held; returns with it released.  file and line: the
+ * call site for weft_dump, or NULL, 0. */
+static inline __attribute__((always_inline)) int
+block_on(weft_chan *c, weft__wq *q, void *elem, const char *why,
+         int64_t timeout_ns, const char *file, int line) {
     weft__waiter w;
-    weft__waiter_init(&w, why, c, elem);
+    weft__waiter_init_at(&w, why, c, elem, file, line);
     int r = weft__wq_wait(q, &c->lock, &w, weft__deadline(timeout_ns));
     return r < 0 ? r : w.park.err;
 }
 
+/* block_on out of line, the waiter's frame off the fast path; the
+ * untimed one, every weft_send/weft_recv that waits, without the deadline
+ * and timeout code. */
+static WEFT__NOINLINE int block_forever(weft_chan *c, weft__wq *q, void *elem,
+                                        const char *why, const char *file,
+                                        int line) {
+    return block_on(c, q, elem, why, WEFT_FOREVER, file, line);
+}
+
+static WEFT__NOINLINE int block_timed(weft_chan *c, weft__wq *q, void *elem,
+                                      const char *why, int64_t timeout_ns,
+                                      const char *file, int line) {
+    return block_on(c, q, elem, why, timeout_ns, file, line);
+}
+
 /* One send (send true) or receive.  timeout_ns: WEFT_FOREVER, > 0, or 0 =
- * return nowait_err instead of blocking.  Inlined into each public wrapper
+ * return nowait_err instead of blocking.  file, line: the call site (or
+ * NULL, 0), used only if the call waits.  Inlined into each public wrapper
  * with constant arguments, so each gets a straight-line fast path. */
-static inline int chan_op(weft_chan *c, bool send, void *elem,
-                          int64_t timeout_ns, int nowait_err) {
+static inline __attribute__((always_inline)) int
+chan_op(weft_chan *c, bool send, void *elem, int64_t timeout_ns, int nowait_err,
+        const char *file, int line) {
     weft__park *wake;
     weft__lock_acquire(&c->lock);
-    int r = send ? weft__chan_send_locked(c, elem, &wake)
-                 : weft__chan_recv_locked(c, elem, &wake);
+    int r = send ? send_locked(c, elem, &wake) : recv_locked(c, elem, &wake);
     if (r == -EAGAIN) {
         if (timeout_ns == 0) {
             weft__lock_release(&c->lock);
             return nowait_err;
         }
-        if (send)
-            return block_on(c, &c->sendq, elem, "chan send", timeout_ns);
-        return block_on(c, &c->recvq, elem, "chan receive", timeout_ns);
+        weft__wq *q = send ? &c->sendq : &c->recvq;
+        const char *why = send ? "chan send" : "chan receive";
+        if (timeout_ns == WEFT_FOREVER)
+            return block_forever(c, q, elem, why, file, line);
+        return block_timed(c, q, elem, why, timeout_ns, file, line);
     }
     weft__unlock_unpark(&c->lock, wake);
     return r;
 }
 
-static inline int chan_send(weft_chan *c, const void *elem, int64_t timeout_ns,
-                            int nowait_err) {
+static inline __attribute__((always_inline)) int
+chan_send(weft_chan *c, const void *elem, int64_t timeout_ns, int nowait_err,
+          const char *file, int line) {
     if (WEFT__UNLIKELY(!c || (!elem && c->elem_size)))
         return -EINVAL;
-    return chan_op(c, true, (void *)elem, timeout_ns, nowait_err);
+    return chan_op(c, true, (void *)elem, timeout_ns, nowait_err, file, line);
 }
 
-static inline int chan_recv(weft_chan *c, void *out, int64_t timeout_ns,
-                            int nowait_err) {
+static inline __attribute__((always_inline)) int
+chan_recv(weft_chan *c, void *out, int64_t timeout_ns, int nowait_err,
+          const char *file, int line) {
     if (WEFT__UNLIKELY(!c))
         return -EINVAL;
-    return chan_op(c, false, out, timeout_ns, nowait_err);
+    return chan_op(c, false, out, timeout_ns, nowait_err, file, line);
+}
+
+/* The weft__*_at forms are what the macros of weft.h call; the functions
+ * themselves are the same operation without a call site. */
+int weft__send_at(weft_chan *c, const void *elem, const char *file, int line) {
+    return chan_send(c, elem, WEFT_FOREVER, 0, file, line);
+}
+
+int weft__recv_at(weft_chan *c, void *out, const char *file, int line) {
+    return chan_recv(c, out, WEFT_FOREVER, 0, file, line);
+}
+
+int weft__send_timeout_at(weft_chan *c, const void *elem, int64_t timeout_ns,
+                          const char *file, int line) {
+    return chan_send(c, elem, weft__timeout(timeout_ns), -ETIMEDOUT, file,
+                     line);
+}
+
+int weft__recv_timeout_at(weft_chan *c, void *out, int64_t timeout_ns,
+                          const char *file, int line) {
+    return chan_recv(c, out, weft__timeout(timeout_ns), -ETIMEDOUT, file, line);
 }
 
 int weft_send(weft_chan *c, const void *elem) {
-    return chan_send(c, elem, WEFT_FOREVER, 0);
+    return weft__send_at(c, elem, NULL, 0);
 }
 
 int weft_recv(weft_chan *c, void *out) {
-    return chan_recv(c, out, WEFT_FOREVER, 0);
+    return weft__recv_at(c, out, NULL, 0);
 }
 
 int weft_try_send(weft_chan *c, const void *elem) {
-    return chan_send(c, elem, 0, -EAGAIN);
+    return chan_send(c, elem, 0, -EAGAIN, NULL, 0);
 }
 
 int weft_try_recv(weft_chan *c, void *out) {
-    return chan_recv(c, out, 0, -EAGAIN);
+    return chan_recv(c, out, 0, -EAGAIN, NULL, 0);
 }
 
 int weft_send_timeout(weft_chan *c, const void *elem, int64_t timeout_ns) {
-    return chan_send(c, elem, weft__timeout(timeout_ns), -ETIMEDOUT);
+    return weft__send_timeout_at(c, elem, timeout_ns, NULL, 0);
 }
 
 int weft_recv_timeout(weft_chan *c, void *out, int64_t timeout_ns) {
-    return chan_recv(c, out, weft__timeout(timeout_ns), -ETIMEDOUT);
+    return weft__recv_timeout_at(c, out, timeout_ns, NULL, 0);
 }
 
 int weft_close(weft_chan *c) {
@@ -286,8 +346,8 @@ static int sized_op(weft_chan *c, bool send, void *elem, size_t size,
         return -EINVAL;
     if (size != c->elem_size)
         return -EMSGSIZE;
-    return send ? chan_send(c, elem, timeout_ns, nowait_err)
-                : chan_recv(c, elem, timeout_ns, nowait_err);
+    return send ? chan_send(c, elem, timeout_ns, nowait_err, NULL, 0)
+                : chan_recv(c, elem, timeout_ns, nowait_err, NULL, 0);
 }
 
 int weft_send_sized(weft_chan *c, const void *elem, size_t size) {

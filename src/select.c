@@ -260,17 +260,18 @@ fire_one(weft_case *cases, int *cand, int r, const sel *s) {
  * several cases: each was seen at another instant (a value moving from a
  * channel not yet looked at to one already passed is missed), so only
  * pass 1, all locks held, may answer Go's default.  One look at a single
- * channel is exact.  copy and e: scratch for lock_order. */
+ * channel is exact.  copy and e: scratch for lock_order; file, line: the
+ * call site (or NULL, 0). */
 static WEFT__NOINLINE int select_wait(weft_case *cases, size_t n,
                                       int64_t timeout_ns, int *cand,
                                       weft__wnode *nodes, weft_case *copy,
-                                      lockent *e) {
-    sel s; /* not zeroed: weft__park_init and weft__block set the park */
+                                      lockent *e, const char *file, int line) {
+    sel s; /* not zeroed: weft__park_init_at and weft__block set the park */
     s.nodes = nodes;
     const lockent *map = lock_order(&s, cases, n, copy, e);
     if (timeout_ns == 0 && s.k <= 1)
         return -ETIMEDOUT;
-    weft__park_init(&s.p, "select", NULL);
+    weft__park_init_at(&s.p, "select", NULL, file, line);
     s.p.multi = true;
     weft_case *sc = s.sc;
     size_t k = s.k;
@@ -325,7 +326,8 @@ static WEFT__NOINLINE int select_wait(weft_case *cases, size_t n,
  * The arrays: cand and nodes for n cases, copy and e for lock_order. */
 static inline __attribute__((always_inline)) int
 select_cases(weft_case *cases, size_t n, int64_t timeout_ns, int *cand,
-             weft__wnode *nodes, weft_case *copy, lockent *e) {
+             weft__wnode *nodes, weft_case *copy, lockent *e, const char *file,
+             int line) {
     int r = candidates(cases, n, cand);
     if (r < 0)
         return r;
@@ -333,12 +335,13 @@ select_cases(weft_case *cases, size_t n, int64_t timeout_ns, int *cand,
     int fired = fire_one(cases, cand, r, NULL);
     if (fired >= 0)
         return fired;
-    return select_wait(cases, n, timeout_ns, cand, nodes, copy, e);
+    return select_wait(cases, n, timeout_ns, cand, nodes, copy, e, file, line);
 }
 
 /* More than SMALL cases: the working arrays in one malloc. */
 static WEFT__NOINLINE int select_big(weft_case *cases, size_t n,
-                                     int64_t timeout_ns) {
+                                     int64_t timeout_ns, const char *file,
+                                     int line) {
     if (n > INT_MAX)
         return -EINVAL;
     size_t per =
@@ -348,21 +351,28 @@ static WEFT__NOINLINE int select_big(weft_case *cases, size_t n,
         return -ENOMEM;
     weft_case *copy = (weft_case *)(nodes + n);
     lockent *e = (lockent *)(copy + n);
-    int r = select_cases(cases, n, timeout_ns, (int *)(e + n), nodes, copy, e);
+    int r = select_cases(cases, n, timeout_ns, (int *)(e + n), nodes, copy, e,
+                         file, line);
     free(nodes);
     return r;
 }
 
-int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
+/* What weft.h's weft_select macro calls; file, line: the call site. */
+int weft__select_at(weft_case *cases, size_t n, int64_t timeout_ns,
+                    const char *file, int line) {
     if (!cases && n > 0)
         return -EINVAL;
     if (timeout_ns < 0 && timeout_ns != WEFT_FOREVER)
         timeout_ns = 0;
     if (n > SMALL)
-        return select_big(cases, n, timeout_ns);
+        return select_big(cases, n, timeout_ns, file, line);
     int cand[SMALL];
     weft__wnode nodes[SMALL];
     weft_case copy[SMALL];
     lockent e[SMALL];
-    return select_cases(cases, n, timeout_ns, cand, nodes, copy, e);
+    return select_cases(cases, n, timeout_ns, cand, nodes, copy, e, file, line);
+}
+
+int weft_select(weft_case *cases, size_t n, int64_t timeout_ns) {
+    return weft__select_at(cases, n, timeout_ns, NULL, 0);
 }

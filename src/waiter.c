@@ -38,7 +38,7 @@ static void deadline_fire(weft__timer *t, int64_t now) {
  * goroutine that runs next: see weft__leave).  Everything is
  * read from p first: as soon as the status says WAITING, a timer may resume
  * the goroutine elsewhere, and it can return and pop p off its stack. */
-static void parked_after(weft__worker *w, void *arg) {
+void weft__parked_after(weft__worker *w, void *arg) {
     weft__park *p = arg;
     (void)w;
     void (*unlock)(void *) = p->unlock;
@@ -71,46 +71,33 @@ static int block_thread(weft__park *p, int64_t deadline) {
     return p->timedout ? -ETIMEDOUT : 0;
 }
 
-int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
-                void *arg) {
-    p->unlock = unlock;
-    p->unlock_arg = arg;
-    p->tdeadline = deadline;
-    /* published to wakers by the unlock below, like the nodes.  A multi
-     * park may already be in a waker's hands (a context's hook, added
-     * before this call), so it keeps the false weft__park_init wrote. */
-    if (!p->multi)
-        p->solo = deadline < 0;
+int weft__block_slow(weft__park *p, int64_t deadline, void (*unlock)(void *),
+                     void *arg) {
     if (!p->g) {
         if (unlock)
             unlock(arg);
         return block_thread(p, deadline);
     }
-    if (deadline >= 0) {
-        p->timer.fn = deadline_fire;
-        p->timer.arg = p;
-        p->timer.period = 0;
-        if (WEFT__UNLIKELY(weft__timer_add(&p->timer, deadline) < 0)) {
-            /* no timer: waiting would be untimed, so give up now, as a
-             * timeout does; the caller's lock is still held, so no waker
-             * can have claimed p */
-            if (weft__claim(p)) {
-                p->timedout = true;
-                if (unlock)
-                    unlock(arg);
-                return -ENOMEM;
-            }
-            deadline = -1;
+    p->timer.idx = -1;
+    atomic_store_explicit(&p->timer.running, 0, memory_order_relaxed);
+    p->timer.fn = deadline_fire;
+    p->timer.arg = p;
+    p->timer.period = 0;
+    if (WEFT__UNLIKELY(weft__timer_add(&p->timer, deadline) < 0)) {
+        /* no timer: waiting would be untimed, so give up now, as a
+         * timeout does; the caller's lock is still held, so no waker
+         * can have claimed p */
+        if (weft__claim(p)) {
+            p->timedout = true;
+            if (unlock)
+                unlock(arg);
+            return -ENOMEM;
         }
+        weft__park_leave(p); /* a waker won: its unpark is on the way */
+        return 0;
     }
-    weft__g *g = p->g;
-    atomic_store_explicit(&g->park, p, memory_order_release);
-    if (WEFT__UNLIKELY(weft__tracing()))
-        weft__trace_block(p);
-    weft__leave(g, parked_after, p);
-    atomic_store_explicit(&g->park, NULL, memory_order_relaxed);
-    if (deadline >= 0)
-        weft__timer_del(&p->timer);
+    weft__park_leave(p);
+    weft__timer_del(&p->timer);
     return p->timedout ? -ETIMEDOUT : 0;
 }
 
@@ -150,18 +137,18 @@ void weft__wq_wake_all(weft__wq *q, weft__lock *l) {
  * thread joins or leaves the list or a weft_blocking pool thread goes idle
  * or busy: the deadlock check compares it before and after its snapshot.
  *
- * Call sites: the public macros call weft__site(file, line) right before a
- * blocking call; it lands in a thread-local slot together with the
- * caller's frame address.  weft__park_init (through weft__park_diag_init)
- * moves it into the park only when that park lies just below the recorded
- * frame on the same stack, so a site left behind by a call that did not
- * block, on another goroutine that ran on this thread, is never shown.  A
- * spawn (go.c) takes it for the new goroutine through the same check.
+ * Call sites: the macros of the channel operations and weft_select pass
+ * the site as two more arguments (weft__send_at etc.), which only a call
+ * that waits stores in its park (weft__park_init_at).  The other public
+ * macros call weft__site(file, line) right before a blocking call; it
+ * lands in a thread-local slot together with the caller's frame address.
+ * weft__park_init (through weft__park_diag_init) moves it into the park
+ * only when that park lies just below the recorded frame on the same
+ * stack, so a site left behind by a call that did not block, on another
+ * goroutine that ran on this thread, is never shown.
  */
 
-/* How far below the weft__site frame the park of the same call may lie (a
- * spawn checks its own frame, which is the weft__site frame when the user
- * called it directly). */
+/* How far below the weft__site frame the park of the same call may lie. */
 #define SITE_REACH (16 * 1024)
 
 static struct {
@@ -190,22 +177,14 @@ __attribute__((noinline)) void weft__site(const char *file, int line) {
     tls_site.frame = __builtin_frame_address(0);
 }
 
-weft__callsite weft__site_take(const void *here) {
-    weft__callsite s = {tls_site.file, tls_site.line};
-    tls_site.file = NULL;
-    /* here at or below the frame and within SITE_REACH of it: one
-     * unsigned compare */
-    if (!s.file ||
-        (uintptr_t)tls_site.frame - (uintptr_t)here >= (uintptr_t)SITE_REACH)
-        return (weft__callsite){NULL, 0};
-    return s;
-}
-
 void weft__park_diag_init(weft__park *p) {
-    weft__callsite s = weft__site_take(p);
-    p->site_file = s.file;
-    p->site_line = s.line;
-    p->tdeadline = -1;
+    const char *at = (const char *)p;
+    if (tls_site.file && at < tls_site.frame &&
+        tls_site.frame - at < SITE_REACH) {
+        p->site_file = tls_site.file;
+        p->site_line = tls_site.line;
+    }
+    tls_site.file = NULL;
 }
 
 void weft__thread_blocked(weft__park *p, bool on) {

@@ -146,16 +146,9 @@ static inline bool weft__claim(weft__park *p) {
 
 /* ---- call sites and the registry of blocked threads (waiter.c) ---------- */
 
-/* From weft__park_init: record the call site weft__site left for p and
- * reset p's diagnostic fields. */
+/* From weft__park_init: give p the call site weft__site left, if that was
+ * left by the call now blocking on p. */
 void weft__park_diag_init(weft__park *p);
-typedef struct weft__callsite {
-    const char *file; /* NULL: unknown */
-    int line;
-} weft__callsite;
-/* The site weft__site left for the call whose frame (or a frame below it)
- * holds here, or {NULL, 0}.  Clears the slot either way. */
-weft__callsite weft__site_take(const void *here);
 /* A plain thread starts (on) or stops (off) blocking on p. */
 void weft__thread_blocked(weft__park *p, bool on);
 /* A weft_blocking pool thread starts (on) or stops (off) waiting for work:
@@ -190,10 +183,12 @@ static inline bool weft__why_is_fd(const char *why) {
 
 /* ---- park, block, unpark ------------------------------------------------- */
 
-/* Bind p to the caller (goroutine or thread) before enqueueing it.  Inline,
- * as is weft__unpark: both are on every channel operation's path. */
-static inline void weft__park_init(weft__park *p, const char *why,
-                                   const void *obj) {
+/* Bind p to the caller (goroutine or thread) before enqueueing it, with
+ * the call site weft_dump shows (file NULL: none).  Inline, as is
+ * weft__unpark: both are on every channel operation's path. */
+static inline void weft__park_init_at(weft__park *p, const char *why,
+                                      const void *obj, const char *file,
+                                      int line) {
     p->g = weft__curg();
     atomic_store_explicit(&p->claimed, 0, memory_order_relaxed);
     atomic_store_explicit(&p->futex, 0, memory_order_relaxed);
@@ -204,18 +199,60 @@ static inline void weft__park_init(weft__park *p, const char *why,
     p->solo = false;
     p->why = why;
     p->obj = obj;
-    p->timer.idx = -1;
-    atomic_store_explicit(&p->timer.running, 0, memory_order_relaxed);
+    p->site_file = file;
+    p->site_line = line;
+}
+
+/* The same with the call site weft__site left, if it belongs to this call
+ * (weft__park_diag_init). */
+static inline void weft__park_init(weft__park *p, const char *why,
+                                   const void *obj) {
+    weft__park_init_at(p, why, obj, NULL, 0);
     weft__park_diag_init(p);
 }
+
+/* The after-hook of a goroutine's park (weft__leave): publishes WAITING,
+ * then runs p's unlock callback. */
+void weft__parked_after(weft__worker *w, void *arg);
+
+/* Switch the goroutine that owns p out until p is unparked, keeping p in
+ * g->park meanwhile for weft_dump. */
+static inline void weft__park_leave(weft__park *p) {
+    atomic_store_explicit(&p->g->park, p, memory_order_release);
+    if (WEFT__UNLIKELY(weft__tracing()))
+        weft__trace_block(p);
+    weft__leave(p->g, weft__parked_after, p);
+    /* p->g loaded again: one register fewer held across the switch */
+    atomic_store_explicit(&p->g->park, NULL, memory_order_relaxed);
+}
+
+/* weft__block for a plain thread or with a deadline (waiter.c); the
+ * caller has stored unlock, its argument and the deadline in p. */
+int weft__block_slow(weft__park *p, int64_t deadline, void (*unlock)(void *),
+                     void *arg);
 
 /* Block until p is claimed and unparked, or until deadline (absolute, -1 =
  * never) passes and this call claims p itself.  unlock(arg) runs once the
  * caller cannot miss an unpark.  Returns 0, or, having claimed p itself
  * (p->timedout), -ETIMEDOUT or -ENOMEM (no memory for the deadline's timer:
- * the call did not wait).  After either the caller must unlink its nodes. */
-int weft__block(weft__park *p, int64_t deadline, void (*unlock)(void *),
-                void *arg);
+ * the call did not wait).  After either the caller must unlink its nodes.
+ * Inline for a goroutine's wait without a deadline, every channel
+ * operation's blocking path. */
+static inline int weft__block(weft__park *p, int64_t deadline,
+                              void (*unlock)(void *), void *arg) {
+    p->unlock = unlock;
+    p->unlock_arg = arg;
+    p->tdeadline = deadline;
+    /* published to wakers by the unlock, like the nodes.  A multi park may
+     * already be in a waker's hands (a context's hook, added before this
+     * call), so it keeps the false weft__park_init wrote. */
+    if (!p->multi)
+        p->solo = deadline < 0;
+    if (WEFT__UNLIKELY(deadline >= 0 || !p->g))
+        return weft__block_slow(p, deadline, unlock, arg);
+    weft__park_leave(p);
+    return 0;
+}
 
 /* Wake the owner of a claimed p.  The last access the waker makes to p. */
 static inline void weft__unpark(weft__park *p) {
@@ -238,12 +275,21 @@ typedef struct weft__waiter {
     weft__wnode node;
 } weft__waiter;
 
-/* Bind w to the caller (weft__park_init); elem is the node's element (a
- * channel's source or destination; NULL elsewhere). */
+/* Bind w to the caller (weft__park_init_at: file and line are the call
+ * site, or NULL, 0); elem is the node's element (a channel's source or
+ * destination; NULL elsewhere). */
+static inline void weft__waiter_init_at(weft__waiter *w, const char *why,
+                                        const void *obj, void *elem,
+                                        const char *file, int line) {
+    weft__park_init_at(&w->park, why, obj, file, line);
+    w->node = (weft__wnode){.park = &w->park, .elem = elem};
+}
+
+/* The same with weft__park_init's call site. */
 static inline void weft__waiter_init(weft__waiter *w, const char *why,
                                      const void *obj, void *elem) {
-    weft__park_init(&w->park, why, obj);
-    w->node = (weft__wnode){.park = &w->park, .elem = elem};
+    weft__waiter_init_at(w, why, obj, elem, NULL, 0);
+    weft__park_diag_init(&w->park);
 }
 
 /* With l held and w's node queued on q: block until a waker claims w or
