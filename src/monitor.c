@@ -21,7 +21,8 @@
  *      goroutines reach the global queue;
  *   3. hand-off: when goroutines wait (in the global queue, or queued on
  *      a held P) and no P sleeps to take them, each P held for
- *      WEFT__HANDOFF_NS or more is retired
+ *      WEFT__HANDOFF_NS or more, whose thread has not spent most of the
+ *      last look waiting for a CPU (holding), is retired
  *      and a free P given to a spare or new M (weft__sched_handoff), at
  *      most one per waiting goroutine, up to WEFT_MAXTHREADS threads;
  *   4. WEFT_HOGWARN: a goroutine that has held its thread that long is
@@ -45,6 +46,7 @@
 #include "trace.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -62,6 +64,11 @@ typedef struct sample {
     atomic_uint tick;   /* as last seen */
     atomic_llong since; /* when tick was first seen at that value */
     unsigned tail, offers;
+    /* holding's probes of the thread's CPU times: the stretch they belong
+     * to (its tick), the last one, and the CPU time at the first */
+    unsigned probe_tick;
+    int64_t probe_at;
+    uint64_t probe_run, probe_wait, first_run;
 } sample;
 
 static struct {
@@ -148,6 +155,55 @@ static void hog_check(weft__p *p, sample *s, int64_t held) {
     (void)r;
 }
 
+/* How long thread tid has run and waited for a CPU so far (ns), from the
+ * kernel's schedstat; false if that is not available. */
+static bool cpu_times(int tid, uint64_t *run, uint64_t *wait) {
+    char path[64], buf[128];
+    snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    unsigned long long r, w;
+    if (sscanf(buf, "%llu %llu", &r, &w) != 2)
+        return false;
+    *run = r;
+    *wait = w;
+    return true;
+}
+
+/* p's goroutine has not switched for the threshold: does it hold its
+ * thread, rather than the thread waiting for a CPU the machine does not
+ * have?  On a loaded machine the kernel keeps runnable threads off their
+ * CPU for milliseconds, and another thread would wait the same.  Holding:
+ * the thread has run for the threshold since this stretch's first probe
+ * (a CPU loop, however loaded the machine), or it spent most of the time
+ * since the last probe neither running nor waiting for a CPU (blocked in a
+ * call).  The first probe of a stretch only records. */
+static bool holding(weft__p *p, sample *s, int64_t now) {
+    weft__m *m = atomic_load_explicit(&p->m, memory_order_relaxed);
+    uint64_t run, wait;
+    if (!m || !cpu_times(atomic_load_explicit(&m->tid, memory_order_relaxed),
+                         &run, &wait))
+        return m != NULL;
+    unsigned tick = atomic_load_explicit(&s->tick, memory_order_relaxed);
+    bool first = s->probe_tick != tick || !s->probe_at;
+    int64_t span = now - s->probe_at;
+    int64_t busy = (int64_t)((run - s->probe_run) + (wait - s->probe_wait));
+    if (first)
+        s->first_run = run;
+    s->probe_tick = tick;
+    s->probe_at = now;
+    s->probe_run = run;
+    s->probe_wait = wait;
+    return !first &&
+           ((int64_t)(run - s->first_run) >= mon.handoff || busy < span / 2);
+}
+
 typedef struct look_result {
     bool running; /* some active P runs a goroutine, or one is held */
     bool asleep;  /* some active P sleeps */
@@ -226,13 +282,18 @@ static look_result look(int64_t now) {
         weft__netpoll(0);
     /* step 3 */
     size_t waiting = weft__gq_len() + r.queued;
-    for (int k = 0; k < nheld && (size_t)k < waiting; k++) {
-        int err = weft__sched_handoff(weft__sched_p(mon.held[k]));
+    size_t handed = 0;
+    for (int k = 0; k < nheld && handed < waiting; k++) {
+        weft__p *p = weft__sched_p(mon.held[k]);
+        r.acted = true; /* or about to: the next look comes soon */
+        if (!holding(p, &mon.s[mon.held[k]], now))
+            continue;
+        int err = weft__sched_handoff(p);
         if (err) {
             cap_warn(err);
             break;
         }
-        r.acted = true;
+        handed++;
     }
     return r;
 }

@@ -7,6 +7,8 @@
 
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #ifdef WEFT_TSAN
 #include <sanitizer/tsan_interface.h>
@@ -44,6 +46,8 @@ weft__m *weft__m_new(int id) {
 static void *m_main(void *arg) {
     weft__m *m = arg;
     tls_m = m;
+    atomic_store_explicit(&m->tid, (int)syscall(SYS_gettid),
+                          memory_order_relaxed);
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
         pthread_attr_getstack(&attr, &m->stack_lo, &m->stack_size);

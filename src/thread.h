@@ -33,8 +33,9 @@ struct weft__m {
     _Alignas(WEFT__CACHELINE) weft__regs g0;
     atomic_uint sleep_word; /* 1 = woken (weft__m_wake) */
     int id;
-    bool spare;  /* on the spare list (under the scheduler's M lock) */
-    bool joined; /* no thread to join: joined, detached, or not started */
+    atomic_int tid; /* its thread's kernel id (the monitor reads it) */
+    bool spare;     /* on the spare list (under the scheduler's M lock) */
+    bool joined;    /* no thread to join: joined, detached, or not started */
     weft__m *spare_next;
     void (*loop)(weft__m *m);
     pthread_t thread;
