@@ -42,17 +42,14 @@ static const char *wait_why(int events) {
 
 /* Park the calling goroutine until an event for events arrives on fd after
  * seq was read, deadline passes or ctx (NULL: none) ends.  0 (try again),
- * -ETIMEDOUT, ctx's error, -errno.  hinted: no EAGAIN was seen, only the
- * drained hint, which holds only for the stream socket registered. */
+ * -ETIMEDOUT, ctx's error, -errno. */
 static int park_fd(int fd, weft__fdrec *r, int events, const unsigned seq[NDIR],
-                   int64_t deadline, weft_ctx *ctx, bool hinted) {
+                   int64_t deadline, weft_ctx *ctx) {
     if (deadline >= 0 && weft_now() >= deadline)
-        return hinted ? 0 : -ETIMEDOUT;
+        return -ETIMEDOUT;
     int e = weft__fd_register(fd, r);
     if (e != 0)
         return e > 0 ? 0 : e;
-    if (hinted && !atomic_load_explicit(&r->stream, memory_order_relaxed))
-        return 0;
     weft__park p;
     weft__wnode n[NDIR] = {{.park = &p}, {.park = &p}};
     weft__park_init(&p, wait_why(events), (const void *)(intptr_t)fd);
@@ -191,7 +188,7 @@ static int fd_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
         int m = poll_once(fd, events, -1, 0);
         if (m != 0)
             return m;
-        int e = park_fd(fd, r, events, seq, deadline, ctx, false);
+        int e = park_fd(fd, r, events, seq, deadline, ctx);
         if (e < 0)
             return e;
     }
@@ -216,7 +213,6 @@ typedef struct io {
     socklen_t *alen;
     weft_ctx *ctx; /* the _ctx variants' context, else NULL */
     bool nonsock;  /* not a socket: plain read/write (see to_nonsock) */
-    bool reading;  /* a read: short ones feed the drained hint */
 } io;
 
 /* Set O_NONBLOCK on fd, except on a file epoll cannot wait on (a regular
@@ -312,20 +308,14 @@ static ssize_t io_loop(io *o, int events, int64_t deadline,
     weft__fdrec *r = NULL;
     if (weft__curg() && !(r = weft__fd_rec(o->fd)))
         return -ENOMEM;
-    for (bool first = true;; first = false) {
+    for (;;) {
         unsigned seq[NDIR] = {0, 0};
         if (r)
             weft__fd_seq_load(r, seq);
-        /* the drained hint (netpoll.c) saves the read that would say
-         * EAGAIN; only once, as every wake means a new event anyway */
-        bool hinted = first && o->reading && r && weft__fd_drained(r, seq[RD]);
-        ssize_t x = hinted ? -EAGAIN : op(o);
-        if (x != -EAGAIN) {
-            if (o->reading && r && x > 0 && (size_t)x < o->n && !o->nonsock)
-                weft__fd_read_short(r, seq[RD]);
+        ssize_t x = op(o);
+        if (x != -EAGAIN)
             return x;
-        }
-        int e = r ? park_fd(o->fd, r, events, seq, deadline, o->ctx, hinted)
+        int e = r ? park_fd(o->fd, r, events, seq, deadline, o->ctx)
                   : thread_wait(o->fd, events, deadline, o->ctx);
         if (e < 0)
             return e;
@@ -337,7 +327,7 @@ static ssize_t do_read(int fd, void *buf, size_t n, int64_t deadline,
     if (fd < 0)
         return -EBADF;
     weft__ensure();
-    io o = {.fd = fd, .buf = buf, .n = n, .ctx = ctx, .reading = true};
+    io o = {.fd = fd, .buf = buf, .n = n, .ctx = ctx};
     return io_loop(&o, WEFT_READABLE, deadline, read_op);
 }
 

@@ -27,21 +27,6 @@
  * arrived in between sends it back to retry.  The poller bumps seq and
  * empties the queue under that same lock.
  *
- * The drained hint.  A hand-written edge-triggered loop stops reading a
- * stream socket at a short read: the receive queue was empty then, and
- * any byte arriving later raises a new edge.  The records do the same for
- * weft_read: a short read notes the seq[RD] it started from, and the next
- * read, finding seq unchanged, parks at once instead of paying for the
- * EAGAIN.  Two cases break the rule and are excluded: a datagram or record
- * socket (a short read is one message, more may be queued: only sockets
- * registered as SOCK_STREAM get the hint), and an end of stream that came
- * with the data, whose event may already be spent (hup_seq remembers which
- * event reported a hang-up, so a read starting from it never trusts the
- * hint).  The number may name another file by the next read: the park
- * registers first, which notes the type of a file new to the set, and a
- * file added to an edge-triggered set reports what it holds already as an
- * event, which moves seq and sends the waiter back to read.
- *
  * Waiters.  q[dir] holds the wnodes of parked goroutines.  Several are
  * allowed (goroutines accepting on one listener); an event wakes them all
  * and each retries its syscall.  Waiting for both directions queues one
@@ -62,7 +47,6 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -209,14 +193,9 @@ static int deliver(weft__fdrec *r, uint32_t ev) {
     size_t woken = 0;
     TSAN_RECEIVE(r);
     weft__lock_acquire(&r->lock);
-    if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) /* before seq moves */
-        atomic_store_explicit(
-            &r->hup_seq,
-            atomic_load_explicit(&r->seq[RD], memory_order_relaxed) + 1,
-            memory_order_relaxed);
     for (int d = 0; d < NDIR; d++)
         if (ev & dir_ev[d]) {
-            atomic_fetch_add_explicit(&r->seq[d], 1, memory_order_release);
+            atomic_fetch_add_explicit(&r->seq[d], 1, memory_order_relaxed);
             woken += weft__wq_claim(&r->q[d], SIZE_MAX, &list);
         }
     weft__unlock_unpark_list(&r->lock, list);
@@ -273,8 +252,8 @@ int weft__netpoll(int64_t deadline) {
 
 /* ---- what the descriptor calls (fdio.c) build on ------------------------- */
 
-/* Make sure the file fd names now is in the epoll set (see the top).  A
- * file added now has its type noted for the drained hint. */
+/* Make sure the file fd names now is in the epoll set (see the top).
+ * 0, 1 when it cannot be polled (a regular file: always ready), -errno. */
 int weft__fd_register(int fd, weft__fdrec *r) {
     struct epoll_event ev = {
         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
@@ -282,34 +261,14 @@ int weft__fd_register(int fd, weft__fdrec *r) {
     };
     TSAN_PUBLISH(r);
     int e = (int)weft__sys(epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev));
-    if (e == -EEXIST)
+    if (e == 0 || e == -EEXIST)
         return 0;
-    if (e < 0)
-        return e == -EPERM ? 1 : e;
-    int type = 0;
-    socklen_t len = sizeof type;
-    bool stream = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
-                  type == SOCK_STREAM;
-    atomic_store_explicit(&r->stream, stream, memory_order_relaxed);
-    return 0;
+    return e == -EPERM ? 1 : e;
 }
 
 void weft__fd_seq_load(weft__fdrec *r, unsigned seq[NDIR]) {
     for (int d = 0; d < NDIR; d++)
         seq[d] = atomic_load_explicit(&r->seq[d], memory_order_seq_cst);
-}
-
-#define DRAINED ((uint64_t)1 << 32)
-
-void weft__fd_read_short(weft__fdrec *r, unsigned rd) {
-    if (atomic_load_explicit(&r->stream, memory_order_relaxed))
-        atomic_store_explicit(&r->drained, DRAINED | rd, memory_order_relaxed);
-}
-
-bool weft__fd_drained(weft__fdrec *r, unsigned rd) {
-    return atomic_load_explicit(&r->drained, memory_order_relaxed) ==
-               (DRAINED | rd) &&
-           atomic_load_explicit(&r->hup_seq, memory_order_relaxed) != rd;
 }
 
 void weft__netpoll_waits(int d) {

@@ -41,12 +41,6 @@ typedef struct weft__fdrec {
     weft__lock lock;
     atomic_uint seq[NDIR]; /* events delivered per direction */
     weft__wq q[NDIR];      /* parked goroutines per direction */
-    /* The drained hint (see netpoll.c): seq[RD] + 1 of the event that
-     * reported a hang-up or error; the seq[RD] a short read started from,
-     * with DRAINED set; whether the registered file is a stream socket. */
-    atomic_uint hup_seq;
-    _Atomic(uint64_t) drained;
-    atomic_bool stream;
 } weft__fdrec;
 
 /* The record of fd, made on first use; NULL when memory runs out. */
@@ -56,13 +50,6 @@ weft__fdrec *weft__fd_rec(int fd);
 int weft__fd_register(int fd, weft__fdrec *r);
 /* The events delivered so far per direction, read before a syscall. */
 void weft__fd_seq_load(weft__fdrec *r, unsigned seq[NDIR]);
-/* A read that started when seq[RD] was rd returned less than it asked for
- * (recorded only for a stream socket). */
-void weft__fd_read_short(weft__fdrec *r, unsigned rd);
-/* The socket is known empty: a short read started at rd, and no event
- * came since.  A hint only: it holds if, once registered, the file is a
- * stream socket (r->stream). */
-bool weft__fd_drained(weft__fdrec *r, unsigned rd);
 /* A descriptor wait starts (1) or ends (-1): weft__netpoll_waiting. */
 void weft__netpoll_waits(int d);
 
