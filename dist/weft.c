@@ -567,12 +567,6 @@ uint32_t weft__rand(void);
  * list; *epoch changes whenever any worker schedules. */
 bool weft__sched_quiet(uint64_t *epoch);
 
-/* For weft_dump: how long the running goroutine g has held its thread, as
- * the monitor last saw it (0 before its first look), and whether the
- * worker slot (P) it ran on was handed to another thread meanwhile; -1 if
- * g is not running.  A racy estimate, for diagnostics. */
-int64_t weft__g_held_ns(const weft__g *g, bool *handed_off);
-
 /* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
 
@@ -2651,12 +2645,6 @@ typedef struct weft__fdrec {
     weft__lock lock;
     atomic_uint seq[NDIR]; /* events delivered per direction */
     weft__wq q[NDIR];      /* parked goroutines per direction */
-    /* The drained hint (see netpoll.c): seq[RD] + 1 of the event that
-     * reported a hang-up or error; the seq[RD] a short read started from,
-     * with DRAINED set; whether the registered file is a stream socket. */
-    atomic_uint hup_seq;
-    _Atomic(uint64_t) drained;
-    atomic_bool stream;
 } weft__fdrec;
 
 /* The record of fd, made on first use; NULL when memory runs out. */
@@ -2666,13 +2654,6 @@ weft__fdrec *weft__fd_rec(int fd);
 int weft__fd_register(int fd, weft__fdrec *r);
 /* The events delivered so far per direction, read before a syscall. */
 void weft__fd_seq_load(weft__fdrec *r, unsigned seq[NDIR]);
-/* A read that started when seq[RD] was rd returned less than it asked for
- * (recorded only for a stream socket). */
-void weft__fd_read_short(weft__fdrec *r, unsigned rd);
-/* The socket is known empty: a short read started at rd, and no event
- * came since.  A hint only: it holds if, once registered, the file is a
- * stream socket (r->stream). */
-bool weft__fd_drained(weft__fdrec *r, unsigned rd);
 /* A descriptor wait starts (1) or ends (-1): weft__netpoll_waiting. */
 void weft__netpoll_waits(int d);
 
@@ -3704,17 +3685,14 @@ static const char *wait_why(int events) {
 
 /* Park the calling goroutine until an event for events arrives on fd after
  * seq was read, deadline passes or ctx (NULL: none) ends.  0 (try again),
- * -ETIMEDOUT, ctx's error, -errno.  hinted: no EAGAIN was seen, only the
- * drained hint, which holds only for the stream socket registered. */
+ * -ETIMEDOUT, ctx's error, -errno. */
 static int park_fd(int fd, weft__fdrec *r, int events, const unsigned seq[NDIR],
-                   int64_t deadline, weft_ctx *ctx, bool hinted) {
+                   int64_t deadline, weft_ctx *ctx) {
     if (deadline >= 0 && weft_now() >= deadline)
-        return hinted ? 0 : -ETIMEDOUT;
+        return -ETIMEDOUT;
     int e = weft__fd_register(fd, r);
     if (e != 0)
         return e > 0 ? 0 : e;
-    if (hinted && !atomic_load_explicit(&r->stream, memory_order_relaxed))
-        return 0;
     weft__park p;
     weft__wnode n[NDIR] = {{.park = &p}, {.park = &p}};
     weft__park_init(&p, wait_why(events), (const void *)(intptr_t)fd);
@@ -3853,7 +3831,7 @@ static int fd_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
         int m = poll_once(fd, events, -1, 0);
         if (m != 0)
             return m;
-        int e = park_fd(fd, r, events, seq, deadline, ctx, false);
+        int e = park_fd(fd, r, events, seq, deadline, ctx);
         if (e < 0)
             return e;
     }
@@ -3878,7 +3856,6 @@ typedef struct io {
     socklen_t *alen;
     weft_ctx *ctx; /* the _ctx variants' context, else NULL */
     bool nonsock;  /* not a socket: plain read/write (see to_nonsock) */
-    bool reading;  /* a read: short ones feed the drained hint */
 } io;
 
 /* Set O_NONBLOCK on fd, except on a file epoll cannot wait on (a regular
@@ -3974,20 +3951,14 @@ static ssize_t io_loop(io *o, int events, int64_t deadline,
     weft__fdrec *r = NULL;
     if (weft__curg() && !(r = weft__fd_rec(o->fd)))
         return -ENOMEM;
-    for (bool first = true;; first = false) {
+    for (;;) {
         unsigned seq[NDIR] = {0, 0};
         if (r)
             weft__fd_seq_load(r, seq);
-        /* the drained hint (netpoll.c) saves the read that would say
-         * EAGAIN; only once, as every wake means a new event anyway */
-        bool hinted = first && o->reading && r && weft__fd_drained(r, seq[RD]);
-        ssize_t x = hinted ? -EAGAIN : op(o);
-        if (x != -EAGAIN) {
-            if (o->reading && r && x > 0 && (size_t)x < o->n && !o->nonsock)
-                weft__fd_read_short(r, seq[RD]);
+        ssize_t x = op(o);
+        if (x != -EAGAIN)
             return x;
-        }
-        int e = r ? park_fd(o->fd, r, events, seq, deadline, o->ctx, hinted)
+        int e = r ? park_fd(o->fd, r, events, seq, deadline, o->ctx)
                   : thread_wait(o->fd, events, deadline, o->ctx);
         if (e < 0)
             return e;
@@ -3999,7 +3970,7 @@ static ssize_t do_read(int fd, void *buf, size_t n, int64_t deadline,
     if (fd < 0)
         return -EBADF;
     weft__ensure();
-    io o = {.fd = fd, .buf = buf, .n = n, .ctx = ctx, .reading = true};
+    io o = {.fd = fd, .buf = buf, .n = n, .ctx = ctx};
     return io_loop(&o, WEFT_READABLE, deadline, read_op);
 }
 
@@ -4765,21 +4736,6 @@ int weft_group_wait(weft_group *g) {
  * arrived in between sends it back to retry.  The poller bumps seq and
  * empties the queue under that same lock.
  *
- * The drained hint.  A hand-written edge-triggered loop stops reading a
- * stream socket at a short read: the receive queue was empty then, and
- * any byte arriving later raises a new edge.  The records do the same for
- * weft_read: a short read notes the seq[RD] it started from, and the next
- * read, finding seq unchanged, parks at once instead of paying for the
- * EAGAIN.  Two cases break the rule and are excluded: a datagram or record
- * socket (a short read is one message, more may be queued: only sockets
- * registered as SOCK_STREAM get the hint), and an end of stream that came
- * with the data, whose event may already be spent (hup_seq remembers which
- * event reported a hang-up, so a read starting from it never trusts the
- * hint).  The number may name another file by the next read: the park
- * registers first, which notes the type of a file new to the set, and a
- * file added to an edge-triggered set reports what it holds already as an
- * event, which moves seq and sends the waiter back to read.
- *
  * Waiters.  q[dir] holds the wnodes of parked goroutines.  Several are
  * allowed (goroutines accepting on one listener); an event wakes them all
  * and each retries its syscall.  Waiting for both directions queues one
@@ -4789,9 +4745,9 @@ int weft_group_wait(weft_group *g) {
  * The descriptor calls built on these records (weft_wait_fd, weft_read,
  * ...) are in fdio.c.
  */
-#line 55 "src/netpoll.c"
-#line 56 "src/netpoll.c"
-#line 57 "src/netpoll.c"
+#line 40 "src/netpoll.c"
+#line 41 "src/netpoll.c"
+#line 42 "src/netpoll.c"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -4800,7 +4756,6 @@ int weft_group_wait(weft_group *g) {
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -4947,14 +4902,9 @@ static int deliver(weft__fdrec *r, uint32_t ev) {
     size_t woken = 0;
     TSAN_RECEIVE(r);
     weft__lock_acquire(&r->lock);
-    if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) /* before seq moves */
-        atomic_store_explicit(
-            &r->hup_seq,
-            atomic_load_explicit(&r->seq[RD], memory_order_relaxed) + 1,
-            memory_order_relaxed);
     for (int d = 0; d < NDIR; d++)
         if (ev & dir_ev[d]) {
-            atomic_fetch_add_explicit(&r->seq[d], 1, memory_order_release);
+            atomic_fetch_add_explicit(&r->seq[d], 1, memory_order_relaxed);
             woken += weft__wq_claim(&r->q[d], SIZE_MAX, &list);
         }
     weft__unlock_unpark_list(&r->lock, list);
@@ -5011,8 +4961,8 @@ int weft__netpoll(int64_t deadline) {
 
 /* ---- what the descriptor calls (fdio.c) build on ------------------------- */
 
-/* Make sure the file fd names now is in the epoll set (see the top).  A
- * file added now has its type noted for the drained hint. */
+/* Make sure the file fd names now is in the epoll set (see the top).
+ * 0, 1 when it cannot be polled (a regular file: always ready), -errno. */
 int weft__fd_register(int fd, weft__fdrec *r) {
     struct epoll_event ev = {
         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
@@ -5020,16 +4970,9 @@ int weft__fd_register(int fd, weft__fdrec *r) {
     };
     TSAN_PUBLISH(r);
     int e = (int)weft__sys(epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev));
-    if (e == -EEXIST)
+    if (e == 0 || e == -EEXIST)
         return 0;
-    if (e < 0)
-        return e == -EPERM ? 1 : e;
-    int type = 0;
-    socklen_t len = sizeof type;
-    bool stream = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
-                  type == SOCK_STREAM;
-    atomic_store_explicit(&r->stream, stream, memory_order_relaxed);
-    return 0;
+    return e == -EPERM ? 1 : e;
 }
 
 void weft__fd_seq_load(weft__fdrec *r, unsigned seq[NDIR]) {
@@ -5037,24 +4980,10 @@ void weft__fd_seq_load(weft__fdrec *r, unsigned seq[NDIR]) {
         seq[d] = atomic_load_explicit(&r->seq[d], memory_order_seq_cst);
 }
 
-#define DRAINED ((uint64_t)1 << 32)
-
-void weft__fd_read_short(weft__fdrec *r, unsigned rd) {
-    if (atomic_load_explicit(&r->stream, memory_order_relaxed))
-        atomic_store_explicit(&r->drained, DRAINED | rd, memory_order_relaxed);
-}
-
-bool weft__fd_drained(weft__fdrec *r, unsigned rd) {
-    return atomic_load_explicit(&r->drained, memory_order_relaxed) ==
-               (DRAINED | rd) &&
-           atomic_load_explicit(&r->hup_seq, memory_order_relaxed) != rd;
-}
-
 void weft__netpoll_waits(int d) {
     atomic_fetch_add_explicit(&np.waiting, (size_t)d, memory_order_relaxed);
 }
 #undef CHUNK
-#undef DRAINED
 #undef MAX_EVENTS
 #undef TSAN_PUBLISH
 #undef TSAN_RECEIVE
@@ -6677,14 +6606,6 @@ void weft__sched_forget(void) {
 }
 
 /* ---- introspection for debug.c ------------------------------------------ */
-
-int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
-    *handed_off = false;
-    return atomic_load_explicit(&g->status, memory_order_relaxed) ==
-                   WEFT__G_RUNNING
-               ? 0
-               : -1;
-}
 
 bool weft__sched_quiet(uint64_t *epoch) {
     /* ticks first: a worker seen idle afterwards must bump its tick before
