@@ -567,6 +567,12 @@ uint32_t weft__rand(void);
  * list; *epoch changes whenever any worker schedules. */
 bool weft__sched_quiet(uint64_t *epoch);
 
+/* For weft_dump: how long the running goroutine g has held its thread, as
+ * the monitor last saw it (0 before its first look), and whether the
+ * worker slot (P) it ran on was handed to another thread meanwhile; -1 if
+ * g is not running.  A racy estimate, for diagnostics. */
+int64_t weft__g_held_ns(const weft__g *g, bool *handed_off);
+
 /* Call fn for every live goroutine (a racy snapshot, for diagnostics). */
 void weft__foreach_g(void (*fn)(weft__g *g, void *arg), void *arg);
 
@@ -6606,6 +6612,14 @@ void weft__sched_forget(void) {
 }
 
 /* ---- introspection for debug.c ------------------------------------------ */
+
+int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
+    *handed_off = false;
+    return atomic_load_explicit(&g->status, memory_order_relaxed) ==
+                   WEFT__G_RUNNING
+               ? 0
+               : -1;
+}
 
 bool weft__sched_quiet(uint64_t *epoch) {
     /* ticks first: a worker seen idle afterwards must bump its tick before
