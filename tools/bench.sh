@@ -35,6 +35,9 @@
 #   WEFT_PROCS     worker threads for weft and GOMAXPROCS for Go (default: nproc)
 #   BENCH_TIMEOUT  seconds one run may take before it counts as failed (600)
 #   BENCH_HTTP_PORT  port for the http row (18080)
+#   BENCH_HTTP_SYSCALLS  1: each http run also counts the server's system
+#                  calls per request (perf stat on the syscall tracepoints;
+#                  unlike requests/s these do not move with the machine's load)
 #   GO             the go command (go)
 #   VALGRIND       the valgrind command for --instr (valgrind)
 #
@@ -61,6 +64,7 @@ PROCS=${WEFT_PROCS:-$(nproc)}
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 TIMEOUT=${BENCH_TIMEOUT:-600}
 HTTP_PORT=${BENCH_HTTP_PORT:-18080}
+HTTP_SYSCALLS=${BENCH_HTTP_SYSCALLS:-0}
 GO=${GO:-go}
 VALGRIND=${VALGRIND:-valgrind}
 ROUNDS=3
@@ -246,16 +250,40 @@ wait_port() {
     return 1
 }
 
+# System calls per request of server $1 during the wrk run whose output is
+# $2, from the perf stat output in file $3 (BENCH_HTTP_SYSCALLS=1).
+print_syscalls() {
+    local req
+    req=$(echo "$2" | awk '/requests in/ {print $1}')
+    [ -n "$req" ] && [ "$req" -gt 0 ] || return
+    awk -F, -v r="$req" '$1 ~ /^[0-9]+$/ && $1 > 0 {
+        name = $3; sub(/.*sys_enter_?/, "", name)
+        printf "%s%s %.3f", sep, name == "" ? "all" : name, $1 / r; sep = ", "
+    } END { print "" }' "$3" | sed 's/^/    syscalls\/request: /'
+}
+
 # One wrk run against server binary $2 of side $1.
 run_http() {
-    local side=$1 bin=$2 pid out rps
+    local side=$1 bin=$2 pid out rps perf_pid="" perf_out=""
     ulimit -n "$(ulimit -Hn)" 2>/dev/null
     "$bin" "$HTTP_PORT" >/dev/null 2>&1 &
     pid=$!
     if wait_port; then
+        if [ "$HTTP_SYSCALLS" = 1 ]; then
+            perf_out=$(mktemp)
+            perf stat -x, -o "$perf_out" -p "$pid" -e \
+                raw_syscalls:sys_enter,syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait2,syscalls:sys_enter_futex,syscalls:sys_enter_sched_yield \
+                2>/dev/null &
+            perf_pid=$!
+            sleep 0.2 # attached before the first request
+        fi
         out=$(wrk -t2 -c1000 -d5s "http://127.0.0.1:$HTTP_PORT/" 2>&1)
     else
         out="server did not listen on port $HTTP_PORT"
+    fi
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null
+        wait "$perf_pid" 2>/dev/null
     fi
     kill "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
@@ -267,6 +295,10 @@ run_http() {
         return
     fi
     printf '  %-4s http 1000conns %s requests/s\n' "$side" "$rps"
+    if [ -n "$perf_out" ]; then
+        print_syscalls "$side" "$out" "$perf_out"
+        rm -f "$perf_out"
+    fi
     add_value http "$side" "$rps"
 }
 
