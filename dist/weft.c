@@ -7701,14 +7701,6 @@ int weft__sched_threads_max(void) {
     return rt.max_threads;
 }
 
-int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
-    *handed_off = false;
-    return atomic_load_explicit(&g->status, memory_order_relaxed) ==
-                   WEFT__G_RUNNING
-               ? 0
-               : -1;
-}
-
 bool weft__sched_quiet(uint64_t *epoch) {
     /* ticks first: a worker seen idle afterwards must bump its tick before
      * it can run anything (see deadlock.c).  While stopping, exiting
