@@ -405,7 +405,8 @@ int main(void) {
     CHECK(!n.bad);
     CHECK(n.handoff >= 1);
     CHECK_EQ(n.monitor_tracks, 1);
-    CHECK(n.p_lost >= 1);
+    /* no "P lost" is asserted: the process may exit before the spinner's
+     * thread, once it returns, gives the retired P up */
     unlink(path);
     TEST_OK();
     return 0;
