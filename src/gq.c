@@ -17,6 +17,7 @@
 #define PREFETCH_FIRST 6 /* taken goroutines prefetched here; see runq.h */
 
 atomic_size_t weft__gq_n;
+atomic_size_t weft__gq_taken;
 
 static struct {
     _Alignas(WEFT__CACHELINE) weft__lock lock;
@@ -136,6 +137,10 @@ size_t weft__gq_take(weft__g **out, size_t max, int shares,
     for (size_t i = 0; i < n; i++)
         out[i] = pop(&done);
     atomic_fetch_sub_explicit(&weft__gq_n, n, memory_order_relaxed);
+    atomic_store_explicit(
+        &weft__gq_taken,
+        atomic_load_explicit(&weft__gq_taken, memory_order_relaxed) + n,
+        memory_order_relaxed);
     weft__lock_release(&gq.lock);
     for (size_t i = 1; i < n && i <= PREFETCH_FIRST; i++)
         weft__g_prefetch(out[i]); /* the ring prefetches the later ones */

@@ -12,15 +12,20 @@
  * Then, per look:
  *   1. rescue: goroutines queued on a P that does not get to them (its
  *      ring's head has not passed the tail seen at the previous look, or
- *      it offered more since, or its runnext waits while the tick stands
- *      still) go to the global queue, and an idle worker is woken; when
+ *      the same goroutine waits in its runnext while the tick stands
+ *      still) go to the global
+ *      queue, and an idle worker is woken; one that offered goroutines
+ *      since (yields, which wake nobody) gets an idle worker woken to
+ *      steal them, which is cheaper than moving them; when
  *      no P sleeps only a retired P's are moved (an active P will get to
  *      its own, unless step 3 hands it off);
  *   2. service: when no P sleeps, nobody watches timers and descriptors;
  *      the monitor runs due timers and polls descriptors itself, so their
  *      goroutines reach the global queue;
- *   3. hand-off: when goroutines wait (in the global queue, or queued on
- *      a held P) and no P sleeps to take them, each P held for
+ *   3. hand-off: when goroutines wait that no taker is getting to (the
+ *      global queue has not been taken from since the previous look, or
+ *      a held P's ring head has not moved past what was queued then, or
+ *      its runnext waits) and no P sleeps to take them, each P held for
  *      WEFT__HANDOFF_NS or more, whose thread has not spent most of the
  *      last look waiting for a CPU (holding), is retired
  *      and a free P given to a spare or new M (weft__sched_handoff), at
@@ -64,6 +69,7 @@ typedef struct sample {
     atomic_uint tick;   /* as last seen */
     atomic_llong since; /* when tick was first seen at that value */
     unsigned tail, offers;
+    void *next; /* runnext as last seen (compared only, never followed) */
     /* holding's probes of the thread's CPU times: the stretch they belong
      * to (its tick), the last one, and the CPU time at the first */
     unsigned probe_tick;
@@ -80,6 +86,7 @@ static struct {
     int64_t *held_ns;
     int64_t hogwarn; /* WEFT_HOGWARN in ns, 0: off */
     int64_t handoff; /* WEFT__HANDOFF_NS, or longer under valgrind */
+    size_t gq_taken; /* weft__gq_taken at the previous look */
     bool cap_warned;
 } mon;
 
@@ -227,19 +234,28 @@ static bool sample_p(int i, int64_t now, look_result *r, int64_t *held) {
         atomic_store_explicit(&s->tick, tick, memory_order_relaxed);
         atomic_store_explicit(&s->since, now, memory_order_relaxed);
     }
-    bool next = atomic_load_explicit(&p->next.g, memory_order_relaxed);
-    bool ring_stuck = h != t && ((int)(s->tail - h) > 0 || offers != s->offers);
+    void *g_next = atomic_load_explicit(&p->next.g, memory_order_relaxed);
+    /* the same goroutine in runnext since the previous look, while the
+     * tick stood still (a spawner replaces it at every spawn) */
+    bool next = g_next && g_next == s->next && !moved;
+    s->next = g_next;
+    /* no taker got past what was queued at the previous look */
+    bool ring_waits = h != t && (int)(s->tail - h) > 0;
+    bool offered = h != t && offers != s->offers;
     s->tail = t;
     s->offers = offers;
     bool retired =
         atomic_load_explicit(&p->slow, memory_order_relaxed) & WEFT__P_RETIRED;
     bool asleep = !retired && weft__sched_p_asleep(p);
-    /* With no P asleep, nobody but p could take them: step 3 decides. */
-    if ((ring_stuck || (!moved && next)) && !weft__sched_seeded() &&
-        (retired || weft__sched_watched()) && weft__sched_rescue(p)) {
-        r->acted = true;
-        h = t; /* for the count below */
-        next = false;
+    /* With no P asleep, nobody but p could take them: step 3 decides.
+     * Goroutines p offered (yields) wait for a thief, which wakep sends. */
+    if (!weft__sched_seeded() && (retired || weft__sched_watched())) {
+        if ((ring_waits || next) && weft__sched_rescue(p)) {
+            r->acted = true;
+            ring_waits = next = false; /* for the count below */
+        } else if (offered) {
+            weft__sched_wakep();
+        }
     }
     if (asleep) {
         r->asleep = true;
@@ -253,12 +269,16 @@ static bool sample_p(int i, int64_t now, look_result *r, int64_t *held) {
         hog_check(p, s, *held);
     if (retired)
         return false;
-    r->queued += (t - h) + next; /* waiting behind the held goroutine */
+    /* waiting behind the held goroutine, which no stealer is taking */
+    r->queued += (ring_waits ? t - h : 0) + next;
     return true;
 }
 
 static look_result look(int64_t now) {
     look_result r = {0};
+    size_t taken = atomic_load_explicit(&weft__gq_taken, memory_order_relaxed);
+    bool gq_moved = taken != mon.gq_taken;
+    mon.gq_taken = taken;
     int n = weft__sched_nps(), nheld = 0;
     for (int i = 0; i < n && i < mon.ns; i++) {
         int64_t held;
@@ -280,8 +300,8 @@ static look_result look(int64_t now) {
         weft__timers_run(now);
     if (weft__netpoll_waiting())
         weft__netpoll(0);
-    /* step 3 */
-    size_t waiting = weft__gq_len() + r.queued;
+    /* step 3: what waits is what no taker is getting to */
+    size_t waiting = (gq_moved ? 0 : weft__gq_len()) + r.queued;
     size_t handed = 0;
     for (int k = 0; k < nheld && handed < waiting; k++) {
         weft__p *p = weft__sched_p(mon.held[k]);

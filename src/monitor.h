@@ -48,6 +48,8 @@ bool weft__sched_watched(void);
 /* Move p's queued goroutines to the global queue and wake a worker for
  * them; how many. */
 size_t weft__sched_rescue(weft__p *p);
+/* Wake an idle worker to look for work (unless one is looking already). */
+void weft__sched_wakep(void);
 /* Retire p (its goroutine holds the thread) and give a free P to a spare
  * or new M: 0, -EAGAIN at WEFT_MAXTHREADS, -ENOMEM, or -errno of
  * pthread_create. */

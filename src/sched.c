@@ -1452,6 +1452,10 @@ weft__p *weft__sched_p(int i) {
     return rt.ps[i];
 }
 
+void weft__sched_wakep(void) {
+    wakep();
+}
+
 bool weft__sched_seeded(void) {
     return rt.seeded;
 }

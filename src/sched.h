@@ -243,6 +243,9 @@ typedef struct weft__gq_batch {
 
 /* Goroutines queued, for lock-free peeks (see weft__gq_len). */
 extern atomic_size_t weft__gq_n;
+/* Goroutines taken from it so far (written under its lock): the monitor
+ * tells a queue that drains from one that waits. */
+extern atomic_size_t weft__gq_taken;
 static inline size_t weft__gq_len(void) {
     return atomic_load_explicit(&weft__gq_n, memory_order_acquire);
 }
