@@ -105,6 +105,10 @@ static void test_yielders_alternate(void) {
 int main(void) {
     TEST_BEGIN(60);
     setenv("WEFT_PROCS", "1", 1);
+    /* the one worker's own order: no hand-off to a second thread (which a
+     * goroutine slowed past the monitor's threshold, under a sanitizer on
+     * a loaded machine, would get) */
+    setenv("WEFT_MAXTHREADS", "1", 1);
     CHECK_EQ(weft_procs(), 1);
     test_pair_does_not_starve_ring();
     test_yielders_alternate();
