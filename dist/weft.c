@@ -2800,17 +2800,47 @@ size_t weft__netpoll_waiting(void);
  * = 1 << 1) selects seq[d] and q[d]. */
 enum { RD, WR, NDIR };
 
+/* Fields after q: see "Registration" and "The drained hint" in netpoll.c
+ * for what they mean and who writes them. */
 typedef struct weft__fdrec {
     weft__lock lock;
     atomic_uint seq[NDIR]; /* events delivered per direction */
     weft__wq q[NDIR];      /* parked goroutines per direction */
+    atomic_uchar owned;    /* weft made the file and registered it */
+    atomic_uchar kind;     /* FD_* below, for the registered file */
+    atomic_uchar drained;  /* the reader's hint: seq[RD] was hint_seq... */
+    atomic_uint hint_seq;  /* ...when a short read emptied the socket */
+    unsigned parked;       /* sweep epoch of the oldest park (lock) */
 } weft__fdrec;
+
+/* r->kind: what the drained hint needs to know of the registered file.
+ * NOHINT: the poller saw urgent data (a short read may stop at its mark),
+ * an end of stream or an error (a read that took the rest of the data may
+ * have taken the end too, and the next one returns at once). */
+enum { FD_UNKNOWN, FD_TCP, FD_OTHER, FD_NOHINT };
 
 /* The record of fd, made on first use; NULL when memory runs out. */
 weft__fdrec *weft__fd_rec(int fd);
-/* Make sure the file fd names now is in the epoll set (see netpoll.c).
- * 0, 1 when it cannot be polled (a regular file: always ready), -errno. */
-int weft__fd_register(int fd, weft__fdrec *r);
+/* Make sure the file fd names now is in the epoll set (see netpoll.c):
+ * an owned record's is, unless verify.  0, 1 when it cannot be polled (a
+ * regular file: always ready), -errno. */
+int weft__fd_register(int fd, weft__fdrec *r, bool verify);
+/* fd is a socket weft has just made (accepted, dialled, listening):
+ * register it once, so that waits on it need not check (netpoll.c). */
+void weft__fd_adopt(int fd);
+/* fd's record no longer describes a file weft made: the number may be
+ * reused by anybody.  Before weft closes a descriptor it made, and when a
+ * call shows the file is not one weft made. */
+void weft__fd_disown(int fd);
+/* A goroutine is about to park on r (under r->lock, its queues as they
+ * were before it queues itself). */
+void weft__fd_parking(weft__fdrec *r);
+/* The monitor's sweep (see "Registration" in netpoll.c): re-check the
+ * registrations that goroutines have waited on for a whole period.  And
+ * whether a later sweep has waits to look at: some began since this one
+ * started, or it saw some too recent to check. */
+void weft__netpoll_sweep(void);
+bool weft__netpoll_unswept(void);
 /* The events delivered so far per direction, read before a syscall. */
 void weft__fd_seq_load(weft__fdrec *r, unsigned seq[NDIR]);
 /* A descriptor wait starts (1) or ends (-1): weft__netpoll_waiting. */
@@ -3174,9 +3204,12 @@ void weft__p_free(weft__p *p, bool flush);
 /* The monitor's look cadence: LOOK_MIN while a P sleeps beside a running
  * one (goroutines queued behind a busy one are rescued within one or two
  * looks) or right after it acted, doubling up to LOOK_MAX while every P
- * runs undisturbed; no looks at all while every P sleeps. */
+ * runs undisturbed; no looks while every P sleeps (but see the sweep). */
 #define WEFT__LOOK_MIN WEFT_US(500)
 #define WEFT__LOOK_MAX WEFT_MS(10)
+/* The sweep's period (weft__netpoll_sweep): a wait on a registration that
+ * went stale behind weft's back is served within two of them. */
+#define WEFT__SWEEP_NS WEFT_MS(50)
 /* Default of WEFT_MAXTHREADS: the threads that run goroutines, the procs
  * ones included, at most. */
 #define WEFT__MAX_THREADS 256
@@ -3209,8 +3242,9 @@ void weft__sched_wakep(void);
  * or new M: 0, -EAGAIN at WEFT_MAXTHREADS, -ENOMEM, or -errno of
  * pthread_create. */
 int weft__sched_handoff(weft__p *p);
-/* Sleep ns, or while every P sleeps and none is held (ns < 0). */
-void weft__sched_mon_sleep(int64_t ns);
+/* Sleep ns; idle: only while every P sleeps and none is held, at most ns
+ * (-1: no limit). */
+void weft__sched_mon_sleep(int64_t ns, bool idle);
 /* End the monitor's sleep now (at shutdown). */
 void weft__sched_mon_wake(void);
 /* M threads alive: the procs ones, the handed-off ones, spares; and the
@@ -3718,6 +3752,7 @@ int weft__connect(int fd, const struct sockaddr *addr, socklen_t len,
 #line 31 "src/dial.c"
 #line 32 "src/dial.c"
 #line 33 "src/dial.c"
+#line 34 "src/dial.c"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -4032,11 +4067,20 @@ static int each_addr(const char *network, const char *address, int flags,
     return e;
 }
 
+/* Sockets weft makes are registered once, as they are made (netpoll.c). */
 static int new_socket(const struct addrinfo *ai) {
     int fd =
         socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                ai->ai_protocol);
-    return fd < 0 ? -weft_errno() : fd;
+    if (fd < 0)
+        return -weft_errno();
+    weft__fd_adopt(fd);
+    return fd;
+}
+
+static void drop_socket(int fd) {
+    weft__fd_disown(fd);
+    close(fd);
 }
 
 /* ---- dialling ------------------------------------------------------------ */
@@ -4060,7 +4104,7 @@ static int dial_try(const struct addrinfo *ai, walk *w) {
                           attempt_deadline(w->deadline, w->left), w->ctx);
     if (e == 0)
         return fd;
-    close(fd);
+    drop_socket(fd);
     return e;
 }
 
@@ -4098,7 +4142,7 @@ static int listen_try(const struct addrinfo *ai, walk *w) {
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
         (stream && listen(fd, SOMAXCONN) < 0)) {
         int e = -weft_errno();
-        close(fd);
+        drop_socket(fd);
         return e;
     }
     return fd;
@@ -4215,6 +4259,7 @@ int weft_local_port(int fd) {
 
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -4228,13 +4273,14 @@ static const char *wait_why(int events) {
 }
 
 /* Park the calling goroutine until an event for events arrives on fd after
- * seq was read, deadline passes or ctx (NULL: none) ends.  0 (try again),
+ * seq was read, deadline passes or ctx (NULL: none) ends; verify: check the
+ * registration of an owned record too (netpoll.c).  0 (try again),
  * -ETIMEDOUT, ctx's error, -errno. */
 static int park_fd(int fd, weft__fdrec *r, int events, const unsigned seq[NDIR],
-                   int64_t deadline, weft_ctx *ctx) {
+                   int64_t deadline, weft_ctx *ctx, bool verify) {
     if (deadline >= 0 && weft_now() >= deadline)
         return -ETIMEDOUT;
-    int e = weft__fd_register(fd, r);
+    int e = weft__fd_register(fd, r, verify);
     if (e != 0)
         return e > 0 ? 0 : e;
     weft__park p;
@@ -4255,6 +4301,7 @@ static int park_fd(int fd, weft__fdrec *r, int events, const unsigned seq[NDIR],
         weft__lock_release(&r->lock);
         return e;
     }
+    weft__fd_parking(r);
     for (int d = 0; d < NDIR; d++)
         if (events & (1 << d))
             weft__wq_push(&r->q[d], &n[d]);
@@ -4362,8 +4409,9 @@ static int thread_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
 
 /* Wait until poll(2) reports fd ready for events: the mask, -ETIMEDOUT,
  * -errno.  A goroutine re-checks after each wake, so a stray event never
- * makes it return early. */
-static int fd_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
+ * makes it return early.  verify: as park_fd's. */
+static int fd_wait(int fd, int events, int64_t deadline, weft_ctx *ctx,
+                   bool verify) {
     if (!weft__curg())
         return thread_wait(fd, events, deadline, ctx);
     weft__fdrec *r = weft__fd_rec(fd);
@@ -4375,7 +4423,7 @@ static int fd_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
         int m = poll_once(fd, events, -1, 0);
         if (m != 0)
             return m;
-        int e = park_fd(fd, r, events, seq, deadline, ctx);
+        int e = park_fd(fd, r, events, seq, deadline, ctx, verify);
         if (e < 0)
             return e;
     }
@@ -4387,7 +4435,7 @@ int weft_wait_fd(int fd, int events, int64_t timeout_ns) {
     if (fd < 0)
         return -EBADF;
     weft__ensure();
-    return fd_wait(fd, events, weft__deadline(timeout_ns), NULL);
+    return fd_wait(fd, events, weft__deadline(timeout_ns), NULL, true);
 }
 
 /* ---- the I/O loop ------------------------------------------------------- */
@@ -4400,6 +4448,7 @@ typedef struct io {
     socklen_t *alen;
     weft_ctx *ctx; /* the _ctx variants' context, else NULL */
     bool nonsock;  /* not a socket: plain read/write (see to_nonsock) */
+    bool reading;  /* a read: the drained hint applies (netpoll.c) */
 } io;
 
 /* Set O_NONBLOCK on fd, except on a file epoll cannot wait on (a regular
@@ -4418,8 +4467,10 @@ static int set_nonblock(int fd) {
     return (int)weft__sys(fcntl(fd, F_SETFL, fl | O_NONBLOCK));
 }
 
-/* A socket call failed with ENOTSOCK: switch o to the non-socket path. */
+/* A socket call failed with ENOTSOCK: switch o to the non-socket path.
+ * The file is not one weft made, whatever its record says. */
 static int to_nonsock(io *o) {
+    weft__fd_disown(o->fd);
     int e = set_nonblock(o->fd);
     if (e == 0)
         o->nonsock = true;
@@ -4484,6 +4535,42 @@ static ssize_t accept_op(io *o) {
     }
 }
 
+/* The drained hint (netpoll.c): a read now would say EAGAIN, seq being
+ * seq[RD] before it.  A hint serves once. */
+static bool drained(weft__fdrec *r, unsigned seq) {
+    if (!atomic_load_explicit(&r->drained, memory_order_relaxed))
+        return false;
+    atomic_store_explicit(&r->drained, false, memory_order_relaxed);
+    return atomic_load_explicit(&r->hint_seq, memory_order_relaxed) == seq;
+}
+
+/* Whether fd, r's registered file, is a TCP socket: learnt once per file. */
+static bool is_tcp(int fd, weft__fdrec *r) {
+    unsigned char k = atomic_load_explicit(&r->kind, memory_order_relaxed);
+    if (k == FD_UNKNOWN) {
+        int proto = 0;
+        socklen_t len = sizeof proto;
+        unsigned char now =
+            getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 &&
+                    proto == IPPROTO_TCP
+                ? FD_TCP
+                : FD_OTHER;
+        if (atomic_compare_exchange_strong_explicit(
+                &r->kind, &k, now, memory_order_relaxed, memory_order_relaxed))
+            k = now;
+    }
+    return k == FD_TCP;
+}
+
+/* A read of o returned x, seq[RD] being seq before it: a short one from a
+ * TCP socket leaves the drained hint. */
+static void note_read(io *o, weft__fdrec *r, ssize_t x, unsigned seq) {
+    if (x > 0 && (size_t)x < o->n && !o->nonsock && is_tcp(o->fd, r)) {
+        atomic_store_explicit(&r->hint_seq, seq, memory_order_relaxed);
+        atomic_store_explicit(&r->drained, true, memory_order_relaxed);
+    }
+}
+
 /* Run op until it does not say -EAGAIN, waiting for events in between. */
 static ssize_t io_loop(io *o, int events, int64_t deadline,
                        ssize_t (*op)(io *)) {
@@ -4499,10 +4586,14 @@ static ssize_t io_loop(io *o, int events, int64_t deadline,
         unsigned seq[NDIR] = {0, 0};
         if (r)
             weft__fd_seq_load(r, seq);
-        ssize_t x = op(o);
-        if (x != -EAGAIN)
+        bool hint = r && o->reading;
+        ssize_t x = hint && drained(r, seq[RD]) ? -EAGAIN : op(o);
+        if (x != -EAGAIN) {
+            if (hint)
+                note_read(o, r, x, seq[RD]);
             return x;
-        int e = r ? park_fd(o->fd, r, events, seq, deadline, o->ctx)
+        }
+        int e = r ? park_fd(o->fd, r, events, seq, deadline, o->ctx, false)
                   : thread_wait(o->fd, events, deadline, o->ctx);
         if (e < 0)
             return e;
@@ -4514,7 +4605,7 @@ static ssize_t do_read(int fd, void *buf, size_t n, int64_t deadline,
     if (fd < 0)
         return -EBADF;
     weft__ensure();
-    io o = {.fd = fd, .buf = buf, .n = n, .ctx = ctx};
+    io o = {.fd = fd, .buf = buf, .n = n, .ctx = ctx, .reading = true};
     return io_loop(&o, WEFT_READABLE, deadline, read_op);
 }
 
@@ -4546,7 +4637,10 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len,
     if (e < 0)
         return e;
     io o = {.fd = fd, .addr = addr, .alen = len, .ctx = ctx};
-    return (int)io_loop(&o, WEFT_READABLE, deadline, accept_op);
+    int c = (int)io_loop(&o, WEFT_READABLE, deadline, accept_op);
+    if (c >= 0)
+        weft__fd_adopt(c);
+    return c;
 }
 
 static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len,
@@ -4555,7 +4649,7 @@ static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len,
     /* EINTR: the connection goes on in the background, like EINPROGRESS */
     if (e != -EINPROGRESS && e != -EINTR)
         return e;
-    int m = fd_wait(fd, WEFT_WRITABLE, deadline, ctx);
+    int m = fd_wait(fd, WEFT_WRITABLE, deadline, ctx, false);
     if (m < 0)
         return m;
     int soerr = 0;
@@ -4617,13 +4711,21 @@ int weft_accept_timeout(int fd, struct sockaddr *addr, socklen_t *len,
     return do_accept(fd, addr, len, weft__deadline(timeout_ns), NULL);
 }
 
+/* weft_connect*: the socket is the caller's, whatever its record says. */
+static int user_connect(int fd, const struct sockaddr *addr, socklen_t len,
+                        int64_t deadline, weft_ctx *ctx) {
+    if (fd >= 0)
+        weft__fd_disown(fd);
+    return weft__connect(fd, addr, len, deadline, ctx);
+}
+
 int weft_connect(int fd, const struct sockaddr *addr, socklen_t len) {
-    return weft__connect(fd, addr, len, -1, NULL);
+    return user_connect(fd, addr, len, -1, NULL);
 }
 
 int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
                          int64_t timeout_ns) {
-    return weft__connect(fd, addr, len, weft__deadline(timeout_ns), NULL);
+    return user_connect(fd, addr, len, weft__deadline(timeout_ns), NULL);
 }
 
 /* ---- context variants: the same calls, ending with ctx ------------------- */
@@ -4637,7 +4739,7 @@ int weft_wait_fd_ctx(weft_ctx *ctx, int fd, int events) {
     if (e)
         return e;
     weft__ensure();
-    return fd_wait(fd, events, -1, ctx);
+    return fd_wait(fd, events, -1, ctx, true);
 }
 
 ssize_t weft_read_ctx(weft_ctx *ctx, int fd, void *buf, size_t n) {
@@ -4655,7 +4757,7 @@ int weft_accept_ctx(weft_ctx *ctx, int fd, struct sockaddr *addr,
 
 int weft_connect_ctx(weft_ctx *ctx, int fd, const struct sockaddr *addr,
                      socklen_t len) {
-    return ctx ? weft__connect(fd, addr, len, -1, ctx) : -EINVAL;
+    return ctx ? user_connect(fd, addr, len, -1, ctx) : -EINVAL;
 }
 
 #line 1 "src/g.c"
@@ -5307,23 +5409,27 @@ int weft_group_wait(weft_group *g) {
  *      most one per waiting goroutine, up to WEFT_MAXTHREADS threads;
  *   4. WEFT_HOGWARN: a goroutine that has held its thread that long is
  *      named on stderr, once in its life.
+ * And every WEFT__SWEEP_NS, whatever the Ps do, the netpoller's sweep
+ * re-checks the registrations goroutines have waited on since the
+ * previous one (netpoll.c, "Registration").
  * Cadence: see WEFT__LOOK_MIN.  While every P sleeps and none is held the
  * monitor sleeps without a timeout (weft__sched_mon_sleep), and the first
- * P to wake wakes it: an idle process costs nothing.
+ * P to wake wakes it: an idle process costs nothing.  Only descriptor
+ * waits the sweep has yet to look at set a timeout, of one sweep period.
  *
  * Under WEFT_SEED (one P, a schedule drawn from the seed) the monitor
  * hands nothing off: a second thread would make the schedule depend on
  * time again.
  */
-#line 44 "src/monitor.c"
-#line 45 "src/monitor.c"
-#line 46 "src/monitor.c"
-#line 47 "src/monitor.c"
 #line 48 "src/monitor.c"
 #line 49 "src/monitor.c"
 #line 50 "src/monitor.c"
 #line 51 "src/monitor.c"
 #line 52 "src/monitor.c"
+#line 53 "src/monitor.c"
+#line 54 "src/monitor.c"
+#line 55 "src/monitor.c"
+#line 56 "src/monitor.c"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -5362,6 +5468,7 @@ static struct {
     int64_t hogwarn; /* WEFT_HOGWARN in ns, 0: off */
     int64_t handoff; /* WEFT__HANDOFF_NS, or longer under valgrind */
     size_t gq_taken; /* weft__gq_taken at the previous look */
+    int64_t swept;   /* when weft__netpoll_sweep last ran */
     bool cap_warned;
 } mon;
 
@@ -5551,6 +5658,10 @@ static bool sample_p(int i, int64_t now, look_result *r, int64_t *held) {
 
 static look_result look(int64_t now) {
     look_result r = {0};
+    if (now - mon.swept >= WEFT__SWEEP_NS) {
+        mon.swept = now;
+        weft__netpoll_sweep();
+    }
     size_t taken = atomic_load_explicit(&weft__gq_taken, memory_order_relaxed);
     bool gq_moved = taken != mon.gq_taken;
     mon.gq_taken = taken;
@@ -5598,12 +5709,13 @@ static void *mon_main(void *arg) {
     weft__trace_thread(-1); /* the trace's "monitor" track */
     int64_t delay = WEFT__LOOK_MIN;
     for (;;) {
-        weft__sched_mon_sleep(delay);
+        weft__sched_mon_sleep(delay, false);
         if (atomic_load(&mon.stop))
             break;
         look_result r = look(weft_now());
         if (!r.running) {
-            weft__sched_mon_sleep(-1);
+            weft__sched_mon_sleep(weft__netpoll_unswept() ? WEFT__SWEEP_NS : -1,
+                                  true);
             delay = WEFT__LOOK_MIN;
             continue;
         }
@@ -5708,14 +5820,46 @@ int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
  * lets epoll carry a bare pointer to one (data.ptr).  The eventfd used by
  * weft__netpoll_break is registered with a NULL pointer.
  *
- * Registration.  weft never sees close(2), so a record cannot know whether
- * its number still names the file it registered.  Each wait therefore
- * issues EPOLL_CTL_ADD right before parking: EEXIST means this very file
- * is registered already; success means the number was closed and reused
- * (epoll forgets a file when its last descriptor closes) and the new file
- * is registered now.  One cheap syscall per park buys correct reuse.
- * Registration is edge-triggered (EPOLLET) for IN, OUT and RDHUP at once,
- * so every call tries its syscall first and waits only after EAGAIN.
+ * Registration.  weft does not see close(2), so a record cannot know
+ * whether its number still names the file it registered, except for the
+ * files weft made itself (accepted, dialled and listening sockets):
+ * weft__fd_adopt registers one as it is made and marks its record owned,
+ * and a wait on an owned record parks without a system call.  Any other
+ * wait issues EPOLL_CTL_ADD right before parking: EEXIST means this very
+ * file is registered already; success means the number was closed and
+ * reused (epoll forgets a file when its last descriptor closes) and the
+ * new file is registered now.  Registration is edge-triggered (EPOLLET)
+ * for IN, OUT, PRI and RDHUP at once, so every call tries its syscall
+ * first and waits only after EAGAIN (or the drained hint, below); a new
+ * registration reports the file's readiness at once.
+ *
+ * An owned record can still go stale: the program may close(2) the socket
+ * and a file weft did not make get its number.  Calls that show it disown
+ * the record: weft_connect (weft's own sockets are connected already), a
+ * read that says ENOTSOCK, and weft_wait_fd, the call for descriptors made
+ * elsewhere, always checks.  What remains (a socket from a plain accept(2)
+ * on a recycled number, read with weft_read, say) the sweep catches: every
+ * WEFT__SWEEP_NS the monitor calls weft__netpoll_sweep, which gives an
+ * owned record whose waiters have been parked since before the previous
+ * sweep its EPOLL_CTL_ADD, once per episode (`parked`: the sweep epoch at
+ * which the record's queues last became non-empty, VERIFIED once checked;
+ * under the lock).  EEXIST confirms the registration; success registers
+ * the new file and disowns the record.  Such a wait is late by one or two
+ * periods, never lost.
+ *
+ * The drained hint.  A read from a TCP socket that returns fewer bytes
+ * than asked has emptied its receive queue (the kernel returns short only
+ * then, or at an urgent mark), so until the poller delivers another
+ * readable event the next read would say EAGAIN.  The reader (fdio.c)
+ * records seq[RD] as it was before such a read (hint_seq, drained) and its
+ * next read parks at once while seq[RD] is unchanged.  The registration
+ * check above makes that sound for a new file at the number.  Only TCP
+ * (kind, learnt by one getsockopt per registered file): datagram and unix
+ * sockets (a read stops at a message with descriptors or other
+ * credentials) and ttys (a line at a time) read short with more to come.
+ * Urgent data, an end of stream or an error seen by the poller turn the
+ * hint off for the file (FD_NOHINT); one that comes after the short read
+ * moves seq[RD], which voids the hint anyway.
  *
  * Lost wakeups.  seq[dir] counts the events the poller delivered for a
  * direction.  A waiter reads seq before its syscall; after EAGAIN it takes
@@ -5732,9 +5876,9 @@ int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
  * The descriptor calls built on these records (weft_wait_fd, weft_read,
  * ...) are in fdio.c.
  */
-#line 40 "src/netpoll.c"
-#line 41 "src/netpoll.c"
-#line 42 "src/netpoll.c"
+#line 72 "src/netpoll.c"
+#line 73 "src/netpoll.c"
+#line 74 "src/netpoll.c"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -5759,6 +5903,7 @@ int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
 #endif
 
 #define CHUNK 256
+#define VERIFIED UINT_MAX /* r->parked: the sweep has checked this episode */
 #define MAX_EVENTS 128
 typedef struct fddir {
     size_t n;            /* chunk slots */
@@ -5769,10 +5914,16 @@ typedef struct fddir {
 static struct {
     int epfd;
     int evfd;
-    atomic_size_t waiting; /* descriptor waits in progress */
+    /* descriptor waits: in progress (low 32 bits), begun (high 32) */
+    _Atomic(uint64_t) waits;
+    atomic_uint epoch; /* sweeps so far, plus one */
+    /* the monitor's: waits begun when the last sweep started; whether it
+     * saw waits too recent to check */
+    uint32_t swept_waits;
+    bool young;
     weft__lock grow;
     _Atomic(fddir *) dir;
-} np = {.epfd = -1, .evfd = -1};
+} np = {.epfd = -1, .evfd = -1, .epoch = 1};
 
 /* ---- the record table --------------------------------------------------- */
 
@@ -5808,8 +5959,8 @@ static weft__fdrec *rec_slow(int fd) {
     return ch ? &ch[fd % CHUNK] : NULL;
 }
 
-/* The record of fd (>= 0), NULL when memory is exhausted. */
-weft__fdrec *weft__fd_rec(int fd) {
+/* The record of fd (>= 0) if it exists. */
+static weft__fdrec *rec_find(int fd) {
     fddir *d = atomic_load_explicit(&np.dir, memory_order_acquire);
     size_t c = (size_t)fd / CHUNK;
     if (d && c < d->n) {
@@ -5818,7 +5969,13 @@ weft__fdrec *weft__fd_rec(int fd) {
         if (ch)
             return &ch[fd % CHUNK];
     }
-    return rec_slow(fd);
+    return NULL;
+}
+
+/* The record of fd (>= 0), NULL when memory is exhausted. */
+weft__fdrec *weft__fd_rec(int fd) {
+    weft__fdrec *r = rec_find(fd);
+    return r ? r : rec_slow(fd);
 }
 
 static void table_free(void) {
@@ -5865,7 +6022,7 @@ void weft__netpoll_release(void) {
  * ones.  A parent's thread may have held np.grow: nobody else is left. */
 void weft__netpoll_forget(void) {
     atomic_store_explicit(&np.grow.v, 0, memory_order_relaxed);
-    atomic_store_explicit(&np.waiting, 0, memory_order_relaxed);
+    atomic_store_explicit(&np.waits, 0, memory_order_relaxed);
     weft__netpoll_release();
 }
 
@@ -5876,7 +6033,7 @@ void weft__netpoll_break(void) {
 }
 
 size_t weft__netpoll_waiting(void) {
-    return atomic_load_explicit(&np.waiting, memory_order_relaxed);
+    return (uint32_t)atomic_load_explicit(&np.waits, memory_order_relaxed);
 }
 
 /* Record the events of r and wake its waiters; returns how many. */
@@ -5888,6 +6045,8 @@ static int deliver(weft__fdrec *r, uint32_t ev) {
     weft__wnode *list = NULL;
     size_t woken = 0;
     TSAN_RECEIVE(r);
+    if (WEFT__UNLIKELY(ev & (EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        atomic_store_explicit(&r->kind, FD_NOHINT, memory_order_relaxed);
     weft__lock_acquire(&r->lock);
     for (int d = 0; d < NDIR; d++)
         if (ev & dir_ev[d]) {
@@ -5948,18 +6107,109 @@ int weft__netpoll(int64_t deadline) {
 
 /* ---- what the descriptor calls (fdio.c) build on ------------------------- */
 
-/* Make sure the file fd names now is in the epoll set (see the top).
- * 0, 1 when it cannot be polled (a regular file: always ready), -errno. */
-int weft__fd_register(int fd, weft__fdrec *r) {
+/* EPOLL_CTL_ADD fd for r: 0 (a new registration), -EEXIST, -errno. */
+static int add(int fd, weft__fdrec *r) {
     struct epoll_event ev = {
-        .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+        .events = EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | EPOLLET,
         .data.ptr = r,
     };
     TSAN_PUBLISH(r);
-    int e = (int)weft__sys(epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev));
+    return (int)weft__sys(epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev));
+}
+
+/* r has registered a file it did not know: the old one's kind is void.
+ * Not a NOHINT: the poller may have seen the new file end already, right
+ * after the registration (an adopted file is known to be new beforehand,
+ * see weft__fd_adopt, but here it may be the old one's, which costs the
+ * hint only). */
+static void new_file(weft__fdrec *r) {
+    unsigned char k = atomic_load_explicit(&r->kind, memory_order_relaxed);
+    if (k == FD_TCP || k == FD_OTHER)
+        atomic_compare_exchange_strong_explicit(&r->kind, &k, FD_UNKNOWN,
+                                                memory_order_relaxed,
+                                                memory_order_relaxed);
+    atomic_store_explicit(&r->owned, false, memory_order_relaxed);
+}
+
+int weft__fd_register(int fd, weft__fdrec *r, bool verify) {
+    if (!verify && atomic_load_explicit(&r->owned, memory_order_relaxed))
+        return 0;
+    int e = add(fd, r);
+    if (e == 0)
+        new_file(r);
     if (e == 0 || e == -EEXIST)
         return 0;
     return e == -EPERM ? 1 : e;
+}
+
+void weft__fd_adopt(int fd) {
+    weft__fdrec *r = weft__fd_rec(fd);
+    if (!r)
+        return;
+    atomic_store_explicit(&r->kind, FD_UNKNOWN, memory_order_relaxed);
+    atomic_store_explicit(&r->owned, add(fd, r) == 0, memory_order_relaxed);
+}
+
+void weft__fd_disown(int fd) {
+    weft__fdrec *r = rec_find(fd);
+    if (r)
+        atomic_store_explicit(&r->owned, false, memory_order_relaxed);
+}
+
+void weft__fd_parking(weft__fdrec *r) {
+    if (!weft__wq_maybe_waiting(&r->q[RD]) &&
+        !weft__wq_maybe_waiting(&r->q[WR]))
+        r->parked = atomic_load_explicit(&np.epoch, memory_order_relaxed);
+}
+
+/* Whether the sweep that moved the epoch on from epoch should check r's
+ * registration now (once per episode), and whether r's waiters are too
+ * recent to tell yet (*young). */
+static bool sweep_due(weft__fdrec *r, unsigned epoch, bool *young) {
+    bool due = false;
+    weft__lock_acquire(&r->lock);
+    if (weft__wq_maybe_waiting(&r->q[RD]) ||
+        weft__wq_maybe_waiting(&r->q[WR])) {
+        if (r->parked < epoch) {
+            r->parked = VERIFIED;
+            due = true;
+        } else if (r->parked != VERIFIED) {
+            *young = true;
+        }
+    }
+    weft__lock_release(&r->lock);
+    return due;
+}
+
+static uint32_t waits_begun(void) {
+    return (uint32_t)(atomic_load_explicit(&np.waits, memory_order_acquire) >>
+                      32);
+}
+
+bool weft__netpoll_unswept(void) {
+    return np.young || waits_begun() != np.swept_waits;
+}
+
+void weft__netpoll_sweep(void) {
+    unsigned epoch =
+        atomic_fetch_add_explicit(&np.epoch, 1, memory_order_relaxed);
+    np.swept_waits = waits_begun();
+    bool young = false;
+    fddir *d = weft__netpoll_waiting()
+                   ? atomic_load_explicit(&np.dir, memory_order_acquire)
+                   : NULL;
+    for (size_t c = 0; d && c < d->n; c++) {
+        weft__fdrec *ch =
+            atomic_load_explicit(&d->chunk[c], memory_order_acquire);
+        for (int i = 0; ch && i < CHUNK; i++) {
+            weft__fdrec *r = &ch[i];
+            int fd = (int)(c * CHUNK) + i;
+            if (atomic_load_explicit(&r->owned, memory_order_relaxed) &&
+                sweep_due(r, epoch, &young) && add(fd, r) == 0)
+                new_file(r);
+        }
+    }
+    np.young = young;
 }
 
 void weft__fd_seq_load(weft__fdrec *r, unsigned seq[NDIR]) {
@@ -5967,13 +6217,20 @@ void weft__fd_seq_load(weft__fdrec *r, unsigned seq[NDIR]) {
         seq[d] = atomic_load_explicit(&r->seq[d], memory_order_seq_cst);
 }
 
+/* A wait that begins is counted after its park is queued, with release:
+ * a sweep that sees the count sees the queued park too. */
 void weft__netpoll_waits(int d) {
-    atomic_fetch_add_explicit(&np.waiting, (size_t)d, memory_order_relaxed);
+    if (d > 0)
+        atomic_fetch_add_explicit(&np.waits, (1ull << 32) + 1,
+                                  memory_order_release);
+    else
+        atomic_fetch_sub_explicit(&np.waits, 1, memory_order_relaxed);
 }
 #undef CHUNK
 #undef MAX_EVENTS
 #undef TSAN_PUBLISH
 #undef TSAN_RECEIVE
+#undef VERIFIED
 #undef deliver
 
 #line 1 "src/proc.c"
@@ -7711,14 +7968,16 @@ static bool all_asleep(void) {
  * the idle list, or POLL_AWAKE), then reads the word; all seq_cst, so one
  * of the two sees the other.
  */
-void weft__sched_mon_sleep(int64_t ns) {
-    if (ns >= 0) {
+void weft__sched_mon_sleep(int64_t ns, bool idle) {
+    if (!idle) {
         weft__futex_wait(&rt.mon_word, MON_AWAKE, ns);
         return;
     }
+    int64_t end = ns < 0 ? -1 : weft_now() + ns, left = ns;
     atomic_store(&rt.mon_word, MON_ASLEEP);
-    while (all_asleep() && atomic_load(&rt.mon_word) == MON_ASLEEP)
-        weft__futex_wait(&rt.mon_word, MON_ASLEEP, -1);
+    while (all_asleep() && atomic_load(&rt.mon_word) == MON_ASLEEP &&
+           (end < 0 || (left = end - weft_now()) > 0))
+        weft__futex_wait(&rt.mon_word, MON_ASLEEP, left);
     atomic_store(&rt.mon_word, MON_AWAKE);
 }
 

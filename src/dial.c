@@ -28,6 +28,7 @@
  * the loop at once.
  */
 #include "fdio.h"
+#include "netpoll.h"
 #include "runtime.h"
 #include "sys.h"
 
@@ -344,11 +345,20 @@ static int each_addr(const char *network, const char *address, int flags,
     return e;
 }
 
+/* Sockets weft makes are registered once, as they are made (netpoll.c). */
 static int new_socket(const struct addrinfo *ai) {
     int fd =
         socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                ai->ai_protocol);
-    return fd < 0 ? -weft_errno() : fd;
+    if (fd < 0)
+        return -weft_errno();
+    weft__fd_adopt(fd);
+    return fd;
+}
+
+static void drop_socket(int fd) {
+    weft__fd_disown(fd);
+    close(fd);
 }
 
 /* ---- dialling ------------------------------------------------------------ */
@@ -372,7 +382,7 @@ static int dial_try(const struct addrinfo *ai, walk *w) {
                           attempt_deadline(w->deadline, w->left), w->ctx);
     if (e == 0)
         return fd;
-    close(fd);
+    drop_socket(fd);
     return e;
 }
 
@@ -410,7 +420,7 @@ static int listen_try(const struct addrinfo *ai, walk *w) {
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
         (stream && listen(fd, SOMAXCONN) < 0)) {
         int e = -weft_errno();
-        close(fd);
+        drop_socket(fd);
         return e;
     }
     return fd;

@@ -28,6 +28,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -41,13 +42,14 @@ static const char *wait_why(int events) {
 }
 
 /* Park the calling goroutine until an event for events arrives on fd after
- * seq was read, deadline passes or ctx (NULL: none) ends.  0 (try again),
+ * seq was read, deadline passes or ctx (NULL: none) ends; verify: check the
+ * registration of an owned record too (netpoll.c).  0 (try again),
  * -ETIMEDOUT, ctx's error, -errno. */
 static int park_fd(int fd, weft__fdrec *r, int events, const unsigned seq[NDIR],
-                   int64_t deadline, weft_ctx *ctx) {
+                   int64_t deadline, weft_ctx *ctx, bool verify) {
     if (deadline >= 0 && weft_now() >= deadline)
         return -ETIMEDOUT;
-    int e = weft__fd_register(fd, r);
+    int e = weft__fd_register(fd, r, verify);
     if (e != 0)
         return e > 0 ? 0 : e;
     weft__park p;
@@ -68,6 +70,7 @@ static int park_fd(int fd, weft__fdrec *r, int events, const unsigned seq[NDIR],
         weft__lock_release(&r->lock);
         return e;
     }
+    weft__fd_parking(r);
     for (int d = 0; d < NDIR; d++)
         if (events & (1 << d))
             weft__wq_push(&r->q[d], &n[d]);
@@ -175,8 +178,9 @@ static int thread_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
 
 /* Wait until poll(2) reports fd ready for events: the mask, -ETIMEDOUT,
  * -errno.  A goroutine re-checks after each wake, so a stray event never
- * makes it return early. */
-static int fd_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
+ * makes it return early.  verify: as park_fd's. */
+static int fd_wait(int fd, int events, int64_t deadline, weft_ctx *ctx,
+                   bool verify) {
     if (!weft__curg())
         return thread_wait(fd, events, deadline, ctx);
     weft__fdrec *r = weft__fd_rec(fd);
@@ -188,7 +192,7 @@ static int fd_wait(int fd, int events, int64_t deadline, weft_ctx *ctx) {
         int m = poll_once(fd, events, -1, 0);
         if (m != 0)
             return m;
-        int e = park_fd(fd, r, events, seq, deadline, ctx);
+        int e = park_fd(fd, r, events, seq, deadline, ctx, verify);
         if (e < 0)
             return e;
     }
@@ -200,7 +204,7 @@ int weft_wait_fd(int fd, int events, int64_t timeout_ns) {
     if (fd < 0)
         return -EBADF;
     weft__ensure();
-    return fd_wait(fd, events, weft__deadline(timeout_ns), NULL);
+    return fd_wait(fd, events, weft__deadline(timeout_ns), NULL, true);
 }
 
 /* ---- the I/O loop ------------------------------------------------------- */
@@ -213,6 +217,7 @@ typedef struct io {
     socklen_t *alen;
     weft_ctx *ctx; /* the _ctx variants' context, else NULL */
     bool nonsock;  /* not a socket: plain read/write (see to_nonsock) */
+    bool reading;  /* a read: the drained hint applies (netpoll.c) */
 } io;
 
 /* Set O_NONBLOCK on fd, except on a file epoll cannot wait on (a regular
@@ -231,8 +236,10 @@ static int set_nonblock(int fd) {
     return (int)weft__sys(fcntl(fd, F_SETFL, fl | O_NONBLOCK));
 }
 
-/* A socket call failed with ENOTSOCK: switch o to the non-socket path. */
+/* A socket call failed with ENOTSOCK: switch o to the non-socket path.
+ * The file is not one weft made, whatever its record says. */
 static int to_nonsock(io *o) {
+    weft__fd_disown(o->fd);
     int e = set_nonblock(o->fd);
     if (e == 0)
         o->nonsock = true;
@@ -297,6 +304,42 @@ static ssize_t accept_op(io *o) {
     }
 }
 
+/* The drained hint (netpoll.c): a read now would say EAGAIN, seq being
+ * seq[RD] before it.  A hint serves once. */
+static bool drained(weft__fdrec *r, unsigned seq) {
+    if (!atomic_load_explicit(&r->drained, memory_order_relaxed))
+        return false;
+    atomic_store_explicit(&r->drained, false, memory_order_relaxed);
+    return atomic_load_explicit(&r->hint_seq, memory_order_relaxed) == seq;
+}
+
+/* Whether fd, r's registered file, is a TCP socket: learnt once per file. */
+static bool is_tcp(int fd, weft__fdrec *r) {
+    unsigned char k = atomic_load_explicit(&r->kind, memory_order_relaxed);
+    if (k == FD_UNKNOWN) {
+        int proto = 0;
+        socklen_t len = sizeof proto;
+        unsigned char now =
+            getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 &&
+                    proto == IPPROTO_TCP
+                ? FD_TCP
+                : FD_OTHER;
+        if (atomic_compare_exchange_strong_explicit(
+                &r->kind, &k, now, memory_order_relaxed, memory_order_relaxed))
+            k = now;
+    }
+    return k == FD_TCP;
+}
+
+/* A read of o returned x, seq[RD] being seq before it: a short one from a
+ * TCP socket leaves the drained hint. */
+static void note_read(io *o, weft__fdrec *r, ssize_t x, unsigned seq) {
+    if (x > 0 && (size_t)x < o->n && !o->nonsock && is_tcp(o->fd, r)) {
+        atomic_store_explicit(&r->hint_seq, seq, memory_order_relaxed);
+        atomic_store_explicit(&r->drained, true, memory_order_relaxed);
+    }
+}
+
 /* Run op until it does not say -EAGAIN, waiting for events in between. */
 static ssize_t io_loop(io *o, int events, int64_t deadline,
                        ssize_t (*op)(io *)) {
@@ -312,10 +355,14 @@ static ssize_t io_loop(io *o, int events, int64_t deadline,
         unsigned seq[NDIR] = {0, 0};
         if (r)
             weft__fd_seq_load(r, seq);
-        ssize_t x = op(o);
-        if (x != -EAGAIN)
+        bool hint = r && o->reading;
+        ssize_t x = hint && drained(r, seq[RD]) ? -EAGAIN : op(o);
+        if (x != -EAGAIN) {
+            if (hint)
+                note_read(o, r, x, seq[RD]);
             return x;
-        int e = r ? park_fd(o->fd, r, events, seq, deadline, o->ctx)
+        }
+        int e = r ? park_fd(o->fd, r, events, seq, deadline, o->ctx, false)
                   : thread_wait(o->fd, events, deadline, o->ctx);
         if (e < 0)
             return e;
@@ -327,7 +374,7 @@ static ssize_t do_read(int fd, void *buf, size_t n, int64_t deadline,
     if (fd < 0)
         return -EBADF;
     weft__ensure();
-    io o = {.fd = fd, .buf = buf, .n = n, .ctx = ctx};
+    io o = {.fd = fd, .buf = buf, .n = n, .ctx = ctx, .reading = true};
     return io_loop(&o, WEFT_READABLE, deadline, read_op);
 }
 
@@ -359,7 +406,10 @@ static int do_accept(int fd, struct sockaddr *addr, socklen_t *len,
     if (e < 0)
         return e;
     io o = {.fd = fd, .addr = addr, .alen = len, .ctx = ctx};
-    return (int)io_loop(&o, WEFT_READABLE, deadline, accept_op);
+    int c = (int)io_loop(&o, WEFT_READABLE, deadline, accept_op);
+    if (c >= 0)
+        weft__fd_adopt(c);
+    return c;
 }
 
 static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len,
@@ -368,7 +418,7 @@ static int connect_nb(int fd, const struct sockaddr *addr, socklen_t len,
     /* EINTR: the connection goes on in the background, like EINPROGRESS */
     if (e != -EINPROGRESS && e != -EINTR)
         return e;
-    int m = fd_wait(fd, WEFT_WRITABLE, deadline, ctx);
+    int m = fd_wait(fd, WEFT_WRITABLE, deadline, ctx, false);
     if (m < 0)
         return m;
     int soerr = 0;
@@ -430,13 +480,21 @@ int weft_accept_timeout(int fd, struct sockaddr *addr, socklen_t *len,
     return do_accept(fd, addr, len, weft__deadline(timeout_ns), NULL);
 }
 
+/* weft_connect*: the socket is the caller's, whatever its record says. */
+static int user_connect(int fd, const struct sockaddr *addr, socklen_t len,
+                        int64_t deadline, weft_ctx *ctx) {
+    if (fd >= 0)
+        weft__fd_disown(fd);
+    return weft__connect(fd, addr, len, deadline, ctx);
+}
+
 int weft_connect(int fd, const struct sockaddr *addr, socklen_t len) {
-    return weft__connect(fd, addr, len, -1, NULL);
+    return user_connect(fd, addr, len, -1, NULL);
 }
 
 int weft_connect_timeout(int fd, const struct sockaddr *addr, socklen_t len,
                          int64_t timeout_ns) {
-    return weft__connect(fd, addr, len, weft__deadline(timeout_ns), NULL);
+    return user_connect(fd, addr, len, weft__deadline(timeout_ns), NULL);
 }
 
 /* ---- context variants: the same calls, ending with ctx ------------------- */
@@ -450,7 +508,7 @@ int weft_wait_fd_ctx(weft_ctx *ctx, int fd, int events) {
     if (e)
         return e;
     weft__ensure();
-    return fd_wait(fd, events, -1, ctx);
+    return fd_wait(fd, events, -1, ctx, true);
 }
 
 ssize_t weft_read_ctx(weft_ctx *ctx, int fd, void *buf, size_t n) {
@@ -468,5 +526,5 @@ int weft_accept_ctx(weft_ctx *ctx, int fd, struct sockaddr *addr,
 
 int weft_connect_ctx(weft_ctx *ctx, int fd, const struct sockaddr *addr,
                      socklen_t len) {
-    return ctx ? weft__connect(fd, addr, len, -1, ctx) : -EINVAL;
+    return ctx ? user_connect(fd, addr, len, -1, ctx) : -EINVAL;
 }

@@ -32,9 +32,13 @@
  *      most one per waiting goroutine, up to WEFT_MAXTHREADS threads;
  *   4. WEFT_HOGWARN: a goroutine that has held its thread that long is
  *      named on stderr, once in its life.
+ * And every WEFT__SWEEP_NS, whatever the Ps do, the netpoller's sweep
+ * re-checks the registrations goroutines have waited on since the
+ * previous one (netpoll.c, "Registration").
  * Cadence: see WEFT__LOOK_MIN.  While every P sleeps and none is held the
  * monitor sleeps without a timeout (weft__sched_mon_sleep), and the first
- * P to wake wakes it: an idle process costs nothing.
+ * P to wake wakes it: an idle process costs nothing.  Only descriptor
+ * waits the sweep has yet to look at set a timeout, of one sweep period.
  *
  * Under WEFT_SEED (one P, a schedule drawn from the seed) the monitor
  * hands nothing off: a second thread would make the schedule depend on
@@ -87,6 +91,7 @@ static struct {
     int64_t hogwarn; /* WEFT_HOGWARN in ns, 0: off */
     int64_t handoff; /* WEFT__HANDOFF_NS, or longer under valgrind */
     size_t gq_taken; /* weft__gq_taken at the previous look */
+    int64_t swept;   /* when weft__netpoll_sweep last ran */
     bool cap_warned;
 } mon;
 
@@ -276,6 +281,10 @@ static bool sample_p(int i, int64_t now, look_result *r, int64_t *held) {
 
 static look_result look(int64_t now) {
     look_result r = {0};
+    if (now - mon.swept >= WEFT__SWEEP_NS) {
+        mon.swept = now;
+        weft__netpoll_sweep();
+    }
     size_t taken = atomic_load_explicit(&weft__gq_taken, memory_order_relaxed);
     bool gq_moved = taken != mon.gq_taken;
     mon.gq_taken = taken;
@@ -323,12 +332,13 @@ static void *mon_main(void *arg) {
     weft__trace_thread(-1); /* the trace's "monitor" track */
     int64_t delay = WEFT__LOOK_MIN;
     for (;;) {
-        weft__sched_mon_sleep(delay);
+        weft__sched_mon_sleep(delay, false);
         if (atomic_load(&mon.stop))
             break;
         look_result r = look(weft_now());
         if (!r.running) {
-            weft__sched_mon_sleep(-1);
+            weft__sched_mon_sleep(weft__netpoll_unswept() ? WEFT__SWEEP_NS : -1,
+                                  true);
             delay = WEFT__LOOK_MIN;
             continue;
         }

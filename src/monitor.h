@@ -19,9 +19,12 @@
 /* The monitor's look cadence: LOOK_MIN while a P sleeps beside a running
  * one (goroutines queued behind a busy one are rescued within one or two
  * looks) or right after it acted, doubling up to LOOK_MAX while every P
- * runs undisturbed; no looks at all while every P sleeps. */
+ * runs undisturbed; no looks while every P sleeps (but see the sweep). */
 #define WEFT__LOOK_MIN WEFT_US(500)
 #define WEFT__LOOK_MAX WEFT_MS(10)
+/* The sweep's period (weft__netpoll_sweep): a wait on a registration that
+ * went stale behind weft's back is served within two of them. */
+#define WEFT__SWEEP_NS WEFT_MS(50)
 /* Default of WEFT_MAXTHREADS: the threads that run goroutines, the procs
  * ones included, at most. */
 #define WEFT__MAX_THREADS 256
@@ -54,8 +57,9 @@ void weft__sched_wakep(void);
  * or new M: 0, -EAGAIN at WEFT_MAXTHREADS, -ENOMEM, or -errno of
  * pthread_create. */
 int weft__sched_handoff(weft__p *p);
-/* Sleep ns, or while every P sleeps and none is held (ns < 0). */
-void weft__sched_mon_sleep(int64_t ns);
+/* Sleep ns; idle: only while every P sleeps and none is held, at most ns
+ * (-1: no limit). */
+void weft__sched_mon_sleep(int64_t ns, bool idle);
 /* End the monitor's sleep now (at shutdown). */
 void weft__sched_mon_wake(void);
 /* M threads alive: the procs ones, the handed-off ones, spares; and the

@@ -12,14 +12,46 @@
  * lets epoll carry a bare pointer to one (data.ptr).  The eventfd used by
  * weft__netpoll_break is registered with a NULL pointer.
  *
- * Registration.  weft never sees close(2), so a record cannot know whether
- * its number still names the file it registered.  Each wait therefore
- * issues EPOLL_CTL_ADD right before parking: EEXIST means this very file
- * is registered already; success means the number was closed and reused
- * (epoll forgets a file when its last descriptor closes) and the new file
- * is registered now.  One cheap syscall per park buys correct reuse.
- * Registration is edge-triggered (EPOLLET) for IN, OUT and RDHUP at once,
- * so every call tries its syscall first and waits only after EAGAIN.
+ * Registration.  weft does not see close(2), so a record cannot know
+ * whether its number still names the file it registered, except for the
+ * files weft made itself (accepted, dialled and listening sockets):
+ * weft__fd_adopt registers one as it is made and marks its record owned,
+ * and a wait on an owned record parks without a system call.  Any other
+ * wait issues EPOLL_CTL_ADD right before parking: EEXIST means this very
+ * file is registered already; success means the number was closed and
+ * reused (epoll forgets a file when its last descriptor closes) and the
+ * new file is registered now.  Registration is edge-triggered (EPOLLET)
+ * for IN, OUT, PRI and RDHUP at once, so every call tries its syscall
+ * first and waits only after EAGAIN (or the drained hint, below); a new
+ * registration reports the file's readiness at once.
+ *
+ * An owned record can still go stale: the program may close(2) the socket
+ * and a file weft did not make get its number.  Calls that show it disown
+ * the record: weft_connect (weft's own sockets are connected already), a
+ * read that says ENOTSOCK, and weft_wait_fd, the call for descriptors made
+ * elsewhere, always checks.  What remains (a socket from a plain accept(2)
+ * on a recycled number, read with weft_read, say) the sweep catches: every
+ * WEFT__SWEEP_NS the monitor calls weft__netpoll_sweep, which gives an
+ * owned record whose waiters have been parked since before the previous
+ * sweep its EPOLL_CTL_ADD, once per episode (`parked`: the sweep epoch at
+ * which the record's queues last became non-empty, VERIFIED once checked;
+ * under the lock).  EEXIST confirms the registration; success registers
+ * the new file and disowns the record.  Such a wait is late by one or two
+ * periods, never lost.
+ *
+ * The drained hint.  A read from a TCP socket that returns fewer bytes
+ * than asked has emptied its receive queue (the kernel returns short only
+ * then, or at an urgent mark), so until the poller delivers another
+ * readable event the next read would say EAGAIN.  The reader (fdio.c)
+ * records seq[RD] as it was before such a read (hint_seq, drained) and its
+ * next read parks at once while seq[RD] is unchanged.  The registration
+ * check above makes that sound for a new file at the number.  Only TCP
+ * (kind, learnt by one getsockopt per registered file): datagram and unix
+ * sockets (a read stops at a message with descriptors or other
+ * credentials) and ttys (a line at a time) read short with more to come.
+ * Urgent data, an end of stream or an error seen by the poller turn the
+ * hint off for the file (FD_NOHINT); one that comes after the short read
+ * moves seq[RD], which voids the hint anyway.
  *
  * Lost wakeups.  seq[dir] counts the events the poller delivered for a
  * direction.  A waiter reads seq before its syscall; after EAGAIN it takes
@@ -63,6 +95,7 @@
 #endif
 
 #define CHUNK 256
+#define VERIFIED UINT_MAX /* r->parked: the sweep has checked this episode */
 #define MAX_EVENTS 128
 typedef struct fddir {
     size_t n;            /* chunk slots */
@@ -73,10 +106,16 @@ typedef struct fddir {
 static struct {
     int epfd;
     int evfd;
-    atomic_size_t waiting; /* descriptor waits in progress */
+    /* descriptor waits: in progress (low 32 bits), begun (high 32) */
+    _Atomic(uint64_t) waits;
+    atomic_uint epoch; /* sweeps so far, plus one */
+    /* the monitor's: waits begun when the last sweep started; whether it
+     * saw waits too recent to check */
+    uint32_t swept_waits;
+    bool young;
     weft__lock grow;
     _Atomic(fddir *) dir;
-} np = {.epfd = -1, .evfd = -1};
+} np = {.epfd = -1, .evfd = -1, .epoch = 1};
 
 /* ---- the record table --------------------------------------------------- */
 
@@ -112,8 +151,8 @@ static weft__fdrec *rec_slow(int fd) {
     return ch ? &ch[fd % CHUNK] : NULL;
 }
 
-/* The record of fd (>= 0), NULL when memory is exhausted. */
-weft__fdrec *weft__fd_rec(int fd) {
+/* The record of fd (>= 0) if it exists. */
+static weft__fdrec *rec_find(int fd) {
     fddir *d = atomic_load_explicit(&np.dir, memory_order_acquire);
     size_t c = (size_t)fd / CHUNK;
     if (d && c < d->n) {
@@ -122,7 +161,13 @@ weft__fdrec *weft__fd_rec(int fd) {
         if (ch)
             return &ch[fd % CHUNK];
     }
-    return rec_slow(fd);
+    return NULL;
+}
+
+/* The record of fd (>= 0), NULL when memory is exhausted. */
+weft__fdrec *weft__fd_rec(int fd) {
+    weft__fdrec *r = rec_find(fd);
+    return r ? r : rec_slow(fd);
 }
 
 static void table_free(void) {
@@ -169,7 +214,7 @@ void weft__netpoll_release(void) {
  * ones.  A parent's thread may have held np.grow: nobody else is left. */
 void weft__netpoll_forget(void) {
     atomic_store_explicit(&np.grow.v, 0, memory_order_relaxed);
-    atomic_store_explicit(&np.waiting, 0, memory_order_relaxed);
+    atomic_store_explicit(&np.waits, 0, memory_order_relaxed);
     weft__netpoll_release();
 }
 
@@ -180,7 +225,7 @@ void weft__netpoll_break(void) {
 }
 
 size_t weft__netpoll_waiting(void) {
-    return atomic_load_explicit(&np.waiting, memory_order_relaxed);
+    return (uint32_t)atomic_load_explicit(&np.waits, memory_order_relaxed);
 }
 
 /* Record the events of r and wake its waiters; returns how many. */
@@ -192,6 +237,8 @@ static int deliver(weft__fdrec *r, uint32_t ev) {
     weft__wnode *list = NULL;
     size_t woken = 0;
     TSAN_RECEIVE(r);
+    if (WEFT__UNLIKELY(ev & (EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        atomic_store_explicit(&r->kind, FD_NOHINT, memory_order_relaxed);
     weft__lock_acquire(&r->lock);
     for (int d = 0; d < NDIR; d++)
         if (ev & dir_ev[d]) {
@@ -252,18 +299,109 @@ int weft__netpoll(int64_t deadline) {
 
 /* ---- what the descriptor calls (fdio.c) build on ------------------------- */
 
-/* Make sure the file fd names now is in the epoll set (see the top).
- * 0, 1 when it cannot be polled (a regular file: always ready), -errno. */
-int weft__fd_register(int fd, weft__fdrec *r) {
+/* EPOLL_CTL_ADD fd for r: 0 (a new registration), -EEXIST, -errno. */
+static int add(int fd, weft__fdrec *r) {
     struct epoll_event ev = {
-        .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+        .events = EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | EPOLLET,
         .data.ptr = r,
     };
     TSAN_PUBLISH(r);
-    int e = (int)weft__sys(epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev));
+    return (int)weft__sys(epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev));
+}
+
+/* r has registered a file it did not know: the old one's kind is void.
+ * Not a NOHINT: the poller may have seen the new file end already, right
+ * after the registration (an adopted file is known to be new beforehand,
+ * see weft__fd_adopt, but here it may be the old one's, which costs the
+ * hint only). */
+static void new_file(weft__fdrec *r) {
+    unsigned char k = atomic_load_explicit(&r->kind, memory_order_relaxed);
+    if (k == FD_TCP || k == FD_OTHER)
+        atomic_compare_exchange_strong_explicit(&r->kind, &k, FD_UNKNOWN,
+                                                memory_order_relaxed,
+                                                memory_order_relaxed);
+    atomic_store_explicit(&r->owned, false, memory_order_relaxed);
+}
+
+int weft__fd_register(int fd, weft__fdrec *r, bool verify) {
+    if (!verify && atomic_load_explicit(&r->owned, memory_order_relaxed))
+        return 0;
+    int e = add(fd, r);
+    if (e == 0)
+        new_file(r);
     if (e == 0 || e == -EEXIST)
         return 0;
     return e == -EPERM ? 1 : e;
+}
+
+void weft__fd_adopt(int fd) {
+    weft__fdrec *r = weft__fd_rec(fd);
+    if (!r)
+        return;
+    atomic_store_explicit(&r->kind, FD_UNKNOWN, memory_order_relaxed);
+    atomic_store_explicit(&r->owned, add(fd, r) == 0, memory_order_relaxed);
+}
+
+void weft__fd_disown(int fd) {
+    weft__fdrec *r = rec_find(fd);
+    if (r)
+        atomic_store_explicit(&r->owned, false, memory_order_relaxed);
+}
+
+void weft__fd_parking(weft__fdrec *r) {
+    if (!weft__wq_maybe_waiting(&r->q[RD]) &&
+        !weft__wq_maybe_waiting(&r->q[WR]))
+        r->parked = atomic_load_explicit(&np.epoch, memory_order_relaxed);
+}
+
+/* Whether the sweep that moved the epoch on from epoch should check r's
+ * registration now (once per episode), and whether r's waiters are too
+ * recent to tell yet (*young). */
+static bool sweep_due(weft__fdrec *r, unsigned epoch, bool *young) {
+    bool due = false;
+    weft__lock_acquire(&r->lock);
+    if (weft__wq_maybe_waiting(&r->q[RD]) ||
+        weft__wq_maybe_waiting(&r->q[WR])) {
+        if (r->parked < epoch) {
+            r->parked = VERIFIED;
+            due = true;
+        } else if (r->parked != VERIFIED) {
+            *young = true;
+        }
+    }
+    weft__lock_release(&r->lock);
+    return due;
+}
+
+static uint32_t waits_begun(void) {
+    return (uint32_t)(atomic_load_explicit(&np.waits, memory_order_acquire) >>
+                      32);
+}
+
+bool weft__netpoll_unswept(void) {
+    return np.young || waits_begun() != np.swept_waits;
+}
+
+void weft__netpoll_sweep(void) {
+    unsigned epoch =
+        atomic_fetch_add_explicit(&np.epoch, 1, memory_order_relaxed);
+    np.swept_waits = waits_begun();
+    bool young = false;
+    fddir *d = weft__netpoll_waiting()
+                   ? atomic_load_explicit(&np.dir, memory_order_acquire)
+                   : NULL;
+    for (size_t c = 0; d && c < d->n; c++) {
+        weft__fdrec *ch =
+            atomic_load_explicit(&d->chunk[c], memory_order_acquire);
+        for (int i = 0; ch && i < CHUNK; i++) {
+            weft__fdrec *r = &ch[i];
+            int fd = (int)(c * CHUNK) + i;
+            if (atomic_load_explicit(&r->owned, memory_order_relaxed) &&
+                sweep_due(r, epoch, &young) && add(fd, r) == 0)
+                new_file(r);
+        }
+    }
+    np.young = young;
 }
 
 void weft__fd_seq_load(weft__fdrec *r, unsigned seq[NDIR]) {
@@ -271,6 +409,12 @@ void weft__fd_seq_load(weft__fdrec *r, unsigned seq[NDIR]) {
         seq[d] = atomic_load_explicit(&r->seq[d], memory_order_seq_cst);
 }
 
+/* A wait that begins is counted after its park is queued, with release:
+ * a sweep that sees the count sees the queued park too. */
 void weft__netpoll_waits(int d) {
-    atomic_fetch_add_explicit(&np.waiting, (size_t)d, memory_order_relaxed);
+    if (d > 0)
+        atomic_fetch_add_explicit(&np.waits, (1ull << 32) + 1,
+                                  memory_order_release);
+    else
+        atomic_fetch_sub_explicit(&np.waits, 1, memory_order_relaxed);
 }

@@ -1489,14 +1489,16 @@ static bool all_asleep(void) {
  * the idle list, or POLL_AWAKE), then reads the word; all seq_cst, so one
  * of the two sees the other.
  */
-void weft__sched_mon_sleep(int64_t ns) {
-    if (ns >= 0) {
+void weft__sched_mon_sleep(int64_t ns, bool idle) {
+    if (!idle) {
         weft__futex_wait(&rt.mon_word, MON_AWAKE, ns);
         return;
     }
+    int64_t end = ns < 0 ? -1 : weft_now() + ns, left = ns;
     atomic_store(&rt.mon_word, MON_ASLEEP);
-    while (all_asleep() && atomic_load(&rt.mon_word) == MON_ASLEEP)
-        weft__futex_wait(&rt.mon_word, MON_ASLEEP, -1);
+    while (all_asleep() && atomic_load(&rt.mon_word) == MON_ASLEEP &&
+           (end < 0 || (left = end - weft_now()) > 0))
+        weft__futex_wait(&rt.mon_word, MON_ASLEEP, left);
     atomic_store(&rt.mon_word, MON_AWAKE);
 }
 

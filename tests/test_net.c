@@ -3,8 +3,9 @@
  * Network calls from goroutines and plain threads: socketpair ping-pong,
  * weft_wait_fd readiness and timeouts, a loopback TCP echo server with many
  * concurrent client goroutines, refused connections, peer resets, writes to
- * a closed peer (no SIGPIPE), pipes, and descriptor numbers reused after
- * close.  Loopback only.
+ * a closed peer (no SIGPIPE), pipes, descriptor numbers reused after
+ * close (by weft's own sockets' numbers too), and the end of a stream
+ * read right after its data.  Loopback only.
  */
 #include "check.h"
 
@@ -528,6 +529,81 @@ static void test_reuse(void) {
     CHECK(reused > 0);
 }
 
+/* ---- registrations: sockets weft made, the drained hint ----------------- */
+
+/* Data and the end of the stream arrive before weft_accept: the first read
+ * takes the data, short, and the next says 0 at once, without waiting for
+ * an event that came before it. */
+static void queued_end(void *unused) {
+    (void)unused;
+    struct sockaddr_in addr;
+    int l = listener(&addr);
+    for (int i = 0; i < 50; i++) {
+        int c = tcp_socket();
+        CHECK_EQ(connect(c, (struct sockaddr *)&addr, sizeof addr), 0);
+        CHECK_EQ(write(c, "hello", 5), 5);
+        CHECK_EQ(shutdown(c, SHUT_WR), 0);
+        if (i % 2)
+            weft_sleep(WEFT_MS(2)); /* the end has reached the server side */
+        int s = weft_accept(l, NULL, NULL);
+        CHECK(s >= 0);
+        char buf[64];
+        size_t got = 0;
+        ssize_t r;
+        while ((r = weft_read_timeout(s, buf + got, sizeof buf - got,
+                                      WEFT_SEC(10))) > 0)
+            got += (size_t)r;
+        CHECK_EQ(r, 0);
+        CHECK_EQ(got, 5);
+        close(s);
+        close(c);
+    }
+    close(l);
+}
+
+static void test_queued_end(void) {
+    RUN_GO(queued_end, NULL);
+}
+
+struct stale {
+    int fd;
+    int64_t took;
+};
+
+static void stale_reader(void *arg) {
+    struct stale *st = arg;
+    char c;
+    int64_t t0 = weft_now();
+    CHECK_EQ(weft_read_timeout(st->fd, &c, 1, WEFT_SEC(10)), 1);
+    CHECK_EQ(c, 'x');
+    st->took = weft_now() - t0;
+}
+
+/* A socket weft accepted, closed with close(2), and its number taken by a
+ * socket weft did not make: a goroutine that waits on the new one wakes
+ * when it has data, although weft registered the old one only (the
+ * monitor's sweep finds out). */
+static void test_stale_registration(void) {
+    int a, b;
+    tcp_pair(&a, &b);
+    close(b);
+    int sp[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+    CHECK(sp[0] == b || sp[1] == b); /* the lowest free numbers */
+    struct stale st = {b, 0};
+    weft_wg wg = {0};
+    struct gocall g = {stale_reader, &st, &wg};
+    weft_wg_add(&wg, 1);
+    CHECK_EQ(weft_go(gocall_main, &g), 0);
+    weft_sleep(WEFT_MS(10)); /* the reader parks first, usually */
+    CHECK_EQ(write(sp[0] == b ? sp[1] : sp[0], "x", 1), 1);
+    weft_wg_wait(&wg);
+    printf("stale registration: read after %.1f ms\n", (double)st.took / 1e6);
+    close(sp[0]);
+    close(sp[1]);
+    close(a);
+}
+
 int main(void) {
     TEST_BEGIN(120);
     test_pingpong();
@@ -539,6 +615,8 @@ int main(void) {
     test_pipe_thread_to_goroutine();
     test_plain_threads();
     test_reuse();
+    test_queued_end();
+    test_stale_registration();
     test_echo_many();
     TEST_OK();
     return 0;
