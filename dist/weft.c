@@ -2115,6 +2115,11 @@ int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
  * outside the lock, unlinks the node from its owner and stops its timer.
  * The detached children are cancelled with the same err through a work
  * list threaded through their sibling links (no recursion, any depth).
+ * As in Go, a cancel or free returns only when the whole subtree has
+ * ended, even where another canceller got to a node first: such nodes it
+ * waits for (settled: set by a node's canceller once its subtree is done;
+ * the wait is short, cancelling never blocks).  A timer's callback does
+ * not wait, so that deleting a timer can wait for its callback.
  * At most one node lock is held at a time (the timer heap's lock may be
  * taken inside it, never the reverse), so there is no lock order between
  * nodes to get wrong.  The sibling links and `linked` belong to the owner's
@@ -2158,7 +2163,7 @@ int weft_recv_timeout_sized(weft_chan *c, void *out, size_t size,
  * NULL: the constructors fail with EINVAL, weft_ctx_err returns -EINVAL,
  * weft_ctx_done and weft_ctx_value return NULL, cancel and free do nothing.
  */
-#line 71 "src/ctx.c"
+#line 76 "src/ctx.c"
 #line 1 "src/sync.h"
 /* SPDX-License-Identifier: MIT */
 /*
@@ -2213,10 +2218,10 @@ int weft__ctx_wait_begin(weft__ctx_wait *w, weft_ctx *c, weft__park *p,
 int weft__ctx_wait_end(weft__ctx_wait *w);
 
 #endif
-#line 72 "src/ctx.c"
-#line 73 "src/ctx.c"
-#line 74 "src/ctx.c"
-#line 75 "src/ctx.c"
+#line 77 "src/ctx.c"
+#line 78 "src/ctx.c"
+#line 79 "src/ctx.c"
+#line 80 "src/ctx.c"
 
 #include <sched.h>
 #include <unistd.h>
@@ -2238,6 +2243,7 @@ struct weft_ctx {
     weft_ctx *children;    /* cancel nodes linked here, under lock */
     weft_ctx *next, *prev; /* siblings, or the canceller's work list */
     bool linked;           /* in parent->canc->children */
+    atomic_bool settled;   /* its canceller is done with it (see above) */
     bool timed;            /* timer armed (under lock; final once err is set) */
     weft__timer timer;
     weft__ctx_hook *hooks; /* run by the canceller, see "Hooks" */
@@ -2339,12 +2345,14 @@ static void hooks_run(weft__ctx_hook *h, int err) {
 
 /* ---- cancellation -------------------------------------------------------- */
 
-/* Cancel c alone with err if nobody did yet.  Its children move, each with
- * a temporary reference, onto the work list, which is returned. */
+/* Cancel c alone with err if nobody did yet (*won).  Its children move,
+ * each with a temporary reference, onto the work list, which is
+ * returned. */
 static weft_ctx *cancel_one(weft_ctx *c, int err, weft_ctx *firing,
-                            weft_ctx *work) {
+                            weft_ctx *work, bool *won) {
     weft__lock_acquire(&c->lock);
-    if (atomic_load_explicit(&c->err, memory_order_relaxed)) {
+    *won = !atomic_load_explicit(&c->err, memory_order_relaxed);
+    if (!*won) {
         weft__lock_release(&c->lock);
         return work;
     }
@@ -2370,15 +2378,40 @@ static weft_ctx *cancel_one(weft_ctx *c, int err, weft_ctx *firing,
     return work;
 }
 
+static void settle_wait(weft_ctx *c) {
+    for (int spins = 0;
+         !atomic_load_explicit(&c->settled, memory_order_acquire); spins++)
+        if (spins < 100)
+            weft__cpu_relax();
+        else
+            sched_yield();
+}
+
 /* Cancel c and every descendant with err.  firing: the node whose timer
  * callback is running us, or NULL. */
 static void cancel_tree(weft_ctx *c, int err, weft_ctx *firing) {
-    weft_ctx *work = cancel_one(c, err, firing, NULL);
+    bool won, mine = false;
+    weft_ctx *work = cancel_one(c, err, firing, NULL, &mine);
+    weft_ctx *seen = NULL, *theirs = NULL; /* threaded through next */
     while (work) {
         weft_ctx *k = work;
-        work = cancel_one(k, err, firing, k->next);
+        work = cancel_one(k, err, firing, k->next, &won);
+        k->next = won ? seen : theirs;
+        *(won ? &seen : &theirs) = k;
+    }
+    for (weft_ctx *k = theirs; k && !firing; k = k->next)
+        settle_wait(k);
+    if (!mine && !firing)
+        settle_wait(c);
+    while (seen || theirs) {
+        weft_ctx **l = seen ? &seen : &theirs, *k = *l;
+        *l = k->next;
+        if (l == &seen)
+            atomic_store_explicit(&k->settled, true, memory_order_release);
         ctx_unref(k);
     }
+    if (mine)
+        atomic_store_explicit(&c->settled, true, memory_order_release);
 }
 
 static void deadline_fire(weft__timer *t, int64_t now) {
@@ -6162,23 +6195,25 @@ void weft__fd_parking(weft__fdrec *r) {
         r->parked = atomic_load_explicit(&np.epoch, memory_order_relaxed);
 }
 
-/* Whether the sweep that moved the epoch on from epoch should check r's
- * registration now (once per episode), and whether r's waiters are too
- * recent to tell yet (*young). */
-static bool sweep_due(weft__fdrec *r, unsigned epoch, bool *young) {
-    bool due = false;
+/* The sweep that moved the epoch on from epoch checks r's registration if
+ * its waiters have been parked since before the previous sweep (once per
+ * episode), and notes waiters too recent to tell (*young).  The lock is
+ * held across the system call: a waiter can leave (and its goroutine close
+ * the descriptor) only through the lock or a wake under it, so no close
+ * of fd's file by its goroutines races with the check. */
+static void sweep_rec(weft__fdrec *r, int fd, unsigned epoch, bool *young) {
     weft__lock_acquire(&r->lock);
     if (weft__wq_maybe_waiting(&r->q[RD]) ||
         weft__wq_maybe_waiting(&r->q[WR])) {
         if (r->parked < epoch) {
             r->parked = VERIFIED;
-            due = true;
+            if (add(fd, r) == 0)
+                new_file(r);
         } else if (r->parked != VERIFIED) {
             *young = true;
         }
     }
     weft__lock_release(&r->lock);
-    return due;
 }
 
 static uint32_t waits_begun(void) {
@@ -6205,8 +6240,9 @@ void weft__netpoll_sweep(void) {
             weft__fdrec *r = &ch[i];
             int fd = (int)(c * CHUNK) + i;
             if (atomic_load_explicit(&r->owned, memory_order_relaxed) &&
-                sweep_due(r, epoch, &young) && add(fd, r) == 0)
-                new_file(r);
+                (weft__wq_maybe_waiting(&r->q[RD]) ||
+                 weft__wq_maybe_waiting(&r->q[WR])))
+                sweep_rec(r, fd, epoch, &young);
         }
     }
     np.young = young;

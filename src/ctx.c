@@ -24,6 +24,11 @@
  * outside the lock, unlinks the node from its owner and stops its timer.
  * The detached children are cancelled with the same err through a work
  * list threaded through their sibling links (no recursion, any depth).
+ * As in Go, a cancel or free returns only when the whole subtree has
+ * ended, even where another canceller got to a node first: such nodes it
+ * waits for (settled: set by a node's canceller once its subtree is done;
+ * the wait is short, cancelling never blocks).  A timer's callback does
+ * not wait, so that deleting a timer can wait for its callback.
  * At most one node lock is held at a time (the timer heap's lock may be
  * taken inside it, never the reverse), so there is no lock order between
  * nodes to get wrong.  The sibling links and `linked` belong to the owner's
@@ -93,6 +98,7 @@ struct weft_ctx {
     weft_ctx *children;    /* cancel nodes linked here, under lock */
     weft_ctx *next, *prev; /* siblings, or the canceller's work list */
     bool linked;           /* in parent->canc->children */
+    atomic_bool settled;   /* its canceller is done with it (see above) */
     bool timed;            /* timer armed (under lock; final once err is set) */
     weft__timer timer;
     weft__ctx_hook *hooks; /* run by the canceller, see "Hooks" */
@@ -194,12 +200,14 @@ static void hooks_run(weft__ctx_hook *h, int err) {
 
 /* ---- cancellation -------------------------------------------------------- */
 
-/* Cancel c alone with err if nobody did yet.  Its children move, each with
- * a temporary reference, onto the work list, which is returned. */
+/* Cancel c alone with err if nobody did yet (*won).  Its children move,
+ * each with a temporary reference, onto the work list, which is
+ * returned. */
 static weft_ctx *cancel_one(weft_ctx *c, int err, weft_ctx *firing,
-                            weft_ctx *work) {
+                            weft_ctx *work, bool *won) {
     weft__lock_acquire(&c->lock);
-    if (atomic_load_explicit(&c->err, memory_order_relaxed)) {
+    *won = !atomic_load_explicit(&c->err, memory_order_relaxed);
+    if (!*won) {
         weft__lock_release(&c->lock);
         return work;
     }
@@ -225,15 +233,40 @@ static weft_ctx *cancel_one(weft_ctx *c, int err, weft_ctx *firing,
     return work;
 }
 
+static void settle_wait(weft_ctx *c) {
+    for (int spins = 0;
+         !atomic_load_explicit(&c->settled, memory_order_acquire); spins++)
+        if (spins < 100)
+            weft__cpu_relax();
+        else
+            sched_yield();
+}
+
 /* Cancel c and every descendant with err.  firing: the node whose timer
  * callback is running us, or NULL. */
 static void cancel_tree(weft_ctx *c, int err, weft_ctx *firing) {
-    weft_ctx *work = cancel_one(c, err, firing, NULL);
+    bool won, mine = false;
+    weft_ctx *work = cancel_one(c, err, firing, NULL, &mine);
+    weft_ctx *seen = NULL, *theirs = NULL; /* threaded through next */
     while (work) {
         weft_ctx *k = work;
-        work = cancel_one(k, err, firing, k->next);
+        work = cancel_one(k, err, firing, k->next, &won);
+        k->next = won ? seen : theirs;
+        *(won ? &seen : &theirs) = k;
+    }
+    for (weft_ctx *k = theirs; k && !firing; k = k->next)
+        settle_wait(k);
+    if (!mine && !firing)
+        settle_wait(c);
+    while (seen || theirs) {
+        weft_ctx **l = seen ? &seen : &theirs, *k = *l;
+        *l = k->next;
+        if (l == &seen)
+            atomic_store_explicit(&k->settled, true, memory_order_release);
         ctx_unref(k);
     }
+    if (mine)
+        atomic_store_explicit(&c->settled, true, memory_order_release);
 }
 
 static void deadline_fire(weft__timer *t, int64_t now) {

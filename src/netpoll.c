@@ -354,23 +354,25 @@ void weft__fd_parking(weft__fdrec *r) {
         r->parked = atomic_load_explicit(&np.epoch, memory_order_relaxed);
 }
 
-/* Whether the sweep that moved the epoch on from epoch should check r's
- * registration now (once per episode), and whether r's waiters are too
- * recent to tell yet (*young). */
-static bool sweep_due(weft__fdrec *r, unsigned epoch, bool *young) {
-    bool due = false;
+/* The sweep that moved the epoch on from epoch checks r's registration if
+ * its waiters have been parked since before the previous sweep (once per
+ * episode), and notes waiters too recent to tell (*young).  The lock is
+ * held across the system call: a waiter can leave (and its goroutine close
+ * the descriptor) only through the lock or a wake under it, so no close
+ * of fd's file by its goroutines races with the check. */
+static void sweep_rec(weft__fdrec *r, int fd, unsigned epoch, bool *young) {
     weft__lock_acquire(&r->lock);
     if (weft__wq_maybe_waiting(&r->q[RD]) ||
         weft__wq_maybe_waiting(&r->q[WR])) {
         if (r->parked < epoch) {
             r->parked = VERIFIED;
-            due = true;
+            if (add(fd, r) == 0)
+                new_file(r);
         } else if (r->parked != VERIFIED) {
             *young = true;
         }
     }
     weft__lock_release(&r->lock);
-    return due;
 }
 
 static uint32_t waits_begun(void) {
@@ -397,8 +399,9 @@ void weft__netpoll_sweep(void) {
             weft__fdrec *r = &ch[i];
             int fd = (int)(c * CHUNK) + i;
             if (atomic_load_explicit(&r->owned, memory_order_relaxed) &&
-                sweep_due(r, epoch, &young) && add(fd, r) == 0)
-                new_file(r);
+                (weft__wq_maybe_waiting(&r->q[RD]) ||
+                 weft__wq_maybe_waiting(&r->q[WR])))
+                sweep_rec(r, fd, epoch, &young);
         }
     }
     np.young = young;
