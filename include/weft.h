@@ -478,7 +478,13 @@ WEFT_API int weft_group_wait(weft_group *g);
  *
  * Closing: close(2) does not wake a goroutine parked on that descriptor
  * (as with threads blocked in read(2)); call shutdown(2) first, or use the
- * _timeout variants.  Descriptor numbers may be closed and reused freely. */
+ * _timeout variants.  Descriptor numbers may be closed and reused freely.
+ * The sockets weft makes (weft_accept, weft_dial, weft_listen) are
+ * registered with epoll once, so their waits cost no system call; when one
+ * is closed with close(2) and its number goes to a socket weft did not
+ * make, a wait on that one in weft_read/weft_write/weft_accept may be
+ * served up to 100 ms late, once (weft_wait_fd and weft_connect are not
+ * affected). */
 
 enum { WEFT_READABLE = 1, WEFT_WRITABLE = 2 };
 
