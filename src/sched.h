@@ -103,8 +103,7 @@ typedef struct weft__g {
 _Static_assert(WEFT_STACK_MAX <= UINT32_MAX, "g->stack_size is 32 bits");
 /* Everything a spawn writes (all of the fields before link; the name only
  * with a name) is in the first line. */
-_Static_assert(offsetof(weft__g, link) == WEFT__CACHELINE &&
-                   offsetof(weft__g, flags) < WEFT__CACHELINE,
+_Static_assert(offsetof(weft__g, link) == WEFT__CACHELINE,
                "a spawn writes only the g's first cache line");
 
 /* g->flags: the name is set (it must be cleared when the g is freed); the
