@@ -101,9 +101,14 @@ typedef struct weft__g {
 
 #define WEFT__SPAWN_LINE_MAX 0xffff
 _Static_assert(WEFT_STACK_MAX <= UINT32_MAX, "g->stack_size is 32 bits");
-/* Everything a spawn writes (all of the fields before link; the name only
- * with a name) is in the first line. */
-_Static_assert(offsetof(weft__g, link) == WEFT__CACHELINE,
+/* What a spawn writes (the name only with a name) is in the first line:
+ * link starts the second, and the fields a spawn stores come before it. */
+_Static_assert(offsetof(weft__g, link) == WEFT__CACHELINE &&
+                   offsetof(weft__g, spawn_file) < WEFT__CACHELINE &&
+                   offsetof(weft__g, spawn_line) < WEFT__CACHELINE &&
+                   offsetof(weft__g, stack_size) < WEFT__CACHELINE &&
+                   offsetof(weft__g, id) < WEFT__CACHELINE &&
+                   offsetof(weft__g, flags) < WEFT__CACHELINE,
                "a spawn writes only the g's first cache line");
 
 /* g->flags: the name is set (it must be cleared when the g is freed); the
