@@ -81,8 +81,10 @@ static void line_of(char *buf, size_t n, const char *kind,
                     unsigned long long id, const char *state, const char *name,
                     const char *what, const char *file, int line) {
     char where[160];
-    if (file)
+    if (file && line)
         snprintf(where, sizeof where, "%s:%d", file, line);
+    else if (file) /* a spawn site's line past WEFT__SPAWN_LINE_MAX */
+        snprintf(where, sizeof where, "%s", file);
     else
         snprintf(where, sizeof where, "?");
     snprintf(buf, n, "%s %llu [%s] %s: %s (%s)\n", kind, id, state,

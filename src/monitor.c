@@ -156,8 +156,10 @@ static void hog_check(weft__p *p, sample *s, int64_t held) {
     atomic_fetch_or_explicit(&g->flags, WEFT__G_HOGWARNED,
                              memory_order_relaxed);
     char site[160] = "?", out[320];
-    if (file)
+    if (file && line)
         snprintf(site, sizeof site, "%s:%d", file, line);
+    else if (file) /* a line past WEFT__SPAWN_LINE_MAX */
+        snprintf(site, sizeof site, "%s", file);
     int n = snprintf(out, sizeof out,
                      "weft: goroutine %llu \"%s\" (spawned at %s) has held "
                      "its thread for %lld ms\n",

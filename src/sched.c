@@ -917,6 +917,10 @@ int weft__go(weft_fn fn, void *arg, const weft_goopts *opts, const char *file,
     }
     g->fn = fn;
     g->arg = arg;
+    g->spawn_file = file;
+    g->spawn_line = (uint16_t)line;
+    if (WEFT__UNLIKELY((unsigned)line > WEFT__SPAWN_LINE_MAX))
+        g->spawn_line = 0; /* weft_dump names the file alone */
     g->stack_size = size ? size : rt.stack_size;
     if (st) {
         g->stack = st;
@@ -926,8 +930,6 @@ int weft__go(weft_fn fn, void *arg, const weft_goopts *opts, const char *file,
         snprintf(g->name, sizeof g->name, "%s", opts->name);
         atomic_store_explicit(&g->flags, WEFT__G_NAMED, memory_order_relaxed);
     }
-    g->spawn_file = file;
-    g->spawn_line = line;
     g->id = weft__g_new_id(w ? &w->gc : NULL);
     atomic_store_explicit(&g->status, WEFT__G_WAITING, memory_order_relaxed);
     weft__g_live(w ? &w->gc : NULL, 1);

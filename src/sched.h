@@ -25,6 +25,8 @@
 #include "thread.h"
 #include "trace.h"
 
+#include <stddef.h>
+
 /*
  * Goroutine states (g->status), and who may change which:
  *
@@ -67,23 +69,47 @@ typedef weft__m weft__worker;
  * or an exit touches; it moves between the spawning and the running core
  * once each way.  The second is for the global queue's single list, the
  * loose free list, names and TSan: a free g keeps its name empty, so a
- * spawn need not touch it (see weft__g_get). */
+ * spawn need not touch it (see weft__g_get).
+ *
+ * The spawn site is in the first line too: with two workers the g structs
+ * a spawner reuses were last written on the other core, and a store to the
+ * second line made every spawn pay one more cache-line transfer (bench
+ * spawn, 2 workers: 50-65 -> 80-106 ns).  To make room, stack_size is 32
+ * bits (at most WEFT_STACK_MAX: weft_init and weft_go_with check it before
+ * it gets here), status a byte and the site's line 16 bits (a line past
+ * WEFT__SPAWN_LINE_MAX is stored as 0: weft_dump names the file alone).
+ * File and line packed into one word (48-bit address, 16-bit line) fit
+ * too, but the shift and or cost a spawn one or two instructions more
+ * than these two stores (callgrind, bench/spawn), and an interned site
+ * index would cost a lookup per spawn. */
 typedef struct weft__g {
     _Alignas(WEFT__CACHELINE) weft__regs ctx;
     weft__stack *stack; /* NULL until the goroutine first runs */
-    size_t stack_size;
     weft_fn fn;
     void *arg;
     uint64_t id;
     _Atomic(weft__park *) park; /* blocked on, for weft_dump; NULL if free */
-    atomic_int status;          /* WEFT__G_*, 0 while the struct is free */
-    atomic_uchar flags;         /* WEFT__G_NAMED, WEFT__G_HOGWARNED */
+    const char *spawn_file; /* the weft_go* call's site (weft_dump), or NULL */
+    uint32_t stack_size;    /* <= WEFT_STACK_MAX */
+    uint16_t spawn_line;    /* 0: unknown, or past WEFT__SPAWN_LINE_MAX */
+    atomic_uchar status;    /* WEFT__G_*, 0 while the struct is free */
+    atomic_uchar flags;     /* WEFT__G_NAMED, WEFT__G_HOGWARNED */
     _Alignas(WEFT__CACHELINE) struct weft__g *link; /* see the comment above */
     void *tsan_fiber;
     char name[32];
-    const char *spawn_file; /* the weft_go* call's site (weft_dump), or NULL */
-    int spawn_line;
 } weft__g;
+
+#define WEFT__SPAWN_LINE_MAX 0xffff
+_Static_assert(WEFT_STACK_MAX <= UINT32_MAX, "g->stack_size is 32 bits");
+/* What a spawn writes (the name only with a name) is in the first line:
+ * link starts the second, and the fields a spawn stores come before it. */
+_Static_assert(offsetof(weft__g, link) == WEFT__CACHELINE &&
+                   offsetof(weft__g, spawn_file) < WEFT__CACHELINE &&
+                   offsetof(weft__g, spawn_line) < WEFT__CACHELINE &&
+                   offsetof(weft__g, stack_size) < WEFT__CACHELINE &&
+                   offsetof(weft__g, id) < WEFT__CACHELINE &&
+                   offsetof(weft__g, flags) < WEFT__CACHELINE,
+               "a spawn writes only the g's first cache line");
 
 /* g->flags: the name is set (it must be cleared when the g is freed); the
  * monitor has named it under WEFT_HOGWARN (once in its life). */

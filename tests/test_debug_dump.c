@@ -178,6 +178,26 @@ static void spawn_nosite(void) {
     weft_chan_free(c);
 }
 
+/* A spawn site on a line past the 16 bits the g keeps of it: the dump
+ * names the file alone, not a wrong line. */
+static void spawn_far(void) {
+    weft_goopts o = {.name = "far"};
+    int r;
+#line 70000
+    r = weft_go_with(spinner, NULL, &o);
+#line 189
+    CHECK(r == 0);
+    while (atomic_load(&spin) != 2)
+        weft_yield();
+    char *d = dump_until("[running] far: on its thread ", 1);
+    printf("%s", d);
+    const char *line = strstr(d, "[running] far: ");
+    char want[160];
+    snprintf(want, sizeof want, "(%s)\n", __FILE__);
+    CHECK(strncmp(strchr(line, '('), want, strlen(want)) == 0);
+    atomic_store(&spin, 0);
+}
+
 /* ---- children
  * ---------------------------------------------------------------- */
 
@@ -259,6 +279,7 @@ int main(void) {
 
     dump_format();
     spawn_nosite();
+    spawn_far();
     TEST_OK();
     return 0;
 }
