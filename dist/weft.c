@@ -540,8 +540,8 @@ typedef weft__m weft__worker;
  *
  * The spawn site is in the first line too: with two workers the g structs
  * a spawner reuses were last written on the other core, and a store to the
- * second line made every spawn pay one more cache-line transfer (bench
- * spawn, 2 workers: 50-65 -> 80-106 ns).  To make room, stack_size is 32
+ * second line made every spawn pay one more cache-line transfer (see
+ * docs/BENCHMARKS.notes.md).  To make room, stack_size is 32
  * bits (at most WEFT_STACK_MAX: weft_init and weft_go_with check it before
  * it gets here), status a byte and the site's line 16 bits (a line past
  * WEFT__SPAWN_LINE_MAX is stored as 0: weft_dump names the file alone).
