@@ -2413,29 +2413,39 @@ static void settle_wait(weft_ctx *c) {
             sched_yield();
 }
 
+/* Drop the work list's references on a list threaded through next,
+ * marking each node settled first if this canceller cancelled it. */
+static void release_list(weft_ctx *k, bool settle) {
+    while (k) {
+        weft_ctx *next = k->next;
+        if (settle)
+            atomic_store_explicit(&k->settled, true, memory_order_release);
+        ctx_unref(k);
+        k = next;
+    }
+}
+
 /* Cancel c and every descendant with err.  firing: the node whose timer
  * callback is running us, or NULL. */
 static void cancel_tree(weft_ctx *c, int err, weft_ctx *firing) {
     bool won, mine = false;
     weft_ctx *work = cancel_one(c, err, firing, NULL, &mine);
-    weft_ctx *seen = NULL, *theirs = NULL; /* threaded through next */
+    /* the nodes taken off the work list, threaded through next: those
+     * cancelled here, and those another canceller got to first */
+    weft_ctx *ours = NULL, *theirs = NULL;
     while (work) {
         weft_ctx *k = work;
         work = cancel_one(k, err, firing, k->next, &won);
-        k->next = won ? seen : theirs;
-        *(won ? &seen : &theirs) = k;
+        weft_ctx **list = won ? &ours : &theirs;
+        k->next = *list;
+        *list = k;
     }
     for (weft_ctx *k = theirs; k && !firing; k = k->next)
         settle_wait(k);
     if (!mine && !firing)
         settle_wait(c);
-    while (seen || theirs) {
-        weft_ctx **l = seen ? &seen : &theirs, *k = *l;
-        *l = k->next;
-        if (l == &seen)
-            atomic_store_explicit(&k->settled, true, memory_order_release);
-        ctx_unref(k);
-    }
+    release_list(ours, true);
+    release_list(theirs, false);
     if (mine)
         atomic_store_explicit(&c->settled, true, memory_order_release);
 }
@@ -6219,9 +6229,14 @@ void weft__fd_disown(int fd) {
         atomic_store_explicit(&r->owned, false, memory_order_relaxed);
 }
 
+/* Goroutines are parked on r (exact under r's lock, a hint without). */
+static bool has_waiters(weft__fdrec *r) {
+    return weft__wq_maybe_waiting(&r->q[RD]) ||
+           weft__wq_maybe_waiting(&r->q[WR]);
+}
+
 void weft__fd_parking(weft__fdrec *r) {
-    if (!weft__wq_maybe_waiting(&r->q[RD]) &&
-        !weft__wq_maybe_waiting(&r->q[WR]))
+    if (!has_waiters(r))
         r->parked = atomic_load_explicit(&np.epoch, memory_order_relaxed);
 }
 
@@ -6233,8 +6248,7 @@ void weft__fd_parking(weft__fdrec *r) {
  * of fd's file by its goroutines races with the check. */
 static void sweep_rec(weft__fdrec *r, int fd, unsigned epoch, bool *young) {
     weft__lock_acquire(&r->lock);
-    if (weft__wq_maybe_waiting(&r->q[RD]) ||
-        weft__wq_maybe_waiting(&r->q[WR])) {
+    if (has_waiters(r)) {
         if (r->parked < epoch) {
             r->parked = VERIFIED;
             if (add(fd, r) == 0)
@@ -6270,8 +6284,7 @@ void weft__netpoll_sweep(void) {
             weft__fdrec *r = &ch[i];
             int fd = (int)(c * CHUNK) + i;
             if (atomic_load_explicit(&r->owned, memory_order_relaxed) &&
-                (weft__wq_maybe_waiting(&r->q[RD]) ||
-                 weft__wq_maybe_waiting(&r->q[WR])))
+                has_waiters(r))
                 sweep_rec(r, fd, epoch, &young);
         }
     }

@@ -242,29 +242,39 @@ static void settle_wait(weft_ctx *c) {
             sched_yield();
 }
 
+/* Drop the work list's references on a list threaded through next,
+ * marking each node settled first if this canceller cancelled it. */
+static void release_list(weft_ctx *k, bool settle) {
+    while (k) {
+        weft_ctx *next = k->next;
+        if (settle)
+            atomic_store_explicit(&k->settled, true, memory_order_release);
+        ctx_unref(k);
+        k = next;
+    }
+}
+
 /* Cancel c and every descendant with err.  firing: the node whose timer
  * callback is running us, or NULL. */
 static void cancel_tree(weft_ctx *c, int err, weft_ctx *firing) {
     bool won, mine = false;
     weft_ctx *work = cancel_one(c, err, firing, NULL, &mine);
-    weft_ctx *seen = NULL, *theirs = NULL; /* threaded through next */
+    /* the nodes taken off the work list, threaded through next: those
+     * cancelled here, and those another canceller got to first */
+    weft_ctx *ours = NULL, *theirs = NULL;
     while (work) {
         weft_ctx *k = work;
         work = cancel_one(k, err, firing, k->next, &won);
-        k->next = won ? seen : theirs;
-        *(won ? &seen : &theirs) = k;
+        weft_ctx **list = won ? &ours : &theirs;
+        k->next = *list;
+        *list = k;
     }
     for (weft_ctx *k = theirs; k && !firing; k = k->next)
         settle_wait(k);
     if (!mine && !firing)
         settle_wait(c);
-    while (seen || theirs) {
-        weft_ctx **l = seen ? &seen : &theirs, *k = *l;
-        *l = k->next;
-        if (l == &seen)
-            atomic_store_explicit(&k->settled, true, memory_order_release);
-        ctx_unref(k);
-    }
+    release_list(ours, true);
+    release_list(theirs, false);
     if (mine)
         atomic_store_explicit(&c->settled, true, memory_order_release);
 }

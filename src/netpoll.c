@@ -348,9 +348,14 @@ void weft__fd_disown(int fd) {
         atomic_store_explicit(&r->owned, false, memory_order_relaxed);
 }
 
+/* Goroutines are parked on r (exact under r's lock, a hint without). */
+static bool has_waiters(weft__fdrec *r) {
+    return weft__wq_maybe_waiting(&r->q[RD]) ||
+           weft__wq_maybe_waiting(&r->q[WR]);
+}
+
 void weft__fd_parking(weft__fdrec *r) {
-    if (!weft__wq_maybe_waiting(&r->q[RD]) &&
-        !weft__wq_maybe_waiting(&r->q[WR]))
+    if (!has_waiters(r))
         r->parked = atomic_load_explicit(&np.epoch, memory_order_relaxed);
 }
 
@@ -362,8 +367,7 @@ void weft__fd_parking(weft__fdrec *r) {
  * of fd's file by its goroutines races with the check. */
 static void sweep_rec(weft__fdrec *r, int fd, unsigned epoch, bool *young) {
     weft__lock_acquire(&r->lock);
-    if (weft__wq_maybe_waiting(&r->q[RD]) ||
-        weft__wq_maybe_waiting(&r->q[WR])) {
+    if (has_waiters(r)) {
         if (r->parked < epoch) {
             r->parked = VERIFIED;
             if (add(fd, r) == 0)
@@ -399,8 +403,7 @@ void weft__netpoll_sweep(void) {
             weft__fdrec *r = &ch[i];
             int fd = (int)(c * CHUNK) + i;
             if (atomic_load_explicit(&r->owned, memory_order_relaxed) &&
-                (weft__wq_maybe_waiting(&r->q[RD]) ||
-                 weft__wq_maybe_waiting(&r->q[WR])))
+                has_waiters(r))
                 sweep_rec(r, fd, epoch, &young);
         }
     }
