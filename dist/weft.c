@@ -7019,10 +7019,13 @@ static bool poller_take(weft__p *w) {
 }
 
 /* The holder leaves with work: if something still needs watching, wake an
- * idle worker to take the role (timer_wakeup finds no poller now). */
-static void poller_release(void) {
+ * idle worker to take the role (timer_wakeup finds no poller now).  A
+ * holder whose P is retired (leaving) never comes back for the role, so it
+ * always passes it on: the idle hook (deadlock detection) runs only in the
+ * role, and with nothing pending nobody else would take it. */
+static void poller_release(bool leaving) {
     atomic_store(&rt.poller, 0);
-    if (weft__timers_pending() || weft__netpoll_waiting())
+    if (leaving || weft__timers_pending() || weft__netpoll_waiting())
         timer_wakeup(INT64_MAX);
 }
 
@@ -7076,9 +7079,13 @@ static void idle_futex(weft__p *w) {
     atomic_fetch_add(&rt.nidle, 1);
     weft__lock_release(&rt.idle_lock);
     weft__fence();
-    bool recheck = work_offered(w) || atomic_load(&rt.stopping) || retired(w) ||
-                   (!atomic_load(&rt.poller) &&
-                    (weft__timers_pending() || weft__netpoll_waiting()));
+    /* no poller while something needs one: take the role instead (the
+     * holder may have left between our poller_take and the fence) */
+    bool recheck =
+        work_offered(w) || atomic_load(&rt.stopping) || retired(w) ||
+        (!atomic_load(&rt.poller) &&
+         (weft__timers_pending() || weft__netpoll_waiting() ||
+          atomic_load_explicit(&weft__idle_hook, memory_order_relaxed)));
     if (recheck && idle_remove(w))
         atomic_store(&m->sleep_word, 1);
     weft__m_sleep(m);
@@ -7171,7 +7178,7 @@ static weft__g *found(weft__p *w, weft__g *g) {
         wakep();
     }
     if (poller_mine(w))
-        poller_release();
+        poller_release(false);
     return g;
 }
 
@@ -7631,7 +7638,7 @@ static void p_release(weft__m *m, weft__p *p) {
         wakep();
     }
     if (poller_mine(p))
-        poller_release();
+        poller_release(true);
     glist l = {0};
     for (weft__g *g;
          (g = next_take(&p->next, rt.next_fenced)) || (g = ring_get(&p->q));)
