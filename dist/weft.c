@@ -7018,6 +7018,11 @@ static bool poller_take(weft__p *w) {
     return atomic_compare_exchange_strong(&rt.poller, &zero, w->id + 1);
 }
 
+/* A timer or a descriptor wait needs the poller role's watch. */
+static bool watch_pending(void) {
+    return weft__timers_pending() || weft__netpoll_waiting();
+}
+
 /* The holder leaves with work: if something still needs watching, wake an
  * idle worker to take the role (timer_wakeup finds no poller now).  A
  * holder whose P is retired (leaving) never comes back for the role, so it
@@ -7025,7 +7030,7 @@ static bool poller_take(weft__p *w) {
  * role, and with nothing pending nobody else would take it. */
 static void poller_release(bool leaving) {
     atomic_store(&rt.poller, 0);
-    if (leaving || weft__timers_pending() || weft__netpoll_waiting())
+    if (leaving || watch_pending())
         timer_wakeup(INT64_MAX);
 }
 
@@ -7084,7 +7089,7 @@ static void idle_futex(weft__p *w) {
     bool recheck =
         work_offered(w) || atomic_load(&rt.stopping) || retired(w) ||
         (!atomic_load(&rt.poller) &&
-         (weft__timers_pending() || weft__netpoll_waiting() ||
+         (watch_pending() ||
           atomic_load_explicit(&weft__idle_hook, memory_order_relaxed)));
     if (recheck && idle_remove(w))
         atomic_store(&m->sleep_word, 1);
