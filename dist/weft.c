@@ -2832,9 +2832,9 @@ int weft_ctx_after_stop(weft_after *a) {
 #line 1 "src/netpoll.h"
 /* SPDX-License-Identifier: MIT */
 /*
- * Layer 4, the netpoller (netpoll.c): one epoll set for the process, the
- * poll the scheduler runs when it looks for work, and the wait records of
- * the descriptors goroutines wait on, for the descriptor calls (fdio.c).
+ * Layer 4, the netpoller (netpoll.c): one epoll set per P slot, the poll
+ * the scheduler runs when it looks for work, and the wait records of the
+ * descriptors goroutines wait on, for the descriptor calls (fdio.c).
  * A record holds wait queues and the poll readies their waiters, so this
  * header stands on the waiter's: scheduler -> poller -> waiter ->
  * scheduler is the runtime's one real cycle (docs/design.md, "Layers").
@@ -2848,15 +2848,20 @@ int weft_ctx_after_stop(weft_after *a) {
 /* ---- the poller, for the scheduler and the runtime ------------------------
  */
 
-/* Wait for descriptor events or until deadline (-1 = until woken) and ready
+/* Wait for events in set, or until deadline (-1 = until woken), and ready
  * the goroutines whose descriptors are ready.  Returns how many. */
-int weft__netpoll(int64_t deadline);
-/* Wake a worker waiting in weft__netpoll. */
-void weft__netpoll_break(void);
-int weft__netpoll_init(void);
+int weft__netpoll(int set, int64_t deadline);
+/* Wake the worker waiting in weft__netpoll on set. */
+void weft__netpoll_break(int set);
+/* One set per slot (0 or -errno); how many there are. */
+int weft__netpoll_init(int nsets);
+int weft__netpoll_sets(void);
+/* The calling thread's slot, whose set the files it registers join (-1 on
+ * a plain thread); the scheduler sets it for each M. */
+extern __thread int weft__netpoll_home;
 void weft__netpoll_release(void);
-/* In a forked child: close the parent's epoll instance and eventfd, drop
- * the records. */
+/* In a forked child: close the parent's epoll sets and eventfds, drop the
+ * records. */
 void weft__netpoll_forget(void);
 /* Descriptor waits in progress (keeps the deadlock detector quiet). */
 size_t weft__netpoll_waiting(void);
@@ -2878,6 +2883,7 @@ typedef struct weft__fdrec {
     atomic_uchar owned;    /* weft made the file and registered it */
     atomic_uchar kind;     /* FD_* below, for the registered file */
     atomic_uchar drained;  /* the reader's hint: seq[RD] was hint_seq... */
+    atomic_ushort home;    /* the set it registers in, plus one; 0: none */
     atomic_uint hint_seq;  /* ...when a short read emptied the socket */
     unsigned parked;       /* sweep epoch of the oldest park (lock) */
 } weft__fdrec;
@@ -3240,6 +3246,10 @@ struct weft__p {
     atomic_uint offers; /* goroutines offered to idle workers (see offer) */
     atomic_uint slow;   /* WEFT__P_*: its switches go through g0 */
     _Alignas(WEFT__CACHELINE) int id;
+    int slot; /* its place among the procs: whose epoll set it sleeps in */
+    atomic_uint polls;    /* polls of its set; the monitor reads it */
+    unsigned polls_seen;  /* the monitor's: polls at its previous look */
+    atomic_bool in_set;   /* asleep in its set (p_sleep), not on the futex */
     unsigned nexts;       /* consecutive runnext picks, see runq_get */
     unsigned offers_seen; /* offers_now() when find_runnable last looked */
     bool spinning;
@@ -3305,6 +3315,10 @@ bool weft__sched_watched(void);
 /* Move p's queued goroutines to the global queue and wake a worker for
  * them; how many. */
 size_t weft__sched_rescue(weft__p *p);
+/* Peek the epoll set of every slot whose P has neither polled it since
+ * the previous call nor sleeps in it (its goroutines keep it from its
+ * descriptors): their goroutines go to the global queue. */
+void weft__sched_poll_unwatched(void);
 /* Wake an idle worker to look for work (unless one is looking already). */
 void weft__sched_wakep(void);
 /* Retire p (its goroutine holds the thread) and give a free P to a spare
@@ -5467,8 +5481,9 @@ int weft_group_wait(weft_group *g) {
  *      steal them, which is cheaper than moving them; when
  *      no P sleeps only a retired P's are moved (an active P will get to
  *      its own, unless step 3 hands it off);
- *   2. service: when no P sleeps, nobody watches timers and descriptors;
- *      the monitor runs due timers and polls descriptors itself, so their
+ *   2. service: the epoll set of a P that has neither polled it nor slept
+ *      in it since the previous look is peeked, and when no P sleeps
+ *      nobody watches timers: the monitor runs the due ones, so their
  *      goroutines reach the global queue;
  *   3. hand-off: when goroutines wait that no taker is getting to (the
  *      global queue has not been taken from since the previous look, or
@@ -5492,7 +5507,6 @@ int weft_group_wait(weft_group *g) {
  * hands nothing off: a second thread would make the schedule depend on
  * time again.
  */
-#line 48 "src/monitor.c"
 #line 49 "src/monitor.c"
 #line 50 "src/monitor.c"
 #line 51 "src/monitor.c"
@@ -5501,6 +5515,7 @@ int weft_group_wait(weft_group *g) {
 #line 54 "src/monitor.c"
 #line 55 "src/monitor.c"
 #line 56 "src/monitor.c"
+#line 57 "src/monitor.c"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -5751,14 +5766,17 @@ static look_result look(int64_t now) {
         mon.held[j] = i;
         mon.held_ns[j] = held;
     }
-    if (weft__sched_watched() || weft__sched_seeded())
+    if (weft__sched_seeded())
         return r;
-    /* step 2: nobody sleeps, so nobody watches timers and descriptors */
+    /* step 2: descriptors whose P does not get to them, and timers when
+     * nobody sleeps, so nobody watches them */
+    if (weft__netpoll_waiting())
+        weft__sched_poll_unwatched();
+    if (weft__sched_watched())
+        return r;
     int64_t next = weft__timers_next();
     if (next >= 0 && next <= now)
         weft__timers_run(now);
-    if (weft__netpoll_waiting())
-        weft__netpoll(0);
     /* step 3: what waits is what no taker is getting to */
     size_t waiting = (gq_moved ? 0 : weft__gq_len()) + r.queued;
     size_t handed = 0;
@@ -5881,8 +5899,20 @@ int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
 #line 1 "src/netpoll.c"
 /* SPDX-License-Identifier: MIT */
 /*
- * The netpoller: one epoll instance shared by every worker, and the wait
- * records of the descriptors goroutines wait on.
+ * The netpoller: one epoll set per P slot (a place among the procs that
+ * run goroutines), and the wait records of the descriptors goroutines wait
+ * on.
+ *
+ * Sets.  Each file is registered in one set, its record's home, and only
+ * the P in that slot sleeps in it (sched.c, p_sleep), so a connection's
+ * events, its goroutine and their cache lines stay on one core, as in an
+ * epoll loop with a thread per core.  The home is chosen when a record
+ * first registers a file, or when weft makes a new one (weft__fd_adopt):
+ * the caller's slot (weft__netpoll_home), or fd modulo the number of sets
+ * on a plain thread.  A P whose goroutines keep it busy peeks its own set
+ * between them; the monitor peeks a set whose P has done neither for a
+ * whole look.  Each set has an eventfd, registered with a NULL pointer,
+ * that weft__netpoll_break writes to wake its sleeper.
  *
  * Wait records.  Each descriptor number a goroutine has waited on owns an
  * weft__fdrec, found by fd in a two-level table: a directory of pointers to
@@ -5890,16 +5920,16 @@ int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
  * a directory twice as big) happens under np.grow; a replaced directory is
  * kept until weft__netpoll_release, so a reader still holding it stays
  * safe.  Records are never freed while the runtime runs, which is what
- * lets epoll carry a bare pointer to one (data.ptr).  The eventfd used by
- * weft__netpoll_break is registered with a NULL pointer.
+ * lets epoll carry a bare pointer to one (data.ptr).
  *
  * Registration.  weft does not see close(2), so a record cannot know
  * whether its number still names the file it registered, except for the
  * files weft made itself (accepted, dialled and listening sockets):
  * weft__fd_adopt registers one as it is made and marks its record owned,
  * and a wait on an owned record parks without a system call.  Any other
- * wait issues EPOLL_CTL_ADD right before parking: EEXIST means this very
- * file is registered already; success means the number was closed and
+ * wait issues EPOLL_CTL_ADD to the home set right before parking: EEXIST
+ * means this very file is registered already; success means the number
+ * was closed and
  * reused (epoll forgets a file when its last descriptor closes) and the
  * new file is registered now.  Registration is edge-triggered (EPOLLET)
  * for IN, OUT, PRI and RDHUP at once, so every call tries its syscall
@@ -5949,9 +5979,9 @@ int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
  * The descriptor calls built on these records (weft_wait_fd, weft_read,
  * ...) are in fdio.c.
  */
-#line 72 "src/netpoll.c"
-#line 73 "src/netpoll.c"
-#line 74 "src/netpoll.c"
+#line 84 "src/netpoll.c"
+#line 85 "src/netpoll.c"
+#line 86 "src/netpoll.c"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -5978,15 +6008,24 @@ int64_t weft__g_held_ns(const weft__g *g, bool *handed_off) {
 #define CHUNK 256
 #define VERIFIED UINT_MAX /* r->parked: the sweep has checked this episode */
 #define MAX_EVENTS 128
+
+/* A set and the eventfd that wakes its sleeper. */
+typedef struct {
+    _Alignas(WEFT__CACHELINE) int epfd;
+    int evfd;
+} pollset;
+
 typedef struct fddir {
     size_t n;            /* chunk slots */
     struct fddir *older; /* replaced directories, freed at release */
     _Atomic(weft__fdrec *) chunk[];
 } fddir;
 
+__thread int weft__netpoll_home = -1;
+
 static struct {
-    int epfd;
-    int evfd;
+    pollset *set;
+    int nsets;
     /* descriptor waits: in progress (low 32 bits), begun (high 32) */
     _Atomic(uint64_t) waits;
     atomic_uint epoch; /* sweeps so far, plus one */
@@ -5996,7 +6035,7 @@ static struct {
     bool young;
     weft__lock grow;
     _Atomic(fddir *) dir;
-} np = {.epfd = -1, .evfd = -1, .epoch = 1};
+} np = {.epoch = 1};
 
 /* ---- the record table --------------------------------------------------- */
 
@@ -6065,32 +6104,48 @@ static void table_free(void) {
 
 /* ---- the poller --------------------------------------------------------- */
 
-int weft__netpoll_init(void) {
-    np.epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (np.epfd < 0)
-        return -errno;
-    np.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (np.evfd < 0) {
-        int e = -errno;
-        close(np.epfd);
-        np.epfd = -1;
-        return e;
+static void sets_close(int n) {
+    for (int i = 0; i < n; i++) {
+        if (np.set[i].evfd >= 0)
+            close(np.set[i].evfd);
+        if (np.set[i].epfd >= 0)
+            close(np.set[i].epfd);
     }
+    free(np.set);
+    np.set = NULL;
+    np.nsets = 0;
+}
+
+static int set_open(pollset *ps) {
+    ps->epfd = epoll_create1(EPOLL_CLOEXEC);
+    ps->evfd = ps->epfd < 0 ? -1 : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    epoll_ctl(np.epfd, EPOLL_CTL_ADD, np.evfd, &ev);
+    if (ps->evfd < 0 || epoll_ctl(ps->epfd, EPOLL_CTL_ADD, ps->evfd, &ev) < 0)
+        return -errno;
+    return 0;
+}
+
+int weft__netpoll_init(int nsets) {
+    np.set = aligned_alloc(WEFT__CACHELINE, (size_t)nsets * sizeof *np.set);
+    if (!np.set)
+        return -ENOMEM;
+    for (int i = 0; i < nsets; i++) {
+        int e = set_open(&np.set[i]);
+        if (e < 0) {
+            sets_close(i + 1);
+            return e;
+        }
+    }
+    np.nsets = nsets;
     return 0;
 }
 
 void weft__netpoll_release(void) {
-    if (np.evfd >= 0)
-        close(np.evfd);
-    if (np.epfd >= 0)
-        close(np.epfd);
-    np.evfd = np.epfd = -1;
+    sets_close(np.nsets);
     table_free();
 }
 
-/* In a forked child, whose epoll instance and eventfd are the parent's
+/* In a forked child, whose epoll sets and eventfds are the parent's
  * (shared with it): drop them and every record; the next start makes new
  * ones.  A parent's thread may have held np.grow: nobody else is left. */
 void weft__netpoll_forget(void) {
@@ -6099,9 +6154,13 @@ void weft__netpoll_forget(void) {
     weft__netpoll_release();
 }
 
-void weft__netpoll_break(void) {
+int weft__netpoll_sets(void) {
+    return np.nsets;
+}
+
+void weft__netpoll_break(int set) {
     uint64_t one = 1;
-    ssize_t r = write(np.evfd, &one, sizeof one);
+    ssize_t r = write(np.set[set].evfd, &one, sizeof one);
     (void)r; /* EAGAIN: the counter is already non-zero, a wake is pending */
 }
 
@@ -6133,10 +6192,11 @@ static int deliver(weft__fdrec *r, uint32_t ev) {
 /* epoll_pwait2 takes a nanosecond timeout (Linux 5.11+).  Where it is
  * missing (older kernels; valgrind does not know it either) fall back to
  * epoll_wait, rounding the timeout up to whole milliseconds. */
-static int epoll_wait_ns(struct epoll_event *evs, const struct timespec *tp) {
+static int epoll_wait_ns(int epfd, struct epoll_event *evs,
+                         const struct timespec *tp) {
     static atomic_bool no_pwait2;
     if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
-        int n = epoll_pwait2(np.epfd, evs, MAX_EVENTS, tp, NULL);
+        int n = epoll_pwait2(epfd, evs, MAX_EVENTS, tp, NULL);
         if (n >= 0 || weft_errno() != ENOSYS)
             return n;
         atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
@@ -6146,13 +6206,13 @@ static int epoll_wait_ns(struct epoll_event *evs, const struct timespec *tp) {
         int64_t v = (tp->tv_sec * 1000000000 + tp->tv_nsec + 999999) / 1000000;
         ms = v > INT32_MAX ? INT32_MAX : (int)v;
     }
-    return epoll_wait(np.epfd, evs, MAX_EVENTS, ms);
+    return epoll_wait(epfd, evs, MAX_EVENTS, ms);
 }
 
-/* A deadline of exactly 0 is a non-waiting peek by a worker that does not
- * hold the poller role: it leaves the eventfd alone, so a break meant for
- * the poller (an earlier timer, say) still reaches it. */
-int weft__netpoll(int64_t deadline) {
+/* A deadline of exactly 0 is a non-waiting peek (by the set's P between
+ * goroutines, or the monitor): it leaves the eventfd alone, so a break
+ * meant for the set's sleeper still reaches it. */
+int weft__netpoll(int set, int64_t deadline) {
     struct epoll_event evs[MAX_EVENTS];
     struct timespec ts, *tp = NULL;
     if (deadline >= 0) {
@@ -6163,7 +6223,7 @@ int weft__netpoll(int64_t deadline) {
         ts.tv_nsec = d % 1000000000;
         tp = &ts;
     }
-    int n = epoll_wait_ns(evs, tp);
+    int n = epoll_wait_ns(np.set[set].epfd, evs, tp);
     int readied = 0;
     for (int i = 0; i < n; i++) {
         weft__fdrec *r = evs[i].data.ptr;
@@ -6171,7 +6231,7 @@ int weft__netpoll(int64_t deadline) {
             readied += deliver(r, evs[i].events);
         } else if (deadline != 0) {
             uint64_t v;
-            ssize_t got = read(np.evfd, &v, sizeof v);
+            ssize_t got = read(np.set[set].evfd, &v, sizeof v);
             (void)got;
         }
     }
@@ -6180,14 +6240,28 @@ int weft__netpoll(int64_t deadline) {
 
 /* ---- what the descriptor calls (fdio.c) build on ------------------------- */
 
-/* EPOLL_CTL_ADD fd for r: 0 (a new registration), -EEXIST, -errno. */
+/* The set a record without a home gets: the caller's slot's. */
+static unsigned home_here(int fd) {
+    int h = weft__netpoll_home;
+    return (unsigned)(h >= 0 ? h : fd) % (unsigned)np.nsets + 1;
+}
+
+/* EPOLL_CTL_ADD fd to r's home set: 0 (a new registration), -EEXIST,
+ * -errno. */
 static int add(int fd, weft__fdrec *r) {
     struct epoll_event ev = {
         .events = EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | EPOLLET,
         .data.ptr = r,
     };
     TSAN_PUBLISH(r);
-    return (int)weft__sys(epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev));
+    unsigned h = atomic_load_explicit(&r->home, memory_order_relaxed);
+    if (!h) {
+        h = home_here(fd);
+        atomic_store_explicit(&r->home, (unsigned short)h,
+                              memory_order_relaxed);
+    }
+    return (int)weft__sys(
+        epoll_ctl(np.set[h - 1].epfd, EPOLL_CTL_ADD, fd, &ev));
 }
 
 /* r has registered a file it did not know: the old one's kind is void.
@@ -6220,6 +6294,9 @@ void weft__fd_adopt(int fd) {
     if (!r)
         return;
     atomic_store_explicit(&r->kind, FD_UNKNOWN, memory_order_relaxed);
+    /* a new file: it may move to the caller's set */
+    atomic_store_explicit(&r->home, (unsigned short)home_here(fd),
+                          memory_order_relaxed);
     atomic_store_explicit(&r->owned, add(fd, r) == 0, memory_order_relaxed);
 }
 
@@ -6445,16 +6522,20 @@ static int start(const weft_config *cfg) {
     static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
     pthread_once(&fork_once, fork_register);
     int nprocs = weft__sched_config(cfg);
-    if (weft__netpoll_init() < 0)
-        return -ENOMEM;
-    weft__diag_init(nprocs);
-    weft__worker_init = weft__diag_worker_init;
-    int r = weft__sched_start();
+    int r = weft__netpoll_init(nprocs);
     if (r < 0)
         return r;
+    weft__diag_init(nprocs);
+    weft__worker_init = weft__diag_worker_init;
+    r = weft__sched_start();
+    if (r < 0) {
+        weft__netpoll_release();
+        return r;
+    }
     if ((r = weft__monitor_start()) < 0) {
         weft__monitor_stop();
         weft__sched_stop();
+        weft__netpoll_release();
         return r;
     }
     atomic_store_explicit(&weft__rt_state, WEFT__RT_RUNNING,
@@ -6576,9 +6657,10 @@ const char *weft_version(void) {
  * Shared:
  *   - the global queue (gq.c): overflow of full rings, goroutines readied
  *     by plain threads; checked every 61st schedule for fairness.
- *   - the idle list: workers asleep on their own futex word.
- *   - the poller role: at most one idle worker sleeps in epoll_wait until
- *     the next timer deadline instead of on its futex.
+ *   - the idle list: idle workers, each asleep in its slot's epoll set
+ *     (p_sleep), so that its own descriptors wake it.
+ *   - the poller role: at most one idle worker sleeps until the next timer
+ *     deadline (and runs the timers), the others until woken.
  *
  * Waking (the lost-wakeup argument): whoever offers work publishes it,
  * issues a seq_cst fence, then reads nidle/nspinning (wakep).  A worker
@@ -6597,7 +6679,6 @@ const char *weft_version(void) {
  * bounded time before it sleeps again.  While any worker spins, wakep wakes
  * nobody; the spinner that finds work wakes a replacement, as in Go.
  */
-#line 43 "src/sched.c"
 #line 44 "src/sched.c"
 #line 45 "src/sched.c"
 #line 46 "src/sched.c"
@@ -6607,6 +6688,7 @@ const char *weft_version(void) {
 #line 50 "src/sched.c"
 #line 51 "src/sched.c"
 #line 52 "src/sched.c"
+#line 53 "src/sched.c"
 
 #include <limits.h>
 #include <linux/futex.h>
@@ -6667,6 +6749,13 @@ static struct {
     weft__m *ended;       /* Ms whose thread ended: a struct to reuse */
     atomic_int nheld;     /* retired Ps their M has not given up yet */
     atomic_uint mon_word; /* MON_*: the monitor's sleep */
+
+    /* per slot: the active P in it (under m_lock, read by anyone), and
+     * the P asleep in its set (see p_sleep) */
+    struct slot {
+        _Alignas(WEFT__CACHELINE) _Atomic(weft__p *) p;
+        _Atomic(weft__p *) sleeper;
+    } * slots;
 
     _Alignas(WEFT__CACHELINE)
         atomic_int poller;      /* holder's id + 1, or 0: see poller_take */
@@ -6812,7 +6901,60 @@ static bool retired(weft__p *w) {
            WEFT__P_RETIRED;
 }
 
-/* Interrupt the poller's epoll_wait, once per wait: a write to the eventfd
+/*
+ * Sleeping.  An idle P sleeps in its slot's epoll set, so that events of
+ * the files registered there (netpoll.c, "Sets") wake it and their
+ * goroutines run where their data is; a waker sets the M's sleep word and
+ * then writes the set's eventfd.  Only one thread may sleep in a set (a
+ * wake through the eventfd reaches one sleeper, maybe the wrong one):
+ * after a hand-off the retired P may still be there while its successor
+ * comes to sleep, so the set's sleeper slot is taken by CAS and the loser
+ * sleeps on its futex, and the retired one, on its way out, wakes the
+ * successor to move in (p_rouse).  The waker's and the sleeper's stores
+ * (sleep word, in_set) and loads are seq_cst: each sees the other's.
+ */
+static int own_poll(weft__p *w, int64_t deadline) {
+    atomic_store_explicit(
+        &w->polls, atomic_load_explicit(&w->polls, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    return weft__netpoll(w->slot, deadline);
+}
+
+static void p_wake(weft__p *w) {
+    weft__m *m = p_m(w);
+    atomic_store(&m->sleep_word, 1);
+    if (atomic_load(&w->in_set))
+        weft__netpoll_break(w->slot);
+    else
+        weft__futex_wake(&m->sleep_word, 1);
+}
+
+static void p_rouse(weft__p *v);
+
+/* Sleep until p_wake, deadline (-1: none) or, in the set, events: how
+ * many goroutines those readied (0 on the futex). */
+static int p_sleep(weft__p *w, int64_t deadline) {
+    weft__m *m = p_m(w);
+    struct slot *sl = &rt.slots[w->slot];
+    weft__p *none = NULL;
+    if (!atomic_compare_exchange_strong(&sl->sleeper, &none, w)) {
+        if (deadline < 0)
+            weft__m_sleep(m);
+        else
+            weft__m_sleep_for(m, deadline - weft_now());
+        return 0;
+    }
+    atomic_store(&w->in_set, true);
+    int readied = atomic_load(&m->sleep_word) ? 0 : own_poll(w, deadline);
+    atomic_store(&w->in_set, false);
+    atomic_store(&sl->sleeper, NULL);
+    weft__p *owner = atomic_load(&sl->p);
+    if (owner != w)
+        p_rouse(owner);
+    return readied;
+}
+
+/* Interrupt the poller's sleep, once per sleep: a write to the eventfd
  * is a system call, too dear to repeat for every goroutine readied. */
 static void poller_wake(void) {
     if (atomic_load(&rt.poll_deadline) == POLL_AWAKE)
@@ -6820,7 +6962,9 @@ static void poller_wake(void) {
     if (atomic_load_explicit(&rt.poll_woken, memory_order_relaxed) ||
         atomic_exchange(&rt.poll_woken, 1))
         return;
-    weft__netpoll_break();
+    int h = atomic_load(&rt.poller);
+    if (h)
+        p_wake(rt.ps[h - 1]);
 }
 
 /* Wake an idle worker to look for work, unless one is already looking.
@@ -6842,7 +6986,7 @@ static void wakep_fenced(void) {
         return;
     }
     w->spinning = true; /* nspinning was raised on its behalf */
-    weft__m_wake(p_m(w));
+    p_wake(w);
 }
 
 static void wakep(void) {
@@ -6881,7 +7025,7 @@ static void timer_wakeup(int64_t when) {
     if (atomic_load_explicit(&rt.nidle, memory_order_relaxed) > 0) {
         weft__p *w = idle_pop();
         if (w)
-            weft__m_wake(p_m(w));
+            p_wake(w);
     }
 }
 
@@ -7047,10 +7191,17 @@ static void mon_kick(void) {
         weft__futex_wake(&rt.mon_word, 1);
 }
 
-/* Sleep as the poller: in epoll until the next timer (or the idle hook's
- * period), then run the due timers. */
+/* Sleep as the poller: until the next timer (or the idle hook's period),
+ * then run the due timers. */
 static void poll_sleep(weft__p *w) {
     const weft__idle_ops *idle = NULL;
+    /* a wake for the previous sleep may come late, so the sleep word and
+     * the once-per-sleep flag are both reset here, before the deadline is
+     * published: a late waker either finds the flag clear and wakes this
+     * sleep for nothing, or its wake is dropped, and what it published
+     * before it read the old deadline the rechecks below see */
+    weft__m_arm(p_m(w));
+    atomic_store(&rt.poll_woken, 0);
     int64_t deadline = weft__timers_next();
     atomic_store(&rt.poll_deadline, deadline);
     bool idled = false;
@@ -7061,11 +7212,10 @@ static void poll_sleep(weft__p *w) {
                  atomic_load_explicit(&weft__idle_hook, memory_order_relaxed)))
             deadline = weft_now() + idle->period;
         atomic_store(&rt.poll_deadline, deadline);
-        weft__netpoll(deadline);
+        p_sleep(w, deadline);
         /* undisturbed: the hook's period passed */
         idled = idle && weft_now() >= deadline;
     }
-    atomic_store(&rt.poll_woken, 0);
     atomic_store(&rt.poll_deadline, POLL_AWAKE);
     mon_kick();
     weft__timers_run(weft_now());
@@ -7073,8 +7223,9 @@ static void poll_sleep(weft__p *w) {
         idle->check();
 }
 
-/* Sleep on the worker's futex, on the idle list, until woken. */
-static void idle_futex(weft__p *w) {
+/* Sleep on the idle list until woken, or until w's own set readied
+ * goroutines and w took itself off the list. */
+static void idle_sleep(weft__p *w) {
     weft__m *m = p_m(w);
     weft__m_arm(m);
     weft__lock_acquire(&rt.idle_lock);
@@ -7093,7 +7244,9 @@ static void idle_futex(weft__p *w) {
           atomic_load_explicit(&weft__idle_hook, memory_order_relaxed)));
     if (recheck && idle_remove(w))
         atomic_store(&m->sleep_word, 1);
-    weft__m_sleep(m);
+    while (!atomic_load_explicit(&m->sleep_word, memory_order_acquire))
+        if (p_sleep(w, -1) > 0 && idle_remove(w))
+            break;
     mon_kick();
 }
 
@@ -7105,7 +7258,7 @@ static void idle_step(weft__p *w) {
     if (poller_mine(w) || poller_take(w))
         poll_sleep(w);
     else
-        idle_futex(w);
+        idle_sleep(w);
 }
 
 /* ---- the steps of find_runnable ---------------------------------------------
@@ -7119,21 +7272,14 @@ static unsigned tick_next(weft__p *w) {
     return tick;
 }
 
-/* Descriptors may be polled without sleeping by whoever would not disturb
- * a sleeping poller. */
-static bool may_peek(weft__p *w) {
-    return weft__netpoll_waiting() &&
-           (!atomic_load(&rt.poller) || poller_mine(w));
-}
-
 /* Every FAIR_TICK-th schedule: the global queue and ready descriptors get
  * a turn even while local work never runs out. */
 static weft__g *fair_step(weft__p *w, unsigned tick) {
     if (tick % FAIR_TICK)
         return NULL;
     weft__g *g = gq_take_batch(w, 1);
-    if (may_peek(w))
-        weft__netpoll(0);
+    if (weft__netpoll_waiting())
+        own_poll(w, 0);
     return g;
 }
 
@@ -7148,9 +7294,10 @@ static weft__g *local_step(weft__p *w, unsigned tick) {
     return runq_get(w);
 }
 
-/* Ready descriptors: their goroutines land in the local run queue. */
+/* Ready descriptors of w's set: their goroutines land in the local run
+ * queue. */
 static weft__g *poll_step(weft__p *w) {
-    if (!may_peek(w) || weft__netpoll(0) == 0)
+    if (!weft__netpoll_waiting() || own_poll(w, 0) == 0)
         return NULL;
     return runq_get(w);
 }
@@ -7171,7 +7318,7 @@ static weft__g *spin_step(weft__p *w) {
  * no rescue, ever picks instead. */
 static weft__g *seeded_step(weft__p *w, unsigned tick) {
     timers_step(w, tick);
-    w->offers_seen = offers_now(); /* before looking: see idle_futex */
+    w->offers_seen = offers_now(); /* before looking: see idle_sleep */
     return seed_pick(w);
 }
 
@@ -7705,6 +7852,7 @@ static bool spare_wait(weft__m *m) {
 static void m_loop(weft__m *m) {
     if (WEFT__UNLIKELY(weft__tracing()) && m->id >= rt.nprocs)
         weft__trace_m("M new"); /* started for a hand-off */
+    weft__netpoll_home = m->p->slot;
     for (;;) {
         weft__g *g = find_runnable(m->p);
         if (g) {
@@ -7716,6 +7864,7 @@ static void m_loop(weft__m *m) {
         p_release(m, m->p);
         if (!spare_wait(m))
             return;
+        weft__netpoll_home = m->p->slot;
     }
 }
 
@@ -7754,12 +7903,14 @@ static weft__p *p_get(void) {
     return p;
 }
 
-/* v, once retired, sleeps nowhere: it must reach find_runnable's check. */
-static void p_unidle(weft__p *v) {
+/* Wake v wherever it sleeps, on the idle list or as the poller, so that
+ * it goes through find_runnable again: a retired v to give itself up, a
+ * successor to move into its set. */
+static void p_rouse(weft__p *v) {
     if (atomic_load_explicit(&v->idle, memory_order_relaxed) && idle_remove(v))
-        weft__m_wake(p_m(v));
+        p_wake(v);
     if (poller_mine(v))
-        weft__netpoll_break();
+        p_wake(v);
 }
 
 int weft__sched_handoff(weft__p *v) {
@@ -7791,6 +7942,7 @@ int weft__sched_handoff(weft__p *v) {
     }
     m->p = p;
     atomic_store_explicit(&p->m, m, memory_order_relaxed);
+    p->slot = v->slot;
     int err = fresh ? weft__m_start(m, m_loop) : 0;
     if (err) {
         m->p = NULL;
@@ -7807,6 +7959,7 @@ int weft__sched_handoff(weft__p *v) {
         atomic_fetch_add(&rt.nthreads, 1);
     atomic_fetch_add(&rt.nheld, 1);
     atomic_fetch_or(&v->slow, WEFT__P_RETIRED);
+    atomic_store(&rt.slots[v->slot].p, p);
     weft__lock_release(&rt.m_lock);
     if (WEFT__UNLIKELY(weft__tracing())) {
         weft__m *held = p_m(v);
@@ -7816,7 +7969,7 @@ int weft__sched_handoff(weft__p *v) {
     }
     if (!fresh)
         weft__m_wake(m);
-    p_unidle(v);
+    p_rouse(v);
     weft__sched_rescue(v);
     return 0;
 }
@@ -7871,8 +8024,10 @@ static void procs_free(bool flush) {
         free(rt.ms[i]);
     free(rt.ps);
     free(rt.ms);
+    free(rt.slots);
     rt.ps = NULL;
     rt.ms = NULL;
+    rt.slots = NULL;
     atomic_store(&rt.nps, 0);
     rt.nms = 0;
 }
@@ -7918,7 +8073,8 @@ static void ms_stop(void) {
     for (int i = 0; i < n; i++)
         weft__m_wake(rt.ms[i]);
     for (int i = 0; i < n; i++) {
-        weft__netpoll_break();
+        for (int s = 0; s < rt.nprocs; s++)
+            weft__netpoll_break(s);
         weft__lock_acquire(&rt.m_lock); /* a spare may be ending detached */
         bool joined = rt.ms[i]->joined;
         rt.ms[i]->joined = true;
@@ -7931,7 +8087,9 @@ static void ms_stop(void) {
 int weft__sched_start(void) {
     rt.ps = calloc((size_t)rt.max_threads, sizeof *rt.ps);
     rt.ms = calloc((size_t)rt.max_threads, sizeof *rt.ms);
-    if (!rt.ps || !rt.ms) {
+    rt.slots =
+        aligned_alloc(WEFT__CACHELINE, (size_t)rt.nprocs * sizeof *rt.slots);
+    if (!rt.ps || !rt.ms || !rt.slots) {
         procs_free(true);
         return -ENOMEM;
     }
@@ -7946,6 +8104,9 @@ int weft__sched_start(void) {
         }
         m->p = p;
         atomic_store_explicit(&p->m, m, memory_order_relaxed);
+        p->slot = i;
+        atomic_init(&rt.slots[i].p, p);
+        atomic_init(&rt.slots[i].sleeper, NULL);
         if (rt.seeded)
             atomic_store_explicit(&p->slow, WEFT__P_SEEDED,
                                   memory_order_relaxed);
@@ -8022,6 +8183,16 @@ int weft__sched_nps(void) {
 
 weft__p *weft__sched_p(int i) {
     return rt.ps[i];
+}
+
+void weft__sched_poll_unwatched(void) {
+    for (int s = 0; s < rt.nprocs; s++) {
+        weft__p *p = atomic_load(&rt.slots[s].p);
+        unsigned n = atomic_load_explicit(&p->polls, memory_order_relaxed);
+        if (n == p->polls_seen && !atomic_load(&p->in_set))
+            weft__netpoll(s, 0);
+        p->polls_seen = n;
+    }
 }
 
 void weft__sched_wakep(void) {

@@ -19,8 +19,9 @@
  *      steal them, which is cheaper than moving them; when
  *      no P sleeps only a retired P's are moved (an active P will get to
  *      its own, unless step 3 hands it off);
- *   2. service: when no P sleeps, nobody watches timers and descriptors;
- *      the monitor runs due timers and polls descriptors itself, so their
+ *   2. service: the epoll set of a P that has neither polled it nor slept
+ *      in it since the previous look is peeked, and when no P sleeps
+ *      nobody watches timers: the monitor runs the due ones, so their
  *      goroutines reach the global queue;
  *   3. hand-off: when goroutines wait that no taker is getting to (the
  *      global queue has not been taken from since the previous look, or
@@ -303,14 +304,17 @@ static look_result look(int64_t now) {
         mon.held[j] = i;
         mon.held_ns[j] = held;
     }
-    if (weft__sched_watched() || weft__sched_seeded())
+    if (weft__sched_seeded())
         return r;
-    /* step 2: nobody sleeps, so nobody watches timers and descriptors */
+    /* step 2: descriptors whose P does not get to them, and timers when
+     * nobody sleeps, so nobody watches them */
+    if (weft__netpoll_waiting())
+        weft__sched_poll_unwatched();
+    if (weft__sched_watched())
+        return r;
     int64_t next = weft__timers_next();
     if (next >= 0 && next <= now)
         weft__timers_run(now);
-    if (weft__netpoll_waiting())
-        weft__netpoll(0);
     /* step 3: what waits is what no taker is getting to */
     size_t waiting = (gq_moved ? 0 : weft__gq_len()) + r.queued;
     size_t handed = 0;

@@ -51,6 +51,10 @@ bool weft__sched_watched(void);
 /* Move p's queued goroutines to the global queue and wake a worker for
  * them; how many. */
 size_t weft__sched_rescue(weft__p *p);
+/* Peek the epoll set of every slot whose P has neither polled it since
+ * the previous call nor sleeps in it (its goroutines keep it from its
+ * descriptors): their goroutines go to the global queue. */
+void weft__sched_poll_unwatched(void);
 /* Wake an idle worker to look for work (unless one is looking already). */
 void weft__sched_wakep(void);
 /* Retire p (its goroutine holds the thread) and give a free P to a spare

@@ -1,7 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The netpoller: one epoll instance shared by every worker, and the wait
- * records of the descriptors goroutines wait on.
+ * The netpoller: one epoll set per P slot (a place among the procs that
+ * run goroutines), and the wait records of the descriptors goroutines wait
+ * on.
+ *
+ * Sets.  Each file is registered in one set, its record's home, and only
+ * the P in that slot sleeps in it (sched.c, p_sleep), so a connection's
+ * events, its goroutine and their cache lines stay on one core, as in an
+ * epoll loop with a thread per core.  The home is chosen when a record
+ * first registers a file, or when weft makes a new one (weft__fd_adopt):
+ * the caller's slot (weft__netpoll_home), or fd modulo the number of sets
+ * on a plain thread.  A P whose goroutines keep it busy peeks its own set
+ * between them; the monitor peeks a set whose P has done neither for a
+ * whole look.  Each set has an eventfd, registered with a NULL pointer,
+ * that weft__netpoll_break writes to wake its sleeper.
  *
  * Wait records.  Each descriptor number a goroutine has waited on owns an
  * weft__fdrec, found by fd in a two-level table: a directory of pointers to
@@ -9,16 +21,16 @@
  * a directory twice as big) happens under np.grow; a replaced directory is
  * kept until weft__netpoll_release, so a reader still holding it stays
  * safe.  Records are never freed while the runtime runs, which is what
- * lets epoll carry a bare pointer to one (data.ptr).  The eventfd used by
- * weft__netpoll_break is registered with a NULL pointer.
+ * lets epoll carry a bare pointer to one (data.ptr).
  *
  * Registration.  weft does not see close(2), so a record cannot know
  * whether its number still names the file it registered, except for the
  * files weft made itself (accepted, dialled and listening sockets):
  * weft__fd_adopt registers one as it is made and marks its record owned,
  * and a wait on an owned record parks without a system call.  Any other
- * wait issues EPOLL_CTL_ADD right before parking: EEXIST means this very
- * file is registered already; success means the number was closed and
+ * wait issues EPOLL_CTL_ADD to the home set right before parking: EEXIST
+ * means this very file is registered already; success means the number
+ * was closed and
  * reused (epoll forgets a file when its last descriptor closes) and the
  * new file is registered now.  Registration is edge-triggered (EPOLLET)
  * for IN, OUT, PRI and RDHUP at once, so every call tries its syscall
@@ -97,15 +109,24 @@
 #define CHUNK 256
 #define VERIFIED UINT_MAX /* r->parked: the sweep has checked this episode */
 #define MAX_EVENTS 128
+
+/* A set and the eventfd that wakes its sleeper. */
+typedef struct {
+    _Alignas(WEFT__CACHELINE) int epfd;
+    int evfd;
+} pollset;
+
 typedef struct fddir {
     size_t n;            /* chunk slots */
     struct fddir *older; /* replaced directories, freed at release */
     _Atomic(weft__fdrec *) chunk[];
 } fddir;
 
+__thread int weft__netpoll_home = -1;
+
 static struct {
-    int epfd;
-    int evfd;
+    pollset *set;
+    int nsets;
     /* descriptor waits: in progress (low 32 bits), begun (high 32) */
     _Atomic(uint64_t) waits;
     atomic_uint epoch; /* sweeps so far, plus one */
@@ -115,7 +136,7 @@ static struct {
     bool young;
     weft__lock grow;
     _Atomic(fddir *) dir;
-} np = {.epfd = -1, .evfd = -1, .epoch = 1};
+} np = {.epoch = 1};
 
 /* ---- the record table --------------------------------------------------- */
 
@@ -184,32 +205,48 @@ static void table_free(void) {
 
 /* ---- the poller --------------------------------------------------------- */
 
-int weft__netpoll_init(void) {
-    np.epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (np.epfd < 0)
-        return -errno;
-    np.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (np.evfd < 0) {
-        int e = -errno;
-        close(np.epfd);
-        np.epfd = -1;
-        return e;
+static void sets_close(int n) {
+    for (int i = 0; i < n; i++) {
+        if (np.set[i].evfd >= 0)
+            close(np.set[i].evfd);
+        if (np.set[i].epfd >= 0)
+            close(np.set[i].epfd);
     }
+    free(np.set);
+    np.set = NULL;
+    np.nsets = 0;
+}
+
+static int set_open(pollset *ps) {
+    ps->epfd = epoll_create1(EPOLL_CLOEXEC);
+    ps->evfd = ps->epfd < 0 ? -1 : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    epoll_ctl(np.epfd, EPOLL_CTL_ADD, np.evfd, &ev);
+    if (ps->evfd < 0 || epoll_ctl(ps->epfd, EPOLL_CTL_ADD, ps->evfd, &ev) < 0)
+        return -errno;
+    return 0;
+}
+
+int weft__netpoll_init(int nsets) {
+    np.set = aligned_alloc(WEFT__CACHELINE, (size_t)nsets * sizeof *np.set);
+    if (!np.set)
+        return -ENOMEM;
+    for (int i = 0; i < nsets; i++) {
+        int e = set_open(&np.set[i]);
+        if (e < 0) {
+            sets_close(i + 1);
+            return e;
+        }
+    }
+    np.nsets = nsets;
     return 0;
 }
 
 void weft__netpoll_release(void) {
-    if (np.evfd >= 0)
-        close(np.evfd);
-    if (np.epfd >= 0)
-        close(np.epfd);
-    np.evfd = np.epfd = -1;
+    sets_close(np.nsets);
     table_free();
 }
 
-/* In a forked child, whose epoll instance and eventfd are the parent's
+/* In a forked child, whose epoll sets and eventfds are the parent's
  * (shared with it): drop them and every record; the next start makes new
  * ones.  A parent's thread may have held np.grow: nobody else is left. */
 void weft__netpoll_forget(void) {
@@ -218,9 +255,13 @@ void weft__netpoll_forget(void) {
     weft__netpoll_release();
 }
 
-void weft__netpoll_break(void) {
+int weft__netpoll_sets(void) {
+    return np.nsets;
+}
+
+void weft__netpoll_break(int set) {
     uint64_t one = 1;
-    ssize_t r = write(np.evfd, &one, sizeof one);
+    ssize_t r = write(np.set[set].evfd, &one, sizeof one);
     (void)r; /* EAGAIN: the counter is already non-zero, a wake is pending */
 }
 
@@ -252,10 +293,11 @@ static int deliver(weft__fdrec *r, uint32_t ev) {
 /* epoll_pwait2 takes a nanosecond timeout (Linux 5.11+).  Where it is
  * missing (older kernels; valgrind does not know it either) fall back to
  * epoll_wait, rounding the timeout up to whole milliseconds. */
-static int epoll_wait_ns(struct epoll_event *evs, const struct timespec *tp) {
+static int epoll_wait_ns(int epfd, struct epoll_event *evs,
+                         const struct timespec *tp) {
     static atomic_bool no_pwait2;
     if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
-        int n = epoll_pwait2(np.epfd, evs, MAX_EVENTS, tp, NULL);
+        int n = epoll_pwait2(epfd, evs, MAX_EVENTS, tp, NULL);
         if (n >= 0 || weft_errno() != ENOSYS)
             return n;
         atomic_store_explicit(&no_pwait2, true, memory_order_relaxed);
@@ -265,13 +307,13 @@ static int epoll_wait_ns(struct epoll_event *evs, const struct timespec *tp) {
         int64_t v = (tp->tv_sec * 1000000000 + tp->tv_nsec + 999999) / 1000000;
         ms = v > INT32_MAX ? INT32_MAX : (int)v;
     }
-    return epoll_wait(np.epfd, evs, MAX_EVENTS, ms);
+    return epoll_wait(epfd, evs, MAX_EVENTS, ms);
 }
 
-/* A deadline of exactly 0 is a non-waiting peek by a worker that does not
- * hold the poller role: it leaves the eventfd alone, so a break meant for
- * the poller (an earlier timer, say) still reaches it. */
-int weft__netpoll(int64_t deadline) {
+/* A deadline of exactly 0 is a non-waiting peek (by the set's P between
+ * goroutines, or the monitor): it leaves the eventfd alone, so a break
+ * meant for the set's sleeper still reaches it. */
+int weft__netpoll(int set, int64_t deadline) {
     struct epoll_event evs[MAX_EVENTS];
     struct timespec ts, *tp = NULL;
     if (deadline >= 0) {
@@ -282,7 +324,7 @@ int weft__netpoll(int64_t deadline) {
         ts.tv_nsec = d % 1000000000;
         tp = &ts;
     }
-    int n = epoll_wait_ns(evs, tp);
+    int n = epoll_wait_ns(np.set[set].epfd, evs, tp);
     int readied = 0;
     for (int i = 0; i < n; i++) {
         weft__fdrec *r = evs[i].data.ptr;
@@ -290,7 +332,7 @@ int weft__netpoll(int64_t deadline) {
             readied += deliver(r, evs[i].events);
         } else if (deadline != 0) {
             uint64_t v;
-            ssize_t got = read(np.evfd, &v, sizeof v);
+            ssize_t got = read(np.set[set].evfd, &v, sizeof v);
             (void)got;
         }
     }
@@ -299,14 +341,28 @@ int weft__netpoll(int64_t deadline) {
 
 /* ---- what the descriptor calls (fdio.c) build on ------------------------- */
 
-/* EPOLL_CTL_ADD fd for r: 0 (a new registration), -EEXIST, -errno. */
+/* The set a record without a home gets: the caller's slot's. */
+static unsigned home_here(int fd) {
+    int h = weft__netpoll_home;
+    return (unsigned)(h >= 0 ? h : fd) % (unsigned)np.nsets + 1;
+}
+
+/* EPOLL_CTL_ADD fd to r's home set: 0 (a new registration), -EEXIST,
+ * -errno. */
 static int add(int fd, weft__fdrec *r) {
     struct epoll_event ev = {
         .events = EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | EPOLLET,
         .data.ptr = r,
     };
     TSAN_PUBLISH(r);
-    return (int)weft__sys(epoll_ctl(np.epfd, EPOLL_CTL_ADD, fd, &ev));
+    unsigned h = atomic_load_explicit(&r->home, memory_order_relaxed);
+    if (!h) {
+        h = home_here(fd);
+        atomic_store_explicit(&r->home, (unsigned short)h,
+                              memory_order_relaxed);
+    }
+    return (int)weft__sys(
+        epoll_ctl(np.set[h - 1].epfd, EPOLL_CTL_ADD, fd, &ev));
 }
 
 /* r has registered a file it did not know: the old one's kind is void.
@@ -339,6 +395,9 @@ void weft__fd_adopt(int fd) {
     if (!r)
         return;
     atomic_store_explicit(&r->kind, FD_UNKNOWN, memory_order_relaxed);
+    /* a new file: it may move to the caller's set */
+    atomic_store_explicit(&r->home, (unsigned short)home_here(fd),
+                          memory_order_relaxed);
     atomic_store_explicit(&r->owned, add(fd, r) == 0, memory_order_relaxed);
 }
 

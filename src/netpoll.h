@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Layer 4, the netpoller (netpoll.c): one epoll set for the process, the
- * poll the scheduler runs when it looks for work, and the wait records of
- * the descriptors goroutines wait on, for the descriptor calls (fdio.c).
+ * Layer 4, the netpoller (netpoll.c): one epoll set per P slot, the poll
+ * the scheduler runs when it looks for work, and the wait records of the
+ * descriptors goroutines wait on, for the descriptor calls (fdio.c).
  * A record holds wait queues and the poll readies their waiters, so this
  * header stands on the waiter's: scheduler -> poller -> waiter ->
  * scheduler is the runtime's one real cycle (docs/design.md, "Layers").
@@ -16,15 +16,20 @@
 /* ---- the poller, for the scheduler and the runtime ------------------------
  */
 
-/* Wait for descriptor events or until deadline (-1 = until woken) and ready
+/* Wait for events in set, or until deadline (-1 = until woken), and ready
  * the goroutines whose descriptors are ready.  Returns how many. */
-int weft__netpoll(int64_t deadline);
-/* Wake a worker waiting in weft__netpoll. */
-void weft__netpoll_break(void);
-int weft__netpoll_init(void);
+int weft__netpoll(int set, int64_t deadline);
+/* Wake the worker waiting in weft__netpoll on set. */
+void weft__netpoll_break(int set);
+/* One set per slot (0 or -errno); how many there are. */
+int weft__netpoll_init(int nsets);
+int weft__netpoll_sets(void);
+/* The calling thread's slot, whose set the files it registers join (-1 on
+ * a plain thread); the scheduler sets it for each M. */
+extern __thread int weft__netpoll_home;
 void weft__netpoll_release(void);
-/* In a forked child: close the parent's epoll instance and eventfd, drop
- * the records. */
+/* In a forked child: close the parent's epoll sets and eventfds, drop the
+ * records. */
 void weft__netpoll_forget(void);
 /* Descriptor waits in progress (keeps the deadlock detector quiet). */
 size_t weft__netpoll_waiting(void);
@@ -46,6 +51,7 @@ typedef struct weft__fdrec {
     atomic_uchar owned;    /* weft made the file and registered it */
     atomic_uchar kind;     /* FD_* below, for the registered file */
     atomic_uchar drained;  /* the reader's hint: seq[RD] was hint_seq... */
+    atomic_ushort home;    /* the set it registers in, plus one; 0: none */
     atomic_uint hint_seq;  /* ...when a short read emptied the socket */
     unsigned parked;       /* sweep epoch of the oldest park (lock) */
 } weft__fdrec;

@@ -97,16 +97,20 @@ static int start(const weft_config *cfg) {
     static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
     pthread_once(&fork_once, fork_register);
     int nprocs = weft__sched_config(cfg);
-    if (weft__netpoll_init() < 0)
-        return -ENOMEM;
-    weft__diag_init(nprocs);
-    weft__worker_init = weft__diag_worker_init;
-    int r = weft__sched_start();
+    int r = weft__netpoll_init(nprocs);
     if (r < 0)
         return r;
+    weft__diag_init(nprocs);
+    weft__worker_init = weft__diag_worker_init;
+    r = weft__sched_start();
+    if (r < 0) {
+        weft__netpoll_release();
+        return r;
+    }
     if ((r = weft__monitor_start()) < 0) {
         weft__monitor_stop();
         weft__sched_stop();
+        weft__netpoll_release();
         return r;
     }
     atomic_store_explicit(&weft__rt_state, WEFT__RT_RUNNING,

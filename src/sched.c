@@ -18,9 +18,10 @@
  * Shared:
  *   - the global queue (gq.c): overflow of full rings, goroutines readied
  *     by plain threads; checked every 61st schedule for fairness.
- *   - the idle list: workers asleep on their own futex word.
- *   - the poller role: at most one idle worker sleeps in epoll_wait until
- *     the next timer deadline instead of on its futex.
+ *   - the idle list: idle workers, each asleep in its slot's epoll set
+ *     (p_sleep), so that its own descriptors wake it.
+ *   - the poller role: at most one idle worker sleeps until the next timer
+ *     deadline (and runs the timers), the others until woken.
  *
  * Waking (the lost-wakeup argument): whoever offers work publishes it,
  * issues a seq_cst fence, then reads nidle/nspinning (wakep).  A worker
@@ -109,6 +110,13 @@ static struct {
     weft__m *ended;       /* Ms whose thread ended: a struct to reuse */
     atomic_int nheld;     /* retired Ps their M has not given up yet */
     atomic_uint mon_word; /* MON_*: the monitor's sleep */
+
+    /* per slot: the active P in it (under m_lock, read by anyone), and
+     * the P asleep in its set (see p_sleep) */
+    struct slot {
+        _Alignas(WEFT__CACHELINE) _Atomic(weft__p *) p;
+        _Atomic(weft__p *) sleeper;
+    } * slots;
 
     _Alignas(WEFT__CACHELINE)
         atomic_int poller;      /* holder's id + 1, or 0: see poller_take */
@@ -254,7 +262,60 @@ static bool retired(weft__p *w) {
            WEFT__P_RETIRED;
 }
 
-/* Interrupt the poller's epoll_wait, once per wait: a write to the eventfd
+/*
+ * Sleeping.  An idle P sleeps in its slot's epoll set, so that events of
+ * the files registered there (netpoll.c, "Sets") wake it and their
+ * goroutines run where their data is; a waker sets the M's sleep word and
+ * then writes the set's eventfd.  Only one thread may sleep in a set (a
+ * wake through the eventfd reaches one sleeper, maybe the wrong one):
+ * after a hand-off the retired P may still be there while its successor
+ * comes to sleep, so the set's sleeper slot is taken by CAS and the loser
+ * sleeps on its futex, and the retired one, on its way out, wakes the
+ * successor to move in (p_rouse).  The waker's and the sleeper's stores
+ * (sleep word, in_set) and loads are seq_cst: each sees the other's.
+ */
+static int own_poll(weft__p *w, int64_t deadline) {
+    atomic_store_explicit(
+        &w->polls, atomic_load_explicit(&w->polls, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    return weft__netpoll(w->slot, deadline);
+}
+
+static void p_wake(weft__p *w) {
+    weft__m *m = p_m(w);
+    atomic_store(&m->sleep_word, 1);
+    if (atomic_load(&w->in_set))
+        weft__netpoll_break(w->slot);
+    else
+        weft__futex_wake(&m->sleep_word, 1);
+}
+
+static void p_rouse(weft__p *v);
+
+/* Sleep until p_wake, deadline (-1: none) or, in the set, events: how
+ * many goroutines those readied (0 on the futex). */
+static int p_sleep(weft__p *w, int64_t deadline) {
+    weft__m *m = p_m(w);
+    struct slot *sl = &rt.slots[w->slot];
+    weft__p *none = NULL;
+    if (!atomic_compare_exchange_strong(&sl->sleeper, &none, w)) {
+        if (deadline < 0)
+            weft__m_sleep(m);
+        else
+            weft__m_sleep_for(m, deadline - weft_now());
+        return 0;
+    }
+    atomic_store(&w->in_set, true);
+    int readied = atomic_load(&m->sleep_word) ? 0 : own_poll(w, deadline);
+    atomic_store(&w->in_set, false);
+    atomic_store(&sl->sleeper, NULL);
+    weft__p *owner = atomic_load(&sl->p);
+    if (owner != w)
+        p_rouse(owner);
+    return readied;
+}
+
+/* Interrupt the poller's sleep, once per sleep: a write to the eventfd
  * is a system call, too dear to repeat for every goroutine readied. */
 static void poller_wake(void) {
     if (atomic_load(&rt.poll_deadline) == POLL_AWAKE)
@@ -262,7 +323,9 @@ static void poller_wake(void) {
     if (atomic_load_explicit(&rt.poll_woken, memory_order_relaxed) ||
         atomic_exchange(&rt.poll_woken, 1))
         return;
-    weft__netpoll_break();
+    int h = atomic_load(&rt.poller);
+    if (h)
+        p_wake(rt.ps[h - 1]);
 }
 
 /* Wake an idle worker to look for work, unless one is already looking.
@@ -284,7 +347,7 @@ static void wakep_fenced(void) {
         return;
     }
     w->spinning = true; /* nspinning was raised on its behalf */
-    weft__m_wake(p_m(w));
+    p_wake(w);
 }
 
 static void wakep(void) {
@@ -323,7 +386,7 @@ static void timer_wakeup(int64_t when) {
     if (atomic_load_explicit(&rt.nidle, memory_order_relaxed) > 0) {
         weft__p *w = idle_pop();
         if (w)
-            weft__m_wake(p_m(w));
+            p_wake(w);
     }
 }
 
@@ -489,10 +552,17 @@ static void mon_kick(void) {
         weft__futex_wake(&rt.mon_word, 1);
 }
 
-/* Sleep as the poller: in epoll until the next timer (or the idle hook's
- * period), then run the due timers. */
+/* Sleep as the poller: until the next timer (or the idle hook's period),
+ * then run the due timers. */
 static void poll_sleep(weft__p *w) {
     const weft__idle_ops *idle = NULL;
+    /* a wake for the previous sleep may come late, so the sleep word and
+     * the once-per-sleep flag are both reset here, before the deadline is
+     * published: a late waker either finds the flag clear and wakes this
+     * sleep for nothing, or its wake is dropped, and what it published
+     * before it read the old deadline the rechecks below see */
+    weft__m_arm(p_m(w));
+    atomic_store(&rt.poll_woken, 0);
     int64_t deadline = weft__timers_next();
     atomic_store(&rt.poll_deadline, deadline);
     bool idled = false;
@@ -503,11 +573,10 @@ static void poll_sleep(weft__p *w) {
                  atomic_load_explicit(&weft__idle_hook, memory_order_relaxed)))
             deadline = weft_now() + idle->period;
         atomic_store(&rt.poll_deadline, deadline);
-        weft__netpoll(deadline);
+        p_sleep(w, deadline);
         /* undisturbed: the hook's period passed */
         idled = idle && weft_now() >= deadline;
     }
-    atomic_store(&rt.poll_woken, 0);
     atomic_store(&rt.poll_deadline, POLL_AWAKE);
     mon_kick();
     weft__timers_run(weft_now());
@@ -515,8 +584,9 @@ static void poll_sleep(weft__p *w) {
         idle->check();
 }
 
-/* Sleep on the worker's futex, on the idle list, until woken. */
-static void idle_futex(weft__p *w) {
+/* Sleep on the idle list until woken, or until w's own set readied
+ * goroutines and w took itself off the list. */
+static void idle_sleep(weft__p *w) {
     weft__m *m = p_m(w);
     weft__m_arm(m);
     weft__lock_acquire(&rt.idle_lock);
@@ -535,7 +605,9 @@ static void idle_futex(weft__p *w) {
           atomic_load_explicit(&weft__idle_hook, memory_order_relaxed)));
     if (recheck && idle_remove(w))
         atomic_store(&m->sleep_word, 1);
-    weft__m_sleep(m);
+    while (!atomic_load_explicit(&m->sleep_word, memory_order_acquire))
+        if (p_sleep(w, -1) > 0 && idle_remove(w))
+            break;
     mon_kick();
 }
 
@@ -547,7 +619,7 @@ static void idle_step(weft__p *w) {
     if (poller_mine(w) || poller_take(w))
         poll_sleep(w);
     else
-        idle_futex(w);
+        idle_sleep(w);
 }
 
 /* ---- the steps of find_runnable ---------------------------------------------
@@ -561,21 +633,14 @@ static unsigned tick_next(weft__p *w) {
     return tick;
 }
 
-/* Descriptors may be polled without sleeping by whoever would not disturb
- * a sleeping poller. */
-static bool may_peek(weft__p *w) {
-    return weft__netpoll_waiting() &&
-           (!atomic_load(&rt.poller) || poller_mine(w));
-}
-
 /* Every FAIR_TICK-th schedule: the global queue and ready descriptors get
  * a turn even while local work never runs out. */
 static weft__g *fair_step(weft__p *w, unsigned tick) {
     if (tick % FAIR_TICK)
         return NULL;
     weft__g *g = gq_take_batch(w, 1);
-    if (may_peek(w))
-        weft__netpoll(0);
+    if (weft__netpoll_waiting())
+        own_poll(w, 0);
     return g;
 }
 
@@ -590,9 +655,10 @@ static weft__g *local_step(weft__p *w, unsigned tick) {
     return runq_get(w);
 }
 
-/* Ready descriptors: their goroutines land in the local run queue. */
+/* Ready descriptors of w's set: their goroutines land in the local run
+ * queue. */
 static weft__g *poll_step(weft__p *w) {
-    if (!may_peek(w) || weft__netpoll(0) == 0)
+    if (!weft__netpoll_waiting() || own_poll(w, 0) == 0)
         return NULL;
     return runq_get(w);
 }
@@ -613,7 +679,7 @@ static weft__g *spin_step(weft__p *w) {
  * no rescue, ever picks instead. */
 static weft__g *seeded_step(weft__p *w, unsigned tick) {
     timers_step(w, tick);
-    w->offers_seen = offers_now(); /* before looking: see idle_futex */
+    w->offers_seen = offers_now(); /* before looking: see idle_sleep */
     return seed_pick(w);
 }
 
@@ -1147,6 +1213,7 @@ static bool spare_wait(weft__m *m) {
 static void m_loop(weft__m *m) {
     if (WEFT__UNLIKELY(weft__tracing()) && m->id >= rt.nprocs)
         weft__trace_m("M new"); /* started for a hand-off */
+    weft__netpoll_home = m->p->slot;
     for (;;) {
         weft__g *g = find_runnable(m->p);
         if (g) {
@@ -1158,6 +1225,7 @@ static void m_loop(weft__m *m) {
         p_release(m, m->p);
         if (!spare_wait(m))
             return;
+        weft__netpoll_home = m->p->slot;
     }
 }
 
@@ -1196,12 +1264,14 @@ static weft__p *p_get(void) {
     return p;
 }
 
-/* v, once retired, sleeps nowhere: it must reach find_runnable's check. */
-static void p_unidle(weft__p *v) {
+/* Wake v wherever it sleeps, on the idle list or as the poller, so that
+ * it goes through find_runnable again: a retired v to give itself up, a
+ * successor to move into its set. */
+static void p_rouse(weft__p *v) {
     if (atomic_load_explicit(&v->idle, memory_order_relaxed) && idle_remove(v))
-        weft__m_wake(p_m(v));
+        p_wake(v);
     if (poller_mine(v))
-        weft__netpoll_break();
+        p_wake(v);
 }
 
 int weft__sched_handoff(weft__p *v) {
@@ -1233,6 +1303,7 @@ int weft__sched_handoff(weft__p *v) {
     }
     m->p = p;
     atomic_store_explicit(&p->m, m, memory_order_relaxed);
+    p->slot = v->slot;
     int err = fresh ? weft__m_start(m, m_loop) : 0;
     if (err) {
         m->p = NULL;
@@ -1249,6 +1320,7 @@ int weft__sched_handoff(weft__p *v) {
         atomic_fetch_add(&rt.nthreads, 1);
     atomic_fetch_add(&rt.nheld, 1);
     atomic_fetch_or(&v->slow, WEFT__P_RETIRED);
+    atomic_store(&rt.slots[v->slot].p, p);
     weft__lock_release(&rt.m_lock);
     if (WEFT__UNLIKELY(weft__tracing())) {
         weft__m *held = p_m(v);
@@ -1258,7 +1330,7 @@ int weft__sched_handoff(weft__p *v) {
     }
     if (!fresh)
         weft__m_wake(m);
-    p_unidle(v);
+    p_rouse(v);
     weft__sched_rescue(v);
     return 0;
 }
@@ -1313,8 +1385,10 @@ static void procs_free(bool flush) {
         free(rt.ms[i]);
     free(rt.ps);
     free(rt.ms);
+    free(rt.slots);
     rt.ps = NULL;
     rt.ms = NULL;
+    rt.slots = NULL;
     atomic_store(&rt.nps, 0);
     rt.nms = 0;
 }
@@ -1360,7 +1434,8 @@ static void ms_stop(void) {
     for (int i = 0; i < n; i++)
         weft__m_wake(rt.ms[i]);
     for (int i = 0; i < n; i++) {
-        weft__netpoll_break();
+        for (int s = 0; s < rt.nprocs; s++)
+            weft__netpoll_break(s);
         weft__lock_acquire(&rt.m_lock); /* a spare may be ending detached */
         bool joined = rt.ms[i]->joined;
         rt.ms[i]->joined = true;
@@ -1373,7 +1448,9 @@ static void ms_stop(void) {
 int weft__sched_start(void) {
     rt.ps = calloc((size_t)rt.max_threads, sizeof *rt.ps);
     rt.ms = calloc((size_t)rt.max_threads, sizeof *rt.ms);
-    if (!rt.ps || !rt.ms) {
+    rt.slots =
+        aligned_alloc(WEFT__CACHELINE, (size_t)rt.nprocs * sizeof *rt.slots);
+    if (!rt.ps || !rt.ms || !rt.slots) {
         procs_free(true);
         return -ENOMEM;
     }
@@ -1388,6 +1465,9 @@ int weft__sched_start(void) {
         }
         m->p = p;
         atomic_store_explicit(&p->m, m, memory_order_relaxed);
+        p->slot = i;
+        atomic_init(&rt.slots[i].p, p);
+        atomic_init(&rt.slots[i].sleeper, NULL);
         if (rt.seeded)
             atomic_store_explicit(&p->slow, WEFT__P_SEEDED,
                                   memory_order_relaxed);
@@ -1464,6 +1544,16 @@ int weft__sched_nps(void) {
 
 weft__p *weft__sched_p(int i) {
     return rt.ps[i];
+}
+
+void weft__sched_poll_unwatched(void) {
+    for (int s = 0; s < rt.nprocs; s++) {
+        weft__p *p = atomic_load(&rt.slots[s].p);
+        unsigned n = atomic_load_explicit(&p->polls, memory_order_relaxed);
+        if (n == p->polls_seen && !atomic_load(&p->in_set))
+            weft__netpoll(s, 0);
+        p->polls_seen = n;
+    }
 }
 
 void weft__sched_wakep(void) {
