@@ -76,9 +76,19 @@ enum {
 
 /* ---- parsing ------------------------------------------------------------- */
 
+/* RFC 9110's tchar, as a table: the parser asks once per byte of every
+ * method and header name.  Filled by tchar_init, before any connection. */
+static bool tchar[256];
+
+static void tchar_init(void) {
+    for (int c = 0; c < 256; c++)
+        tchar[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                   (c >= '0' && c <= '9') ||
+                   (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
 static bool is_tchar(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
+    return tchar[c];
 }
 
 static bool is_vchar(unsigned char c) {
@@ -446,6 +456,7 @@ int main(int argc, char **argv) {
     int port = argc > 1 ? atoi(argv[1]) : 0;
     if (argc > 2)
         idle_ns = WEFT_SEC(atoi(argv[2]));
+    tchar_init();
     int lfd = listen_on(port);
     pthread_t reaper_thread;
     if (pthread_create(&reaper_thread, NULL, reap, NULL) != 0) {
