@@ -86,4 +86,15 @@ static inline int child_signal(const child *c) {
         }                                                                      \
     } while (0)
 
+/* Run fn in a child with one more variable in its environment ("K=V"),
+ * and check that it exits with 0 within max_secs. */
+static inline void child_run_ok(int (*fn)(void), const char *var,
+                                double max_secs) {
+    const char *env[] = {var, NULL};
+    child c;
+    child_run(fn, env, &c);
+    CHILD_CHECK(&c, child_exit_code(&c) == 0);
+    CHILD_CHECK(&c, c.secs < max_secs);
+}
+
 #endif
