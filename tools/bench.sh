@@ -26,6 +26,9 @@
 #   --http       the http row alone (same as --only http): weft's example
 #                server, bench/http_epoll (the hand-written epoll ceiling)
 #                and Go's net/http take turns under the same wrk load.
+#                Each run restarts its server; for a ratio the machine's
+#                load moves less, tools/http-alternate.sh keeps the servers
+#                up and alternates short windows.
 #
 # `make bench` builds weft and its bench programs, then runs this script with
 # no options.  The script builds only the Go twins (bench/go/<name>), once per
