@@ -30,10 +30,9 @@
  * and a wait on an owned record parks without a system call.  Any other
  * wait issues EPOLL_CTL_ADD to the home set right before parking: EEXIST
  * means this very file is registered already; success means the number
- * was closed and
- * reused (epoll forgets a file when its last descriptor closes) and the
- * new file is registered now.  Registration is edge-triggered (EPOLLET)
- * for IN, OUT, PRI and RDHUP at once, so every call tries its syscall
+ * was closed and reused (epoll forgets a file when its last descriptor
+ * closes) and the new file is registered now.  Registration is edge-triggered
+ * (EPOLLET) for IN, OUT, PRI and RDHUP at once, so every call tries its syscall
  * first and waits only after EAGAIN (or the drained hint, below); a new
  * registration reports the file's readiness at once.
  *
@@ -253,10 +252,6 @@ void weft__netpoll_forget(void) {
     atomic_store_explicit(&np.grow.v, 0, memory_order_relaxed);
     atomic_store_explicit(&np.waits, 0, memory_order_relaxed);
     weft__netpoll_release();
-}
-
-int weft__netpoll_sets(void) {
-    return np.nsets;
 }
 
 void weft__netpoll_break(int set) {

@@ -21,9 +21,8 @@
 int weft__netpoll(int set, int64_t deadline);
 /* Wake the worker waiting in weft__netpoll on set. */
 void weft__netpoll_break(int set);
-/* One set per slot (0 or -errno); how many there are. */
+/* One set per slot: 0 or -errno. */
 int weft__netpoll_init(int nsets);
-int weft__netpoll_sets(void);
 /* The calling thread's slot, whose set the files it registers join (-1 on
  * a plain thread); the scheduler sets it for each M. */
 extern __thread int weft__netpoll_home;

@@ -38,7 +38,6 @@ struct weft__p {
     _Alignas(WEFT__CACHELINE) int id;
     int slot; /* its place among the procs: whose epoll set it sleeps in */
     atomic_uint polls;    /* polls of its set; the monitor reads it */
-    unsigned polls_seen;  /* the monitor's: polls at its previous look */
     atomic_bool in_set;   /* asleep in its set (p_sleep), not on the futex */
     unsigned nexts;       /* consecutive runnext picks, see runq_get */
     unsigned offers_seen; /* offers_now() when find_runnable last looked */

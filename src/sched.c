@@ -111,16 +111,17 @@ static struct {
     atomic_int nheld;     /* retired Ps their M has not given up yet */
     atomic_uint mon_word; /* MON_*: the monitor's sleep */
 
-    /* per slot: the active P in it (under m_lock, read by anyone), and
-     * the P asleep in its set (see p_sleep) */
+    /* per slot: the active P in it (under m_lock, read by anyone), the P
+     * asleep in its set (see p_sleep), and the monitor's own copy of that
+     * P's polls at its previous look (weft__sched_poll_unwatched) */
     struct slot {
         _Alignas(WEFT__CACHELINE) _Atomic(weft__p *) p;
         _Atomic(weft__p *) sleeper;
+        unsigned polls_seen;
     } * slots;
 
     _Alignas(WEFT__CACHELINE)
         atomic_int poller;      /* holder's id + 1, or 0: see poller_take */
-    atomic_int poll_woken;      /* the poller was already told to wake */
     atomic_llong poll_deadline; /* what the poller sleeps towards */
 
 } rt;
@@ -272,7 +273,9 @@ static bool retired(weft__p *w) {
  * comes to sleep, so the set's sleeper slot is taken by CAS and the loser
  * sleeps on its futex, and the retired one, on its way out, wakes the
  * successor to move in (p_rouse).  The waker's and the sleeper's stores
- * (sleep word, in_set) and loads are seq_cst: each sees the other's.
+ * (sleep word, in_set) and loads are seq_cst: each sees the other's.  The
+ * sleep word also makes a wake once per sleep: a waker that finds it set
+ * already leaves the system call to the one that set it.
  */
 static int own_poll(weft__p *w, int64_t deadline) {
     atomic_store_explicit(
@@ -283,7 +286,8 @@ static int own_poll(weft__p *w, int64_t deadline) {
 
 static void p_wake(weft__p *w) {
     weft__m *m = p_m(w);
-    atomic_store(&m->sleep_word, 1);
+    if (atomic_exchange(&m->sleep_word, 1))
+        return;
     if (atomic_load(&w->in_set))
         weft__netpoll_break(w->slot);
     else
@@ -315,14 +319,11 @@ static int p_sleep(weft__p *w, int64_t deadline) {
     return readied;
 }
 
-/* Interrupt the poller's sleep, once per sleep: a write to the eventfd
- * is a system call, too dear to repeat for every goroutine readied. */
+/* Interrupt the poller's sleep (p_wake makes it once per sleep: a system
+ * call is too dear to repeat for every goroutine readied). */
 static void poller_wake(void) {
     if (atomic_load(&rt.poll_deadline) == POLL_AWAKE)
         return; /* searching: it sees the work before it sleeps */
-    if (atomic_load_explicit(&rt.poll_woken, memory_order_relaxed) ||
-        atomic_exchange(&rt.poll_woken, 1))
-        return;
     int h = atomic_load(&rt.poller);
     if (h)
         p_wake(rt.ps[h - 1]);
@@ -556,13 +557,10 @@ static void mon_kick(void) {
  * then run the due timers. */
 static void poll_sleep(weft__p *w) {
     const weft__idle_ops *idle = NULL;
-    /* a wake for the previous sleep may come late, so the sleep word and
-     * the once-per-sleep flag are both reset here, before the deadline is
-     * published: a late waker either finds the flag clear and wakes this
-     * sleep for nothing, or its wake is dropped, and what it published
-     * before it read the old deadline the rechecks below see */
+    /* armed before the deadline is published: a wake meant for the
+     * previous sleep either ends this one for nothing or lands before the
+     * arm, and then what its waker published the rechecks below see */
     weft__m_arm(p_m(w));
-    atomic_store(&rt.poll_woken, 0);
     int64_t deadline = weft__timers_next();
     atomic_store(&rt.poll_deadline, deadline);
     bool idled = false;
@@ -1268,9 +1266,9 @@ static weft__p *p_get(void) {
  * it goes through find_runnable again: a retired v to give itself up, a
  * successor to move into its set. */
 static void p_rouse(weft__p *v) {
-    if (atomic_load_explicit(&v->idle, memory_order_relaxed) && idle_remove(v))
-        p_wake(v);
-    if (poller_mine(v))
+    if ((atomic_load_explicit(&v->idle, memory_order_relaxed) &&
+         idle_remove(v)) ||
+        poller_mine(v))
         p_wake(v);
 }
 
@@ -1468,6 +1466,7 @@ int weft__sched_start(void) {
         p->slot = i;
         atomic_init(&rt.slots[i].p, p);
         atomic_init(&rt.slots[i].sleeper, NULL);
+        rt.slots[i].polls_seen = 0;
         if (rt.seeded)
             atomic_store_explicit(&p->slow, WEFT__P_SEEDED,
                                   memory_order_relaxed);
@@ -1500,7 +1499,6 @@ static void sched_free(bool flush) {
     atomic_store(&rt.nthreads, 0);
     atomic_store(&rt.nheld, 0);
     atomic_store(&rt.poller, 0);
-    atomic_store(&rt.poll_woken, 0);
     atomic_store(&rt.mon_word, MON_AWAKE);
     weft__g_release_all();
 }
@@ -1548,11 +1546,12 @@ weft__p *weft__sched_p(int i) {
 
 void weft__sched_poll_unwatched(void) {
     for (int s = 0; s < rt.nprocs; s++) {
-        weft__p *p = atomic_load(&rt.slots[s].p);
+        struct slot *sl = &rt.slots[s];
+        weft__p *p = atomic_load(&sl->p);
         unsigned n = atomic_load_explicit(&p->polls, memory_order_relaxed);
-        if (n == p->polls_seen && !atomic_load(&p->in_set))
+        if (n == sl->polls_seen && !atomic_load(&p->in_set))
             weft__netpoll(s, 0);
-        p->polls_seen = n;
+        sl->polls_seen = n;
     }
 }
 
